@@ -1,0 +1,64 @@
+"""keras_acts: activation functions and layers that go everywhere a Keras model goes.
+
+Training in Keras 3 or tf_keras, saving and loading, quantization-aware training and
+export to fully quantized TFLite (phones, microcontrollers, Coral Edge TPU).
+
+The Keras frontend is chosen once, at import (see :mod:`keras_acts.backend`):
+``keras_acts.keras`` is the Keras module in use.
+"""
+
+from keras_acts._version import __version__
+from keras_acts.backend import FRONTEND, keras
+from keras_acts import activations
+from keras_acts.activations import (
+    elu,
+    gelu,
+    gelu_tanh,
+    hard_mish,
+    hard_sigmoid,
+    hard_swish,
+    hard_tanh,
+    leaky_relu,
+    mish,
+    relu,
+    relu6,
+    selu,
+    sigmoid,
+    softplus,
+    swish,
+    tanh,
+)
+from keras_acts.api import deserialize, get, serialize
+from keras_acts.registry import list_activations
+from keras_acts import layers
+from keras_acts import serialization as _serialization
+
+_serialization.register_all()
+
+__all__ = [
+    "FRONTEND",
+    "__version__",
+    "activations",
+    "deserialize",
+    "elu",
+    "gelu",
+    "gelu_tanh",
+    "get",
+    "hard_mish",
+    "hard_sigmoid",
+    "hard_swish",
+    "hard_tanh",
+    "keras",
+    "layers",
+    "leaky_relu",
+    "list_activations",
+    "mish",
+    "relu",
+    "relu6",
+    "selu",
+    "serialize",
+    "sigmoid",
+    "softplus",
+    "swish",
+    "tanh",
+]

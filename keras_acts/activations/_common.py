@@ -1,0 +1,45 @@
+"""Small shared pieces of the activation families: NumPy helpers for references."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+
+
+def np_sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function 1 / (1 + exp(-x)), evaluated without overflow."""
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def np_softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + exp(x)), evaluated without overflow."""
+    return np.logaddexp(0.0, np.asarray(x, dtype=np.float64))
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def np_erfc(x: np.ndarray) -> np.ndarray:
+    """The complementary error function 1 - erf(x) (math.erfc, elementwise, float64)."""
+    return _erfc(np.asarray(x, dtype=np.float64))
+
+
+def param_as(value, dtype):
+    """A parameter (Python number, tensor or variable) as a tensor of ``dtype``.
+
+    Python numbers become constants of ``dtype`` directly: ``tf.cast`` would round
+    them through float32 first, losing float64 precision.
+    """
+    import numbers
+
+    import tensorflow as tf
+
+    if isinstance(value, numbers.Number):
+        return tf.constant(value, dtype)
+    return tf.cast(value, dtype)

@@ -1,0 +1,171 @@
+"""Piecewise-linear rectifiers: relu, relu6, leaky_relu, hard_tanh and the learnable prelu."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from keras_acts.activations._common import param_as
+from keras_acts.lowering import activation_function
+from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param, register
+
+
+@activation_function("relu")
+def relu(x: Any) -> Any:
+    """Rectified linear unit: ``max(x, 0)``.
+
+    Reference: Nair & Hinton, 2010, "Rectified Linear Units Improve Restricted
+    Boltzmann Machines".
+    """
+    return tf.nn.relu(x)
+
+
+@activation_function("relu6")
+def relu6(x: Any) -> Any:
+    """ReLU capped at 6: ``min(max(x, 0), 6)``.
+
+    Reference: Krizhevsky, 2010, "Convolutional Deep Belief Networks on CIFAR-10";
+    used by MobileNets (Howard et al., 2017).
+    """
+    return tf.nn.relu6(x)
+
+
+@activation_function("leaky_relu")
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    """Leaky ReLU: ``x`` if ``x >= 0`` else ``negative_slope * x``.
+
+    The default slope 0.01 is the one of Maas et al., 2013, "Rectifier Nonlinearities
+    Improve Neural Network Acoustic Models" (and PyTorch). Keras's own defaults differ
+    (0.2 for the Keras 3 function, 0.3 for the Keras layers).
+    """
+    if x.dtype == tf.float64 or not isinstance(negative_slope, float):
+        # tf.nn.leaky_relu keeps its slope as a float32 attribute.
+        return tf.where(x >= 0, x, param_as(negative_slope, x.dtype) * x)
+    return tf.nn.leaky_relu(x, alpha=negative_slope)
+
+
+@activation_function("hard_tanh")
+def hard_tanh(x: Any) -> Any:
+    """Hard tanh: ``clip(x, -1, 1)``.
+
+    Reference: Collobert, 2004, "Large Scale Machine Learning" (PhD thesis).
+    """
+    return tf.clip_by_value(x, -1.0, 1.0)
+
+
+def prelu(x: Any, alpha: Any) -> Any:
+    """Parametric ReLU: ``x`` if ``x >= 0`` else ``alpha * x``, alpha learned.
+
+    Written as ``relu(x) - alpha * relu(-x)``, the form the TFLite converter fuses into
+    a single PRELU op. ``alpha`` broadcasts against ``x``.
+
+    Reference: He et al., 2015, "Delving Deep into Rectifiers" (arXiv:1502.01852).
+    """
+    x = tf.convert_to_tensor(x)
+    alpha = param_as(alpha, x.dtype)
+    return tf.nn.relu(x) - alpha * tf.nn.relu(-x)
+
+
+_same = Builtin  # readability below
+
+register(
+    Activation(
+        name="relu",
+        fn=relu,
+        reference=lambda x: np.maximum(x, 0.0),
+        formula="max(x, 0)",
+        paper="Nair & Hinton 2010",
+        layer="ReLU",
+        kinks=(0.0,),
+        dead_below=0.0,
+        output_range=(0.0, None),
+        builtins={"keras3": _same("relu", True), "tf_keras": _same("relu", True)},
+        lowerings={"float": Lowering(None, ("RELU",), "fused into the preceding CONV_2D/FULLY_CONNECTED when there is one")},
+        edgetpu=EdgeTPU("native", "RELU, usually fused into the preceding convolution"),
+    )
+)
+
+register(
+    Activation(
+        name="relu6",
+        fn=relu6,
+        reference=lambda x: np.minimum(np.maximum(x, 0.0), 6.0),
+        formula="min(max(x, 0), 6)",
+        paper="Krizhevsky 2010; Howard et al. 2017 (MobileNets)",
+        layer="ReLU6",
+        kinks=(0.0, 6.0),
+        dead_below=0.0,
+        output_range=(0.0, 6.0),
+        builtins={
+            "keras3": _same("relu6", True),
+            "tf_keras": _same(None, False, note="tf_keras has no relu6 activation string"),
+        },
+        lowerings={"float": Lowering(None, ("RELU6",), "fused into the preceding op when there is one")},
+        edgetpu=EdgeTPU("native", "RELU6"),
+    )
+)
+
+register(
+    Activation(
+        name="leaky_relu",
+        fn=leaky_relu,
+        reference=lambda x, negative_slope=0.01: np.where(x >= 0, x, negative_slope * x),
+        formula="x if x >= 0 else negative_slope * x",
+        paper="Maas et al. 2013",
+        aliases=("leakyrelu", "lrelu"),
+        params=(Param("negative_slope", 0.01, "slope for x < 0", minimum=0.0),),
+        layer="LeakyReLU",
+        kinks=(0.0,),
+        builtins={
+            "keras3": _same(
+                "leaky_relu",
+                False,
+                params={"negative_slope": 0.2},
+                note="the Keras 3 string uses negative_slope=0.2; keras_acts uses 0.01",
+            ),
+            "tf_keras": _same(None, False),
+        },
+        lowerings={"float": Lowering(None, ("LEAKY_RELU",), "tf.nn.leaky_relu converts to one LEAKY_RELU")},
+    )
+)
+
+register(
+    Activation(
+        name="hard_tanh",
+        fn=hard_tanh,
+        reference=lambda x: np.clip(x, -1.0, 1.0),
+        formula="clip(x, -1, 1)",
+        paper="Collobert 2004",
+        aliases=("hardtanh",),
+        layer="HardTanh",
+        kinks=(-1.0, 1.0),
+        output_range=(-1.0, 1.0),
+        builtins={"keras3": _same("hard_tanh", True), "tf_keras": _same(None, False)},
+        lowerings={"float": Lowering(None, ("RELU_N1_TO_1",), "clip(x, -1, 1) converts to RELU_N1_TO_1")},
+        edgetpu=EdgeTPU("native", "RELU_N1_TO_1"),
+    )
+)
+
+register(
+    Activation(
+        name="prelu",
+        fn=prelu,
+        reference=lambda x, alpha=0.25: np.where(x >= 0, x, alpha * x),
+        formula="x if x >= 0 else alpha * x (alpha learned)",
+        paper="He et al. 2015 (arXiv:1502.01852)",
+        aliases=("parametric_relu",),
+        params=(),
+        layer="PReLU",
+        kinks=(0.0,),
+        builtins={"keras3": _same(None, False), "tf_keras": _same(None, False)},
+        qat="prelu",
+        lowerings={"float": Lowering(None, ("PRELU",), "relu(x) - alpha*relu(-x) fuses into one PRELU")},
+        edgetpu=EdgeTPU(
+            "native",
+            "PRELU with a 1-D alpha: on 4-D inputs use PReLU(shared_axes=[1, 2]); per-element alpha is refused",
+        ),
+        learnable=True,
+    )
+)

@@ -1,0 +1,98 @@
+"""Sigmoid-shaped activations: sigmoid, hard_sigmoid and tanh."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from keras_acts.activations._common import np_sigmoid
+from keras_acts.lowering import activation_function
+from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, register
+
+
+@activation_function("sigmoid")
+def sigmoid(x: Any) -> Any:
+    """Logistic sigmoid: ``1 / (1 + exp(-x))``.
+
+    Reference: e.g. Rumelhart, Hinton & Williams, 1986.
+    """
+    return tf.math.sigmoid(x)
+
+
+@activation_function("hard_sigmoid", public_name="hard_sigmoid_relu6")
+def hard_sigmoid(x: Any) -> Any:
+    """Hard sigmoid as in MobileNetV3 and PyTorch: ``relu6(x + 3) / 6``.
+
+    Not tf_keras's ``clip(0.2 * x + 0.5, 0, 1)``. In tf_keras the bare string
+    ``"hard_sigmoid"`` still means tf_keras's own function; use
+    ``keras_acts.get("hard_sigmoid")`` or the alias ``"hardsigmoid"``.
+    (The function's ``__name__`` is ``hard_sigmoid_relu6`` so that tf_keras never
+    serializes it as its own, different, ``hard_sigmoid``.)
+
+    Reference: Howard et al., 2019, "Searching for MobileNetV3" (arXiv:1905.02244).
+    """
+    return tf.nn.relu6(x + 3.0) / 6.0
+
+
+@activation_function("tanh")
+def tanh(x: Any) -> Any:
+    """Hyperbolic tangent ``(exp(x) - exp(-x)) / (exp(x) + exp(-x))``."""
+    return tf.math.tanh(x)
+
+
+register(
+    Activation(
+        name="sigmoid",
+        fn=sigmoid,
+        reference=np_sigmoid,
+        formula="1 / (1 + exp(-x))",
+        paper="Rumelhart, Hinton & Williams 1986",
+        aliases=("logistic",),
+        layer="Sigmoid",
+        output_range=(0.0, 1.0),
+        builtins={"keras3": Builtin("sigmoid", True), "tf_keras": Builtin("sigmoid", True)},
+        lowerings={"float": Lowering(None, ("LOGISTIC",), "LOGISTIC runs in int8 as a lookup table")},
+        edgetpu=EdgeTPU("native", "LOGISTIC"),
+    )
+)
+
+register(
+    Activation(
+        name="hard_sigmoid",
+        fn=hard_sigmoid,
+        reference=lambda x: np.clip(np.asarray(x, np.float64) + 3.0, 0.0, 6.0) / 6.0,
+        formula="relu6(x + 3) / 6",
+        paper="Howard et al. 2019 (arXiv:1905.02244)",
+        aliases=("hardsigmoid", "h_sigmoid"),
+        layer="HardSigmoid",
+        kinks=(-3.0, 3.0),
+        dead_below=-3.0,
+        output_range=(0.0, 1.0),
+        builtins={
+            "keras3": Builtin("hard_sigmoid", True),
+            "tf_keras": Builtin(
+                "hard_sigmoid",
+                False,
+                note="tf_keras's hard_sigmoid is clip(0.2x + 0.5, 0, 1); the bare string keeps that "
+                "meaning there, use 'hardsigmoid' or keras_acts.get('hard_sigmoid')",
+            ),
+        },
+    )
+)
+
+register(
+    Activation(
+        name="tanh",
+        fn=tanh,
+        reference=lambda x: np.tanh(np.asarray(x, np.float64)),
+        formula="tanh(x)",
+        paper="LeCun et al. 1998 (Efficient BackProp)",
+        layer="Tanh",
+        output_range=(-1.0, 1.0),
+        builtins={"keras3": Builtin("tanh", True), "tf_keras": Builtin("tanh", True)},
+        lowerings={"float": Lowering(None, ("TANH",), "TANH runs in int8 as a lookup table")},
+        edgetpu=EdgeTPU("native", "TANH"),
+    )
+)

@@ -1,0 +1,79 @@
+"""Export-time lowering of activations.
+
+Training uses each activation's exact TF formula. When the exporter traces a model
+for TFLite it enters :func:`lowering_target`; while that context is active, every
+keras_acts activation function emits the formulation registered for the target
+(``"float"``, ``"int8"`` or ``"edgetpu"``) instead, so only the exported graph
+changes. The context is thread-local and only matters while a graph is being traced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from typing import Any, Callable, Iterator
+
+from keras_acts import registry
+
+_state = threading.local()
+
+
+def current_target() -> str | None:
+    """The lowering target being traced for, or None during training/inference."""
+    return getattr(_state, "target", None)
+
+
+@contextlib.contextmanager
+def lowering_target(target: str | None) -> Iterator[None]:
+    """Traces activations in their export form for ``target`` inside the block."""
+    if target is not None and target not in registry.LOWERING_TARGETS:
+        raise ValueError(
+            f"unknown lowering target {target!r}; use one of {registry.LOWERING_TARGETS}."
+        )
+    previous = current_target()
+    _state.target = target
+    try:
+        yield
+    finally:
+        _state.target = previous
+
+
+def activation_function(name: str, public_name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorates the training-time TF formula of registry activation ``name``.
+
+    The returned function validates Python-number parameters, and while a lowering
+    target is active dispatches to the registry's lowering for that target.
+    """
+
+    def decorate(math_fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(math_fn)
+        def activation(x: Any, **params: Any) -> Any:
+            entry = registry.lookup(name)
+            params = entry.check_params(params)
+            target = current_target()
+            if target is not None:
+                low = entry.lowering(target)
+                if low is not None and low.fn is not None:
+                    return low.fn(_as_float_tensor(x, name), **params)
+            return math_fn(_as_float_tensor(x, name), **params)
+
+        activation.__name__ = public_name or math_fn.__name__
+        activation.__qualname__ = activation.__name__
+        activation.__wrapped_math__ = math_fn  # type: ignore[attr-defined]
+        return activation
+
+    return decorate
+
+
+def _as_float_tensor(x: Any, name: str) -> Any:
+    import tensorflow as tf
+
+    if not tf.is_tensor(x):
+        x = tf.convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        raise TypeError(
+            f"{name}: expected a floating-point tensor (float16, bfloat16, float32 or float64), "
+            f"got {x.dtype.name}. Cast first, e.g. tf.cast(x, tf.float32)."
+        )
+    return x

@@ -1,0 +1,300 @@
+"""The activation registry: the single source of truth of keras_acts.
+
+Every activation has exactly one :class:`Activation` entry, created next to its
+TensorFlow implementation in ``keras_acts/activations/<family>.py``. The entry holds
+everything the rest of the package needs: names and aliases, the TF function, the
+layer class, an independent NumPy reference formula, its parameters and their
+checks, its quantization-aware-training scheme, its export lowerings (per target)
+and its Edge TPU story. The tests, the README table, the CLI and the exporters all
+read from here, so adding an activation means adding one entry.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+# Export targets a lowering can be written for. A missing lowering falls back along
+# the chain: edgetpu -> int8 -> float -> the training function.
+LOWERING_TARGETS = ("float", "int8", "edgetpu")
+_FALLBACK = {"edgetpu": ("edgetpu", "int8", "float"), "int8": ("int8", "float"), "float": ("float",)}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A numeric or boolean parameter of an activation.
+
+    Attributes:
+        name: keyword name, as in the function and layer signatures.
+        default: default value.
+        doc: one-line description.
+        minimum: smallest allowed value (inclusive) for numeric parameters, or None.
+        kind: ``"float"`` or ``"bool"``.
+    """
+
+    name: str
+    default: Any
+    doc: str
+    minimum: float | None = None
+    kind: str = "float"
+
+    def check(self, value: Any, activation: str) -> Any:
+        """Validates ``value``; returns it normalized (float or bool) or raises.
+
+        Tensors and variables (learnable parameters) pass through unchecked.
+        """
+        if hasattr(value, "dtype") and hasattr(value, "shape") and not isinstance(value, numbers.Number):
+            return value
+        if self.kind == "bool":
+            if not isinstance(value, (bool,)) and value not in (0, 1):
+                raise TypeError(
+                    f"{activation}: `{self.name}` must be True or False, got {value!r}."
+                )
+            return bool(value)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(
+                f"{activation}: `{self.name}` must be a real number (e.g. {self.name}={self.default}), "
+                f"got {type(value).__name__} {value!r}."
+            )
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"{activation}: `{self.name}` must be finite, got {value}.")
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(
+                f"{activation}: `{self.name}` must be >= {self.minimum} ({self.doc}); got {value}. "
+                f"The default is {self.default}."
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """An export-time formulation of an activation for one target.
+
+    Attributes:
+        fn: TF function with the activation's signature, used while the exporter
+            traces the model (see :mod:`keras_acts.lowering`).
+        ops: the TFLite builtin ops the activation alone converts to (int8 I/O);
+            the export tests assert them.
+        note: how the formulation was designed and why.
+        max_abs_error: for approximations, the worst absolute error vs the exact
+            activation in float (measured; documented), else 0.
+    """
+
+    fn: Callable[..., Any] | None
+    ops: tuple[str, ...]
+    note: str = ""
+    max_abs_error: float = 0.0
+
+
+@dataclass(frozen=True)
+class EdgeTPU:
+    """What happens to an activation on a Coral Edge TPU.
+
+    Attributes:
+        status: ``"native"`` (a supported op as is), ``"lowered"`` (exact rewrite into
+            supported ops), ``"approximate"`` (supported ops, with a measured error),
+            or ``"unsupported"`` (refused before conversion, with ``note`` naming the
+            alternatives).
+        note: the limits and the alternatives.
+    """
+
+    status: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """How a frontend's own activation of the same name relates to this entry.
+
+    Attributes:
+        name: the frontend's function name (``keras.activations.<name>``), or None.
+        same_math: whether it computes this entry's formula with default parameters.
+        params: keyword arguments mapping the builtin onto this entry (e.g. Keras 3's
+            ``leaky_relu`` is this entry with ``negative_slope=0.2``).
+        note: what a user should know.
+    """
+
+    name: str | None
+    same_math: bool
+    params: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One registry entry. See the module docstring.
+
+    Attributes:
+        name: canonical name (lower case, snake_case).
+        fn: the public TF function (dispatching to lowerings during export).
+        reference: NumPy float64 implementation written from the paper's formula,
+            ``reference(x, **params)``; used only by tests, plots and reports.
+        formula: the formula as text.
+        paper: the reference (authors, year, title or arXiv id).
+        aliases: other accepted names.
+        params: the activation's parameters.
+        layer: class name in :mod:`keras_acts.layers`.
+        kinks: points where the derivative is discontinuous.
+        dead_below: inputs below this give a constant output and zero gradient
+            (used by the dead-unit monitor); None when there is no dead region.
+        output_range: the function's range as (low, high), None for unbounded ends.
+        builtins: per frontend (``"keras3"``, ``"tf_keras"``) the same-named builtin.
+        qat: quantization-aware-training scheme name (see :mod:`keras_acts.quantization`).
+        lowerings: per target in :data:`LOWERING_TARGETS`.
+        edgetpu: the Edge TPU story.
+        learnable: True for activations with trainable weights (layer only).
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    reference: Callable[..., Any]
+    formula: str
+    paper: str
+    aliases: tuple[str, ...] = ()
+    params: tuple[Param, ...] = ()
+    layer: str = "Activation"
+    kinks: tuple[float, ...] = ()
+    dead_below: float | None = None
+    output_range: tuple[float | None, float | None] = (None, None)
+    builtins: Mapping[str, Builtin] = field(default_factory=dict)
+    qat: str = "output"
+    lowerings: Mapping[str, Lowering] = field(default_factory=dict)
+    edgetpu: EdgeTPU = field(default_factory=lambda: EdgeTPU("unsupported"))
+    learnable: bool = False
+
+    def defaults(self) -> dict[str, Any]:
+        """The default parameters as a dict."""
+        return {p.name: p.default for p in self.params}
+
+    def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Validates keyword parameters; raises with the accepted names on a typo."""
+        known = {p.name: p for p in self.params}
+        unknown = [k for k in params if k not in known]
+        if unknown:
+            accepted = ", ".join(known) or "none"
+            raise TypeError(
+                f"{self.name}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
+                f"accepted parameters: {accepted}."
+            )
+        return {k: known[k].check(v, self.name) for k, v in params.items()}
+
+    def lowering(self, target: str) -> Lowering | None:
+        """The lowering used for ``target``, following the fallback chain."""
+        for t in _FALLBACK[target]:
+            if t in self.lowerings:
+                return self.lowerings[t]
+        return None
+
+
+_REGISTRY: dict[str, Activation] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def register(entry: Activation) -> Activation:
+    """Adds an entry. Names and aliases must be unique across the registry."""
+    for n in (entry.name, *entry.aliases):
+        k = _key(n)
+        if k in _ALIASES:
+            raise ValueError(f"activation name {n!r} is already registered for {_ALIASES[k]!r}")
+    _REGISTRY[entry.name] = entry
+    for n in (entry.name, *entry.aliases):
+        _ALIASES[_key(n)] = entry.name
+    return entry
+
+
+def suggestions(name: str, n: int = 3) -> list[str]:
+    """Canonical names whose name or alias is closest to ``name``."""
+    matches = difflib.get_close_matches(_key(name), list(_ALIASES), n=3 * n, cutoff=0.5)
+    out: list[str] = []
+    for m in matches:
+        if _ALIASES[m] not in out:
+            out.append(_ALIASES[m])
+    return out[:n]
+
+
+def unknown_name_error(name: Any) -> ValueError:
+    """The error for a name that is not in the registry, with close matches."""
+    close = suggestions(str(name))
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return ValueError(
+        f"Unknown activation {name!r}.{hint} "
+        f"Known activations: {', '.join(list_activations(include_layers=True))} "
+        "(`keras-acts list` shows them with their aliases)."
+    )
+
+
+def lookup(name: str) -> Activation:
+    """Returns the entry for a canonical name or alias (case-insensitive).
+
+    Raises:
+        ValueError: the name is unknown; the message names the closest matches.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"activation names are strings, got {type(name).__name__} {name!r}.")
+    try:
+        return _REGISTRY[_ALIASES[_key(name)]]
+    except KeyError:
+        raise unknown_name_error(name) from None
+
+
+def entries(include_layers: bool = True) -> list[Activation]:
+    """All entries sorted by name; learnable (layer-only) ones unless excluded."""
+    _ensure_loaded()
+    return [
+        _REGISTRY[k] for k in sorted(_REGISTRY) if include_layers or not _REGISTRY[k].learnable
+    ]
+
+
+def list_activations(include_layers: bool = False) -> list[str]:
+    """Sorted canonical names of the activation functions.
+
+    Args:
+        include_layers: also list learnable, layer-only activations (``prelu``).
+    """
+    return [e.name for e in entries(include_layers=include_layers)]
+
+
+def find_by_function(fn: Any) -> Activation | None:
+    """The entry whose public function is ``fn`` (unwrapping functools.partial)."""
+    _ensure_loaded()
+    target = getattr(fn, "func", fn)
+    for e in _REGISTRY.values():
+        if e.fn is target:
+            return e
+    return None
+
+
+def _ensure_loaded() -> None:
+    if not _REGISTRY:
+        from keras_acts import activations  # noqa: F401  (registers the entries)
+
+
+def names_table(entries_: Sequence[Activation] | None = None) -> list[dict[str, Any]]:
+    """Plain rows describing each entry (for the CLI and the README table)."""
+    rows = []
+    for e in entries_ or entries():
+        int8 = e.lowering("int8")
+        edge = e.lowering("edgetpu")
+        rows.append(
+            {
+                "name": e.name,
+                "aliases": list(e.aliases),
+                "formula": e.formula,
+                "params": {p.name: p.default for p in e.params},
+                "layer": e.layer,
+                "int8_ops": list(int8.ops) if int8 else [],
+                "edgetpu": e.edgetpu.status,
+                "edgetpu_ops": list(edge.ops) if edge and e.edgetpu.status != "unsupported" else [],
+                "edgetpu_note": e.edgetpu.note,
+                "paper": e.paper,
+            }
+        )
+    return rows
