@@ -1,6 +1,6 @@
 """Makes registry functions resolvable by Keras: saved models load without custom_objects.
 
-Every activation function is registered with the frontend's serialization as
+In Keras 3 every activation function is registered with Keras serialization as
 ``keras_acts>NAME``. In tf_keras, whose ``activations.get(str)`` consults custom
 objects, the registry's names and aliases are also registered as bare strings so that
 ``Dense(..., activation="hard_swish")`` works -- except names of tf_keras built-ins,
@@ -41,10 +41,35 @@ def register_all() -> None:
     global _done
     if _done:
         return
-    for e in registry.entries(include_layers=False):
-        register_serializable(e.fn, name=e.name)
-    if is_tf_keras():
+    if not is_tf_keras():
+        for e in registry.entries(include_layers=False):
+            register_serializable(e.fn, name=e.name)
+    else:
         custom = keras.utils.get_custom_objects()
         for alias, canonical in bare_string_names().items():
             custom.setdefault(alias, registry.lookup(canonical).fn)
+        _make_tf_keras_serialize_by_name()
     _done = True
+
+
+def _make_tf_keras_serialize_by_name() -> None:
+    """Lets tf_keras write registry functions into configs as bare names.
+
+    tf_keras's ``activations.serialize`` writes a function as a bare string only when
+    its ``__name__`` is defined in tf_keras's activations module; other functions are
+    written as ``{"class_name": "function", ...}`` dicts, which its legacy ``.h5``
+    loader cannot read back. keras_acts therefore adds its functions to that module
+    under their ``__name__`` -- never replacing a tf_keras function -- and registers
+    the same names as custom objects, so configs hold e.g. ``"hard_swish"`` and load
+    in every format once keras_acts is imported.
+    """
+    import importlib
+
+    module = importlib.import_module("tf_keras.src.activations")
+    custom = keras.utils.get_custom_objects()
+    for e in registry.entries(include_layers=False):
+        name = e.fn.__name__
+        if name not in vars(module):
+            setattr(module, name, e.fn)
+            custom.setdefault(name, e.fn)
+        custom.setdefault(f"keras_acts>{e.name}", e.fn)

@@ -1,0 +1,50 @@
+"""Shared test configuration.
+
+The suite runs once per Keras frontend, in separate processes (see README):
+``pytest`` uses Keras 3, ``TF_USE_LEGACY_KERAS=1 pytest`` uses tf_keras. Tests that
+differ between frontends branch on ``keras_acts.FRONTEND`` and assert what that
+frontend must do; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras_acts  # noqa: E402
+from keras_acts import registry  # noqa: E402
+
+FUNCTION_ENTRIES = registry.entries(include_layers=False)
+ALL_ENTRIES = registry.entries(include_layers=True)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    np.random.seed(0)
+    keras_acts.keras.utils.set_random_seed(0)
+    yield
+    keras_acts.keras.backend.clear_session()
+
+
+def run_python(code: str, timeout: int = 300, env: dict | None = None) -> str:
+    """Runs ``code`` in a fresh interpreter with the current frontend; returns stdout.
+
+    Raises AssertionError with the child's stderr when it fails.
+    """
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+    assert proc.returncode == 0, f"child failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    return proc.stdout
