@@ -56,7 +56,10 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
                 low = entry.lowering(target)
                 if low is not None and low.fn is not None:
                     return low.fn(_as_float_tensor(x, name), **params)
-            return math_fn(_as_float_tensor(x, name), **params)
+            x = _as_float_tensor(x, name)
+            if entry.recompute_gradient and not any(hasattr(v, "dtype") for v in params.values()):
+                return _recomputing(math_fn, params)(x)
+            return math_fn(x, **params)
 
         activation.__name__ = public_name or math_fn.__name__
         activation.__qualname__ = activation.__name__
@@ -77,3 +80,27 @@ def _as_float_tensor(x: Any, name: str) -> Any:
             f"got {x.dtype.name}. Cast first, e.g. tf.cast(x, tf.float32)."
         )
     return x
+
+
+def _recomputing(math_fn: Callable[..., Any], params: dict[str, Any]) -> Callable[[Any], Any]:
+    """``math_fn`` with a gradient that recomputes it from x in the backward pass.
+
+    The forward pass keeps only its input for the backward pass; the gradient re-runs the
+    formula under a tape. Peak memory of training drops by the intermediates the formula
+    would otherwise keep (one to four tensors of the input's size), at the cost of one
+    more forward evaluation, which for these memory-bound elementwise functions is
+    measured in benchmarks/bench_activations.py.
+    """
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def fn(x):
+        def grad(dy):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = math_fn(x, **params)
+            return tape.gradient(y, x, output_gradients=dy)
+
+        return math_fn(x, **params), grad
+
+    return fn

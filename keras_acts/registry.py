@@ -147,6 +147,9 @@ class Activation:
         lowerings: per target in :data:`LOWERING_TARGETS`.
         edgetpu: the Edge TPU story.
         learnable: True for activations with trainable weights (layer only).
+        recompute_gradient: train with a custom gradient that recomputes the
+            activation from its input in the backward pass instead of keeping its
+            intermediate tensors alive (less memory; see benchmarks/bench_activations.py).
     """
 
     name: str
@@ -165,6 +168,7 @@ class Activation:
     lowerings: Mapping[str, Lowering] = field(default_factory=dict)
     edgetpu: EdgeTPU = field(default_factory=lambda: EdgeTPU("unsupported"))
     learnable: bool = False
+    recompute_gradient: bool = False
 
     def defaults(self) -> dict[str, Any]:
         """The default parameters as a dict."""

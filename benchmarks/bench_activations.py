@@ -1,0 +1,293 @@
+"""Speed and memory of every registry activation against Keras's own implementation.
+
+For each activation: forward and forward+backward time and peak memory on a large float32 tensor
+(2^22 elements by default), in graph mode (``tf.function``) and under XLA (``jit_compile=True``),
+against the frontend's built-in function of the same math where one exists (and Keras's PReLU layer for
+keras_acts's). Runs are interleaved (ours, theirs, ours, theirs, ...) and the ratio is the median of the
+per-pair ratios, so machine noise hits both sides alike. A ratio below 1.0 means keras_acts is faster
+(or uses less memory).
+
+It also measures, for mish, swish, hard_swish and gelu, a variant with a custom gradient that recomputes
+the activation's intermediates in the backward pass instead of keeping them (the memory-efficient
+activations used in other frameworks), to report what that would change.
+
+Usage:
+    python benchmarks/bench_activations.py [--quick] [--json PATH] [--size LOG2] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+import tensorflow as tf
+
+import keras_acts
+from keras_acts import keras, registry
+
+
+def keras_builtin(entry: registry.Activation) -> Callable[[tf.Tensor], tf.Tensor] | None:
+    """The frontend's own function computing ``entry`` with its default parameters, if any."""
+    info = entry.builtins.get(keras_acts.FRONTEND)
+    if info is None or info.name is None or not hasattr(keras.activations, info.name):
+        return None
+    fn = getattr(keras.activations, info.name)
+    if info.same_math:
+        return fn
+    if info.params:  # same formula, other default parameters: call it with ours
+        ours = entry.defaults()
+        return lambda x: fn(x, **{k: ours[k] for k in info.params})
+    return None
+
+
+def _recompute(forward: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Wraps ``forward`` so the backward pass recomputes it from x instead of storing intermediates."""
+
+    @tf.custom_gradient
+    def fn(x):
+        def grad(dy):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = forward(x)
+            return tape.gradient(y, x, output_gradients=dy)
+
+        return forward(x), grad
+
+    return fn
+
+
+RECOMPUTE = ()  # set to names to compare an explicit recompute wrapper against the library
+
+
+def cases(names: list[str] | None) -> list[dict[str, Any]]:
+    """(name, ours, theirs, kind) for every registry activation (PReLU as layers)."""
+    out = []
+    for entry in registry.entries(include_layers=True):
+        if names and entry.name not in names:
+            continue
+        if entry.learnable:
+            out.append({"name": entry.name, "kind": "layer", "ours": entry.name, "theirs": "keras.layers.PReLU"})
+            continue
+        out.append({"name": entry.name, "kind": "fn", "ours": entry.fn, "theirs": keras_builtin(entry)})
+        if entry.name in RECOMPUTE:
+            out.append(
+                {
+                    "name": f"{entry.name}+recompute",
+                    "kind": "fn",
+                    "ours": _recompute(entry.fn),
+                    "theirs": entry.fn,
+                    "baseline": f"keras_acts.{entry.name}",
+                }
+            )
+    return out
+
+
+def _make_layers(shape: tuple[int, ...]) -> tuple[Any, Any]:
+    ours = keras_acts.layers.PReLU(shared_axes=[1, 2])
+    theirs = keras.layers.PReLU(shared_axes=[1, 2], alpha_initializer=keras.initializers.Constant(0.25))
+    ours.build(shape)
+    theirs.build(shape)
+    return ours, theirs
+
+
+def compile_step(fn: Callable, *, backward: bool, xla: bool, variables: list | None = None) -> Callable:
+    """A tf.function computing fn(x) (or its gradient wrt x and variables)."""
+
+    def forward(x):
+        return fn(x)
+
+    def forward_backward(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        return tape.gradient(y, [x, *(variables or [])])
+
+    return tf.function(forward_backward if backward else forward, jit_compile=xla)
+
+
+def time_pair(step_a: Callable, step_b: Callable, x: tf.Tensor, repeats: int) -> tuple[list[float], list[float]]:
+    """Interleaved wall times of two steps on the same input."""
+    for _ in range(2):  # trace, compile and warm both
+        step_a(x)
+        step_b(x)
+    ta, tb = [], []
+    for i in range(repeats):
+        order = ((step_a, ta), (step_b, tb)) if i % 2 == 0 else ((step_b, tb), (step_a, ta))
+        for step, sink in order:
+            t0 = time.perf_counter()
+            out = step(x)
+            tf.nest.map_structure(lambda t: t.numpy().ravel()[:1], out)  # wait for completion
+            sink.append(time.perf_counter() - t0)
+    return ta, tb
+
+
+def peak_memory(step: Callable, x: tf.Tensor) -> int | None:
+    """Peak bytes allocated on the CPU device while running ``step(x)`` once, beyond what was live."""
+    try:
+        step(x)
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+        out = step(x)
+        peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+        del out
+        return int(peak - before)
+    except (ValueError, RuntimeError):  # memory stats unavailable on this device/build
+        return None
+
+
+def saved_for_backward(fn: Callable, x: tf.Tensor, variables: list | None = None) -> int | None:
+    """Bytes the autodiff tape keeps alive between the forward and the backward pass.
+
+    This is what an activation costs in a real network, where every layer's saved tensors
+    stay alive until the backward pass reaches it. Measured in eager mode around a
+    ``tf.function`` forward, beyond the input and the output themselves.
+    """
+    step = tf.function(lambda t: fn(t))
+    try:
+        with tf.GradientTape() as warm:
+            warm.watch(x)
+            step(x)
+        del warm
+        before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = step(x)
+        held = tf.config.experimental.get_memory_info("CPU:0")["current"] - before
+        held -= int(np.prod(y.shape)) * y.dtype.size
+        tape.gradient(y, [x, *(variables or [])])
+        return int(max(held, 0))
+    except (ValueError, RuntimeError):
+        return None
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    n = 1 << args.size
+    flat = tf.constant(np.random.default_rng(0).uniform(-8, 8, n).astype(np.float32))
+    image_shape = (max(1, n // (64 * 64 * 64)), 64, 64, 64) if n >= 64**3 else (1, 8, 8, n // 64)
+    image = tf.reshape(flat[: int(np.prod(image_shape))], image_shape)
+    rows = []
+    for case in cases(args.activations):
+        if case["kind"] == "layer":
+            ours_layer, theirs_layer = _make_layers(image_shape)
+            ours, theirs, x = ours_layer, theirs_layer, image
+            vars_ours, vars_theirs = ours_layer.trainable_weights, theirs_layer.trainable_weights
+        else:
+            ours, theirs, x = case["ours"], case["theirs"], flat
+            vars_ours = vars_theirs = []
+        for mode in ("graph", "xla"):
+            for backward in (False, True):
+                row = {
+                    "activation": case["name"],
+                    "mode": mode,
+                    "pass": "fwd+bwd" if backward else "fwd",
+                    "baseline": case.get("baseline") or (case["theirs"] if isinstance(case["theirs"], str) else
+                                                         (f"keras.activations.{registry.lookup(case['name']).builtins[keras_acts.FRONTEND].name}"
+                                                          if case["theirs"] is not None else None)),
+                }
+                step_ours = compile_step(ours, backward=backward, xla=mode == "xla", variables=vars_ours)
+                if backward and mode == "graph":
+                    sa = saved_for_backward(ours, x, vars_ours)
+                    sb = saved_for_backward(theirs, x, vars_theirs) if theirs is not None else None
+                    row.update(ours_saved_mb=_mb(sa), theirs_saved_mb=_mb(sb),
+                               saved_ratio=(sa / sb) if sa is not None and sb else None)
+                if theirs is None:
+                    ta, _ = time_pair(step_ours, step_ours, x, args.repeats)
+                    row.update(ours_ms=1e3 * statistics.median(ta), theirs_ms=None, time_ratio=None,
+                               ours_peak_mb=_mb(peak_memory(step_ours, x)), theirs_peak_mb=None, memory_ratio=None)
+                else:
+                    step_theirs = compile_step(theirs, backward=backward, xla=mode == "xla", variables=vars_theirs)
+                    ta, tb = time_pair(step_ours, step_theirs, x, args.repeats)
+                    ma, mb = peak_memory(step_ours, x), peak_memory(step_theirs, x)
+                    row.update(
+                        ours_ms=1e3 * statistics.median(ta),
+                        theirs_ms=1e3 * statistics.median(tb),
+                        time_ratio=statistics.median(a / b for a, b in zip(ta, tb)),
+                        ours_peak_mb=_mb(ma),
+                        theirs_peak_mb=_mb(mb),
+                        memory_ratio=(ma / mb) if ma and mb else None,
+                    )
+                rows.append(row)
+                print(_fmt_row(row), flush=True)
+    return {
+        "benchmark": "bench_activations",
+        "command": " ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
+        "date": time.strftime("%Y-%m-%d"),
+        "frontend": keras_acts.FRONTEND,
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "keras_acts": keras_acts.__version__},
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpus": _cpus()},
+        "elements": n,
+        "repeats": args.repeats,
+        "rows": rows,
+    }
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+def _mb(b: int | None) -> float | None:
+    return None if b is None else round(b / 2**20, 2)
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _fmt_row(r: dict[str, Any]) -> str:
+    return (f"{r['activation']:<20} {r['mode']:<5} {r['pass']:<7} ours {_fmt(r['ours_ms'], '8.2f')} ms  "
+            f"theirs {_fmt(r['theirs_ms'], '8.2f')} ms  time x{_fmt(r['time_ratio'], '5.2f')}  "
+            f"mem {_fmt(r['ours_peak_mb'], '7.1f')}/{_fmt(r['theirs_peak_mb'], '7.1f')} MB  "
+            f"x{_fmt(r['memory_ratio'], '5.2f')}"
+            + (f"  saved {_fmt(r['ours_saved_mb'], '6.1f')}/{_fmt(r['theirs_saved_mb'], '6.1f')} MB" if "ours_saved_mb" in r else ""))
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The result as a markdown table."""
+    lines = [
+        "| activation | mode | pass | baseline | keras_acts ms | baseline ms | time ratio | keras_acts peak MB "
+        "| baseline peak MB | peak ratio | saved for backward MB (ours / baseline) |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['activation']} | {r['mode']} | {r['pass']} | {r['baseline'] or '—'} | {_fmt(r['ours_ms'], '.2f')} | "
+            f"{_fmt(r['theirs_ms'], '.2f')} | {_fmt(r['time_ratio'], '.2f')} | {_fmt(r['ours_peak_mb'], '.1f')} | "
+            f"{_fmt(r['theirs_peak_mb'], '.1f')} | {_fmt(r['memory_ratio'], '.2f')} | "
+            + (f"{_fmt(r['ours_saved_mb'], '.1f')} / {_fmt(r['theirs_saved_mb'], '.1f')} |" if "ours_saved_mb" in r else "— |")
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="small tensor, few repeats: a smoke run for CI")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.add_argument("--markdown", metavar="PATH", help="write the results as a markdown table")
+    p.add_argument("--size", type=int, default=22, help="log2 of the number of elements (default 22)")
+    p.add_argument("--repeats", type=int, default=15, help="interleaved pairs per measurement")
+    p.add_argument("--activations", nargs="*", help="restrict to these registry names")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.size, args.repeats = min(args.size, 14), min(args.repeats, 3)
+        args.activations = args.activations or ["hard_swish", "mish", "leaky_relu", "prelu"]
+    result = run(args)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(markdown(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
