@@ -105,6 +105,7 @@ register(
     Activation(
         name="swish",
         fn=swish,
+        recompute_gradient=True,
         reference=lambda x, beta=1.0: np.asarray(x, np.float64) * np_sigmoid(beta * np.asarray(x, np.float64)),
         formula="x * sigmoid(beta * x)",
         paper="Ramachandran et al. 2017 (arXiv:1710.05941); Elfwing et al. 2018",
@@ -120,6 +121,7 @@ register(
     Activation(
         name="hard_swish",
         fn=hard_swish,
+        recompute_gradient=True,
         reference=lambda x: np.asarray(x, np.float64) * np.clip(np.asarray(x, np.float64) + 3.0, 0.0, 6.0) / 6.0,
         formula="x * relu6(x + 3) / 6",
         paper="Howard et al. 2019 (arXiv:1905.02244)",
@@ -137,6 +139,7 @@ register(
     Activation(
         name="mish",
         fn=mish,
+        recompute_gradient=True,
         reference=lambda x: np.asarray(x, np.float64) * np.tanh(np_softplus(x)),
         formula="x * tanh(softplus(x))",
         paper="Misra 2019 (arXiv:1908.08681)",
@@ -166,6 +169,7 @@ register(
     Activation(
         name="gelu",
         fn=gelu,
+        recompute_gradient=True,
         reference=_np_gelu,
         formula="0.5 * x * (1 + erf(x / sqrt(2)))",
         paper="Hendrycks & Gimpel 2016 (arXiv:1606.08415)",
@@ -181,6 +185,7 @@ register(
     Activation(
         name="gelu_tanh",
         fn=gelu_tanh,
+        recompute_gradient=True,
         reference=_np_gelu_tanh,
         formula="0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
         paper="Hendrycks & Gimpel 2016 (arXiv:1606.08415)",

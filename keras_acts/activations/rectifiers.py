@@ -58,14 +58,16 @@ def hard_tanh(x: Any) -> Any:
 def prelu(x: Any, alpha: Any) -> Any:
     """Parametric ReLU: ``x`` if ``x >= 0`` else ``alpha * x``, alpha learned.
 
-    Written as ``relu(x) - alpha * relu(-x)``, the form the TFLite converter fuses into
-    a single PRELU op. ``alpha`` broadcasts against ``x``.
+    Written as ``relu(x) + (-alpha) * relu(-x)``: the form the TFLite converter fuses
+    into a single PRELU op, and (negating the small alpha rather than the product) the
+    fastest backward pass under XLA (benchmarks/bench_activations.py). ``alpha``
+    broadcasts against ``x``.
 
     Reference: He et al., 2015, "Delving Deep into Rectifiers" (arXiv:1502.01852).
     """
     x = tf.convert_to_tensor(x)
     alpha = param_as(alpha, x.dtype)
-    return tf.nn.relu(x) - alpha * tf.nn.relu(-x)
+    return tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)
 
 
 _same = Builtin  # readability below
