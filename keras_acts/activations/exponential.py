@@ -72,7 +72,9 @@ register(
         output_range=(-1.0, None),
         builtins={"keras3": Builtin("elu", True), "tf_keras": Builtin("elu", True)},
         qat="output",
-        edgetpu=EdgeTPU("unsupported", "EXP/ELU are not Edge TPU ops"),
+        edgetpu=EdgeTPU(
+            "unsupported", "ELU/EXP are not Edge TPU ops; use leaky_relu or prelu (PRELU) or hard_swish instead"
+        ),
     )
 )
 
@@ -87,7 +89,9 @@ register(
         kinks=(0.0,),
         output_range=(-SELU_SCALE * SELU_ALPHA, None),
         builtins={"keras3": Builtin("selu", True), "tf_keras": Builtin("selu", True)},
-        edgetpu=EdgeTPU("unsupported", "EXP is not an Edge TPU op"),
+        edgetpu=EdgeTPU(
+            "unsupported", "EXP is not an Edge TPU op; use leaky_relu, prelu or hard_swish (with BatchNormalization)"
+        ),
     )
 )
 
@@ -101,6 +105,6 @@ register(
         layer="Softplus",
         output_range=(0.0, None),
         builtins={"keras3": Builtin("softplus", True), "tf_keras": Builtin("softplus", True)},
-        edgetpu=EdgeTPU("unsupported", "EXP/LOG are not Edge TPU ops"),
+        edgetpu=EdgeTPU("unsupported", "EXP/LOG are not Edge TPU ops; use relu or relu6 instead"),
     )
 )

@@ -80,11 +80,63 @@ def gelu_tanh(x: Any) -> Any:
 
     Reference: Hendrycks & Gimpel, 2016 (arXiv:1606.08415).
     """
-    if x.dtype == tf.float64:
-        # 0.5 * (1 + tanh(z)) == sigmoid(2 z), without cancellation in the negative tail.
-        c = tf.constant(2.0 * math.sqrt(2.0 / math.pi), x.dtype)
-        return x * tf.math.sigmoid(c * (x + 0.044715 * x * x * x))
+    # 0.5 * (1 + tanh(z)) == sigmoid(2 z), without the cancellation of 1 + tanh(z) in the
+    # negative tail (tf.nn.gelu's float32 form returns 0 below x ~ -4.8 and is 20% off near
+    # it). TFLite export traces tf.nn.gelu instead: the float lowering, one GELU op.
+    c = 2.0 * math.sqrt(2.0 / math.pi)
+    if x.dtype == tf.float16:
+        # x**3 overflows float16 for |x| > ~40 (then inf * 0 = NaN gradients): gate in float32.
+        x32 = tf.cast(x, tf.float32)
+        return x * tf.cast(tf.math.sigmoid(c * (x32 + 0.044715 * x32 * x32 * x32)), x.dtype)
+    return x * tf.math.sigmoid(tf.constant(c, x.dtype) * (x + 0.044715 * x * x * x))
+
+
+def _gelu_tflite(x: Any, approximate: bool = False) -> Any:
+    """Float lowering of gelu: tf.nn.gelu, which the TFLite converter turns into one GELU op."""
+    return tf.nn.gelu(x, approximate=approximate)
+
+
+def _gelu_tanh_tflite(x: Any) -> Any:
+    """Float lowering of gelu_tanh: one GELU op (approximate=True)."""
     return tf.nn.gelu(x, approximate=True)
+
+
+def _hard_swish_edgetpu(x: Any) -> Any:
+    """Edge TPU form of hard swish: ``(x / 6) * relu6(x + 3)`` (ADD+RELU6, MUL, MUL).
+
+    Exact. Scaling ``x`` before the product is an operand order that the TFLite
+    converter does not fuse into HARD_SWISH, which the Edge TPU cannot run.
+    """
+    return (x * (1.0 / 6.0)) * tf.nn.relu6(x + 3.0)
+
+
+def _hard_mish_edgetpu(x: Any) -> Any:
+    """Edge TPU form of hard mish: ``(x / 2) * min(relu(x + 2), 2)`` (ADD+RELU, MINIMUM, MUL, MUL); exact."""
+    return (x * 0.5) * tf.minimum(tf.nn.relu(x + 2.0), 2.0)
+
+
+_GELU_SIGMOID_SLOPE = 1.702  # x * sigmoid(1.702 x), Hendrycks & Gimpel 2016, section 2
+
+
+def _gelu_edgetpu(x: Any, approximate: bool = False) -> Any:
+    """Edge TPU form of GELU: ``x * sigmoid(1.702 x)`` (MUL, LOGISTIC, MUL).
+
+    The sigmoid approximation of Hendrycks & Gimpel (2016); GELU and its erf are not
+    Edge TPU ops. With ``approximate=True`` the exact sigmoid form of :func:`gelu_tanh`.
+    """
+    if approximate:
+        return _gelu_tanh_edgetpu(x)
+    return x * tf.math.sigmoid(_GELU_SIGMOID_SLOPE * x)
+
+
+def _gelu_tanh_edgetpu(x: Any) -> Any:
+    """Edge TPU form of tanh-GELU: ``x * sigmoid(c x + 0.044715 c x^3)``, ``c = 2 sqrt(2/pi)``.
+
+    Exactly tanh-GELU (``0.5 (1 + tanh(z)) = sigmoid(2 z)``) from MUL, ADD and LOGISTIC.
+    Written this way the converter does not re-fuse it into GELU, as it does the tanh form.
+    """
+    c = 2.0 * math.sqrt(2.0 / math.pi)
+    return x * tf.math.sigmoid(c * x + (c * 0.044715) * (x * x * x))
 
 
 def _np_gelu(x, approximate=False):
@@ -101,6 +153,9 @@ def _np_gelu_tanh(x):
     return x * np_sigmoid(2.0 * math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3))
 
 
+# Worst |x * sigmoid(1.702 x) - gelu(x)| in float64, from `python -m keras_acts.export.edgetpu.measure`.
+GELU_EDGETPU_ERROR = 0.0203
+
 register(
     Activation(
         name="swish",
@@ -113,7 +168,10 @@ register(
         params=(Param("beta", 1.0, "gate sharpness"),),
         layer="Swish",
         builtins={"keras3": Builtin("silu", True), "tf_keras": Builtin("swish", True)},
-        edgetpu=EdgeTPU("native", "LOGISTIC * x"),
+        lowerings={
+            "edgetpu": Lowering(None, ("LOGISTIC", "MUL"), "x * LOGISTIC(x); beta != 1 adds one MUL"),
+        },
+        edgetpu=EdgeTPU("native", "x * LOGISTIC(beta x): LOGISTIC and MUL are Edge TPU ops"),
     )
 )
 
@@ -130,8 +188,16 @@ register(
         kinks=(-3.0, 3.0),
         dead_below=-3.0,
         builtins={"keras3": Builtin("hard_silu", True), "tf_keras": Builtin(None, False)},
-        lowerings={"float": Lowering(None, ("HARD_SWISH",), "x * (relu6(x + 3) / 6) fuses into one HARD_SWISH")},
-        edgetpu=EdgeTPU("lowered", "HARD_SWISH is not an Edge TPU op; rewritten without it"),
+        lowerings={
+            "float": Lowering(None, ("HARD_SWISH",), "x * (relu6(x + 3) / 6) fuses into one HARD_SWISH"),
+            "edgetpu": Lowering(
+                _hard_swish_edgetpu,
+                ("ADD", "MUL", "MUL"),
+                "(x / 6) * relu6(x + 3): the converter does not fuse this order into HARD_SWISH; "
+                "relu6 rides on the ADD as a fused activation",
+            ),
+        },
+        edgetpu=EdgeTPU("lowered", "HARD_SWISH is not an Edge TPU op; exact rewrite (x / 6) * relu6(x + 3)"),
     )
 )
 
@@ -145,7 +211,7 @@ register(
         paper="Misra 2019 (arXiv:1908.08681)",
         layer="Mish",
         builtins={"keras3": Builtin("mish", True), "tf_keras": Builtin("mish", True)},
-        edgetpu=EdgeTPU("unsupported", "softplus needs EXP/LOG, not Edge TPU ops"),
+        edgetpu=EdgeTPU("unsupported", "softplus needs EXP/LOG, not Edge TPU ops; use hard_mish or hard_swish"),
     )
 )
 
@@ -161,7 +227,12 @@ register(
         kinks=(-2.0, 0.0),
         dead_below=-2.0,
         builtins={"keras3": Builtin(None, False), "tf_keras": Builtin(None, False)},
-        edgetpu=EdgeTPU("lowered", "MAXIMUM/MINIMUM/MUL"),
+        lowerings={
+            "edgetpu": Lowering(
+                _hard_mish_edgetpu, ("ADD", "MINIMUM", "MUL", "MUL"), "(x / 2) * min(relu(x + 2), 2), exact"
+            ),
+        },
+        edgetpu=EdgeTPU("lowered", "exact rewrite (x / 2) * min(relu(x + 2), 2): ADD+RELU, MINIMUM, MUL"),
     )
 )
 
@@ -176,8 +247,20 @@ register(
         params=(Param("approximate", False, "use the tanh approximation", kind="bool"),),
         layer="GELU",
         builtins={"keras3": Builtin("gelu", True), "tf_keras": Builtin("gelu", True)},
-        lowerings={"float": Lowering(None, ("GELU",), "tf.nn.gelu converts to one GELU (int8 lookup table)")},
-        edgetpu=EdgeTPU("approximate", "GELU is not an Edge TPU op; x * sigmoid(1.702 x)"),
+        lowerings={
+            "float": Lowering(_gelu_tflite, ("GELU",), "tf.nn.gelu converts to one GELU (int8 lookup table)"),
+            "edgetpu": Lowering(
+                _gelu_edgetpu,
+                ("MUL", "LOGISTIC", "MUL"),
+                "x * sigmoid(1.702 x) (Hendrycks & Gimpel 2016); error measured by "
+                "`python -m keras_acts.export.edgetpu.measure`",
+                max_abs_error=GELU_EDGETPU_ERROR,
+            ),
+        },
+        edgetpu=EdgeTPU(
+            "approximate",
+            f"GELU/erf are not Edge TPU ops; x * sigmoid(1.702 x), max abs error {GELU_EDGETPU_ERROR} in float",
+        ),
     )
 )
 
@@ -192,7 +275,14 @@ register(
         aliases=("gelu_approximate", "approximate_gelu"),
         layer="GELUTanh",
         builtins={"keras3": Builtin(None, False), "tf_keras": Builtin(None, False)},
-        lowerings={"float": Lowering(None, ("GELU",), "tf.nn.gelu(approximate=True) converts to one GELU")},
-        edgetpu=EdgeTPU("approximate", "GELU is not an Edge TPU op; tanh form from TANH/MUL/ADD"),
+        lowerings={
+            "float": Lowering(_gelu_tanh_tflite, ("GELU",), "tf.nn.gelu(approximate=True) converts to one GELU"),
+            "edgetpu": Lowering(
+                _gelu_tanh_edgetpu,
+                ("MUL", "MUL", "MUL", "MUL", "ADD", "LOGISTIC", "MUL"),
+                "x * sigmoid(c x + 0.044715 c x^3), c = 2 sqrt(2/pi): exactly tanh-GELU, not re-fused into GELU",
+            ),
+        },
+        edgetpu=EdgeTPU("lowered", "GELU is not an Edge TPU op; exact sigmoid form from MUL/ADD/LOGISTIC"),
     )
 )

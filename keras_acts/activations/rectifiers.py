@@ -70,6 +70,21 @@ def prelu(x: Any, alpha: Any) -> Any:
     return tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)
 
 
+def _leaky_relu_edgetpu(x: Any, negative_slope: float = 0.01) -> Any:
+    """Edge TPU form of leaky ReLU: one PRELU with a constant per-channel (1-D) alpha.
+
+    ``relu(x) + (-slope) * relu(-x)`` with a constant alpha of shape ``(1, ..., 1, C)``
+    fuses into PRELU, an Edge TPU op. ``max(x, slope * x)`` would become LEAKY_RELU
+    (not an Edge TPU op), and users report internal compiler errors with it
+    (google-coral/edgetpu#165, #185).
+    """
+    if x.shape.rank is None or x.shape.rank < 2 or not isinstance(negative_slope, float):
+        return tf.nn.relu(x) - param_as(negative_slope, x.dtype) * tf.nn.relu(-x)
+    channels = x.shape[-1] or 1
+    alpha = np.full([1] * (x.shape.rank - 2) + [channels], -negative_slope, dtype=x.dtype.as_numpy_dtype)
+    return tf.nn.relu(x) + tf.constant(alpha) * tf.nn.relu(-x)
+
+
 _same = Builtin  # readability below
 
 register(
@@ -129,7 +144,19 @@ register(
             ),
             "tf_keras": _same(None, False),
         },
-        lowerings={"float": Lowering(None, ("LEAKY_RELU",), "tf.nn.leaky_relu converts to one LEAKY_RELU")},
+        lowerings={
+            "float": Lowering(None, ("LEAKY_RELU",), "tf.nn.leaky_relu converts to one LEAKY_RELU"),
+            "edgetpu": Lowering(
+                _leaky_relu_edgetpu,
+                ("PRELU",),
+                "relu(x) - slope * relu(-x) with a constant 1-D alpha fuses into PRELU; exact",
+            ),
+        },
+        edgetpu=EdgeTPU(
+            "lowered",
+            "LEAKY_RELU is not an Edge TPU op; exported as PRELU with a constant per-channel alpha "
+            "(avoids max(x, a*x), which hit internal compiler errors)",
+        ),
     )
 )
 

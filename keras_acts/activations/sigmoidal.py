@@ -36,6 +36,16 @@ def hard_sigmoid(x: Any) -> Any:
     return tf.nn.relu6(x + 3.0) / 6.0
 
 
+def _hard_sigmoid_edgetpu(x: Any) -> Any:
+    """Edge TPU form of hard sigmoid: ``min(relu6(x + 3) / 6, 1)`` (ADD+RELU6, MUL, MINIMUM).
+
+    The MINIMUM changes nothing numerically; it keeps ``x * hard_sigmoid(x)`` (a
+    hand-written hard swish) from being fused into HARD_SWISH, which the Edge TPU
+    cannot run.
+    """
+    return tf.minimum(tf.nn.relu6(x + 3.0) * (1.0 / 6.0), 1.0)
+
+
 @activation_function("tanh")
 def tanh(x: Any) -> Any:
     """Hyperbolic tangent ``(exp(x) - exp(-x)) / (exp(x) + exp(-x))``."""
@@ -70,6 +80,14 @@ register(
         kinks=(-3.0, 3.0),
         dead_below=-3.0,
         output_range=(0.0, 1.0),
+        lowerings={
+            "edgetpu": Lowering(
+                _hard_sigmoid_edgetpu,
+                ("ADD", "MUL", "MINIMUM"),
+                "min(relu6(x + 3) / 6, 1): exact, and x * hard_sigmoid(x) does not fuse into HARD_SWISH",
+            ),
+        },
+        edgetpu=EdgeTPU("lowered", "exact: ADD+RELU6, MUL, MINIMUM (never fused into HARD_SWISH)"),
         builtins={
             "keras3": Builtin("hard_sigmoid", True),
             "tf_keras": Builtin(
