@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         ok = "pass" if check_edgetpu(r["content"]).compatible else "FAIL"
         if args.markdown:
             print(
-                f"| {r['name']} | {r['status']} | {', '.join(r['ops'])} | {r["float_max_abs_error"]:.3g} | "
+                f"| {r['name']} | {r['status']} | {', '.join(r['ops'])} | {r['float_max_abs_error']:.3g} | "
                 f"{r['int8_max_error_lsb']:.2f} / {r['int8_max_abs_error']:.3f} | {ok} |"
             )
         else:
