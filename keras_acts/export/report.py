@@ -261,7 +261,7 @@ class Report:
             outs = ", ".join(t.describe() for t in o.outputs)
             lines.append(f"  {o.index:>3} {o.op:<{width}} -> {outs}{mark}")
         if self.edgetpu is not None:
-            lines.append(f"  Edge TPU: {_one_line(self.edgetpu)}")
+            lines += ["  " + ln for ln in str(self.edgetpu).splitlines()]
         return "\n".join(lines)
 
 
