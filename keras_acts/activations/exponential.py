@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from keras_acts.activations._common import SELU_ALPHA, SELU_SCALE, np_softplus, param_as
 from keras_acts.lowering import activation_function
-from keras_acts.registry import Activation, Builtin, EdgeTPU, Param, register
+from keras_acts.activations._int8_forms import split_sign
+from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param, register
 
 
 @activation_function("elu")
@@ -54,6 +55,70 @@ def softplus(x: Any) -> Any:
     return tf.math.softplus(x)
 
 
+def _elu_int8(x: Any, alpha: float = 1.0) -> Any:
+    """int8 lowering of elu: ``relu(x) + alpha * (exp(min(x, 0)) - 1)``.
+
+    TFLite's ELU op has an int8 kernel but the converter leaves it in float
+    (DEQUANTIZE, ELU, QUANTIZE). Here EXP (an int8 lookup table) sees only the negative
+    part ``m = x - relu(x)``, so its output ``(0, 1]`` uses the full int8 range; the
+    ``- 1`` and the final ADD each round once. ``min(x, 0)`` is written as a SUB, not a
+    MINIMUM, which would clip the model input to ``[lo, 0]`` (see ``_int8_forms``).
+    Ops (alpha = 1): RELU, SUB, EXP, SUB, ADD; alpha != 1 adds one MUL.
+    """
+    p, m = split_sign(x)
+    negative = tf.exp(m) - 1.0
+    if not (isinstance(alpha, float) and alpha == 1.0):
+        negative = param_as(alpha, x.dtype) * negative
+    return p + negative
+
+
+def _elu_float(x: Any, alpha: float = 1.0) -> Any:
+    """Float lowering of elu: one ELU op for alpha = 1, else the int8 form (EXPM1 is no TFLite op)."""
+    if isinstance(alpha, float) and alpha == 1.0 and x.dtype != tf.float64:
+        return tf.nn.elu(x)
+    return _elu_int8(x, alpha)
+
+
+def _selu_int8(x: Any) -> Any:
+    """int8 lowering of selu: ``relu(scale * x) + scale * alpha * (exp(min(x, 0)) - 1)``.
+
+    The stock graph (GREATER, EXP on all of x, SELECT) loses 44 LSB: EXP of positive
+    inputs overflows the table's range. Here the positive part ``relu(scale * x)`` is a
+    rescaling of the input grid (no rounding beyond one step), and the negative part is
+    the elu form with one MUL by ``scale * alpha`` on a range of only ``[-1.76, 0]``.
+    """
+    p, m = split_sign(x)
+    return tf.nn.relu(SELU_SCALE * x) + (SELU_SCALE * SELU_ALPHA) * (tf.exp(m) - 1.0)
+
+
+def _selu_float(x: Any) -> Any:
+    """Float lowering of selu: the int8 form (builtin ops only; EXPM1 is no TFLite op)."""
+    return _selu_int8(x)
+
+
+def _softplus_int8(x: Any) -> Any:
+    """int8 lowering of softplus: ``relu(x) + log(1 + exp(-|x|))``.
+
+    The stock graph ``log(1 + exp(x))`` is 61 LSB off: ``exp(x)`` spans ``[0, e^8]``,
+    so the small values that decide ``log(1 + .)`` are rounded away. Here the
+    correction term only ever sees ``-|x| = min(x, 0) - relu(x)`` (two SUBs, no NEG:
+    NEG has no int8 quantization and leaves a float island), EXP maps it into
+    ``(0, 1]``, ``1 + .`` into ``(1, 2]`` and LOG (int8 lookup table in TF 2.21) into
+    ``(0, ln 2]``: every intermediate uses its full range. Ops: RELU, SUB, SUB, EXP,
+    ADD, LOG, ADD.
+    """
+    p, m = split_sign(x)
+    return p + tf.math.log(1.0 + tf.exp(m - p))
+
+
+def _softplus_float(x: Any) -> Any:
+    """Float lowering of softplus: the int8 form, which never overflows.
+
+    ``tf.math.softplus`` converts to ``log(1 + exp(x))``, which is inf for x > 88.
+    """
+    return _softplus_int8(x)
+
+
 def _np_elu(x, alpha=1.0):
     x = np.asarray(x, dtype=np.float64)
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
@@ -71,6 +136,14 @@ register(
         kinks=(0.0,),
         output_range=(-1.0, None),
         builtins={"keras3": Builtin("elu", True), "tf_keras": Builtin("elu", True)},
+        lowerings={
+            "float": Lowering(_elu_float, ("ELU",), "one ELU op for alpha = 1"),
+            "int8": Lowering(
+                _elu_int8,
+                ("RELU", "SUB", "EXP", "SUB", "ADD"),
+                "relu(x) + (exp(x - relu(x)) - 1): no float island (ELU is not quantized by the converter)",
+            ),
+        },
         qat="output",
         edgetpu=EdgeTPU(
             "unsupported", "ELU/EXP are not Edge TPU ops; use leaky_relu or prelu (PRELU) or hard_swish instead"
@@ -89,6 +162,14 @@ register(
         kinks=(0.0,),
         output_range=(-SELU_SCALE * SELU_ALPHA, None),
         builtins={"keras3": Builtin("selu", True), "tf_keras": Builtin("selu", True)},
+        lowerings={
+            "float": Lowering(_selu_float, ("RELU", "SUB", "EXP", "SUB", "MUL", "MUL", "ADD"), "the int8 form"),
+            "int8": Lowering(
+                _selu_int8,
+                ("RELU", "SUB", "EXP", "SUB", "MUL", "MUL", "ADD"),
+                "relu(scale x) + scale alpha (exp(min(x, 0)) - 1), min(x, 0) = x - relu(x)",
+            ),
+        },
         edgetpu=EdgeTPU(
             "unsupported", "EXP is not an Edge TPU op; use leaky_relu, prelu or hard_swish (with BatchNormalization)"
         ),
@@ -105,6 +186,14 @@ register(
         layer="Softplus",
         output_range=(0.0, None),
         builtins={"keras3": Builtin("softplus", True), "tf_keras": Builtin("softplus", True)},
+        lowerings={
+            "float": Lowering(_softplus_float, ("RELU", "SUB", "SUB", "EXP", "ADD", "LOG", "ADD"), "the int8 form"),
+            "int8": Lowering(
+                _softplus_int8,
+                ("RELU", "SUB", "SUB", "EXP", "ADD", "LOG", "ADD"),
+                "relu(x) + log(1 + exp(-|x|)) with -|x| = min(x, 0) - relu(x); LOG is an int8 lookup table",
+            ),
+        },
         edgetpu=EdgeTPU("unsupported", "EXP/LOG are not Edge TPU ops; use relu or relu6 instead"),
     )
 )

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_acts.activations._common import np_erfc, np_sigmoid, np_softplus, param_as
+from keras_acts.activations._int8_forms import horner, split_sign
 from keras_acts.lowering import activation_function
 from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param, register
 
@@ -139,6 +140,75 @@ def _gelu_tanh_edgetpu(x: Any) -> Any:
     return x * tf.math.sigmoid(c * x + (c * 0.044715) * (x * x * x))
 
 
+def _swish_int8(x: Any, beta: float = 1.0) -> Any:
+    """int8 lowering of swish: ``relu(x) + n * sigmoid(beta * n)`` with ``n = -|x|``.
+
+    Exact identity (``x sigmoid(x) = x - x sigmoid(-x)`` for x > 0). The stock
+    ``x * LOGISTIC(x)`` multiplies the LOGISTIC output, whose int8 scale is fixed at
+    1/256 and which saturates at 255/256, by ``|x|`` up to the range end: about 0.7 LSB
+    of product error at x = 7 on a -8..8 grid. Here the gate only sees ``n <= 0``
+    (``sigmoid(n)`` in ``(0, 1/2]``, far from saturation) and the product ``n sigmoid(n)``
+    has the narrow range ``[-0.28, 0]``. ``n = x - 2 relu(x)`` avoids NEG (no int8
+    quantization). Ops (beta = 1): RELU, MUL, SUB, LOGISTIC, MUL, ADD.
+    """
+    p = tf.nn.relu(x)
+    n = x - 2.0 * p
+    gate_in = n if isinstance(beta, float) and beta == 1.0 else param_as(beta, x.dtype) * n
+    return p + n * tf.math.sigmoid(gate_in)
+
+
+# Least-squares fits (weighted by |v e^v|, the factor they multiply), from
+# `python tools/int8_table.py --fit`: r(e) ~ tanh(softplus(v)) / e^v for v <= 0 and
+# psi(E) ~ 2E / (1 + 2E + 2E^2); constant term first.
+_MISH_R = (0.9903928783102499, -0.43615710127303875)
+_MISH_PSI = (0.0, 1.8595649192846733, -2.859330242714271, 1.4787908069874383)
+
+
+def _mish_int8(x: Any) -> Any:
+    """int8 lowering of mish: ``relu(x) + N(min(x, 0)) + P(-relu(x))``, all branches small.
+
+    With ``g = tanh(softplus(x))``: for ``m <= 0``, ``mish(m) = m g(m)`` and
+    ``g(m) = e^m r(e^m)``, ``r(e) = (e + 2) / (e^2 + 2e + 2)``; for ``x > 0``,
+    ``mish(x) = x + n E psi(E)`` with ``n = -x``, ``E = e^n`` and
+    ``psi(E) = 2E / (1 + 2E + 2E^2)``. Both correction terms lie in ``[-0.31, 0]``.
+
+    The stock graph ``x * tanh(log(1 + exp(x)))`` is 52 LSB off (``exp(x)`` spans
+    ``[0, e^8]``) and any ``x * gate`` product multiplies the gate's rounding by ``|x|``.
+    Here the large factors never meet a rounded one: ``N = (m t) (t r(t^2))`` with
+    ``t = e^(m/2)`` from EXP, so the rounding of ``t`` multiplied by ``|m|`` is damped
+    again by ``t`` (``|m| t^2 <= 0.54``); in ``P = (n E) psi(E)``, ``psi(E) -> 0`` where
+    ``|n|`` is large. ``r`` (linear) and ``psi`` (cubic) are fitted polynomials with a
+    float error below 0.0035 (0.1 LSB on a -8..8 grid); every intermediate keeps a
+    range of at most ``[-0.74, 2]``. 21 int8 ops.
+    """
+    p, m = split_sign(x)
+    n = m - x
+    t = tf.exp(0.5 * m)
+    e = tf.exp(m)
+    negative = (m * t) * (t * horner(e, _MISH_R))
+    big_e = tf.exp(n)
+    positive = (n * big_e) * (big_e * horner(big_e, _MISH_PSI[1:]))
+    return p + negative + positive
+
+
+def _mish_float(x: Any) -> Any:
+    """Float lowering of mish: ``x * tanh(softplus(x))`` with the stable softplus form."""
+    p, m = split_sign(x)
+    return x * tf.math.tanh(p + tf.math.log(1.0 + tf.exp(m - p)))
+
+
+def _hard_mish_int8(x: Any) -> Any:
+    """int8 lowering of hard mish: ``relu(x) + (0.5 c) (c + 2)``, ``c = max(min(x, 0), -2)``.
+
+    The product only sees ``c`` in ``[-2, 0]`` (full int8 resolution, and ``c + 2`` is an
+    exact zero-point shift) instead of ``x`` times a rounded ``clip(x + 2, 0, 2)``:
+    0.51 LSB instead of 0.68 on a -8..8 grid. ``min(x, 0)`` is a SUB (see ``_int8_forms``).
+    """
+    p, m = split_sign(x)
+    c = tf.maximum(m, -2.0)
+    return p + (0.5 * c) * (c + 2.0)
+
+
 def _np_gelu(x, approximate=False):
     x = np.asarray(x, dtype=np.float64)
     if approximate:
@@ -169,6 +239,11 @@ register(
         layer="Swish",
         builtins={"keras3": Builtin("silu", True), "tf_keras": Builtin("swish", True)},
         lowerings={
+            "int8": Lowering(
+                _swish_int8,
+                ("RELU", "MUL", "SUB", "LOGISTIC", "MUL", "ADD"),
+                "relu(x) + n sigmoid(beta n), n = -|x|: the gate never saturates; beta != 1 adds one MUL",
+            ),
             "edgetpu": Lowering(None, ("LOGISTIC", "MUL"), "x * LOGISTIC(x); beta != 1 adds one MUL"),
         },
         edgetpu=EdgeTPU("native", "x * LOGISTIC(beta x): LOGISTIC and MUL are Edge TPU ops"),
@@ -211,6 +286,16 @@ register(
         paper="Misra 2019 (arXiv:1908.08681)",
         layer="Mish",
         builtins={"keras3": Builtin("mish", True), "tf_keras": Builtin("mish", True)},
+        lowerings={
+            "float": Lowering(_mish_float, ("RELU", "SUB", "SUB", "EXP", "ADD", "LOG", "ADD", "TANH", "MUL"), "stable softplus"),
+            "int8": Lowering(
+                _mish_int8,
+                ("RELU", "SUB", "EXP", "MUL", "ADD", "MUL", "EXP", "MUL", "MUL", "MUL", "ADD", "SUB", "EXP",
+                 "MUL", "ADD", "MUL", "ADD", "MUL", "MUL", "MUL", "ADD"),
+                "relu(x) + (m t)(t r(t^2)) + (n E) psi(E): large factors never meet a rounded one",
+                max_abs_error=0.0035,
+            ),
+        },
         edgetpu=EdgeTPU("unsupported", "softplus needs EXP/LOG, not Edge TPU ops; use hard_mish or hard_swish"),
     )
 )
@@ -228,6 +313,11 @@ register(
         dead_below=-2.0,
         builtins={"keras3": Builtin(None, False), "tf_keras": Builtin(None, False)},
         lowerings={
+            "int8": Lowering(
+                _hard_mish_int8,
+                ("RELU", "SUB", "MAXIMUM", "ADD", "MUL", "MUL", "ADD"),
+                "relu(x) + (0.5 c)(c + 2), c = max(min(x, 0), -2): the product sees only [-2, 0]",
+            ),
             "edgetpu": Lowering(
                 _hard_mish_edgetpu, ("ADD", "MINIMUM", "MUL", "MUL"), "(x / 2) * min(relu(x + 2), 2), exact"
             ),

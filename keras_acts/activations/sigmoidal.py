@@ -81,6 +81,11 @@ register(
         dead_below=-3.0,
         output_range=(0.0, 1.0),
         lowerings={
+            "int8": Lowering(
+                None,
+                ("ADD", "MUL"),
+                "relu6(x + 3) / 6 as trained: ADD with RELU6 fused, MUL; 0.5 LSB on a -8..8 grid",
+            ),
             "edgetpu": Lowering(
                 _hard_sigmoid_edgetpu,
                 ("ADD", "MUL", "MINIMUM"),
