@@ -6,6 +6,7 @@ Subcommands::
         [--target edgetpu] [--input-type int8] [--output-type int8] -o OUT.tflite
     keras-acts inspect OUT.tflite [--json] [--markdown] [--edgetpu]
     keras-acts list [--json]
+    keras-acts plot NAME... [--derivative] [--both] -o FILE.png
 
 Exit codes: 0 success, 2 usage error (argparse), 1 failure, reported as one line
 ``keras-acts: error: <reason>`` on stderr (add ``--debug`` for the traceback).
@@ -171,12 +172,34 @@ def _add_list_parser(sub: Any) -> None:
     p.set_defaults(func=_cmd_list)
 
 
-def _add_plot_parser(sub: Any) -> None:
-    """The place for the ``plot`` subcommand (activation curves).
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import io
 
-    Register a parser here with ``sub.add_parser("plot", ...)`` and
-    ``set_defaults(func=handler)``, where ``handler(args) -> int``.
-    """
+    from keras_acts import plot
+    from keras_acts.export.atomic import atomic_write_bytes
+
+    fmt = os.path.splitext(args.output)[1].lstrip(".").lower() or "png"
+    if fmt not in ("png", "svg", "pdf"):
+        raise CLIError(f"cannot write {args.output!r}: use a .png, .svg or .pdf file name.")
+    fig = plot.activations(args.names, derivative=args.derivative, x_range=(args.xmin, args.xmax), both=args.both)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=args.dpi)
+    atomic_write_bytes(args.output, buf.getvalue())
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _add_plot_parser(sub: Any) -> None:
+    """``keras-acts plot NAME... [--derivative] -o FILE.png`` (see :mod:`keras_acts.plot`)."""
+    p = sub.add_parser("plot", help="plot activation functions (or their derivatives) to an image file")
+    p.add_argument("names", nargs="+", metavar="NAME", help="registry names or aliases ('all' for every one)")
+    p.add_argument("-o", "--output", required=True, help="output image (.png, .svg or .pdf), written atomically")
+    p.add_argument("--derivative", action="store_true", help="plot d/dx instead of the function")
+    p.add_argument("--both", action="store_true", help="function and derivative side by side")
+    p.add_argument("--xmin", type=float, default=-6.0)
+    p.add_argument("--xmax", type=float, default=6.0)
+    p.add_argument("--dpi", type=int, default=110)
+    p.set_defaults(func=_cmd_plot)
 
 
 def build_parser() -> argparse.ArgumentParser:
