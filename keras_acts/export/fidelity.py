@@ -57,9 +57,11 @@ def _layer_for(name_or_layer: Any, params: Mapping[str, Any] | None) -> tuple[An
 def convert_int8(model: Any, representative: np.ndarray, *, target: str | None = "int8") -> bytes:
     """Converts ``model`` to a fully int8 TFLite flatbuffer (int8 input and output).
 
-    Uses ``keras_acts.export.to_tflite`` when the package provides it; otherwise the
-    concrete-function recipe (trace, freeze variables, convert with
-    ``TFLITE_BUILTINS_INT8`` only), which works for Keras 3 and tf_keras models.
+    With ``target="int8"`` this is :func:`keras_acts.export.to_tflite` (the package's
+    export pipeline, which traces the int8 lowerings). With ``target=None`` it is the
+    plain concrete-function recipe (trace, freeze variables, convert with
+    ``TFLITE_BUILTINS_INT8`` only) *without* any keras_acts substitution, i.e. how a
+    Keras activation exports the stock way.
 
     Args:
         model: a single-input Keras model.
@@ -70,6 +72,16 @@ def convert_int8(model: Any, representative: np.ndarray, *, target: str | None =
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    if target == "int8":
+        from keras_acts.export.converter import to_tflite
+
+        return to_tflite(
+            model,
+            quantization="int8",
+            representative_data=representative.astype(np.float32),
+            input_type="int8",
+            output_type="int8",
+        ).content
     spec = tf.TensorSpec((1, *representative.shape[1:]), tf.float32)
     with lowering_target(target):
         concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
@@ -174,7 +186,7 @@ def measure_int8_fidelity(
 
     grid = np.linspace(lo, hi, n, dtype=np.float64)
     rng = np.random.default_rng(0)
-    rep = np.stack([grid] + [rng.permutation(grid) for _ in range(3)]).astype(np.float32)
+    rep = np.stack([grid] + [rng.permutation(grid) for _ in range(15)]).astype(np.float32)
     content = convert_int8(model, rep, target=target)
 
     interp = _interpreter(content)
