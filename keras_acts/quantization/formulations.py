@@ -1,0 +1,146 @@
+"""QAT formulations: each activation written with a fake-quant at every tensor the int8 graph needs.
+
+A model trained with fake quantization converts to int8 using *only* the ranges of its
+FakeQuant ops (no calibration data). Every intermediate tensor of an activation that the
+TFLite int8 kernels must requantize therefore needs its own fake-quant, or the converter
+leaves a float island (DEQUANTIZE -> op -> QUANTIZE) -- measured with ELU, softplus,
+mish and SELU. Each formulation below is the activation's exact formula, evaluated in the
+order of the int8 ops it converts to, with a *quantization point* after every op whose
+output scale the converter cannot infer. Points are of two kinds:
+
+* fixed ranges where the math bounds the tensor (``exp(min(x, 0))`` lies in [0, 1]; the
+  LOGISTIC and TANH kernels' fixed output scales 1/256 and 1/128), written as
+  ``FakeQuantWithMinMaxArgs`` -- no state, identical in training and conversion;
+* moving-average ranges (tfmot's ``MovingAverageQuantizer``) for tensors whose range
+  depends on the data (``beta * x``, SELU's pre-scale sum, softplus inside mish).
+
+The layer's output fake-quant (tfmot's quantize wrapper) is not a point here. Because
+training computes exactly the quantized chain, the QAT Keras model and its int8 TFLite
+conversion agree to within rounding (see ``tests/test_qat.py``).
+
+A formulation is ``fn(x, point, **params)``; ``point(t, name)`` applies the moving
+range named ``name`` (declared in :attr:`QATForm.moving`), and :func:`fixed` applies a
+fixed range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import tensorflow as tf
+
+from keras_acts.activations._common import SELU_ALPHA, SELU_SCALE
+
+# Output ranges of the TFLite int8 kernels with fixed output quantization.
+LOGISTIC_RANGE = (0.0, 255.0 / 256.0)  # scale 1/256, zero point -128
+TANH_RANGE = (-1.0, 127.0 / 128.0)  # scale 1/128, zero point 0
+_LOG2_RANGE = (0.0, 0.7)  # log(1 + e) for e in [0, 1] lies in [0, ln 2]
+
+
+def fixed(t: Any, lo: float, hi: float) -> Any:
+    """Fake-quantizes ``t`` to 8 bits on the fixed range [lo, hi] (0 must lie inside)."""
+    return tf.quantization.fake_quant_with_min_max_args(t, min=lo, max=hi, num_bits=8)
+
+
+@dataclass(frozen=True)
+class QATForm:
+    """A QAT formulation of one activation.
+
+    Attributes:
+        fn: ``fn(x, point, **params)``, the activation with its quantization points.
+        moving: names of the moving-average points ``fn`` uses.
+        output_range: a fixed output range the int8 kernel imposes (LOGISTIC, TANH),
+            used instead of a moving-average output quantizer; None otherwise.
+        ops: the int8 TFLite ops the activation converts to (for tests and docs).
+    """
+
+    fn: Callable[..., Any]
+    moving: tuple[str, ...] = ()
+    output_range: tuple[float, float] | None = None
+    ops: tuple[str, ...] = ()
+
+
+def _elu_negative(x: Any, alpha: float) -> Any:
+    """``alpha * (exp(min(x, 0)) - 1)`` with fixed ranges: EXP -> [0, 1], SUB -> [-1, 0]."""
+    e = fixed(tf.exp(tf.minimum(x, 0.0)), 0.0, 1.0)
+    n = fixed(e - 1.0, -1.0, 0.0)
+    if alpha != 1.0:
+        n = fixed(alpha * n, -alpha, 0.0)
+    return n
+
+
+def _elu(x: Any, point: Any, alpha: float = 1.0) -> Any:
+    alpha = float(alpha)
+    if alpha == 0.0:
+        return tf.nn.relu(x)
+    return tf.nn.relu(x) + _elu_negative(x, alpha)
+
+
+def _selu(x: Any, point: Any) -> Any:
+    s = point(tf.nn.relu(x) + _elu_negative(x, SELU_ALPHA), "sum")
+    return SELU_SCALE * s
+
+
+def _softplus_core(x: Any, point: Any) -> Any:
+    """``relu(x) + log(1 + exp(-|x|))``: EXP -> [0, 1], ADD -> [0, 2], LOG -> [0, ln 2]."""
+    neg = point(tf.negative(x), "neg")
+    e = fixed(tf.exp(tf.minimum(x, neg)), 0.0, 1.0)
+    l = fixed(tf.math.log(fixed(1.0 + e, 0.0, 2.0)), *_LOG2_RANGE)
+    return tf.nn.relu(x) + l
+
+
+def _softplus(x: Any, point: Any) -> Any:
+    return _softplus_core(x, point)
+
+
+def _mish(x: Any, point: Any) -> Any:
+    sp = point(_softplus_core(x, point), "softplus")
+    return x * fixed(tf.math.tanh(sp), *TANH_RANGE)
+
+
+def _hard_mish(x: Any, point: Any) -> Any:
+    c = fixed(tf.clip_by_value(x + 2.0, 0.0, 2.0), 0.0, 2.0)
+    return x * fixed(0.5 * c, 0.0, 1.0)
+
+
+def _hard_sigmoid(x: Any, point: Any) -> Any:
+    return fixed(tf.nn.relu6(x + 3.0), 0.0, 6.0) * (1.0 / 6.0)
+
+
+def _swish(x: Any, point: Any, beta: Any = 1.0) -> Any:
+    if isinstance(beta, float) and beta == 1.0:
+        z = x
+    else:
+        z = point(tf.cast(beta, x.dtype) * x, "beta_x")
+    return x * fixed(tf.math.sigmoid(z), *LOGISTIC_RANGE)
+
+
+def _sigmoid(x: Any, point: Any) -> Any:
+    return tf.math.sigmoid(x)
+
+
+def _tanh(x: Any, point: Any) -> Any:
+    return tf.math.tanh(x)
+
+
+FORMS: dict[str, QATForm] = {
+    "elu": QATForm(_elu, ops=("MINIMUM", "EXP", "SUB", "RELU", "ADD")),
+    "selu": QATForm(_selu, moving=("sum",), ops=("MINIMUM", "EXP", "SUB", "MUL", "RELU", "ADD")),
+    "softplus": QATForm(_softplus, moving=("neg",), ops=("NEG", "MINIMUM", "EXP", "ADD", "LOG", "RELU")),
+    "mish": QATForm(_mish, moving=("neg", "softplus"), ops=("EXP", "LOG", "TANH", "MUL")),
+    "hard_mish": QATForm(_hard_mish, ops=("ADD", "MUL")),
+    "hard_sigmoid": QATForm(_hard_sigmoid, ops=("ADD", "MUL")),
+    "swish": QATForm(_swish, moving=("beta_x",), ops=("LOGISTIC", "MUL")),
+    "sigmoid": QATForm(_sigmoid, output_range=LOGISTIC_RANGE, ops=("LOGISTIC",)),
+    "tanh": QATForm(_tanh, output_range=TANH_RANGE, ops=("TANH",)),
+}
+"""Activations that need more than an output fake-quant. All others (relu, relu6,
+leaky_relu, hard_tanh, hard_swish, gelu, gelu_tanh, prelu) convert to one int8 op (or
+fuse into the preceding one) whose only new range is the output's."""
+
+
+def form(name: str) -> QATForm | None:
+    """The QAT formulation of registry activation ``name``, or None for output-only ones."""
+    return FORMS.get(name)
+

@@ -1,0 +1,116 @@
+"""The QAT activation layer: one registry activation computed as its int8 graph computes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+from tensorflow_model_optimization.quantization.keras import quantizers
+
+from keras_acts import lowering, registry
+from keras_acts.backend import keras, register_serializable
+from keras_acts.quantization import formulations
+
+
+@register_serializable
+class QATActivation(keras.layers.Layer):
+    """A registry activation for quantization-aware training (tf_keras only).
+
+    :func:`keras_acts.quantization.quantize_model` puts one in place of every keras_acts
+    activation layer and after every layer whose ``activation=`` is a registry
+    activation. Its call is the activation's QAT formulation
+    (:mod:`keras_acts.quantization.formulations`): the exact formula with a fake-quant on
+    every intermediate tensor the int8 graph requantizes. The output fake-quant is added
+    by tfmot's quantize wrapper from the layer's QuantizeConfig.
+
+    PReLU: alpha is fake-quantized the way the TFLite converter quantizes the constant
+    (int8, per-tensor, symmetric, scale ``max|alpha| / 127``), and the activation is
+    written ``relu(x) + (-alpha) * relu(-x)``; while an exporter traces the model
+    (:func:`keras_acts.lowering.lowering_target`) alpha is left unquantized, because a
+    FakeQuant on alpha stops the converter from fusing a single int8 PRELU (measured:
+    symmetric fake-quant gives NEG/RELU/MUL/SUB, asymmetric a float PRELU island).
+
+    Args:
+        activation: registry name of the activation.
+        params: the activation's parameters (e.g. ``{"alpha": 1.0}`` for elu).
+        trainable_beta: Swish only: beta is a learned scalar (Swish-β).
+        shared_axes: PReLU only: axes along which alpha is shared.
+        alpha_initializer: PReLU only: initializer of alpha (default 0.25).
+    """
+
+    def __init__(
+        self,
+        activation: str,
+        params: dict[str, Any] | None = None,
+        trainable_beta: bool = False,
+        shared_axes: list[int] | None = None,
+        alpha_initializer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        entry = registry.lookup(activation)
+        self.activation = entry.name
+        self.params = entry.check_params(dict(params or {}))
+        self.trainable_beta = bool(trainable_beta)
+        self.shared_axes = sorted(shared_axes) if shared_axes else None
+        self.alpha_initializer = keras.initializers.get(
+            alpha_initializer if alpha_initializer is not None else keras.initializers.Constant(0.25)
+        )
+        self.form = formulations.form(entry.name)
+        self.alpha = None
+        self.beta = None
+        self._points: dict[str, Any] = {}
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape)
+        if self.activation == "prelu":
+            axes = set(self.shared_axes or ())
+            param_shape = tuple(1 if i in axes else shape[i] for i in range(1, len(shape)))
+            self.alpha = self.add_weight(name="alpha", shape=param_shape, initializer=self.alpha_initializer)
+        if self.activation == "swish" and self.trainable_beta:
+            beta0 = float(self.params.get("beta", 1.0))
+            self.beta = self.add_weight(name="beta", shape=(), initializer=keras.initializers.Constant(beta0))
+        if self.form is not None:
+            for name in self.form.moving:
+                q = quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
+                self._points[name] = (q, q.build(shape, name, self))
+        super().build(input_shape)
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        if training is None:
+            training = keras.backend.learning_phase()
+        exporting = lowering.current_target() is not None
+
+        def point(t: Any, name: str) -> Any:
+            q, variables = self._points[name]
+            return tf.__internal__.smart_cond.smart_cond(
+                training,
+                lambda: q(t, True, variables),
+                lambda: q(t, False, variables),
+            )
+
+        if self.activation == "prelu":
+            alpha = tf.cast(self.alpha, inputs.dtype)
+            if not exporting:
+                m = tf.maximum(tf.reduce_max(tf.abs(alpha)), 1e-8)
+                alpha = tf.quantization.fake_quant_with_min_max_vars(alpha, -m, m, num_bits=8, narrow_range=True)
+            return tf.nn.relu(inputs) + (-alpha) * tf.nn.relu(-inputs)
+        params = dict(self.params)
+        if self.activation == "swish" and self.trainable_beta:
+            params["beta"] = self.beta
+        if self.form is not None:
+            return self.form.fn(inputs, point, **params)
+        return registry.lookup(self.activation).fn(inputs, **params)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "activation": self.activation,
+            "params": dict(self.params),
+            "trainable_beta": self.trainable_beta,
+            "shared_axes": self.shared_axes,
+            "alpha_initializer": keras.initializers.serialize(self.alpha_initializer),
+        }
