@@ -17,7 +17,7 @@ The pipeline, in order:
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import os
 import pathlib
 import re
@@ -213,7 +213,14 @@ def to_tflite(
     if quantization == "int8" and not qat and _graph_has_fake_quant(frozen):
         qat = True
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    if qat and backend.model_frontend(model) == "tf_keras":
+        # The converter recognizes fake-quant graphs (QAT) only on its Keras path; it
+        # traces the model inside convert(), so convert under the same contexts.
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        converter_contexts = (substitute_builtins(model), lowering_target(lowering))
+    else:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+        converter_contexts = ()
     if quantization == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -221,13 +228,19 @@ def to_tflite(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif quantization == "int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if not qat:
+            # (The converter rejects INT8-only op sets without a representative dataset even
+            # for QAT graphs; QAT graphs come out int8 from their fake-quant ranges.)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if data is not None:
             converter.representative_dataset = data.generator(progress)
         converter.inference_input_type = tf.as_dtype(in_type)
         converter.inference_output_type = tf.as_dtype(out_type)
     try:
-        content = converter.convert()
+        with contextlib.ExitStack() as stack:
+            for ctx in converter_contexts:
+                stack.enter_context(ctx)
+            content = converter.convert()
     except Exception as err:  # the converter raises several private error types
         raise ExportError(_converter_message(err, quantization)) from err
     return ExportResult(
