@@ -85,7 +85,9 @@ def test_int8_no_float_ops_and_full_input_range(int8_results, name):
 def test_int8_ops_match_registry(int8_results, name):
     low = registry.lookup(name).lowering("int8")
     assert low is not None, f"{name} has no int8 (or float) lowering entry"
-    assert list(low.ops) == int8_results[name]["ops"]
+    # The same ops in both frontends; their execution order (a topological order of the
+    # same graph) differs between Keras 3 and tf_keras for multi-branch lowerings.
+    assert sorted(low.ops) == sorted(int8_results[name]["ops"]), (low.ops, int8_results[name]["ops"])
 
 
 BUILTIN_OPS = {
