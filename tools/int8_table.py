@@ -1,0 +1,221 @@
+"""Writes docs/INT8_LOWERINGS.md: int8 fidelity of every registry activation vs Keras's own.
+
+For each registry activation alone (``Input((256,)) -> activation``, grid -8..8,
+calibrated on the grid, int8 input and output) it records the ops and the max/mean
+error in output LSB of the keras_acts export (``keras_acts.export.to_tflite``, int8
+lowerings) and of the frontend's own same-named activation exported the stock way
+(concrete function -> TFLiteConverter, TFLITE_BUILTINS_INT8, no substitution), using
+:func:`keras_acts.export.fidelity.measure_int8_fidelity` for both.
+
+Usage:
+    python tools/int8_table.py [-o docs/INT8_LOWERINGS.md]
+    TF_USE_LEGACY_KERAS=1 python tools/int8_table.py --print   # tf_keras, to stdout
+    python tools/int8_table.py --fit   # re-derive the mish polynomial coefficients
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+EXTRA_CASES = [("elu", {"alpha": 0.5}), ("swish", {"beta": 2.0}), ("leaky_relu", {"negative_slope": 0.3})]
+
+
+def fit_mish() -> dict[str, list[float]]:
+    """Weighted least-squares fits used by the mish int8 lowering (see gated._mish_int8).
+
+    r(e) ~ tanh(softplus(v)) / e^v (linear, v in [-8, 0], e = e^v), weighted by |v e^v|;
+    psi(E) ~ 2E / (1 + 2E + 2E^2) (cubic without constant), weighted by |n E|.
+    """
+    v = np.linspace(-8.0, 0.0, 4001)
+    e = np.exp(v)
+    g = np.tanh(np.logaddexp(0.0, v))
+    w = np.abs(v * e)
+    vand = np.vander(e, 2)
+    c_r = np.linalg.lstsq(vand * w[:, None], (g / e) * w, rcond=None)[0]
+    psi = 2 * e / (1 + 2 * e + 2 * e * e)
+    vand3 = np.vander(e, 4)[:, :-1]
+    c_p = np.linalg.lstsq(vand3 * w[:, None], psi * w, rcond=None)[0]
+    return {
+        "r (constant first)": c_r[::-1].tolist(),
+        "r max error of N": float(np.max(np.abs((vand @ c_r - g / e) * v * e))),
+        "psi (constant first)": [0.0, *c_p[::-1].tolist()],
+        "psi max error of P": float(np.max(np.abs((vand3 @ c_p - psi) * v * e))),
+    }
+
+
+def _stock(entry, frontend):
+    """(layer, reference) of the frontend's own activation of the same name, or None."""
+    from keras_acts.backend import keras
+
+    if entry.learnable:
+        init = keras.initializers.RandomUniform(0.0, 0.6, seed=3)
+        layer = keras.layers.PReLU(alpha_initializer=init)
+        return layer, "prelu"
+    b = entry.builtins.get(frontend)
+    if b is None or b.name is None:
+        return None
+    try:
+        fn = keras.activations.get(b.name)
+    except (ValueError, KeyError):
+        return None
+    params = dict(b.params)
+    if b.same_math or params:
+        ref = lambda x, _r=entry.reference, _p=params: _r(x, **_p)  # noqa: E731
+    else:
+        return None
+    return keras.layers.Activation(fn), ref
+
+
+def measure_all() -> list[dict]:
+    from keras_acts import FRONTEND, layers, registry
+    from keras_acts.export.fidelity import measure_int8_fidelity
+
+    rows = []
+    cases = [(e.name, {}) for e in registry.entries()] + EXTRA_CASES
+    for name, params in cases:
+        entry = registry.lookup(name)
+        if entry.learnable:
+            from keras_acts.backend import keras
+
+            ours_layer = layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.0, 0.6, seed=3))
+            ours = measure_int8_fidelity(ours_layer)
+        else:
+            ours = measure_int8_fidelity(name, params=params)
+        row = {"name": name, "params": params, "ours": ours, "stock": None, "stock_name": None}
+        stock = None if params else _stock(entry, FRONTEND)
+        if stock is not None:
+            layer, ref = stock
+            if ref == "prelu":
+                def ref(x, _l=layer, _r=entry.reference):
+                    return _r(x, alpha=np.asarray(_l.alpha, np.float64).reshape(-1))
+            try:
+                row["stock"] = measure_int8_fidelity(layer, reference=ref, target=None)
+                b = None if entry.learnable else entry.builtins[FRONTEND]
+                row["stock_name"] = "PReLU layer" if b is None else b.name + (
+                    "" if not b.params else " (" + ", ".join(f"{k}={v}" for k, v in b.params.items()) + ")"
+                )
+            except Exception as err:  # a stock export that does not convert is a result too
+                row["stock"] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"}
+                row["stock_name"] = entry.builtins[FRONTEND].name if not entry.learnable else "PReLU layer"
+        rows.append(row)
+    return rows
+
+
+def _fmt_ops(ops):
+    return " ".join(ops)
+
+
+def render(rows, command: str) -> str:
+    import tensorflow as tf
+
+    import keras_acts
+    from keras_acts import FRONTEND
+    from keras_acts.backend import keras
+
+    try:
+        import ai_edge_litert
+
+        litert = getattr(ai_edge_litert, "__version__", "installed")
+    except ImportError:  # pragma: no cover
+        litert = "missing"
+    lines = [
+        "# int8 lowerings: measured fidelity",
+        "",
+        "Each activation alone (`Input((256,)) -> activation`), calibrated on the grid",
+        "`linspace(-8, 8, 256)`, int8 input and output; every int8 input code is fed and the",
+        "dequantized output is compared with the float64 reference at the dequantized input.",
+        "Errors are in output LSB (units of the output scale; one rounding = 0.5 LSB). The",
+        "target is at most 1.5 LSB and no op with a float32 output. \"keras_acts\" is",
+        "`keras_acts.export.to_tflite(..., quantization=\"int8\")` with the registry's int8",
+        "lowerings; \"stock\" is the frontend's own same-named activation converted the plain",
+        "way (concrete function, `TFLITE_BUILTINS_INT8`, no substitution). Both measured by",
+        "`keras_acts.export.fidelity.measure_int8_fidelity`.",
+        "",
+        f"Produced by `{command}` on {datetime.date.today().isoformat()} with TensorFlow {tf.__version__},",
+        f"{FRONTEND} {keras.__version__}, ai-edge-litert {litert}, keras_acts {keras_acts.__version__}.",
+        "",
+        "| activation | keras_acts ops | max LSB | mean LSB | fully int8 | stock | stock ops | stock max LSB | stock mean LSB | stock fully int8 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        o = row["ours"]
+        label = row["name"] + ("" if not row["params"] else " (" + ", ".join(f"{k}={v}" for k, v in row["params"].items()) + ")")
+        s = row["stock"]
+        if s is None:
+            stock_cells = ["—", "", "", "", ""]
+        elif "error" in s:
+            stock_cells = [f"`{row['stock_name']}`", f"does not convert: {s['error']}", "", "", ""]
+        else:
+            stock_cells = [
+                f"`{row['stock_name']}`",
+                _fmt_ops(s["ops"]),
+                f"{s['max_lsb']:.2f}",
+                f"{s['mean_lsb']:.2f}",
+                "yes" if s["is_fully_int8"] else f"no ({', '.join(s['float_ops'])})",
+            ]
+            if not s["covers_grid"]:
+                stock_cells[2] += f" (input clipped to {s['input_range'][0]:.2f}..{s['input_range'][1]:.2f})"
+        cells = [
+            label,
+            _fmt_ops(o["ops"]),
+            f"{o['max_lsb']:.2f}",
+            f"{o['mean_lsb']:.2f}",
+            "yes" if o["is_fully_int8"] and o["covers_grid"] else "no",
+            *stock_cells,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Notes",
+        "",
+        "- sigmoid and tanh: LOGISTIC/TANH have fixed int8 output scales (1/256, 1/128) whose",
+        "  top code is 255/256 resp. 127/128, so saturated outputs near x = 8 are up to ~1 LSB off",
+        "  by construction of the kernel.",
+        "- The designs (min(x, 0) as `x - relu(x)` rather than MINIMUM, which makes the converter",
+        "  clip the model input; `-|x|` without NEG, which has no int8 quantization; products",
+        "  arranged so that large factors never multiply a rounded one) are documented in the",
+        "  docstrings of the `_*_int8` functions in `keras_acts/activations/` and in",
+        "  `keras_acts/activations/_int8_forms.py`.",
+        "- Op order can differ between frontends for multi-branch lowerings; the op multiset is",
+        "  the same (`tests/test_int8_lowerings.py`).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", default=str(pathlib.Path(__file__).resolve().parents[1] / "docs" / "INT8_LOWERINGS.md"))
+    parser.add_argument("--print", action="store_true", help="print the table instead of writing it")
+    parser.add_argument("--fit", action="store_true", help="print the mish polynomial fits and exit")
+    args = parser.parse_args(argv)
+    if args.fit:
+        for k, v in fit_mish().items():
+            print(f"{k}: {v}")
+        return 0
+    command = "python tools/int8_table.py" + (" --print" if args.print else "")
+    if os.environ.get("TF_USE_LEGACY_KERAS"):
+        command = f"TF_USE_LEGACY_KERAS={os.environ['TF_USE_LEGACY_KERAS']} " + command
+    text = render(measure_all(), command)
+    if args.print:
+        print(text)
+    else:
+        out = pathlib.Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(out)
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
