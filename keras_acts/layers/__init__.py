@@ -50,16 +50,18 @@ __all__ = [
 ]
 
 
-def get(name: str, **kwargs: Any) -> Any:
+def get(identifier: str, /, **kwargs: Any) -> Any:
     """Returns a new layer for a registry name or alias (``"prelu"`` included).
 
     Args:
-        name: canonical name or alias, case-insensitive (``"hard_swish"``, ``"silu"``).
-        **kwargs: the layer's arguments (activation parameters and layer arguments).
+        identifier: canonical name or alias, case-insensitive (``"hard_swish"``, ``"silu"``).
+            Positional-only, so that the layer's own ``name=`` can be passed in ``kwargs``.
+        **kwargs: the layer's arguments (activation parameters and layer arguments,
+            e.g. ``name="act1"``).
 
     Raises:
         ValueError: unknown name (the message suggests close names).
     """
-    entry = registry.lookup(name)
+    entry = registry.lookup(identifier)
     cls = globals()[entry.layer]
     return cls(**kwargs)
