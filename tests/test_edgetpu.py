@@ -170,8 +170,8 @@ def test_per_element_prelu_alpha_is_flagged_and_refused():
     with pytest.raises(EdgeTPUPreflightError, match=r"pe_prelu.*shared_axes=\[1, 2\]"):
         preflight(model)
     with pytest.raises(EdgeTPUPreflightError, match="shared_axes"):
-        to_tflite(model, target="edgetpu", representative_data=np.random.rand(8, 4, 4, 3).astype(np.float32))
-    generic = to_tflite(model, quantization="int8", representative_data=np.random.rand(8, 4, 4, 3).astype(np.float32))
+        to_tflite(model, target="edgetpu", representative_data=np.random.rand(32, 4, 4, 3).astype(np.float32))
+    generic = to_tflite(model, quantization="int8", representative_data=np.random.rand(32, 4, 4, 3).astype(np.float32))
     report = check_edgetpu(generic.content)
     assert any(op == "PRELU" and "shared_axes=[1, 2]" in r for op, _, r in report.unsupported), str(report)
     ok = keras.Model(inp, L.PReLU(shared_axes=[1, 2])(keras.layers.Conv2D(3, 1)(inp)))
