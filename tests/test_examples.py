@@ -1,0 +1,151 @@
+"""Every example end to end with tiny flags (offline, real data), and the data loader."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import keras_acts
+from keras_acts import data
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def _example(name: str):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def test_digits_are_the_real_sklearn_digits():
+    from sklearn.datasets import load_digits
+
+    ds = data.load("digits")
+    raw = load_digits()
+    assert ds.name == "digits" and "load_digits" in ds.source and ds.fallback_reason is None
+    assert len(ds.x_train) + len(ds.x_test) == len(raw.target) == 1797
+    assert ds.input_shape == (8, 8, 1) and ds.x_train.dtype == np.float32
+    assert ds.x_train.min() == 0.0 and ds.x_train.max() == 1.0
+    # every test image is one of the real images, scaled by 1/16
+    flat = {img.tobytes() for img in (raw.images / 16.0).astype(np.float32)}
+    assert all(img[..., 0].tobytes() in flat for img in ds.x_test[:50])
+    assert sorted(np.unique(ds.y_test)) == list(range(10))
+    again = data.load("digits")
+    np.testing.assert_array_equal(ds.x_test, again.x_test)  # deterministic split
+
+
+def test_offline_fallback_says_which_data_was_used(monkeypatch):
+    ds = data.load("cifar10", offline=True, limit=50)
+    assert ds.name == "digits" and ds.requested == "cifar10" and "offline" in ds.fallback_reason
+    assert len(ds.x_train) == 50 and "requested 'cifar10'" in ds.describe()
+
+    def no_network(name):
+        raise OSError("URL fetch failure: Name or service not known")
+
+    monkeypatch.setattr(data, "_load_keras", no_network)
+    ds = data.load("mnist", offline=False)
+    assert ds.name == "digits" and ds.fallback_reason.startswith("OSError: URL fetch failure")
+    monkeypatch.setenv("KERAS_ACTS_OFFLINE", "1")
+    assert data.load("cifar10").fallback_reason.startswith("offline mode")
+
+
+def test_data_errors_name_the_fix():
+    with pytest.raises(ValueError, match="use one of digits, cifar10, mnist"):
+        data.load("imagenet")
+    with pytest.raises(ValueError, match="limit must be an int >= 10"):
+        data.load("digits", limit=3)
+
+
+# --- examples -------------------------------------------------------------------------------
+
+
+def test_quickstart_end_to_end(tmp_path):
+    out = tmp_path / "models"
+    out.mkdir()
+    other = {"sha256": "0" * 64, "script": "examples/other.py"}
+    (out / "manifest.json").write_text(json.dumps({"models": {"other.tflite": other}}))
+    res = _example("quickstart").main(["--epochs", "1", "--limit", "100", "--out", str(out)])
+    manifest_all = json.loads((out / "manifest.json").read_text())["models"]
+    manifest = {k: v for k, v in manifest_all.items() if k != "other.tflite"}
+    assert sorted(manifest) == ["quickstart_edgetpu.tflite", "quickstart_float.tflite", "quickstart_int8.tflite"]
+    for row in res["rows"]:
+        meta = manifest[row["file"]]
+        assert hashlib.sha256((out / row["file"]).read_bytes()).hexdigest() == meta["sha256"]
+        assert meta["dataset"]["name"] == "digits" and meta["frontend"] == keras_acts.FRONTEND
+        assert "--limit 100" in meta["command"]
+        assert 0.0 <= meta["accuracy"] <= 1.0
+    by = {r["variant"]: r for r in res["rows"]}
+    assert abs(by["float"]["accuracy"] - res["float_accuracy"]) <= 0.02  # float TFLite == Keras
+    assert "HARD_SWISH" in by["float"]["ops"] and "PRELU" in by["float"]["ops"]
+    assert by["int8"]["fully_int8"] and by["int8"]["input_type"] == "int8"
+    assert by["edgetpu"]["edgetpu"]["compatible"] is True and "HARD_SWISH" not in by["edgetpu"]["ops"]
+    assert manifest_all["other.tflite"] == other  # entries of other files are kept
+
+
+def test_compare_activations_end_to_end(tmp_path):
+    res = _example("compare_activations").main(
+        ["--epochs", "1", "--limit", "64", "--blocks", "1", "--width", "8", "--activations", "relu,prelu",
+         "--offline", "--qat-epochs", "1", "--strategy", "mirrored", "--out", str(tmp_path)]
+    )
+    assert res["dataset"]["name"] == "digits" and res["dataset"]["requested"] == "cifar10"
+    assert [r["activation"] for r in res["rows"]] == ["relu", "prelu"]
+    for r in res["rows"]:
+        assert 0.0 <= r["float_accuracy"] <= 1.0 and np.isfinite(r["final_loss"])
+        assert 0.0 <= r["ptq_int8_accuracy"] <= 1.0 and r["int8_size_kb"] > 0
+        assert r["edgetpu"].startswith("compatible")  # relu and per-channel PReLU map to the Edge TPU
+        if keras_acts.FRONTEND == "keras3":
+            assert r["qat_int8_accuracy"] is None and "tf_keras" in r["qat_note"]
+        else:  # QAT is attempted; it either works or fails with keras_acts.quantization's clear error
+            assert r["qat_int8_accuracy"] is not None or r["qat_note"].startswith("QuantizationError")
+    text = (tmp_path / "results.md").read_text()
+    assert "| relu |" in text and "digits" in text and "requested 'cifar10'" in text
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert (tmp_path / "results.csv").read_text().startswith("activation,float_accuracy")
+
+
+def test_resnet20_has_twenty_weight_layers():
+    mod = _example("compare_activations")
+    model = mod.build_resnet("hard_swish", (8, 8, 1), 10, blocks=3)
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D" and layer.kernel_size == (3, 3)]
+    dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert len(convs) + len(dense) == 20
+
+
+def test_deep_sigmoid_vs_relu_shows_vanishing_gradients(tmp_path):
+    res = _example("deep_sigmoid_vs_relu").main(
+        ["--depth", "5", "--width", "32", "--epochs", "1", "--limit", "100", "--activations", "sigmoid,relu",
+         "--out", str(tmp_path)]
+    )
+    rows = {r["activation"]: r for r in res["rows"]}
+    assert rows["sigmoid"]["initializer"] == "glorot_uniform" and rows["relu"]["initializer"] == "he_normal"
+    assert _example("deep_sigmoid_vs_relu").initializer_for("selu") == "lecun_normal"
+    # sigmoid' <= 1/4: the first layer's gradient is orders of magnitude below the last one's
+    assert rows["sigmoid"]["first_over_last"] < 0.05
+    assert rows["relu"]["first_over_last"] > 0.2
+    assert len(res["norms"]["relu"]) == 5
+    assert (tmp_path / "gradient_norms.png").stat().st_size > 1000
+    assert (tmp_path / "gradient_norms.csv").read_text().startswith("layer,sigmoid,relu")
+
+
+def test_regularization_end_to_end(tmp_path):
+    mod = _example("regularization")
+    for reg in mod.REGULARIZERS:
+        model = mod.build_cnn("relu", reg, (8, 8, 1), 10, filters=4)
+        kinds = {layer.__class__.__name__ for layer in model.layers}
+        assert ("BatchNormalization" in kinds) == (reg == "batchnorm")
+        assert ("Dropout" in kinds) == (reg == "dropout")
+        assert bool(model.losses) == (reg == "l1l2")
+    res = mod.main(["--epochs", "1", "--limit", "64", "--filters", "4", "--activations", "relu,swish",
+                    "--regularizers", "l1l2", "--out", str(tmp_path)])
+    assert [(r["activation"], r["regularizer"]) for r in res["rows"]] == [("relu", "l1l2"), ("swish", "l1l2")]
+    assert res["rows"][0]["max_dead_share"] is not None and res["rows"][1]["max_dead_share"] is None
+    assert "| relu | l1l2 |" in (tmp_path / "results.md").read_text()
