@@ -258,15 +258,17 @@ def to_tflite(
 
 def _converter_message(err: Exception, quantization: str) -> str:
     text = str(err).strip()
-    lines = [ln for ln in text.splitlines() if "error:" in ln] or text.splitlines()[-3:]
-    reason = " ".join(ln.strip() for ln in lines[:3])
-    hint = ""
-    if quantization == "int8":
-        hint = (
-            " An op without an int8 kernel cannot be exported fully int8: replace it (keras-acts list "
-            "shows the activations with int8 lowerings) or use quantization='dynamic'."
-        )
-    return f"TFLite conversion failed: {reason}.{hint}"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error:" in ln and "failed while converting" not in ln]
+    reason = (errors[0].split("error:", 1)[1].strip() if errors else (lines[-1] if lines else type(err).__name__))
+    custom = [ln for ln in lines if ln.startswith("Custom ops:")]
+    if custom:
+        reason += f" ({custom[0]})"
+    hint = (
+        " Ops that are not TFLite builtins cannot be exported: replace them in the model "
+        "(`keras-acts list` shows the activations with TFLite lowerings)."
+    )
+    return f"TFLite conversion failed: {reason.rstrip('.')}.{hint}"
 
 
 def _io_type(value: Any, what: str, default: str) -> str:
