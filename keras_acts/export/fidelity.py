@@ -9,7 +9,7 @@ reference activation evaluated at the dequantized input. The error is reported i
 output LSB (units of the output quantization scale): an ideal int8 model has a
 maximum error of 0.5 LSB (one rounding).
 
-The tests, ``tools/int8_table.py`` and the benchmarks all use this one function.
+The tests, ``benchmarks/bench_int8_fidelity.py`` and the benchmarks all use this one function.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Writes docs/INT8_LOWERINGS.md: int8 fidelity of every registry activation vs Keras's own.
+"""int8 fidelity of every registry activation vs Keras's own: writes docs/INT8_LOWERINGS.md.
 
 For each registry activation alone (``Input((256,)) -> activation``, grid -8..8,
 calibrated on the grid, int8 input and output) it records the ops and the max/mean
@@ -8,15 +8,17 @@ lowerings) and of the frontend's own same-named activation exported the stock wa
 :func:`keras_acts.export.fidelity.measure_int8_fidelity` for both.
 
 Usage:
-    python tools/int8_table.py [-o docs/INT8_LOWERINGS.md]
-    TF_USE_LEGACY_KERAS=1 python tools/int8_table.py --print   # tf_keras, to stdout
-    python tools/int8_table.py --fit   # re-derive the mish polynomial coefficients
+    python benchmarks/bench_int8_fidelity.py [-o docs/INT8_LOWERINGS.md] [--json PATH]
+    TF_USE_LEGACY_KERAS=1 python benchmarks/bench_int8_fidelity.py --print   # tf_keras, to stdout
+    python benchmarks/bench_int8_fidelity.py --quick --print   # a few activations: CI smoke run
+    python benchmarks/bench_int8_fidelity.py --fit   # re-derive the mish polynomial coefficients
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import pathlib
 import sys
@@ -74,12 +76,17 @@ def _stock(entry, frontend):
     return keras.layers.Activation(fn), ref
 
 
-def measure_all() -> list[dict]:
+QUICK_CASES = ("selu", "mish", "hard_swish", "prelu")
+
+
+def measure_all(quick: bool = False) -> list[dict]:
     from keras_acts import FRONTEND, layers, registry
     from keras_acts.export.fidelity import measure_int8_fidelity
 
     rows = []
     cases = [(e.name, {}) for e in registry.entries()] + EXTRA_CASES
+    if quick:
+        cases = [(n, p) for n, p in cases if n in QUICK_CASES and not p]
     for name, params in cases:
         entry = registry.lookup(name)
         if entry.learnable:
@@ -107,6 +114,25 @@ def measure_all() -> list[dict]:
                 row["stock_name"] = entry.builtins[FRONTEND].name if not entry.learnable else "PReLU layer"
         rows.append(row)
     return rows
+
+
+def _jsonable(rows: list[dict], command: str) -> dict:
+    """The measurements without the model bytes, as JSON-serializable data."""
+    import tensorflow as tf
+
+    from keras_acts import FRONTEND
+
+    def clean(m):
+        return None if m is None else {k: v for k, v in m.items() if k != "content"}
+
+    return {
+        "benchmark": "bench_int8_fidelity",
+        "command": command,
+        "date": datetime.date.today().isoformat(),
+        "frontend": FRONTEND,
+        "tensorflow": tf.__version__,
+        "rows": [{**r, "ours": clean(r["ours"]), "stock": clean(r["stock"])} for r in rows],
+    }
 
 
 def _fmt_ops(ops):
@@ -196,15 +222,24 @@ def main(argv=None) -> int:
     parser.add_argument("-o", "--output", default=str(pathlib.Path(__file__).resolve().parents[1] / "docs" / "INT8_LOWERINGS.md"))
     parser.add_argument("--print", action="store_true", help="print the table instead of writing it")
     parser.add_argument("--fit", action="store_true", help="print the mish polynomial fits and exit")
+    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_CASES)} (CI smoke run)")
+    parser.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
     args = parser.parse_args(argv)
+    if args.quick and not args.print and args.output == parser.get_default("output"):
+        parser.error("--quick measures only a few activations: use it with --print or -o PATH, "
+                     "not to overwrite docs/INT8_LOWERINGS.md")
     if args.fit:
         for k, v in fit_mish().items():
             print(f"{k}: {v}")
         return 0
-    command = "python tools/int8_table.py" + (" --print" if args.print else "")
+    command = "python benchmarks/bench_int8_fidelity.py" + (" --quick" if args.quick else "") + (
+        " --print" if args.print else "")
     if os.environ.get("TF_USE_LEGACY_KERAS"):
         command = f"TF_USE_LEGACY_KERAS={os.environ['TF_USE_LEGACY_KERAS']} " + command
-    text = render(measure_all(), command)
+    rows = measure_all(quick=args.quick)
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(_jsonable(rows, command), indent=2), encoding="utf-8")
+    text = render(rows, command)
     if args.print:
         print(text)
     else:
