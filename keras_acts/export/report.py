@@ -370,7 +370,7 @@ def inspect(path_or_bytes: Any, *, edgetpu: bool = True) -> Report:
         interpreter = make_interpreter(content)
         ops_details = interpreter._get_ops_details()
         tensor_details = {d["index"]: d for d in interpreter.get_tensor_details()}
-    except (ValueError, RuntimeError, IndexError, TypeError, AttributeError) as err:
+    except Exception as err:  # noqa: BLE001 - flatbuffers/struct/interpreter errors alike
         where = repr(source) if source else "the given bytes"
         raise ValueError(
             f"{where} could not be read as a TFLite model ({str(err).strip().splitlines()[0] if str(err) else type(err).__name__}); "
