@@ -1,0 +1,103 @@
+"""The keras-acts command line: export, inspect, list and the exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import keras_acts
+from keras_acts import keras, registry
+from keras_acts.cli import main
+
+X = np.random.default_rng(0).normal(size=(24, 6)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    inp = keras.Input((6,))
+    h = keras_acts.layers.Activation("hard_swish")(keras.layers.Dense(6)(inp))
+    model = keras.Model(inp, keras.layers.Dense(2)(h))
+    path = d / ("m.keras" if keras_acts.FRONTEND == "keras3" else "m.h5")
+    model.save(path)
+    np.save(d / "calib.npy", X)
+    return d, path
+
+
+def test_export_int8_and_inspect(files, capsys):
+    d, model_path = files
+    out = d / "m.tflite"
+    code = main(["export", str(model_path), "--quantization", "int8", "--calibration", str(d / "calib.npy"),
+                 "--input-type", "int8", "--output-type", "int8", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "HARD_SWISH" in captured.out and "fully int8" in captured.out and f"wrote {out}" in captured.out
+    assert "calibrating: 24/24 samples (100%)" in captured.err
+    assert main(["inspect", str(out), "--json"]) == 0
+    d_ = json.loads(capsys.readouterr().out)
+    assert d_["is_fully_int8"] and "HARD_SWISH" in d_["op_names"] and d_["edgetpu"] is None
+    assert main(["inspect", str(out), "--edgetpu"]) == 0
+    assert "Edge TPU" in capsys.readouterr().out
+    assert main(["inspect", str(out), "--markdown"]) == 0
+    assert "| # | op |" in capsys.readouterr().out
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].split() == ["name", "aliases", "int8", "ops", "Edge", "TPU"]
+    for row in registry.names_table():
+        assert any(line.split()[0] == row["name"] for line in text.splitlines()[1:])
+    assert main(["list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == registry.list_activations(include_layers=True)
+    assert {"aliases", "int8_ops", "edgetpu"} <= set(rows[0])
+
+
+def test_failures_exit_1_with_one_line(files, tmp_path, capsys):
+    d, model_path = files
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"not a model at all")
+    existing = tmp_path / "out.tflite"
+    existing.write_bytes(b"keep me")
+    cases = [
+        ["inspect", str(bad)],
+        ["inspect", str(tmp_path / "missing.tflite")],
+        ["export", str(tmp_path / "missing.keras"), "-o", str(existing)],
+        ["export", str(model_path), "--quantization", "int8", "-o", str(existing)],  # no calibration data
+        ["export", str(model_path), "--quantization", "int8", "--calibration", str(bad), "-o", str(existing)],
+    ]
+    for argv in cases:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("keras-acts: error: "), err
+        assert "Traceback" not in err
+    assert existing.read_bytes() == b"keep me"
+
+
+def test_debug_shows_traceback(tmp_path, capsys):
+    assert main(["--debug", "inspect", str(tmp_path / "missing.tflite")]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [[], ["bogus"], ["export"], ["export", "m.keras", "-o", "x", "--quantization", "int3"]])
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_console_script_process(tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"xx")
+    proc = subprocess.run([sys.executable, "-m", "keras_acts.cli", "inspect", str(bad)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("keras-acts: error: ")
