@@ -72,3 +72,10 @@ def test_bad_inputs(classifier):
         evaluate(res, X[:0])
     with pytest.raises(ValueError, match="not a TFLite model"):
         evaluate(b"nonsense", X)
+
+
+def test_float_io_int8_model_reports_lsb_of_the_inner_output(classifier):
+    res = to_tflite(classifier, quantization="int8", representative_data=X)
+    ev = evaluate(res, X, reference=classifier)
+    inner = res.report.ops[-1].inputs[0]  # the int8 tensor the final DEQUANTIZE reads
+    assert ev.max_diff_lsb == pytest.approx(ev.max_abs_diff / inner.scale, rel=1e-4)

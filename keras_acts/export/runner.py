@@ -45,7 +45,8 @@ class EvalResult:
         accuracy: fraction correct when labels were given, else None.
         max_abs_diff: largest |tflite - reference| over all outputs, or None without a reference.
         mean_abs_diff: mean |tflite - reference|, or None.
-        max_diff_lsb: ``max_abs_diff`` in output quantization steps (quantized outputs only).
+        max_diff_lsb: ``max_abs_diff`` in output quantization steps, for quantized outputs
+            and for float outputs dequantized from int8 (the int8 tensor's scale); else None.
         mean_diff_lsb: ``mean_abs_diff`` in output quantization steps.
         latency_ms: median wall time per sample, in milliseconds.
         batch_size: samples per interpreter invocation.
@@ -219,7 +220,7 @@ def evaluate(
     if y is not None:
         result.accuracy = _accuracy(merged[0], np.asarray(y))
     if reference is not None:
-        _compare(result, merged, out_details, reference, arrays)
+        _compare(result, merged, out_details, interpreter, reference, arrays)
     return result
 
 
@@ -236,7 +237,20 @@ def _accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(labels == truth.astype(np.int64)))
 
 
-def _compare(result: EvalResult, merged: Sequence[np.ndarray], out_details: Sequence[dict], reference: Any, arrays: list[np.ndarray]) -> None:
+def _dequantized_scale(interpreter: Any, detail: dict) -> float:
+    """The int8 scale behind a float output produced by a final DEQUANTIZE, else 0."""
+    try:
+        for op in interpreter._get_ops_details():
+            if op["op_name"] == "DEQUANTIZE" and detail["index"] in list(op["outputs"]):
+                src = interpreter._get_tensor_details(int(op["inputs"][0]), 0)
+                if np.dtype(src["dtype"]).kind in "iu":
+                    return float(src["quantization"][0])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return 0.0
+    return 0.0
+
+
+def _compare(result: EvalResult, merged: Sequence[np.ndarray], out_details: Sequence[dict], interpreter: Any, reference: Any, arrays: list[np.ndarray]) -> None:
     if not callable(reference) and not hasattr(reference, "predict"):
         raise TypeError(f"reference must be a Keras model, got {type(reference).__name__}.")
     inputs = arrays[0] if len(arrays) == 1 else list(arrays)
@@ -253,7 +267,7 @@ def _compare(result: EvalResult, merged: Sequence[np.ndarray], out_details: Sequ
             raise ValueError(f"reference output shape {r.shape} differs from the TFLite output shape {o.shape}.")
         diff = np.abs(o.astype(np.float64) - r.astype(np.float64))
         diffs.append(diff.ravel())
-        scale = d["quantization"][0] if np.dtype(d["dtype"]).kind != "f" else 0.0
+        scale = d["quantization"][0] if np.dtype(d["dtype"]).kind != "f" else _dequantized_scale(interpreter, d)
         if scale:
             lsb.append(diff.ravel() / scale)
     all_d = np.concatenate(diffs)
