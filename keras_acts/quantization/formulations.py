@@ -62,8 +62,12 @@ class QATForm:
 
 
 def _elu_negative(x: Any, alpha: float) -> Any:
-    """``alpha * (exp(min(x, 0)) - 1)`` with fixed ranges: EXP -> [0, 1], SUB -> [-1, 0]."""
-    e = fixed(tf.exp(tf.minimum(x, 0.0)), 0.0, 1.0)
+    """``alpha * (exp(min(x, 0)) - 1)``: EXP saturated to [0, 1] by its fixed range, SUB -> [-1, 0].
+
+    ``exp(x)`` fake-quantized on [0, 1] equals ``exp(min(x, 0))`` on the int8 grid, so no
+    MINIMUM op (a same-scale op whose scale the converter cannot infer) is needed.
+    """
+    e = fixed(tf.exp(x), 0.0, 1.0)
     n = fixed(e - 1.0, -1.0, 0.0)
     if alpha != 1.0:
         n = fixed(alpha * n, -alpha, 0.0)
@@ -72,22 +76,29 @@ def _elu_negative(x: Any, alpha: float) -> Any:
 
 def _elu(x: Any, point: Any, alpha: float = 1.0) -> Any:
     alpha = float(alpha)
+    pos = point(tf.nn.relu(x), "pos")
     if alpha == 0.0:
-        return tf.nn.relu(x)
-    return tf.nn.relu(x) + _elu_negative(x, alpha)
+        return pos
+    return pos + _elu_negative(x, alpha)
 
 
 def _selu(x: Any, point: Any) -> Any:
-    s = point(tf.nn.relu(x) + _elu_negative(x, SELU_ALPHA), "sum")
+    pos = point(tf.nn.relu(x), "pos")
+    s = point(pos + _elu_negative(x, SELU_ALPHA), "sum")
     return SELU_SCALE * s
 
 
 def _softplus_core(x: Any, point: Any) -> Any:
-    """``relu(x) + log(1 + exp(-|x|))``: EXP -> [0, 1], ADD -> [0, 2], LOG -> [0, ln 2]."""
-    neg = point(tf.negative(x), "neg")
-    e = fixed(tf.exp(tf.minimum(x, neg)), 0.0, 1.0)
-    l = fixed(tf.math.log(fixed(1.0 + e, 0.0, 2.0)), *_LOG2_RANGE)
-    return tf.nn.relu(x) + l
+    """``relu(x) - log(sigmoid(|x|))`` (= log(1 + exp(x))).
+
+    ABS (moving range) -> LOGISTIC (fixed 1/256 scale; sigmoid(|x|) lies in [0.5, 1)) ->
+    LOG (fixed [-0.7, 0]); RELU (moving range) -> SUB. Every intermediate is bounded and
+    no same-scale op (MINIMUM, NEG) needs a range the converter cannot infer.
+    """
+    a = point(tf.abs(x), "abs")
+    s = fixed(tf.math.sigmoid(a), *LOGISTIC_RANGE)
+    l = fixed(tf.math.log(s), -0.7, 0.0)
+    return point(tf.nn.relu(x), "pos") - l
 
 
 def _softplus(x: Any, point: Any) -> Any:
@@ -100,12 +111,12 @@ def _mish(x: Any, point: Any) -> Any:
 
 
 def _hard_mish(x: Any, point: Any) -> Any:
-    c = fixed(tf.clip_by_value(x + 2.0, 0.0, 2.0), 0.0, 2.0)
+    c = fixed(x + 2.0, 0.0, 2.0)  # the saturating fake-quant is clip(x + 2, 0, 2)
     return x * fixed(0.5 * c, 0.0, 1.0)
 
 
 def _hard_sigmoid(x: Any, point: Any) -> Any:
-    return fixed(tf.nn.relu6(x + 3.0), 0.0, 6.0) * (1.0 / 6.0)
+    return fixed(x + 3.0, 0.0, 6.0) * (1.0 / 6.0)  # the saturating fake-quant is relu6(x + 3)
 
 
 def _swish(x: Any, point: Any, beta: Any = 1.0) -> Any:
@@ -125,10 +136,10 @@ def _tanh(x: Any, point: Any) -> Any:
 
 
 FORMS: dict[str, QATForm] = {
-    "elu": QATForm(_elu, ops=("MINIMUM", "EXP", "SUB", "RELU", "ADD")),
-    "selu": QATForm(_selu, moving=("sum",), ops=("MINIMUM", "EXP", "SUB", "MUL", "RELU", "ADD")),
-    "softplus": QATForm(_softplus, moving=("neg",), ops=("NEG", "MINIMUM", "EXP", "ADD", "LOG", "RELU")),
-    "mish": QATForm(_mish, moving=("neg", "softplus"), ops=("EXP", "LOG", "TANH", "MUL")),
+    "elu": QATForm(_elu, moving=("pos",), ops=("EXP", "SUB", "RELU", "ADD")),
+    "selu": QATForm(_selu, moving=("pos", "sum"), ops=("EXP", "SUB", "MUL", "RELU", "ADD")),
+    "softplus": QATForm(_softplus, moving=("abs", "pos"), ops=("ABS", "LOGISTIC", "LOG", "RELU", "SUB")),
+    "mish": QATForm(_mish, moving=("abs", "pos", "softplus"), ops=("ABS", "LOGISTIC", "LOG", "TANH", "MUL")),
     "hard_mish": QATForm(_hard_mish, ops=("ADD", "MUL")),
     "hard_sigmoid": QATForm(_hard_sigmoid, ops=("ADD", "MUL")),
     "swish": QATForm(_swish, moving=("beta_x",), ops=("LOGISTIC", "MUL")),

@@ -234,7 +234,10 @@ def _unsupported_layers(model: Any) -> list[str]:
     registry_ = reg.Default8BitQuantizeRegistry()
     bad = []
     for layer in model.layers:
-        if isinstance(layer, (QATActivation, keras.layers.InputLayer)):
+        # BatchNormalization is folded into the preceding conv by tfmot's layout transforms.
+        if isinstance(layer, (QATActivation, keras.layers.InputLayer, keras.layers.BatchNormalization)):
+            continue
+        if _replacement(layer) is not None:
             continue
         if not registry_.supports(layer):
             bad.append(f"{layer.name} ({type(layer).__name__})")
@@ -280,8 +283,7 @@ def quantize_model(model: Any, **options: Any) -> Any:
     from keras_acts.quantization.configs import config_for
     from keras_acts.quantization.layer import QATActivation
 
-    rewritten, _ = _rewrite(model)
-    bad = _unsupported_layers(rewritten)
+    bad = _unsupported_layers(model)
     if bad:
         raise QuantizationError(
             f"cannot make these layers quantization-aware: {', '.join(bad)}. Neither tfmot nor keras_acts has an "
@@ -289,6 +291,7 @@ def quantize_model(model: Any, **options: Any) -> Any:
             "(keras_acts.list_activations()), or pass a tfmot QuantizeConfig for them with "
             "tfmot.quantization.keras.quantize_annotate_layer and use tfmot's quantize_apply."
         )
+    rewritten, _ = _rewrite(model)
     qk = tfmot.quantization.keras
 
     def annotate(layer: Any) -> Any:

@@ -1,0 +1,268 @@
+"""Quantization-aware training: every registry activation trains with fake quantization,
+converts to a clean int8 TFLite graph, and the converted model agrees with the QAT model.
+
+Under Keras 3 (the default run) quantize_model must refuse with one clear error; the
+tf_keras run (TF_USE_LEGACY_KERAS=1) exercises tfmot end to end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_acts
+from keras_acts import quantization, registry
+from keras_acts.lowering import lowering_target
+
+keras = keras_acts.keras
+TF_KERAS = keras_acts.FRONTEND == "tf_keras"
+ENTRIES = registry.entries(include_layers=True)
+FUNCTION_ENTRIES = registry.entries(include_layers=False)
+GRID = np.linspace(-8.0, 8.0, 16 * 32, dtype=np.float32).reshape(16, 32)
+
+
+def _convert(model) -> bytes:
+    """int8 TFLite (int8 I/O) of a QAT model, traced under the int8 lowering target."""
+    try:
+        from keras_acts.export import to_tflite  # noqa: F401  (switch once it lands)
+    except ImportError:
+        pass
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    with lowering_target("int8"):
+        return conv.convert()
+
+
+def _interpreter(content: bytes):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    return Interpreter(
+        model_content=content,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+
+
+def _ops_and_islands(content: bytes) -> tuple[list[str], list[str]]:
+    """The op names, and the ops that compute or output float32 (float islands)."""
+    it = _interpreter(content)
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    ops, islands = [], []
+    for op in it._get_ops_details():
+        ops.append(op["op_name"])
+        outs = [tensors[i]["dtype"] for i in op["outputs"] if i >= 0]
+        if op["op_name"] in ("DEQUANTIZE", "QUANTIZE") or any(d == np.float32 for d in outs):
+            islands.append(op["op_name"])
+    return ops, islands
+
+
+def _run_int8(content: bytes, x: np.ndarray) -> tuple[np.ndarray, float, int, np.ndarray]:
+    """Runs the int8 model; returns (int8 output, out scale, out zero point, the dequantized input)."""
+    it = _interpreter(content)
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    it.resize_tensor_input(i["index"], x.shape)
+    it.allocate_tensors()
+    s_in, z_in = i["quantization"]
+    q_in = np.clip(np.round(x / s_in) + z_in, -128, 127).astype(np.int8)
+    it.set_tensor(i["index"], q_in)
+    it.invoke()
+    s_out, z_out = o["quantization"]
+    return it.get_tensor(o["index"]).astype(np.int32), s_out, z_out, (q_in.astype(np.float32) - z_in) * s_in
+
+
+def _qat(model):
+    q = quantization.quantize_model(model)
+    q.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    return q
+
+
+def _layer_model(entry, units: int = 32):
+    kwargs = {"shared_axes": None} if entry.name == "prelu" else {}
+    inp = keras.Input((units,))
+    return keras.Model(inp, keras_acts.layers.get(entry.name, **kwargs)(inp))
+
+
+def _expected_ops(entry) -> tuple[str, ...]:
+    from keras_acts.quantization import formulations
+
+    form = formulations.form(entry.name)
+    if form is not None:
+        return form.ops
+    low = entry.lowering("int8")
+    return low.ops if low else ()
+
+
+# ---------------------------------------------------------------------------------------
+# Keras 3: one clear error.
+
+if not TF_KERAS:
+
+    def test_keras3_model_gets_one_clear_error():
+        inp = keras.Input((4,))
+        model = keras.Model(inp, keras_acts.layers.HardSwish()(keras.layers.Dense(3)(inp)))
+        with pytest.raises(quantization.QuantizationError, match="TF_USE_LEGACY_KERAS=1"):
+            quantization.quantize_model(model)
+        with pytest.raises(quantization.QuantizationError, match="before importing TensorFlow"):
+            with quantization.quantize_scope():
+                pass
+        with pytest.raises(quantization.QuantizationError, match="tf_keras"):
+            quantization.OutputQuantizeConfig  # noqa: B018
+
+    def test_keras3_import_does_not_switch_frontend():
+        import os
+
+        assert os.environ.get("TF_USE_LEGACY_KERAS", "") in ("", "0")
+
+
+# ---------------------------------------------------------------------------------------
+# tf_keras: tfmot end to end.
+
+if TF_KERAS:
+
+    @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
+    def test_every_activation_as_layer_and_argument(entry):
+        """Input -> activation layer (output 0) and Input -> Dense(activation=fn) (output 1).
+
+        No float islands, the expected int8 ops, and the layer's int8 output agrees with the
+        QAT model within 2 LSB on >= 99% of a -8..8 grid and never by more than 3 LSB.
+        """
+        kwargs = {"shared_axes": None} if entry.name == "prelu" else {}
+        inp = keras.Input((GRID.shape[1],))
+        outputs = [keras_acts.layers.get(entry.name, **kwargs)(inp)]
+        if not entry.learnable:
+            outputs.append(keras.layers.Dense(8, activation=entry.fn, name="dense_act")(inp))
+        q = _qat(keras.Model(inp, outputs))
+        if not entry.learnable and entry.name != "relu":
+            names = [getattr(l, "layer", l).name for l in q.layers]
+            assert f"dense_act_{entry.name}" in names, names  # split into its own QAT layer
+        targets = [np.zeros((len(GRID), o.shape[-1])) for o in q.outputs]
+        q.fit(GRID, targets, epochs=1, batch_size=8, verbose=0)
+        content = _convert(q)
+        ops, islands = _ops_and_islands(content)
+        assert not islands, f"{entry.name}: float islands {islands} in {ops}"
+        for op in _expected_ops(entry):
+            assert op in ops, f"{entry.name}: expected {op} in {ops}"
+        single = keras.Model(q.input, q.outputs[0])
+        out, s, z, x_deq = _run_int8(_convert(single), GRID) if len(q.outputs) > 1 else _run_int8(content, GRID)
+        got = single.predict(x_deq, verbose=0)
+        lsb = np.abs(out - (np.round(got / s) + z))
+        assert lsb.max() <= 3, f"{entry.name}: max {lsb.max()} LSB"
+        assert np.mean(lsb <= 2) >= 0.99, f"{entry.name}: {np.mean(lsb <= 2):.4f} within 2 LSB"
+        # the QAT model still computes the activation where its learned output range does not clip
+        ref = entry.reference(x_deq.astype(np.float64), **({"alpha": 0.25} if entry.name == "prelu" else {}))
+        inside = (ref >= (-128 - z) * s) & (ref <= (127 - z) * s)
+        err = np.abs(got - ref)[inside]
+        assert inside.mean() > 0.5 and err.max() <= 4 * s, f"{entry.name}: {err.max()} vs step {s}"
+
+    def test_activation_strings_tfmot_rejects():
+        """Dense(activation="elu" / "selu" / "relu6" / "hard_swish") work under QAT and convert clean."""
+        names = ["elu", "selu", "relu6", "hard_swish"]
+        inp = keras.Input((8,))
+        x = inp
+        for n in names:
+            x = keras.layers.Dense(8, activation=n)(x)
+        q = _qat(keras.Model(inp, x))
+        acts = [getattr(l, "layer", l).activation for l in q.layers if type(getattr(l, "layer", l)).__name__ == "QATActivation"]
+        assert acts == [registry.lookup(n).name for n in names]
+        ops, islands = _ops_and_islands(_convert(q))
+        assert not islands and "HARD_SWISH" in ops, ops
+
+    @pytest.mark.parametrize("shared_axes", [None, [1, 2]])
+    def test_prelu_converts_to_one_int8_prelu(shared_axes):
+        inp = keras.Input((6, 6, 3))
+        x = keras.layers.Conv2D(4, 3, padding="same")(inp)
+        x = keras_acts.layers.PReLU(shared_axes=shared_axes)(x)
+        model = keras.Model(inp, x)
+        prelu = model.layers[-1]
+        prelu.alpha.assign(np.random.uniform(0.05, 0.5, prelu.alpha.shape))
+        q = _qat(model)
+        qa = [l for l in q.layers if type(getattr(l, "layer", None)).__name__ == "QATActivation"][0]
+        np.testing.assert_allclose(qa.layer.alpha.numpy(), prelu.alpha.numpy())  # alpha carried over
+        xs = np.random.randn(32, 6, 6, 3).astype(np.float32)
+        q.fit(xs, np.random.randn(32, 6, 6, 4), epochs=1, batch_size=8, verbose=0)
+        assert not np.allclose(qa.layer.alpha.numpy(), prelu.alpha.numpy())  # alpha learns
+        content = _convert(q)
+        ops, islands = _ops_and_islands(content)
+        assert ops.count("PRELU") == 1 and not islands, ops
+        out, s, z, x_deq = _run_int8(content, xs)
+        lsb = np.abs(out - (np.round(q.predict(x_deq, verbose=0) / s) + z))
+        assert np.mean(lsb <= 2) >= 0.99
+
+    @pytest.mark.parametrize("name", ["hard_swish", "elu"])
+    def test_conv_batchnorm_activation_block(name):
+        inp = keras.Input((8, 8, 1))
+        x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False)(inp)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras_acts.layers.get(name)(x)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        q = _qat(keras.Model(inp, keras.layers.Dense(2)(x)))
+        xs = np.random.randn(16, 8, 8, 1).astype(np.float32)
+        hist = q.fit(xs, np.random.randn(16, 2), epochs=2, batch_size=8, verbose=0)
+        assert np.all(np.isfinite(hist.history["loss"]))
+        ops, islands = _ops_and_islands(_convert(q))
+        assert "CONV_2D" in ops and not islands, ops
+        for op in _expected_ops(registry.lookup(name)):
+            assert op in ops
+
+    def test_learnable_swish_beta_trains_and_converts():
+        inp = keras.Input((16,))
+        x = keras.layers.Dense(16)(inp)
+        x = keras_acts.layers.Swish(beta=1.5, trainable_beta=True)(x)
+        q = _qat(keras.Model(inp, keras.layers.Dense(1)(x)))
+        qa = [l for l in q.layers if type(getattr(l, "layer", None)).__name__ == "QATActivation"][0]
+        assert float(qa.layer.beta.numpy()) == pytest.approx(1.5)
+        xs = np.random.randn(64, 16).astype(np.float32)
+        q.fit(xs, np.sin(xs[:, :1]), epochs=2, batch_size=16, verbose=0)
+        assert float(qa.layer.beta.numpy()) != pytest.approx(1.5)
+        ops, islands = _ops_and_islands(_convert(q))
+        assert "LOGISTIC" in ops and not islands, ops
+
+    def test_fit_save_and_load_in_quantize_scope(tmp_path):
+        inp = keras.Input((6, 6, 2))
+        x = keras.layers.Conv2D(4, 3, padding="same", activation=keras_acts.mish)(inp)
+        x = keras_acts.layers.PReLU(shared_axes=[1, 2])(x)
+        x = keras.layers.Flatten()(x)
+        q = _qat(keras.Model(inp, keras.layers.Dense(2, activation="elu")(x)))
+        xs = np.random.randn(32, 6, 6, 2).astype(np.float32)
+        q.fit(xs, np.random.randn(32, 2), epochs=2, batch_size=8, verbose=0)
+        path = str(tmp_path / "qat.h5")
+        q.save(path)
+        with quantization.quantize_scope():
+            loaded = keras.models.load_model(path)
+        np.testing.assert_allclose(loaded.predict(xs, verbose=0), q.predict(xs, verbose=0), atol=1e-6)
+        ops, islands = _ops_and_islands(_convert(loaded))
+        assert not islands, ops
+
+    def test_configs_serialize():
+        from keras_acts.quantization import OutputQuantizeConfig, PReLUQuantizeConfig
+        from keras_acts.quantization.configs import config_for
+
+        for entry in ENTRIES:
+            cfg = config_for(entry.name)
+            assert cfg.scheme == entry.qat
+            restored = type(cfg).from_config(cfg.get_config())
+            assert restored == cfg
+        assert isinstance(config_for("prelu"), PReLUQuantizeConfig)
+        assert isinstance(config_for("elu"), OutputQuantizeConfig)
+
+    def test_unquantizable_layers_are_named():
+        inp = keras.Input((8,))
+        x = keras.layers.Lambda(tf.math.square, name="doubler")(inp)
+        x = keras.layers.Dense(4, activation="hard_sigmoid", name="tfk_hsig")(x)
+        with pytest.raises(quantization.QuantizationError, match="doubler.*tfk_hsig"):
+            quantization.quantize_model(keras.Model(inp, x))
+
+    def test_unknown_option_and_subclassed_model():
+        inp = keras.Input((4,))
+        model = keras.Model(inp, keras.layers.Dense(2)(inp))
+        with pytest.raises(TypeError, match="unknown option"):
+            quantization.quantize_model(model, per_channel=True)
+
+        class Sub(keras.Model):
+            def call(self, x):
+                return x
+
+        with pytest.raises(quantization.QuantizationError, match="functional"):
+            quantization.quantize_model(Sub())
