@@ -62,14 +62,35 @@ def _make_tf_keras_serialize_by_name() -> None:
     under their ``__name__`` -- never replacing a tf_keras function -- and registers
     the same names as custom objects, so configs hold e.g. ``"hard_swish"`` and load
     in every format once keras_acts is imported.
+
+    A registry function whose ``__name__`` is a tf_keras built-in (``elu``, ``selu``,
+    ``swish``, ...) would be written as that bare name and come back as tf_keras's own
+    function: the same formula but not the same rounding, and without keras_acts's
+    export lowerings. Those are written as ``"keras_acts>NAME"`` strings instead, which
+    tf_keras's ``deserialize`` resolves from the custom objects in every format.
     """
     import importlib
 
     module = importlib.import_module("tf_keras.src.activations")
     custom = keras.utils.get_custom_objects()
+    shadowed: list[tuple[object, str]] = []
     for e in registry.entries(include_layers=False):
         name = e.fn.__name__
         if name not in vars(module):
             setattr(module, name, e.fn)
             custom.setdefault(name, e.fn)
+        elif custom.get(name) is not e.fn:
+            shadowed.append((e.fn, f"keras_acts>{e.name}"))
         custom.setdefault(f"keras_acts>{e.name}", e.fn)
+    original = module.serialize
+    if shadowed and not getattr(original, "_keras_acts_names", None):
+
+        def serialize(activation: object, use_legacy_format: bool = False) -> object:
+            for fn, registered in shadowed:
+                if activation is fn:
+                    return registered
+            return original(activation, use_legacy_format=use_legacy_format)
+
+        serialize.__doc__ = original.__doc__
+        serialize._keras_acts_names = dict((r, f) for f, r in shadowed)  # type: ignore[attr-defined]
+        module.serialize = serialize
