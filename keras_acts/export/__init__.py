@@ -9,16 +9,20 @@
 """
 
 from keras_acts.export.converter import ExportError, ExportResult, to_tflite
+from keras_acts.export.edgetpu import EdgeTPUReport, check_edgetpu, compile_edgetpu
 from keras_acts.export.report import OpInfo, Report, TensorInfo, inspect
 from keras_acts.export.runner import EvalResult, evaluate, make_interpreter
 
 __all__ = [
+    "EdgeTPUReport",
     "EvalResult",
     "ExportError",
     "ExportResult",
     "OpInfo",
     "Report",
     "TensorInfo",
+    "check_edgetpu",
+    "compile_edgetpu",
     "evaluate",
     "inspect",
     "make_interpreter",
