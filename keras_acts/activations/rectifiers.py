@@ -190,7 +190,7 @@ register(
         kinks=(0.0,),
         builtins={"keras3": _same(None, False), "tf_keras": _same(None, False)},
         qat="prelu",
-        lowerings={"float": Lowering(None, ("PRELU",), "relu(x) - alpha*relu(-x) fuses into one PRELU")},
+        lowerings={"float": Lowering(None, ("PRELU",), "relu(x) + (-alpha)*relu(-x) fuses into one PRELU (relu(x) - alpha*relu(-x) does not)")},
         edgetpu=EdgeTPU(
             "native",
             "PRELU with a 1-D alpha: on 4-D inputs use PReLU(shared_axes=[1, 2]); per-element alpha is refused",
