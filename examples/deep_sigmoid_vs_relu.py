@@ -72,7 +72,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--depth", type=int, default=20, help="number of hidden layers")
     p.add_argument("--width", type=int, default=64, help="units per hidden layer")
     p.add_argument("--epochs", type=int, default=10, help="SGD epochs after the measurement at init (0: none)")
-    p.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (momentum 0.9)")
+    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (momentum 0.9)")
     p.add_argument("--probe", type=int, default=256, help="probe batch size")
     p.add_argument("--limit", type=int, default=None, help="use at most this many train/test images")
     p.add_argument("--seed", type=int, default=0)

@@ -93,21 +93,21 @@ def test_quickstart_end_to_end(tmp_path):
 
 def test_compare_activations_end_to_end(tmp_path):
     res = _example("compare_activations").main(
-        ["--epochs", "1", "--limit", "64", "--blocks", "1", "--width", "8", "--activations", "relu,prelu",
+        ["--epochs", "1", "--limit", "64", "--blocks", "1", "--width", "8", "--activations", "prelu",
          "--offline", "--qat-epochs", "1", "--strategy", "mirrored", "--out", str(tmp_path)]
     )
     assert res["dataset"]["name"] == "digits" and res["dataset"]["requested"] == "cifar10"
-    assert [r["activation"] for r in res["rows"]] == ["relu", "prelu"]
+    assert [r["activation"] for r in res["rows"]] == ["prelu"]
     for r in res["rows"]:
         assert 0.0 <= r["float_accuracy"] <= 1.0 and np.isfinite(r["final_loss"])
         assert 0.0 <= r["ptq_int8_accuracy"] <= 1.0 and r["int8_size_kb"] > 0
-        assert r["edgetpu"].startswith("compatible")  # relu and per-channel PReLU map to the Edge TPU
+        assert r["edgetpu"].startswith("compatible")  # per-channel PReLU maps to the Edge TPU
         if keras_acts.FRONTEND == "keras3":
             assert r["qat_int8_accuracy"] is None and "tf_keras" in r["qat_note"]
         else:  # QAT is attempted; it either works or fails with keras_acts.quantization's clear error
             assert r["qat_int8_accuracy"] is not None or r["qat_note"].startswith("QuantizationError")
     text = (tmp_path / "results.md").read_text()
-    assert "| relu |" in text and "digits" in text and "requested 'cifar10'" in text
+    assert "| prelu |" in text and "digits" in text and "requested 'cifar10'" in text
     assert (tmp_path / "curves.png").stat().st_size > 1000
     assert (tmp_path / "results.csv").read_text().startswith("activation,float_accuracy")
 
