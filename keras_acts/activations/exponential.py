@@ -39,6 +39,11 @@ def selu(x: Any) -> Any:
     Reference: Klambauer et al., 2017, "Self-Normalizing Neural Networks"
     (arXiv:1706.02515).
     """
+    if x.dtype != tf.float64:
+        # TF's fused kernel: 2.8x faster than the composite below and keeps nothing but
+        # its output for the backward pass (benchmarks/bench_activations.py).
+        return tf.nn.selu(x)
+    # float64: expm1 keeps full relative precision for tiny negative x.
     alpha = tf.constant(SELU_ALPHA, x.dtype)
     scale = tf.constant(SELU_SCALE, x.dtype)
     negative = alpha * tf.math.expm1(tf.minimum(x, tf.zeros_like(x)))

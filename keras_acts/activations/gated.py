@@ -158,7 +158,7 @@ def _swish_int8(x: Any, beta: float = 1.0) -> Any:
 
 
 # Least-squares fits (weighted by |v e^v|, the factor they multiply), from
-# `python tools/int8_table.py --fit`: r(e) ~ tanh(softplus(v)) / e^v for v <= 0 and
+# `python benchmarks/bench_int8_fidelity.py --fit`: r(e) ~ tanh(softplus(v)) / e^v for v <= 0 and
 # psi(E) ~ 2E / (1 + 2E + 2E^2); constant term first.
 _MISH_R = (0.9903928783102499, -0.43615710127303875)
 _MISH_PSI = (0.0, 1.8595649192846733, -2.859330242714271, 1.4787908069874383)
@@ -304,6 +304,7 @@ register(
     Activation(
         name="hard_mish",
         fn=hard_mish,
+        recompute_gradient=True,
         reference=lambda x: 0.5 * np.asarray(x, np.float64) * np.clip(np.asarray(x, np.float64) + 2.0, 0.0, 2.0),
         formula="0.5 * x * clip(x + 2, 0, 2)",
         paper="Misra 2019 (piecewise-quadratic Mish)",
