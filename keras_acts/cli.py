@@ -127,12 +127,20 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = ("name", "aliases", "int8 ops", "Edge TPU")
-    table = [(r["name"], ", ".join(r["aliases"]) or "-", " ".join(r["int8_ops"]) or "-", r["edgetpu"]) for r in rows]
+    header = ("name", "aliases", "int8 ops", "Edge TPU", "Edge TPU ops")
+    table = [
+        (r["name"], ", ".join(r["aliases"]) or "-", " ".join(r["int8_ops"]) or "-", r["edgetpu"],
+         " ".join(r["edgetpu_ops"]) or "-")
+        for r in rows
+    ]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     for t in table:
         print("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+    print("\nEdge TPU limits and alternatives:")
+    for r in rows:
+        if r["edgetpu_note"]:
+            print(f"  {r['name']}: {r['edgetpu_note']}")
     return 0
 
 
