@@ -50,9 +50,13 @@ def test_export_int8_and_inspect(files, capsys):
 def test_list(capsys):
     assert main(["list"]) == 0
     text = capsys.readouterr().out
-    assert text.splitlines()[0].split() == ["name", "aliases", "int8", "ops", "Edge", "TPU"]
+    assert text.splitlines()[0].split() == ["name", "aliases", "int8", "ops", "Edge", "TPU", "Edge", "TPU", "ops"]
     for row in registry.names_table():
-        assert any(line.split()[0] == row["name"] for line in text.splitlines()[1:])
+        line = next(ln for ln in text.splitlines()[1:] if ln.split() and ln.split()[0] == row["name"])
+        assert " ".join(row["int8_ops"]) in line and row["edgetpu"] in line
+        assert " ".join(row["edgetpu_ops"]) in line
+        if row["edgetpu_note"]:
+            assert f"  {row['name']}: {row['edgetpu_note']}" in text
     assert main(["list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == registry.list_activations(include_layers=True)
