@@ -37,6 +37,7 @@ __all__ = [
     "PReLUQuantizeConfig",
     "QATActivation",
     "QuantizationError",
+    "calibrate",
     "quantize_model",
     "quantize_scope",
 ]
@@ -45,6 +46,7 @@ _LAZY = {
     "OutputQuantizeConfig": "keras_acts.quantization.configs",
     "PReLUQuantizeConfig": "keras_acts.quantization.configs",
     "QATActivation": "keras_acts.quantization.layer",
+    "calibrate": "keras_acts.quantization.calibration",
 }
 
 

@@ -249,7 +249,7 @@ def _unsupported_layers(model: Any) -> list[str]:
     return bad
 
 
-def quantize_model(model: Any, **options: Any) -> Any:
+def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> Any:
     """Returns the quantization-aware-training version of a tf_keras model.
 
     Every keras_acts activation layer, tf_keras ``ELU``/``PReLU``/``Activation`` layer
@@ -260,9 +260,20 @@ def quantize_model(model: Any, **options: Any) -> Any:
     layers get tfmot's default 8-bit scheme (Conv+BatchNorm folding included). Weights,
     PReLU alphas and Swish betas are carried over.
 
+    Without ``calibration_data`` every data-dependent range starts where tfmot starts it
+    ([-6, 6] for activations and weights, [0, 0] for the input) and only adapts during
+    training, activations with an exponential moving average of decay 0.999: a short
+    fine-tune (hundreds of steps) then trains and exports with ranges several times too
+    wide. Pass ``calibration_data`` (a few hundred training inputs) to start from the
+    ranges post-training quantization would use (:func:`keras_acts.quantization.calibrate`);
+    this is recommended whenever you fine-tune a trained float model.
+
     Args:
         model: a tf_keras Sequential or functional model (``TF_USE_LEGACY_KERAS=1``).
-        **options: reserved; no options are accepted yet.
+        calibration_data: optional model inputs (array (N, ...) or ``tf.data.Dataset`` of
+            input batches) used to initialize every activation and weight quantizer range
+            before training; see :func:`keras_acts.quantization.calibrate`.
+        **options: reserved; no other options are accepted yet.
 
     Returns:
         The QAT model (compile and fit it as usual; load it inside :func:`quantize_scope`).
@@ -275,8 +286,8 @@ def quantize_model(model: Any, **options: Any) -> Any:
     """
     if options:
         raise TypeError(
-            f"quantize_model got unknown option(s) {', '.join(map(repr, options))}; it accepts none yet "
-            "(call quantize_model(model))."
+            f"quantize_model got unknown option(s) {', '.join(map(repr, options))}; it accepts only "
+            "calibration_data (call quantize_model(model) or quantize_model(model, calibration_data=x_train[:500]))."
         )
     _check_frontend(model)
     tfmot = _tfmot()
@@ -303,7 +314,12 @@ def quantize_model(model: Any, **options: Any) -> Any:
     with quantize_scope():
         annotated = keras.models.clone_model(rewritten, clone_function=annotate)
         annotated.set_weights(rewritten.get_weights())
-        return qk.quantize_apply(annotated)
+        qat = qk.quantize_apply(annotated)
+    if calibration_data is not None:
+        from keras_acts.quantization.calibration import calibrate
+
+        calibrate(qat, calibration_data)
+    return qat
 
 
 def custom_objects() -> dict[str, Any]:
