@@ -233,7 +233,7 @@ def main(argv=None) -> int:
             print(f"{k}: {v}")
         return 0
     command = "python benchmarks/bench_int8_fidelity.py" + (" --quick" if args.quick else "") + (
-        " --print" if args.print else "")
+        " --print" if args.print else "") + (f" --json {args.json}" if args.json else "")
     if os.environ.get("TF_USE_LEGACY_KERAS"):
         command = f"TF_USE_LEGACY_KERAS={os.environ['TF_USE_LEGACY_KERAS']} " + command
     rows = measure_all(quick=args.quick)
