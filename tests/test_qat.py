@@ -281,3 +281,98 @@ if TF_KERAS:
 
         with pytest.raises(quantization.QuantizationError, match="functional"):
             quantization.quantize_model(Sub())
+
+
+# ---------------------------------------------------------------------------------------
+# calibration_data: quantizer ranges initialized like post-training calibration.
+
+if TF_KERAS:
+
+    def _range_vars(model) -> dict[str, np.ndarray]:
+        return {v.name: v.numpy() for v in model.variables if v.name.endswith(("_min:0", "_max:0"))}
+
+    def _non_range_values(model) -> list[np.ndarray]:
+        return [v.numpy() for v in model.variables if not v.name.endswith(("_min:0", "_max:0"))]
+
+    def test_calibration_data_sets_ranges_from_data_and_keeps_weights():
+        """Ranges = [min(x, 0), max(x, 0)] of the float tensors; weights and BN statistics untouched;
+        the calibrated model (before any training) computes what the float model computes, while
+        tfmot's default [-6, 6] / [0, 0] start clips it; its int8 conversion agrees within 2 LSB."""
+        rng = np.random.default_rng(0)
+        inp = keras.Input((6, 6, 2))
+        x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(inp)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras_acts.layers.get("elu")(x)
+        x = keras.layers.Flatten()(x)
+        x = keras.layers.Dense(16, name="wide")(x)
+        out = keras_acts.layers.get("hard_swish", name="hs")(x)
+        model = keras.Model(inp, out)
+        bn = model.layers[2]
+        bn.set_weights([rng.uniform(0.5, 3, 8), rng.normal(0, 1, 8), rng.normal(0, 0.1, 8), rng.uniform(0.2, 1, 8)])
+        xs = (3.0 * rng.normal(size=(96, 6, 6, 2))).astype(np.float32)  # ranges well beyond [-6, 6]
+        want = model.predict(xs, verbose=0)
+        wide = keras.Model(inp, model.get_layer("wide").output).predict(xs, verbose=0)
+
+        plain = quantization.quantize_model(model)
+        q = quantization.quantize_model(model, calibration_data=xs)
+        before = _non_range_values(q)
+        ranges = _range_vars(q)
+        assert all(np.all(a == b) for a, b in zip(before, _non_range_values(plain)))  # weights, BN stats as tfmot set them
+        in_min = next(v for k, v in ranges.items() if k.startswith("quantize_layer") and k.endswith("_min:0"))
+        in_max = next(v for k, v in ranges.items() if k.startswith("quantize_layer") and k.endswith("_max:0"))
+        assert in_min == pytest.approx(min(xs.min(), 0.0)) and in_max == pytest.approx(xs.max())
+        hs_max = next(v for k, v in ranges.items() if k.startswith("quant_hs/") and k.endswith("_max:0"))
+        assert hs_max == pytest.approx(want.max(), rel=0.05)
+        assert hs_max > 6.0
+        assert not any(np.all(np.abs(v) == 6.0) for v in ranges.values()), ranges  # no range left at tfmot's init
+
+        got = q.predict(xs, verbose=0)
+        step = float(hs_max - min(want.min(), 0.0)) / 255
+        err = np.abs(got - want)
+        assert np.mean(err) < 4 * step, (np.mean(err), step)
+        assert np.mean(np.abs(plain.predict(xs, verbose=0) - want)) > 10 * np.mean(err)  # uncalibrated start clips
+        assert wide.max() > 6.0
+
+        content = _convert(q, fast=True)
+        _, islands = _ops_and_islands(content)
+        assert not islands
+        o, s, z, x_deq = _run_int8(content, xs)
+        lsb = np.abs(o - (np.round(q.predict(x_deq, verbose=0) / s) + z))
+        assert np.mean(lsb <= 2) >= 0.99, np.mean(lsb <= 2)
+
+    def test_calibration_covers_every_registry_activation():
+        """Every quantizer range of every registry activation (the QAT formulations' moving
+        points included) is set from the data, and the outputs stay the activation's math."""
+        rng = np.random.default_rng(1)
+        inp = keras.Input((16,))
+        h = keras.layers.Dense(16, name="pre")(inp)
+        outs = []
+        for entry in ENTRIES:
+            kwargs = {"shared_axes": None} if entry.name == "prelu" else {}
+            outs.append(keras_acts.layers.get(entry.name, name=f"act_{entry.name}", **kwargs)(h))
+        model = keras.Model(inp, outs)
+        xs = (4.0 * rng.normal(size=(64, 16))).astype(np.float32)
+        pre = keras.Model(inp, h).predict(xs, verbose=0).astype(np.float64)
+        q = quantization.quantize_model(model, calibration_data=tf.data.Dataset.from_tensor_slices(xs).batch(16))
+        ranges = _range_vars(q)
+        # a range still at tfmot's initial [-6, 6]; swish with beta = 1 does not use its beta_x point
+        untouched = [
+            k[: -len("_min:0")]
+            for k, v in ranges.items()
+            if k.endswith("_min:0") and np.all(v == -6.0) and np.all(ranges[k[: -len("_min:0")] + "_max:0"] == 6.0)
+        ]
+        assert untouched == ["act_swish/beta_x"], untouched
+        assert ranges["quant_act_relu6/output_max:0"] == pytest.approx(6.0)  # relu6 output really ends at 6
+        got = q.predict(xs, verbose=0)
+        for entry, g in zip(ENTRIES, got):
+            ref = entry.reference(pre, **({"alpha": 0.25} if entry.name == "prelu" else {}))
+            span = max(ref.max(), 0.0) - min(ref.min(), 0.0)
+            assert np.mean(np.abs(g - ref)) <= 0.02 * span + 1e-3, entry.name
+
+    def test_calibration_data_errors():
+        inp = keras.Input((4,))
+        model = keras.Model(inp, keras_acts.layers.get("elu")(keras.layers.Dense(2)(inp)))
+        with pytest.raises(TypeError, match="calibration_data must be an array"):
+            quantization.quantize_model(model, calibration_data=[[0.0] * 4])
+        with pytest.raises(ValueError, match="empty"):
+            quantization.quantize_model(model, calibration_data=np.zeros((0, 4), np.float32))
