@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from keras_acts.activations._common import np_erfc, np_sigmoid, np_softplus, param_as
 from keras_acts.activations._int8_forms import horner, split_sign
+from keras_acts.backend import is_tf_keras
 from keras_acts.lowering import activation_function
 from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param, register
 
@@ -42,9 +43,18 @@ def hard_swish(x: Any) -> Any:
 def mish(x: Any) -> Any:
     """Mish: ``x * tanh(softplus(x))``.
 
+    Under tf_keras, softplus is written as ``relu(x) + log1p(exp(-|x|))`` (exact and
+    stable) rather than with TF's Softplus op: TensorFlow 2.21's CPU graph optimizer
+    rewrites tf_keras's ``FusedBatchNorm -> x * tanh(Softplus(x))`` into a fused op whose
+    kernel does not exist ("Fusion is not implemented: [FusedBatchNorm,Mish]"), which
+    breaks BatchNormalization -> mish at evaluate/predict time (tf_keras's own mish too).
+
     Reference: Misra, 2019, "Mish: A Self Regularized Non-Monotonic Activation
     Function" (arXiv:1908.08681).
     """
+    if is_tf_keras():
+        softplus = tf.nn.relu(x) + tf.math.log1p(tf.math.exp(-tf.math.abs(x)))
+        return x * tf.math.tanh(softplus)
     return x * tf.math.tanh(tf.math.softplus(x))
 
 

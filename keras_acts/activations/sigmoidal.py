@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_acts.activations._common import np_sigmoid
+from keras_acts.backend import is_tf_keras
 from keras_acts.lowering import activation_function
 from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, register
 
@@ -48,7 +49,21 @@ def _hard_sigmoid_edgetpu(x: Any) -> Any:
 
 @activation_function("tanh")
 def tanh(x: Any) -> Any:
-    """Hyperbolic tangent ``(exp(x) - exp(-x)) / (exp(x) + exp(-x))``."""
+    """Hyperbolic tangent ``(exp(x) - exp(-x)) / (exp(x) + exp(-x))``.
+
+    Under tf_keras it is evaluated as ``-tanh(-x)`` (exact: tanh is odd). TensorFlow
+    2.21's CPU graph optimizer fuses tf_keras's FusedBatchNorm with a Tanh that reads
+    its output into an op that has no kernel ("Fusion is not implemented:
+    [FusedBatchNorm,Tanh]"), so BatchNormalization -> tanh fails at evaluate/predict
+    time; the negation keeps the two apart. Export uses the plain TANH.
+    """
+    if is_tf_keras():
+        return -tf.math.tanh(-x)
+    return tf.math.tanh(x)
+
+
+def _tanh_tflite(x: Any) -> Any:
+    """TANH as one op (the tf_keras workaround above is not needed in TFLite)."""
     return tf.math.tanh(x)
 
 
@@ -115,7 +130,7 @@ register(
         layer="Tanh",
         output_range=(-1.0, 1.0),
         builtins={"keras3": Builtin("tanh", True), "tf_keras": Builtin("tanh", True)},
-        lowerings={"float": Lowering(None, ("TANH",), "TANH runs in int8 as a lookup table")},
+        lowerings={"float": Lowering(_tanh_tflite, ("TANH",), "TANH runs in int8 as a lookup table")},
         edgetpu=EdgeTPU("native", "TANH"),
     )
 )
