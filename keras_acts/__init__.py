@@ -35,6 +35,18 @@ from keras_acts import serialization as _serialization
 
 _serialization.register_all()
 
+# Subpackages with heavier or optional dependencies load on first use, so that
+# `import keras_acts` stays light and `keras_acts.export.to_tflite(...)` still works.
+_LAZY_SUBMODULES = ("callbacks", "data", "docs", "export", "plot", "quantization")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"keras_acts.{name}")
+    raise AttributeError(f"module 'keras_acts' has no attribute {name!r}")
+
 __all__ = [
     "FRONTEND",
     "__version__",

@@ -82,3 +82,19 @@ def test_readme_main_command_and_frontends_documented():
     text = _readme()
     assert _readme_command("main")
     assert "TF_USE_LEGACY_KERAS=1" in text and "keras_acts.FRONTEND" in text
+
+
+def test_readme_first_example_runs(tmp_path, monkeypatch):
+    """The README's opening example works as written, given a calibration array."""
+    import re
+
+    import numpy as np
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.+?)\n```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    # Any float array of the model's input shape serves as calibration input for this API check.
+    namespace = {"x_train": np.random.default_rng(0).uniform(0, 1, (64, 28, 28, 1)).astype("float32")}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert (tmp_path / "model_int8.tflite").stat().st_size == len(namespace["result"].content)
+    assert "PRELU" in namespace["result"].report.op_names
