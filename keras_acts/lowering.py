@@ -39,6 +39,19 @@ def lowering_target(target: str | None) -> Iterator[None]:
         _state.target = previous
 
 
+def export_form(name: str) -> Callable[..., Any] | None:
+    """The lowering function of registry activation ``name`` for the target being traced.
+
+    None outside :func:`lowering_target`, or when the target's lowering is the training
+    function itself.
+    """
+    target = current_target()
+    if target is None:
+        return None
+    low = registry.lookup(name).lowering(target)
+    return None if low is None else low.fn
+
+
 def activation_function(name: str, public_name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorates the training-time TF formula of registry activation ``name``.
 
@@ -51,11 +64,9 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
         def activation(x: Any, **params: Any) -> Any:
             entry = registry.lookup(name)
             params = entry.check_params(params)
-            target = current_target()
-            if target is not None:
-                low = entry.lowering(target)
-                if low is not None and low.fn is not None:
-                    return low.fn(_as_float_tensor(x, name), **params)
+            lowered = export_form(name)
+            if lowered is not None:
+                return lowered(_as_float_tensor(x, name), **params)
             x = _as_float_tensor(x, name)
             if entry.recompute_gradient and not any(hasattr(v, "dtype") for v in params.values()):
                 return _recomputing(math_fn, params)(x)

@@ -17,10 +17,21 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-# Export targets a lowering can be written for. A missing lowering falls back along
-# the chain: edgetpu -> int8 -> float -> the training function.
-LOWERING_TARGETS = ("float", "int8", "edgetpu")
-_FALLBACK = {"edgetpu": ("edgetpu", "int8", "float"), "int8": ("int8", "float"), "float": ("float",)}
+# Lowerings an activation can have, one per kind of runtime (see keras_acts.export.targets):
+#   float   - float32/float16/dynamic-range exports;
+#   int8    - int8 for runtimes that run each builtin op with its own kernel (TFLite Micro with
+#             CMSIS-NN, NNAPI, GPU delegate): the fewest ops, single fused ops (HARD_SWISH, PRELU);
+#   cpu     - int8 for LiteRT's CPU runtime, whose XNNPACK delegate takes only some int8 ops: every
+#             op refused splits the graph (keras_acts/export/xnnpack_ops.json); only delegated ops;
+#   edgetpu - int8 with Coral Edge TPU ops only.
+# A missing lowering falls back along the chain, then to the training function.
+LOWERING_TARGETS = ("float", "int8", "cpu", "edgetpu")
+_FALLBACK = {
+    "edgetpu": ("edgetpu", "int8", "float"),
+    "cpu": ("cpu", "int8", "float"),
+    "int8": ("int8", "float"),
+    "float": ("float",),
+}
 
 
 @dataclass(frozen=True)

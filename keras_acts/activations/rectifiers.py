@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_acts.activations._common import param_as
-from keras_acts.lowering import activation_function
+from keras_acts.lowering import activation_function, export_form
 from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param, register
 
 
@@ -66,8 +66,23 @@ def prelu(x: Any, alpha: Any) -> Any:
     Reference: He et al., 2015, "Delving Deep into Rectifiers" (arXiv:1502.01852).
     """
     x = tf.convert_to_tensor(x)
+    lowered = export_form("prelu")
+    if lowered is not None:
+        return lowered(x, alpha)
     alpha = param_as(alpha, x.dtype)
     return tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)
+
+
+def _prelu_cpu(x: Any, alpha: Any) -> Any:
+    """int8 LiteRT-CPU form of PReLU: ``x + (1 - alpha) * relu(-1 * x)`` (MUL+RELU, MUL, ADD).
+
+    Exact for every alpha (``relu(-x) = -min(x, 0)``). XNNPACK's delegate refuses int8 PRELU
+    (and a lone RELU), which split the graph; MUL with a fused RELU, MUL and ADD stay inside
+    it. ``-1 * x`` is written as a MUL because NEG has no int8 quantization; ``1 - alpha`` is
+    folded into a constant of alpha's shape. Measured 0.90 LSB on a -8..8 grid.
+    """
+    alpha = param_as(alpha, x.dtype)
+    return x + (1.0 - alpha) * tf.nn.relu(x * -1.0)
 
 
 def _leaky_relu_edgetpu(x: Any, negative_slope: float = 0.01) -> Any:
@@ -190,7 +205,15 @@ register(
         kinks=(0.0,),
         builtins={"keras3": _same(None, False), "tf_keras": _same(None, False)},
         qat="prelu",
-        lowerings={"float": Lowering(None, ("PRELU",), "relu(x) + (-alpha)*relu(-x) fuses into one PRELU (relu(x) - alpha*relu(-x) does not)")},
+        lowerings={
+            "float": Lowering(None, ("PRELU",), "relu(x) + (-alpha)*relu(-x) fuses into one PRELU (relu(x) - alpha*relu(-x) does not)"),
+            "cpu": Lowering(
+                _prelu_cpu,
+                ("MUL", "MUL", "ADD"),
+                "x + (1 - alpha) relu(-1 x): MUL with fused RELU, MUL, ADD stay in XNNPACK's graph; "
+                "int8 PRELU splits it",
+            ),
+        },
         edgetpu=EdgeTPU(
             "native",
             "PRELU with a 1-D alpha: on 4-D inputs use PReLU(shared_axes=[1, 2]); per-element alpha is refused",

@@ -31,10 +31,10 @@ from keras_acts.export import calibration
 from keras_acts.export.atomic import atomic_write_bytes
 from keras_acts.export.calibration import InputSpec
 from keras_acts.export.substitution import Substitution, substitute_builtins
+from keras_acts.export.targets import DEFAULT_TARGET, TARGETS, get_target
 from keras_acts.lowering import lowering_target
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
-TARGETS = ("generic", "edgetpu")
 IO_TYPES = ("float32", "int8", "uint8")
 
 
@@ -49,7 +49,8 @@ class ExportResult:
     Attributes:
         content: the TFLite flatbuffer.
         quantization: ``"none"``, ``"float16"``, ``"dynamic"`` or ``"int8"``.
-        target: ``"generic"`` or ``"edgetpu"``.
+        target: the export target (``"cpu"``, ``"micro"`` or ``"edgetpu"``; see
+            :mod:`keras_acts.export.targets`).
         input_type: NumPy dtype name of the model inputs (``"float32"``, ``"int8"``, ``"uint8"``).
         output_type: NumPy dtype name of the model outputs.
         lowering: the lowering target the model was traced for.
@@ -109,7 +110,7 @@ def to_tflite(
     *,
     quantization: str | None = None,
     representative_data: Any = None,
-    target: str = "generic",
+    target: str = DEFAULT_TARGET,
     input_type: Any = None,
     output_type: Any = None,
     num_calibration_samples: int | None = None,
@@ -130,8 +131,13 @@ def to_tflite(
         representative_data: calibration inputs for ``"int8"``: a NumPy array (a
             tuple of arrays for several inputs), a ``tf.data.Dataset`` or a callable
             returning an iterator; see :mod:`keras_acts.export.calibration`.
-        target: ``"generic"`` or ``"edgetpu"`` (Coral: forces int8, static batch 1,
-            int8 I/O by default, and runs the Edge TPU preflight on the model).
+        target: the runtime the model is for (:mod:`keras_acts.export.targets`):
+            ``"cpu"`` (default) - LiteRT's CPU runtime with XNNPACK (phones, computers,
+            the Python interpreter): int8 activations use only ops XNNPACK delegates;
+            ``"micro"`` - runtimes with one kernel per op (TFLite Micro/CMSIS-NN, NNAPI,
+            GPU delegate): the fewest, fused ops (HARD_SWISH, PRELU);
+            ``"edgetpu"`` - Coral (forces int8, static batch 1, int8 I/O by default, and
+            runs the Edge TPU preflight on the model). Float exports are the same for all.
         input_type: ``"float32"`` (default; ``"int8"`` for the Edge TPU), ``"int8"`` or
             ``"uint8"``; strings, NumPy or tf dtypes. Only for int8 models.
         output_type: like ``input_type``, for the outputs.
@@ -157,8 +163,7 @@ def to_tflite(
             f"Keras 3 or tf_keras), got {type(model).__module__}.{type(model).__name__}. Load a saved "
             "model first with keras.models.load_model(path)."
         )
-    if target not in TARGETS:
-        raise ValueError(f"target={target!r} is not supported; use one of {', '.join(map(repr, TARGETS))}.")
+    target = get_target(target).name
     if quantization is None:
         quantization = "int8" if target == "edgetpu" else "none"
     if quantization not in QUANTIZATIONS:
@@ -208,10 +213,18 @@ def to_tflite(
             "drop it or use quantization='int8'."
         )
 
-    lowering = "edgetpu" if target == "edgetpu" else ("int8" if quantization == "int8" else "float")
+    lowering = TARGETS[target].lowering if quantization == "int8" else "float"
+    if qat and lowering == "cpu":
+        # QAT models carry fake-quant ranges only where their QAT formulations put them, which
+        # follow the single-op int8 forms; tracing the XNNPACK forms would leave intermediates
+        # without ranges (float islands).
+        lowering = "int8"
     frozen, substitutions = _trace(model, specs, lowering)
     if quantization == "int8" and not qat and _graph_has_fake_quant(frozen):
         qat = True
+        if lowering == "cpu":
+            lowering = "int8"
+            frozen, substitutions = _trace(model, specs, lowering)
 
     if qat and backend.model_frontend(model) == "tf_keras":
         # The converter recognizes fake-quant graphs (QAT) only on its Keras path; it

@@ -54,11 +54,12 @@ def _layer_for(name_or_layer: Any, params: Mapping[str, Any] | None) -> tuple[An
     return layer, (registry.lookup(name) if name else None)
 
 
-def convert_int8(model: Any, representative: np.ndarray, *, target: str | None = "int8") -> bytes:
+def convert_int8(model: Any, representative: np.ndarray, *, target: str | None = "cpu") -> bytes:
     """Converts ``model`` to a fully int8 TFLite flatbuffer (int8 input and output).
 
-    With ``target="int8"`` this is :func:`keras_acts.export.to_tflite` (the package's
-    export pipeline, which traces the int8 lowerings). With ``target=None`` it is the
+    With an export target (``"cpu"``, ``"micro"``, ``"edgetpu"``) this is
+    :func:`keras_acts.export.to_tflite` (the package's export pipeline, which traces that
+    target's int8 lowerings). With ``target=None`` it is the
     plain concrete-function recipe (trace, freeze variables, convert with
     ``TFLITE_BUILTINS_INT8`` only) *without* any keras_acts substitution, i.e. how a
     Keras activation exports the stock way.
@@ -66,24 +67,25 @@ def convert_int8(model: Any, representative: np.ndarray, *, target: str | None =
     Args:
         model: a single-input Keras model.
         representative: calibration samples, shape ``(samples, *input_shape)``.
-        target: the lowering target traced (``"int8"``), or None for the training
-            formulation (as a stock Keras activation would export).
+        target: the export target, or None for the training formulation (as a stock
+            Keras activation would export).
     """
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    if target == "int8":
+    if target is not None:
         from keras_acts.export.converter import to_tflite
 
         return to_tflite(
             model,
+            target=target,
             quantization="int8",
             representative_data=representative.astype(np.float32),
             input_type="int8",
             output_type="int8",
         ).content
     spec = tf.TensorSpec((1, *representative.shape[1:]), tf.float32)
-    with lowering_target(target):
+    with lowering_target(None):
         concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     frozen = convert_variables_to_constants_v2(concrete)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
@@ -130,7 +132,7 @@ def measure_int8_fidelity(
     n: int = 256,
     params: Mapping[str, Any] | None = None,
     reference: Callable[[np.ndarray], np.ndarray] | None = None,
-    target: str | None = "int8",
+    target: str | None = "cpu",
 ) -> dict[str, Any]:
     """Exports one activation alone to int8 TFLite and measures its error in output LSB.
 
@@ -145,8 +147,8 @@ def measure_int8_fidelity(
         params: activation parameters (registry names only), e.g. ``{"beta": 2.0}``.
         reference: float64 NumPy function of the exact activation; defaults to the
             registry entry's ``reference`` (for PReLU, with the layer's alpha).
-        target: lowering target traced during conversion; None exports the training
-            formulation unchanged.
+        target: export target (``"cpu"``, ``"micro"``, ``"edgetpu"``); None exports the
+            training formulation unchanged (the stock way).
 
     Returns:
         A dict with ``ops`` (builtin op names in order), ``max_lsb`` and ``mean_lsb``
