@@ -121,6 +121,8 @@ class Report:
         size_bytes: size of the flatbuffer.
         edgetpu: the Edge TPU verdict (``keras_acts.export.edgetpu.check_edgetpu``), or None
             when that module is not available.
+        xnnpack: how LiteRT's default CPU runtime partitions the model
+            (:class:`keras_acts.export.xnnpack.XnnpackPlan`), or None when not asked for.
         source: the file inspected, or None for bytes.
     """
 
@@ -131,6 +133,7 @@ class Report:
     num_subgraphs: int
     size_bytes: int
     edgetpu: Any = None
+    xnnpack: Any = None
     source: str | None = None
     _constants: int = field(default=0, repr=False)
 
@@ -157,6 +160,21 @@ class Report:
         if not self.is_quantized:
             return []
         return [o for o in self.ops if o.op not in _CONVERSION_OPS and o.computes_in_float]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Performance problems a user should know about before shipping the model."""
+        out = []
+        plan = self.xnnpack
+        if plan is not None and self.is_quantized and (plan.partitions > 1 or plan.outside):
+            ops = ", ".join(sorted(plan.outside_ops)) or "none"
+            out.append(
+                f"LiteRT's CPU runtime splits this int8 model into {plan.partitions} XNNPACK partitions "
+                f"(outside XNNPACK: {ops}); int8 can then run slower than float. Export with "
+                "target='cpu' (the default) to write activations with ops XNNPACK takes, or replace the "
+                "layers producing those ops."
+            )
+        return out
 
     @property
     def is_fully_int8(self) -> bool:
@@ -202,6 +220,8 @@ class Report:
             "outputs": [t.to_dict() for t in self.outputs],
             "ops": [o.to_dict() for o in self.ops],
             "edgetpu": edgetpu,
+            "xnnpack": None if self.xnnpack is None else self.xnnpack.to_dict(),
+            "warnings": self.warnings,
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -230,8 +250,11 @@ class Report:
             lines.append(
                 "- float islands: " + ", ".join(f"#{o.index} {o.op}" for o in self.float_islands)
             )
+        if self.xnnpack is not None:
+            lines.append(f"- LiteRT CPU (XNNPACK): {self.xnnpack.summary()}")
         if self.edgetpu is not None:
             lines.append(f"- Edge TPU: {_one_line(self.edgetpu)}")
+        lines += [f"- **warning:** {w}" for w in self.warnings]
         lines += ["", "| I/O | name | dtype | shape | scale | zero point |", "|---|---|---|---|---|---|"]
         for kind, tensors in (("input", self.inputs), ("output", self.outputs)):
             for t in tensors:
@@ -240,8 +263,10 @@ class Report:
                     f"{_fmt_scale(t.scale)} | {'' if t.zero_point is None else t.zero_point} |"
                 )
         lines += ["", "| # | op | inputs | outputs |", "|---|---|---|---|"]
+        outside = self._outside_xnnpack()
         for o in self.ops:
             island = " **float island**" if o in self.float_islands else ""
+            island += " (outside XNNPACK)" if o.index in outside else ""
             lines.append(
                 f"| {o.index} | {o.op}{island} | {'; '.join(t.describe() for t in o.inputs)} | "
                 f"{'; '.join(t.describe() for t in o.outputs)} |"
@@ -255,14 +280,22 @@ class Report:
         for kind, tensors in (("input ", self.inputs), ("output", self.outputs)):
             for t in tensors:
                 lines.append(f"  {kind} {t.name}: {t.describe()}")
+        if self.xnnpack is not None:
+            lines.append(f"  LiteRT CPU (XNNPACK): {self.xnnpack.summary()}")
         width = max((len(o.op) for o in self.ops), default=2)
+        outside = self._outside_xnnpack()
         for o in self.ops:
             mark = "  <- float island" if o in self.float_islands else ""
+            mark += "  <- outside XNNPACK" if o.index in outside else ""
             outs = ", ".join(t.describe() for t in o.outputs)
             lines.append(f"  {o.index:>3} {o.op:<{width}} -> {outs}{mark}")
         if self.edgetpu is not None:
             lines += ["  " + ln for ln in str(self.edgetpu).splitlines()]
+        lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+    def _outside_xnnpack(self) -> set[int]:
+        return set() if self.xnnpack is None else {i for i, _ in self.xnnpack.outside}
 
 
 def _one_line(obj: Any) -> str:
@@ -348,12 +381,13 @@ def _constant_tensors(content: bytes) -> tuple[set[int], int, int]:
     return consts, sub.TensorsLength(), model.SubgraphsLength()
 
 
-def inspect(path_or_bytes: Any, *, edgetpu: bool = True) -> Report:
+def inspect(path_or_bytes: Any, *, edgetpu: bool = True, xnnpack: bool = True) -> Report:
     """Reads a TFLite model and reports what is inside.
 
     Args:
         path_or_bytes: a ``.tflite`` path, the flatbuffer bytes, or an ExportResult.
         edgetpu: add the Edge TPU verdict when :mod:`keras_acts.export.edgetpu` exists.
+        xnnpack: add how LiteRT's default CPU runtime (XNNPACK) partitions the model.
 
     Returns:
         A :class:`Report`.
@@ -405,6 +439,10 @@ def inspect(path_or_bytes: Any, *, edgetpu: bool = True) -> Report:
     )
     if edgetpu:
         report.edgetpu = _edgetpu_verdict(content)
+    if xnnpack:
+        from keras_acts.export.xnnpack import xnnpack_plan
+
+        report.xnnpack = xnnpack_plan(content)
     return report
 
 

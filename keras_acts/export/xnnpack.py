@@ -1,0 +1,317 @@
+"""What LiteRT's CPU runtime does with a model: XNNPACK partitions, and the measured op table.
+
+LiteRT's default ``Interpreter`` hands every op its XNNPACK delegate supports to XNNPACK and
+runs the rest on the builtin kernels. Each op it refuses splits the graph: the model then runs
+as several XNNPACK partitions with builtin ops between them, and in int8 a refused op can cost
+more than quantization saves (an int8 RELU that is not fused into the op before it runs at
+1.7x the float model's time in our measurements).
+
+* :func:`xnnpack_plan` reports how a given model is partitioned (used by
+  :func:`keras_acts.export.inspect` and the export report);
+* :func:`measure_op_table` measures, for the LiteRT installed, which builtin ops XNNPACK takes
+  in int8 and in float, one single-op model per op; the result is kept in
+  ``xnnpack_ops.json`` beside this module (:func:`op_table`), regenerated with
+  ``python -m keras_acts.export.xnnpack --write`` and checked against the installed LiteRT by
+  ``tests/test_xnnpack.py``. The registry's ``"cpu"`` lowerings are built from the ops it lists
+  as taken in int8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+TABLE_PATH = pathlib.Path(__file__).with_name("xnnpack_ops.json")
+
+
+@dataclass(frozen=True)
+class XnnpackPlan:
+    """How LiteRT's CPU runtime (with its default XNNPACK delegate) runs one model.
+
+    Attributes:
+        partitions: number of XNNPACK partitions (DELEGATE nodes); 0 when XNNPACK takes nothing.
+        delegated: indices of the model's ops that run inside XNNPACK.
+        outside: ``(index, op name)`` of every op that runs on the builtin kernels instead.
+        num_threads: threads the interpreter was created with.
+    """
+
+    partitions: int
+    delegated: tuple[int, ...]
+    outside: tuple[tuple[int, str], ...]
+    num_threads: int = 1
+
+    @property
+    def is_whole(self) -> bool:
+        """True when XNNPACK runs the whole model as one partition."""
+        return self.partitions == 1 and not self.outside
+
+    @property
+    def outside_ops(self) -> dict[str, int]:
+        """How many ops of each kind run outside XNNPACK."""
+        counts: dict[str, int] = {}
+        for _, name in self.outside:
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def summary(self) -> str:
+        """One line, e.g. ``1 XNNPACK partition, every op delegated``."""
+        head = f"{self.partitions} XNNPACK partition{'s' if self.partitions != 1 else ''}"
+        if not self.outside:
+            return head + ", every op delegated"
+        kinds = ", ".join(f"{n} x{c}" if c > 1 else n for n, c in sorted(self.outside_ops.items()))
+        return f"{head}; {len(self.outside)} op(s) outside XNNPACK: {kinds}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict."""
+        return {
+            "partitions": self.partitions,
+            "delegated": list(self.delegated),
+            "outside": [{"index": i, "op": n} for i, n in self.outside],
+            "num_threads": self.num_threads,
+        }
+
+
+def plan_from_ops(ops_details: list[dict[str, Any]], num_threads: int = 1) -> XnnpackPlan:
+    """The :class:`XnnpackPlan` from a delegated interpreter's ``_get_ops_details()``.
+
+    The interpreter lists the model's own ops first and then one DELEGATE node per partition,
+    with the partition's boundary tensors as its inputs and outputs. An op is inside a partition
+    when it lies on a path from the partition's inputs to its outputs: walking back from each
+    output through the ops that produce it, stopping at the partition's inputs, finds them all.
+    """
+    own = [d for d in ops_details if d["op_name"] != "DELEGATE"]
+    delegates = [d for d in ops_details if d["op_name"] == "DELEGATE"]
+    producer: dict[int, int] = {}
+    for d in own:
+        for t in d["outputs"]:
+            producer[int(t)] = int(d["index"])
+    by_index = {int(d["index"]): d for d in own}
+    inside: set[int] = set()
+    for d in delegates:
+        boundary = {int(t) for t in d["inputs"]}
+        stack = [int(t) for t in d["outputs"]]
+        seen: set[int] = set()
+        while stack:
+            t = stack.pop()
+            if t in seen or t in boundary or t not in producer:
+                continue
+            seen.add(t)
+            node = producer[t]
+            inside.add(node)
+            stack.extend(int(u) for u in by_index[node]["inputs"] if int(u) >= 0)
+    outside = tuple((int(d["index"]), str(d["op_name"])) for d in own if int(d["index"]) not in inside)
+    return XnnpackPlan(len(delegates), tuple(sorted(inside)), outside, num_threads)
+
+
+def xnnpack_plan(content: bytes, *, num_threads: int = 1) -> XnnpackPlan:
+    """How LiteRT's default CPU runtime partitions the model ``content`` (TFLite bytes)."""
+    from keras_acts.export.runner import make_interpreter
+
+    interpreter = make_interpreter(content, num_threads=num_threads, xnnpack=True)
+    return plan_from_ops(interpreter._get_ops_details(), num_threads)
+
+
+# --- the measured op table ---------------------------------------------------------------
+
+_SHAPE = (1, 8, 8, 16)
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """One single-op model: ``fn`` on an input of ``shape`` converts to ``op``."""
+
+    label: str
+    op: str
+    fn: Callable[[Any], Any]
+    shape: tuple[int, ...] = _SHAPE
+    positive: bool = False
+    note: str = ""
+
+
+def _const(shape: tuple[int, ...], seed: int, scale: float = 0.5) -> Any:
+    import tensorflow as tf
+
+    return tf.constant(np.random.default_rng(seed).normal(0.0, scale, shape).astype(np.float32))
+
+
+def _probes() -> list[_Probe]:
+    import tensorflow as tf
+
+    c = _SHAPE[-1]
+    vec = _SHAPE[1:]
+    return [
+        _Probe("CONV_2D", "CONV_2D", lambda x: tf.nn.conv2d(x, _const((3, 3, c, c), 1), 1, "SAME")),
+        _Probe(
+            "DEPTHWISE_CONV_2D",
+            "DEPTHWISE_CONV_2D",
+            lambda x: tf.nn.depthwise_conv2d(x, _const((3, 3, c, 1), 2), [1, 1, 1, 1], "SAME"),
+        ),
+        _Probe("FULLY_CONNECTED", "FULLY_CONNECTED", lambda x: tf.matmul(x, _const((c, c), 3)), shape=(1, c)),
+        _Probe("ADD", "ADD", lambda x: x + _const(vec, 4)),
+        _Probe("ADD+RELU", "ADD", lambda x: tf.nn.relu(x + _const(vec, 4)), note="fused RELU"),
+        _Probe("ADD+RELU6", "ADD", lambda x: tf.nn.relu6(x + 3.0), note="fused RELU6"),
+        _Probe("SUB", "SUB", lambda x: x - _const(vec, 5)),
+        _Probe("MUL", "MUL", lambda x: x * _const(vec, 6)),
+        _Probe("MUL+RELU", "MUL", lambda x: tf.nn.relu(x * -1.0), note="fused RELU"),
+        _Probe("MEAN", "MEAN", lambda x: tf.reduce_mean(x, [1, 2], keepdims=True)),
+        _Probe("AVERAGE_POOL_2D", "AVERAGE_POOL_2D", lambda x: tf.nn.avg_pool2d(x, 2, 2, "VALID")),
+        _Probe("MAX_POOL_2D", "MAX_POOL_2D", lambda x: tf.nn.max_pool2d(x, 2, 2, "VALID")),
+        _Probe("PAD", "PAD", lambda x: tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])),
+        _Probe("CONCATENATION", "CONCATENATION", lambda x: tf.concat([x, x * _const(vec, 7)], -1)),
+        _Probe("RESHAPE", "RESHAPE", lambda x: tf.reshape(x, (1, -1)) * _const((1, int(np.prod(vec))), 8)),
+        _Probe("RELU", "RELU", tf.nn.relu, note="standalone: not fused into the op before it"),
+        _Probe("RELU6", "RELU6", tf.nn.relu6, note="standalone"),
+        _Probe("RELU_N1_TO_1", "RELU_N1_TO_1", lambda x: tf.clip_by_value(x, -1.0, 1.0), note="standalone"),
+        _Probe("LEAKY_RELU", "LEAKY_RELU", lambda x: tf.nn.leaky_relu(x, 0.1)),
+        _Probe(
+            "PRELU",
+            "PRELU",
+            lambda x: tf.nn.relu(x) + (-tf.abs(_const((1, 1, c), 9, 0.1))) * tf.nn.relu(-x),
+        ),
+        _Probe("HARD_SWISH", "HARD_SWISH", lambda x: x * (tf.nn.relu6(x + 3.0) / 6.0)),
+        _Probe("LOGISTIC", "LOGISTIC", tf.math.sigmoid),
+        _Probe("TANH", "TANH", tf.math.tanh),
+        _Probe("ELU", "ELU", tf.nn.elu, note="the converter leaves ELU in float in int8 models"),
+        _Probe("GELU", "GELU", lambda x: tf.nn.gelu(x, approximate=False)),
+        _Probe("EXP", "EXP", tf.math.exp),
+        _Probe("LOG", "LOG", tf.math.log, positive=True),
+        _Probe("MINIMUM", "MINIMUM", lambda x: tf.minimum(x, _const(vec, 10))),
+        _Probe("MAXIMUM", "MAXIMUM", lambda x: tf.maximum(x, _const(vec, 11))),
+        _Probe("ABS", "ABS", tf.math.abs),
+        _Probe("SOFTMAX", "SOFTMAX", tf.nn.softmax),
+    ]
+
+
+def _convert(probe: _Probe, int8: bool) -> bytes:
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    concrete = tf.function(probe.fn, autograph=False).get_concrete_function(tf.TensorSpec(probe.shape, tf.float32))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(concrete)])
+    if int8:
+        rng = np.random.default_rng(0)
+
+        def data():
+            for _ in range(16):
+                x = rng.uniform(-4.0, 4.0, probe.shape).astype(np.float32)
+                yield [np.abs(x) + 0.1 if probe.positive else x]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = data
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def _taken(probe: _Probe, content: bytes, dtype: str) -> bool | None:
+    """True/False: XNNPACK takes the probed op; None: the model has no such op computing in ``dtype``.
+
+    (The converter leaves some ops in float inside int8 models, e.g. ELU: such an op is not
+    an int8 op, whatever XNNPACK does with it.)
+    """
+    from keras_acts.export.report import inspect
+
+    ops = inspect(content, edgetpu=False, xnnpack=False).ops
+    mine = [o.index for o in ops if o.op == probe.op and all(t.dtype == dtype for t in o.outputs)]
+    if not mine:
+        return None
+    plan = xnnpack_plan(content)
+    return all(i in plan.delegated for i in mine)
+
+
+def measure_op_table() -> dict[str, Any]:
+    """Measures which ops the installed LiteRT's XNNPACK delegate takes, int8 and float32.
+
+    Returns:
+        ``{"litert": version, "ops": {label: {"op", "int8", "float32", "note"}}}`` where
+        ``int8``/``float32`` are True (delegated), False (runs outside XNNPACK) or None
+        (the converter produces no such op computing in that type).
+    """
+    rows: dict[str, Any] = {}
+    for probe in _probes():
+        rows[probe.label] = {
+            "op": probe.op,
+            "int8": _taken(probe, _convert(probe, int8=True), "int8"),
+            "float32": _taken(probe, _convert(probe, int8=False), "float32"),
+            "note": probe.note,
+        }
+    return {"litert": litert_version(), "ops": rows}
+
+
+def litert_version() -> str:
+    """The installed ai-edge-litert version (or TensorFlow's, when LiteRT is absent)."""
+    from importlib import metadata
+
+    try:
+        return f"ai-edge-litert {metadata.version('ai-edge-litert')}"
+    except metadata.PackageNotFoundError:  # pragma: no cover - depends on the install
+        import tensorflow as tf
+
+        return f"tensorflow {tf.__version__} (tf.lite)"
+
+
+def op_table() -> dict[str, Any]:
+    """The recorded op table (``xnnpack_ops.json``): see :func:`measure_op_table`."""
+    return json.loads(TABLE_PATH.read_text(encoding="utf-8"))
+
+
+def delegated_int8_ops() -> set[str]:
+    """Labels of the ops the recorded table lists as taken by XNNPACK in int8."""
+    return {label for label, row in op_table()["ops"].items() if row["int8"]}
+
+
+# Activation ops that the converter fuses into the op before them (CONV_2D, DEPTHWISE_CONV_2D,
+# FULLY_CONNECTED, ADD, SUB, MUL) when that op's output has no other reader.
+_FUSABLE = {"RELU", "RELU6", "RELU_N1_TO_1"}
+
+
+def form_is_delegable(ops: tuple[str, ...] | list[str]) -> bool:
+    """Whether an activation exported as ``ops`` (int8) stays inside XNNPACK's graph.
+
+    A single RELU, RELU6 or RELU_N1_TO_1 counts as delegated: it fuses into the op before it
+    (a convolution, dense layer, ADD or MUL). Otherwise every op must be taken in int8
+    according to the recorded table.
+    """
+    ops = list(ops)
+    if len(ops) == 1 and ops[0] in _FUSABLE:
+        return True
+    taken = delegated_int8_ops()
+    return all(op in taken for op in ops)
+
+
+def table_markdown(table: dict[str, Any] | None = None) -> str:
+    """The op table as Markdown (for docs)."""
+    table = table or op_table()
+    mark = {True: "yes", False: "**no: splits the graph**", None: "– (no such op)"}
+    lines = [
+        f"Measured with {table['litert']} (`python -m keras_acts.export.xnnpack --write`).",
+        "",
+        "| op | int8 | float32 | note |",
+        "|---|---|---|---|",
+    ]
+    for label, row in table["ops"].items():
+        lines.append(f"| {label} | {mark[row['int8']]} | {mark[row['float32']]} | {row['note']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m keras_acts.export.xnnpack [--write]``: measure and print (or record) the table."""
+    parser = argparse.ArgumentParser(prog="python -m keras_acts.export.xnnpack", description=main.__doc__)
+    parser.add_argument("--write", action="store_true", help=f"record the table in {TABLE_PATH.name}")
+    args = parser.parse_args(argv)
+    table = measure_op_table()
+    print(table_markdown(table))
+    if args.write:
+        TABLE_PATH.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {TABLE_PATH}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""LiteRT's CPU runtime: the measured XNNPACK op table, partition counting, and the "cpu" export
+target keeping every activation that has a delegable form inside one XNNPACK partition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import keras_acts
+from keras_acts import registry
+from keras_acts.export import to_tflite
+from keras_acts.export.report import inspect
+from keras_acts.export.xnnpack import (
+    form_is_delegable,
+    measure_op_table,
+    op_table,
+    plan_from_ops,
+    xnnpack_plan,
+)
+
+keras = keras_acts.keras
+ALL_ENTRIES = registry.entries(include_layers=True)
+
+
+def test_recorded_table_matches_the_installed_litert():
+    """xnnpack_ops.json is what the installed LiteRT does; regenerate it when LiteRT changes."""
+    recorded = op_table()
+    measured = measure_op_table()
+    assert measured["litert"] == recorded["litert"], (
+        f"xnnpack_ops.json was measured with {recorded['litert']} but {measured['litert']} is installed: "
+        "run `python -m keras_acts.export.xnnpack --write` and review the cpu lowerings."
+    )
+    diff = {
+        k: (recorded["ops"].get(k), v)
+        for k, v in measured["ops"].items()
+        if recorded["ops"].get(k) != v
+    }
+    assert not diff, f"XNNPACK op table changed (recorded, measured): {diff}"
+
+
+def test_table_knows_the_facts_the_cpu_forms_rely_on():
+    ops = op_table()["ops"]
+    for taken in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "MUL+RELU", "ADD+RELU6",
+                  "LOGISTIC", "TANH", "LEAKY_RELU", "MEAN"):
+        assert ops[taken]["int8"] is True, taken
+    for refused in ("HARD_SWISH", "PRELU", "RELU", "EXP", "LOG", "MINIMUM", "MAXIMUM", "GELU"):
+        assert ops[refused]["int8"] is False, refused
+        assert ops[refused]["float32"] is True, refused
+
+
+def test_plan_from_ops_walks_each_partition():
+    """Two partitions around one refused op: the walk assigns every op to its partition."""
+    ops = [
+        {"index": 0, "op_name": "CONV_2D", "inputs": [0, 1, 2], "outputs": [3]},
+        {"index": 1, "op_name": "HARD_SWISH", "inputs": [3], "outputs": [4]},
+        {"index": 2, "op_name": "CONV_2D", "inputs": [4, 5, 6], "outputs": [7]},
+        {"index": 3, "op_name": "MEAN", "inputs": [7, 8], "outputs": [9]},
+        {"index": 4, "op_name": "DELEGATE", "inputs": [0, 1, 2], "outputs": [3]},
+        {"index": 5, "op_name": "DELEGATE", "inputs": [4, 5, 6, 8], "outputs": [9]},
+    ]
+    plan = plan_from_ops(ops)
+    assert plan.partitions == 2
+    assert plan.delegated == (0, 2, 3)
+    assert plan.outside == ((1, "HARD_SWISH"),)
+    assert "HARD_SWISH" in plan.summary() and not plan.is_whole
+
+
+def _conv_model(entry: registry.Activation):
+    """Conv -> activation -> Conv -> pooling: the activation between two delegable ops."""
+    from keras_acts import layers as ka_layers
+
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    if entry.learnable:
+        x = ka_layers.PReLU(shared_axes=[1, 2])(x)
+    else:
+        x = ka_layers.Activation(entry.name)(x)
+    x = keras.layers.Conv2D(8, 3, padding="same")(x)
+    outputs = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    return np.random.default_rng(0).normal(0.0, 1.0, (32, 8, 8, 4)).astype(np.float32)
+
+
+@pytest.mark.parametrize("entry", ALL_ENTRIES, ids=lambda e: e.name)
+def test_cpu_target_keeps_delegable_activations_in_one_partition(entry, calibration):
+    """Every activation whose "cpu" form uses only delegated ops runs as one XNNPACK partition;
+    the others are reported with the ops that stay outside, and the report warns."""
+    model = _conv_model(entry)
+    res = to_tflite(model, quantization="int8", representative_data=calibration, input_type="int8",
+                    output_type="int8")
+    report = res.report
+    assert report.is_fully_int8 and not report.float_islands
+    form = entry.lowering("cpu")
+    if form_is_delegable(form.ops):
+        assert report.xnnpack.is_whole, f"{entry.name}: {report.xnnpack.summary()}"
+        assert report.warnings == []
+    else:
+        assert report.xnnpack.partitions > 1 and report.xnnpack.outside
+        assert report.warnings and "XNNPACK" in report.warnings[0]
+        assert "XNNPACK" in str(report)
+
+
+def test_micro_target_keeps_single_fused_ops_and_is_reported_split(calibration):
+    """The micro target writes HARD_SWISH / PRELU as one op each; on LiteRT's CPU runtime that
+    splits the graph, and inspect() says so with the op and its index."""
+    for name, op in (("hard_swish", "HARD_SWISH"), ("prelu", "PRELU")):
+        model = _conv_model(registry.lookup(name))
+        res = to_tflite(model, target="micro", quantization="int8", representative_data=calibration)
+        report = inspect(res.content)
+        assert op in report.op_names
+        assert op in report.xnnpack.outside_ops and report.xnnpack.partitions >= 2
+        assert any(op in w for w in report.warnings)
+        assert xnnpack_plan(res.content).outside == report.xnnpack.outside
+
+
+def test_unknown_target_lists_the_targets(calibration):
+    model = _conv_model(registry.lookup("relu"))
+    with pytest.raises(ValueError, match=r"'cpu'.*'micro'.*'edgetpu'"):
+        to_tflite(model, target="xnnpack", quantization="int8", representative_data=calibration)
