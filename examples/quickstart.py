@@ -130,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "output_type": res.output_type,
                 "accuracy": float(ev.accuracy),
                 "latency_ms": float(ev.latency_ms),
+                "latency_runtime": ev.runtime,
+                "xnnpack_partitions": report.xnnpack.partitions,
                 "ops": report.op_names,
                 "fully_int8": bool(report.is_fully_int8),
                 "float_islands": [o.op for o in report.float_islands],
@@ -178,7 +180,9 @@ def _print_table(float_acc: float, rows: list[dict[str, Any]]) -> None:
             f"{r['file']:<28} {r['accuracy']:>9.4f} {r['size_bytes'] / 1024:>7.1f}KB "
             f"{r['latency_ms']:>8.3f} ms  {r['edgetpu']['verdict'] if r['quantization'] == 'int8' else '- (float model)'}"
         )
-    print("latency: LiteRT reference kernels, 1 thread, median ms per sample")
+    print(f"latency: median ms per sample, {rows[0]['latency_runtime']} (LiteRT's default CPU path)")
+    for r in rows:
+        print(f"  {r['file']}: {r['xnnpack_partitions']} XNNPACK partition(s)")
     print()
 
 

@@ -110,7 +110,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from keras_acts.export import inspect
 
-    report = inspect(args.path, edgetpu=args.edgetpu)
+    report = inspect(args.path, edgetpu=args.edgetpu)  # always with the XNNPACK partition plan
     if args.json:
         print(report.to_json())
     elif args.markdown:
@@ -127,16 +127,27 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = ("name", "aliases", "int8 ops", "Edge TPU", "Edge TPU ops")
+    header = ("name", "aliases", "int8 ops: cpu (XNNPACK)", "int8 ops: micro", "Edge TPU", "Edge TPU ops")
     table = [
-        (r["name"], ", ".join(r["aliases"]) or "-", " ".join(r["int8_ops"]) or "-", r["edgetpu"],
-         " ".join(r["edgetpu_ops"]) or "-")
+        (r["name"], ", ".join(r["aliases"]) or "-",
+         (" ".join(r["cpu_ops"]) or "-") + ("" if r["cpu_xnnpack_whole"] else " [splits]"),
+         " ".join(r["int8_ops"]) or "-", r["edgetpu"], " ".join(r["edgetpu_ops"]) or "-")
         for r in rows
     ]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     for t in table:
         print("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+    from keras_acts.export.targets import TARGETS
+
+    print("\nExport targets (to_tflite(target=...), keras-acts export --target):")
+    for t in TARGETS.values():
+        print(f"  {t.name}: {t.runtime}. Pick it for {t.choose}.")
+    print("\nint8 forms per target and why ([splits] = XNNPACK runs it outside its graph):")
+    for r in rows:
+        for form in r["forms"]:
+            if form["note"]:
+                print(f"  {r['name']} [{', '.join(form['targets'])}] {' '.join(form['ops'])}: {form['note']}")
     print("\nEdge TPU limits and alternatives:")
     for r in rows:
         if r["edgetpu_note"]:
@@ -152,7 +163,9 @@ def _add_export_parser(sub: Any) -> None:
                    help="default: none, or int8 for --target edgetpu")
     p.add_argument("--calibration", "-c", metavar="DATA.npy",
                    help="representative inputs for int8 (.npy, or .npz with one array per input)")
-    p.add_argument("--target", choices=("generic", "edgetpu"), default="generic")
+    p.add_argument("--target", choices=("cpu", "micro", "edgetpu"), default="cpu",
+                   help="runtime: cpu = LiteRT CPU/XNNPACK (default), micro = single-op kernels "
+                   "(TFLite Micro, NNAPI, GPU), edgetpu = Coral")
     p.add_argument("--input-type", choices=("float32", "int8", "uint8"), default=None)
     p.add_argument("--output-type", choices=("float32", "int8", "uint8"), default=None)
     p.add_argument("--num-calibration-samples", type=int, default=None, metavar="N")

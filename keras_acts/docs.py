@@ -58,15 +58,17 @@ def activation_table_markdown(entries: Sequence[registry.Activation] | None = No
     rows = {r["name"]: r for r in registry.names_table(entries)}
     head = (
         "| Activation | Aliases | Formula | Parameters | Layer | `activation=\"name\"` in Keras 3 "
-        "| in tf_keras | int8 TFLite ops | Edge TPU |"
+        "| in tf_keras | int8 ops, `target=\"cpu\"` (LiteRT/XNNPACK) | int8 ops, `target=\"micro\"` | Edge TPU |"
     )
-    sep = "|" + "---|" * 9
+    sep = "|" + "---|" * 10
     lines = [head, sep]
     for e in entries:
         r = rows[e.name]
         aliases = ", ".join(_code(a) for a in r["aliases"]) or "–"
         params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "–"
-        int8 = " ".join(r["int8_ops"]) or "–"
+        micro = " ".join(r["int8_ops"]) or "–"
+        cpu = " ".join(r["cpu_ops"]) or "–"
+        cpu += " (one XNNPACK partition)" if r["cpu_xnnpack_whole"] else " (**splits the XNNPACK graph**)"
         cells = [
             _code(e.name),
             aliases,
@@ -75,7 +77,8 @@ def activation_table_markdown(entries: Sequence[registry.Activation] | None = No
             f"`{r['layer']}`",
             string_behaviour(e, "keras3"),
             string_behaviour(e, "tf_keras"),
-            int8,
+            cpu,
+            micro,
             r["edgetpu"],
         ]
         lines.append("| " + " | ".join(cells) + " |")

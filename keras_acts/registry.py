@@ -292,11 +292,29 @@ def _ensure_loaded() -> None:
         from keras_acts import activations  # noqa: F401  (registers the entries)
 
 
+def _forms(e: Activation) -> list[dict[str, Any]]:
+    """The distinct export forms of ``e``: which targets use each, its ops and why."""
+    forms: list[dict[str, Any]] = []
+    for target, key in (("cpu", "cpu"), ("micro", "int8"), ("edgetpu", "edgetpu"), ("float", "float")):
+        low = e.lowering(key)
+        if low is None or (target == "edgetpu" and e.edgetpu.status == "unsupported"):
+            continue
+        same = [f for f in forms if f["lowering"] is low]
+        if same:
+            same[0]["targets"].append(target)
+        else:
+            forms.append({"targets": [target], "ops": list(low.ops), "note": low.note, "lowering": low})
+    return [{k: v for k, v in f.items() if k != "lowering"} for f in forms]
+
+
 def names_table(entries_: Sequence[Activation] | None = None) -> list[dict[str, Any]]:
     """Plain rows describing each entry (for the CLI and the README table)."""
+    from keras_acts.export.xnnpack import form_is_delegable
+
     rows = []
     for e in entries_ or entries():
         int8 = e.lowering("int8")
+        cpu = e.lowering("cpu")
         edge = e.lowering("edgetpu")
         rows.append(
             {
@@ -306,6 +324,9 @@ def names_table(entries_: Sequence[Activation] | None = None) -> list[dict[str, 
                 "params": {p.name: p.default for p in e.params},
                 "layer": e.layer,
                 "int8_ops": list(int8.ops) if int8 else [],
+                "cpu_ops": list(cpu.ops) if cpu else [],
+                "cpu_xnnpack_whole": bool(cpu and form_is_delegable(cpu.ops)),
+                "forms": _forms(e),
                 "edgetpu": e.edgetpu.status,
                 "edgetpu_ops": list(edge.ops) if edge and e.edgetpu.status != "unsupported" else [],
                 "edgetpu_note": e.edgetpu.note,

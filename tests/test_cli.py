@@ -36,11 +36,21 @@ def test_export_int8_and_inspect(files, capsys):
                  "--input-type", "int8", "--output-type", "int8", "-o", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "HARD_SWISH" in captured.out and "fully int8" in captured.out and f"wrote {out}" in captured.out
+    # The default target (LiteRT CPU) writes hard_swish with ops XNNPACK takes: one partition.
+    assert "HARD_SWISH" not in captured.out and "fully int8" in captured.out and f"wrote {out}" in captured.out
+    assert "1 XNNPACK partition, every op delegated" in captured.out
     assert "calibrating: 24/24 samples (100%)" in captured.err
     assert main(["inspect", str(out), "--json"]) == 0
     d_ = json.loads(capsys.readouterr().out)
-    assert d_["is_fully_int8"] and "HARD_SWISH" in d_["op_names"] and d_["edgetpu"] is None
+    assert d_["is_fully_int8"] and d_["op_names"].count("MUL") >= 2 and d_["edgetpu"] is None
+    assert d_["xnnpack"]["partitions"] == 1 and d_["warnings"] == []
+    micro = d / "m_micro.tflite"
+    assert main(["export", str(model_path), "-q", "int8", "-c", str(d / "calib.npy"), "--target", "micro",
+                 "--quiet", "-o", str(micro)]) == 0
+    assert "HARD_SWISH" in capsys.readouterr().out
+    assert main(["inspect", str(micro)]) == 0
+    text = capsys.readouterr().out
+    assert "outside XNNPACK: HARD_SWISH" in text and "warning:" in text
     assert main(["inspect", str(out), "--edgetpu"]) == 0
     assert "Edge TPU" in capsys.readouterr().out
     assert main(["inspect", str(out), "--markdown"]) == 0
@@ -50,10 +60,14 @@ def test_export_int8_and_inspect(files, capsys):
 def test_list(capsys):
     assert main(["list"]) == 0
     text = capsys.readouterr().out
-    assert text.splitlines()[0].split() == ["name", "aliases", "int8", "ops", "Edge", "TPU", "Edge", "TPU", "ops"]
+    assert text.splitlines()[0].split()[:2] == ["name", "aliases"] and "cpu (XNNPACK)" in text.splitlines()[0]
     for row in registry.names_table():
         line = next(ln for ln in text.splitlines()[1:] if ln.split() and ln.split()[0] == row["name"])
-        assert " ".join(row["int8_ops"]) in line and row["edgetpu"] in line
+        assert " ".join(row["int8_ops"]) in line and " ".join(row["cpu_ops"]) in line and row["edgetpu"] in line
+        assert ("[splits]" in line) != row["cpu_xnnpack_whole"]
+        for form in row["forms"]:
+            if form["note"]:
+                assert f"{row['name']} [{', '.join(form['targets'])}] {' '.join(form['ops'])}: {form['note']}" in text
         assert " ".join(row["edgetpu_ops"]) in line
         if row["edgetpu_note"]:
             assert f"  {row['name']}: {row['edgetpu_note']}" in text

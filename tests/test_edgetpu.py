@@ -110,8 +110,8 @@ def chain():
     model.fit(x, y, epochs=4, batch_size=64, verbose=0)
     float_acc = float(np.mean(np.argmax(model.predict(xt, verbose=0), -1) == yt))
     edge = to_tflite(model, target="edgetpu", representative_data=x[:200])
-    generic = to_tflite(
-        model, quantization="int8", representative_data=x[:200], input_type="int8", output_type="int8", batch_size=1
+    generic = to_tflite(  # the micro target keeps HARD_SWISH and LEAKY_RELU as single ops
+        model, target="micro", quantization="int8", representative_data=x[:200], input_type="int8", output_type="int8", batch_size=1
     )
     return {"model": model, "x": x, "xt": xt, "yt": yt, "float_acc": float_acc, "edge": edge, "generic": generic}
 
@@ -171,7 +171,8 @@ def test_per_element_prelu_alpha_is_flagged_and_refused():
         preflight(model)
     with pytest.raises(EdgeTPUPreflightError, match="shared_axes"):
         to_tflite(model, target="edgetpu", representative_data=np.random.rand(32, 4, 4, 3).astype(np.float32))
-    generic = to_tflite(model, quantization="int8", representative_data=np.random.rand(32, 4, 4, 3).astype(np.float32))
+    generic = to_tflite(model, target="micro", quantization="int8",
+                        representative_data=np.random.rand(32, 4, 4, 3).astype(np.float32))
     report = check_edgetpu(generic.content)
     assert any(op == "PRELU" and "shared_axes=[1, 2]" in r for op, _, r in report.unsupported), str(report)
     ok = keras.Model(inp, L.PReLU(shared_axes=[1, 2])(keras.layers.Conv2D(3, 1)(inp)))

@@ -31,7 +31,7 @@ def test_non_keras_model_is_a_type_error(obj):
     "kwargs, match",
     [
         ({"quantization": "int4"}, "quantization='int4' is not supported; use one of"),
-        ({"target": "gpu"}, "target='gpu' is not supported"),
+        ({"target": "gpu"}, "target='gpu' is not an export target"),
         ({"quantization": "int8", "representative_data": X, "input_type": "int16"}, "input_type='int16'.*'float32', 'int8' or 'uint8'"),
         ({"input_type": "int8"}, "need a fully integer model.*quantization='int8'"),
         ({"target": "edgetpu", "quantization": "float16"}, "target='edgetpu' needs a fully int8 model"),

@@ -19,6 +19,7 @@ import tensorflow as tf
 import keras_acts
 from keras_acts import registry
 from keras_acts.export.fidelity import build_activation_model, measure_int8_fidelity
+from keras_acts.export.targets import TARGETS
 from keras_acts.lowering import lowering_target
 
 ENTRIES = registry.entries(include_layers=True)
@@ -55,39 +56,47 @@ def _prelu_layer():
     )
 
 
+# Export target -> the registry lowering its int8 exports trace (keras_acts.export.targets).
+INT8_TARGETS = {name: t.lowering for name, t in TARGETS.items() if name != "edgetpu"}
+CASES = [(n, t) for t in INT8_TARGETS for n in NAMES]
+
+
 @pytest.fixture(scope="module")
 def int8_results():
-    """name -> fidelity dict, one conversion per registry entry (PReLU with random alphas)."""
+    """(name, target) -> fidelity dict, one conversion per registry entry and int8 target
+    (PReLU with random alphas)."""
     out = {}
-    for entry in ENTRIES:
-        target = _prelu_layer() if entry.learnable else entry.name
-        out[entry.name] = measure_int8_fidelity(target)
+    for target in INT8_TARGETS:
+        for entry in ENTRIES:
+            act = _prelu_layer() if entry.learnable else entry.name
+            out[entry.name, target] = measure_int8_fidelity(act, target=target)
     return out
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_int8_error_within_bound(int8_results, name):
-    r = int8_results[name]
+@pytest.mark.parametrize("name,target", CASES)
+def test_int8_error_within_bound(int8_results, name, target):
+    r = int8_results[name, target]
     assert r["max_lsb"] <= MAX_LSB, f"{name}: {r['max_lsb']:.3f} LSB at x={r['worst_x']:.3f}, ops {r['ops']}"
     assert r["mean_lsb"] <= 0.5, name
     assert r["codes"] >= 250, name
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_int8_no_float_ops_and_full_input_range(int8_results, name):
-    r = int8_results[name]
+@pytest.mark.parametrize("name,target", CASES)
+def test_int8_no_float_ops_and_full_input_range(int8_results, name, target):
+    r = int8_results[name, target]
     assert r["is_fully_int8"], f"{name}: ops with float32 outputs {r['float_ops']} in {r['ops']}"
     assert "DEQUANTIZE" not in r["ops"], r["ops"]
     assert r["covers_grid"], f"{name}: converter clipped the int8 input to {r['input_range']}"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_int8_ops_match_registry(int8_results, name):
-    low = registry.lookup(name).lowering("int8")
-    assert low is not None, f"{name} has no int8 (or float) lowering entry"
+@pytest.mark.parametrize("name,target", CASES)
+def test_int8_ops_match_registry(int8_results, name, target):
+    low = registry.lookup(name).lowering(INT8_TARGETS[target])
+    assert low is not None, f"{name} has no {target} (or float) lowering entry"
     # The same ops in both frontends; their execution order (a topological order of the
     # same graph) differs between Keras 3 and tf_keras for multi-branch lowerings.
-    assert sorted(low.ops) == sorted(int8_results[name]["ops"]), (low.ops, int8_results[name]["ops"])
+    got = int8_results[name, target]["ops"]
+    assert sorted(low.ops) == sorted(got), (low.ops, got)
 
 
 BUILTIN_OPS = {
@@ -105,16 +114,18 @@ BUILTIN_OPS = {
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_OPS))
-def test_int8_single_builtin(int8_results, name):
-    assert int8_results[name]["ops"] == BUILTIN_OPS[name]
+def test_int8_single_builtin_for_micro(int8_results, name):
+    """The micro target keeps TFLite's single fused ops (the fast path with one kernel per op)."""
+    assert int8_results[name, "micro"]["ops"] == BUILTIN_OPS[name]
 
 
 @pytest.mark.parametrize("name,params", PARAM_CASES, ids=[f"{n}-{p}" for n, p in PARAM_CASES])
-def test_int8_non_default_params(name, params):
-    r = measure_int8_fidelity(name, params=params)
+@pytest.mark.parametrize("target", sorted(INT8_TARGETS))
+def test_int8_non_default_params(name, params, target):
+    r = measure_int8_fidelity(name, params=params, target=target)
     assert r["max_lsb"] <= MAX_LSB, (name, params, r["max_lsb"], r["ops"])
     assert r["is_fully_int8"] and r["covers_grid"], r["ops"]
-    default_ops = list(registry.lookup(name).lowering("int8").ops)
+    default_ops = list(registry.lookup(name).lowering(INT8_TARGETS[target]).ops)
     assert len(r["ops"]) - len(default_ops) in (0, 1), (default_ops, r["ops"])
 
 
@@ -126,14 +137,14 @@ def test_int8_beats_stock_keras_where_keras_fails():
         reference=registry.lookup("softplus").reference,
         target=None,
     )
-    ours = measure_int8_fidelity("softplus")
+    ours = measure_int8_fidelity("softplus", target="micro")
     assert stock["max_lsb"] > 10 * ours["max_lsb"], (stock["max_lsb"], ours["max_lsb"])
 
 
 X = np.concatenate([np.linspace(-12.0, 12.0, 481), [-60.0, -20.0, 20.0, 60.0]]).astype(np.float32)
 
 
-@pytest.mark.parametrize("target", ["float", "int8"])
+@pytest.mark.parametrize("target", ["float", "int8", "cpu"])
 @pytest.mark.parametrize("name", [e.name for e in ENTRIES if not e.learnable])
 def test_lowering_is_the_activation_in_float(name, target):
     """Every registered lowering computes the activation (within its documented approximation)."""

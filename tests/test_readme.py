@@ -97,4 +97,8 @@ def test_readme_first_example_runs(tmp_path, monkeypatch):
     namespace = {"x_train": np.random.default_rng(0).uniform(0, 1, (64, 28, 28, 1)).astype("float32")}
     exec(compile(code, "README.md", "exec"), namespace)
     assert (tmp_path / "model_int8.tflite").stat().st_size == len(namespace["result"].content)
-    assert "PRELU" in namespace["result"].report.op_names
+    report = namespace["result"].report
+    # The default target, LiteRT's CPU runtime: hard-swish and PReLU written with ops XNNPACK takes.
+    assert report.is_fully_int8 and report.xnnpack.partitions == 1, report.xnnpack.summary()
+    assert report.xnnpack.outside_ops == {"SOFTMAX": 1} and report.warnings == []  # int8 SOFTMAX: not taken
+    assert "PRELU" not in report.op_names and "HARD_SWISH" not in report.op_names

@@ -24,7 +24,9 @@ def _model(fn=None):
 
 @pytest.fixture(scope="module")
 def int8_bytes():
-    return to_tflite(_model(), quantization="int8", representative_data=X, input_type="int8", output_type="int8").content
+    return to_tflite(
+        _model(), target="micro", quantization="int8", representative_data=X, input_type="int8", output_type="int8"
+    ).content
 
 
 def test_report_of_a_fully_int8_model(int8_bytes, tmp_path):
@@ -95,6 +97,10 @@ def test_serialization(int8_bytes):
     assert "| # | op | inputs | outputs |" in md and "HARD_SWISH" in md
     text = str(rep)
     assert "HARD_SWISH" in text and "fully int8" in text and "features" in text
+    # LiteRT's CPU runtime runs the lone HARD_SWISH outside XNNPACK: the report says so and warns.
+    assert d["xnnpack"]["outside"] == [{"index": 1, "op": "HARD_SWISH"}] and d["xnnpack"]["partitions"] == 2
+    assert "outside XNNPACK" in text and "warning:" in text and "(outside XNNPACK)" in md
+    assert d["warnings"] == rep.warnings and "HARD_SWISH" in rep.warnings[0]
 
 
 def test_edgetpu_verdict(int8_bytes):

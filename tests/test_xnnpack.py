@@ -61,7 +61,7 @@ def test_plan_from_ops_walks_each_partition():
     plan = plan_from_ops(ops)
     assert plan.partitions == 2
     assert plan.delegated == (0, 2, 3)
-    assert plan.outside == ((1, "HARD_SWISH"),)
+    assert plan.outside == ((1, "HARD_SWISH"),) and plan.splitting == plan.outside
     assert "HARD_SWISH" in plan.summary() and not plan.is_whole
 
 
@@ -99,7 +99,7 @@ def test_cpu_target_keeps_delegable_activations_in_one_partition(entry, calibrat
         assert report.xnnpack.is_whole, f"{entry.name}: {report.xnnpack.summary()}"
         assert report.warnings == []
     else:
-        assert report.xnnpack.partitions > 1 and report.xnnpack.outside
+        assert report.xnnpack.partitions > 1 and report.xnnpack.splitting
         assert report.warnings and "XNNPACK" in report.warnings[0]
         assert "XNNPACK" in str(report)
 

@@ -166,11 +166,12 @@ class Report:
         """Performance problems a user should know about before shipping the model."""
         out = []
         plan = self.xnnpack
-        if plan is not None and self.is_quantized and (plan.partitions > 1 or plan.outside):
-            ops = ", ".join(sorted(plan.outside_ops)) or "none"
+        if plan is not None and self.is_quantized and plan.splitting:
+            ops = ", ".join(sorted({name for _, name in plan.splitting}))
             out.append(
                 f"LiteRT's CPU runtime splits this int8 model into {plan.partitions} XNNPACK partitions "
-                f"(outside XNNPACK: {ops}); int8 can then run slower than float. Export with "
+                f"(ops in the middle of the graph outside XNNPACK: {ops}); int8 can then run slower than "
+                "float. Export with "
                 "target='cpu' (the default) to write activations with ops XNNPACK takes, or replace the "
                 "layers producing those ops."
             )

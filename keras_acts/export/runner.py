@@ -50,6 +50,7 @@ class EvalResult:
         mean_diff_lsb: ``mean_abs_diff`` in output quantization steps.
         latency_ms: median wall time per sample, in milliseconds.
         batch_size: samples per interpreter invocation.
+        runtime: what ran the model, e.g. ``"LiteRT CPU, XNNPACK delegate, 1 thread"``.
     """
 
     num_samples: int
@@ -61,6 +62,7 @@ class EvalResult:
     mean_diff_lsb: float | None = None
     latency_ms: float = 0.0
     batch_size: int = 1
+    runtime: str = ""
     _extra: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,6 +76,7 @@ class EvalResult:
             "mean_diff_lsb": self.mean_diff_lsb,
             "latency_ms": self.latency_ms,
             "batch_size": self.batch_size,
+            "runtime": self.runtime,
         }
 
     def __str__(self) -> str:
@@ -84,7 +87,7 @@ class EvalResult:
             parts.append(f"max |diff| {self.max_abs_diff:.4g} (mean {self.mean_abs_diff:.4g})")
         if self.max_diff_lsb is not None:
             parts.append(f"{self.max_diff_lsb:.2f} LSB max ({self.mean_diff_lsb:.3f} mean)")
-        parts.append(f"{self.latency_ms:.3f} ms/sample")
+        parts.append(f"{self.latency_ms:.3f} ms/sample ({self.runtime})" if self.runtime else f"{self.latency_ms:.3f} ms/sample")
         return ", ".join(parts)
 
 
@@ -139,7 +142,7 @@ def evaluate(
     reference: Any = None,
     batch_size: int | None = None,
     num_threads: int = 1,
-    xnnpack: bool = False,
+    xnnpack: bool = True,
 ) -> EvalResult:
     """Runs a TFLite model on ``x`` and measures it.
 
@@ -157,7 +160,9 @@ def evaluate(
         batch_size: samples per invocation when the batch axis is dynamic (default 32);
             a static batch-1 model runs sample by sample.
         num_threads: interpreter threads.
-        xnnpack: use the default XNNPACK delegate (faster; the reference kernels otherwise).
+        xnnpack: run as LiteRT's CPU runtime does by default, with the XNNPACK delegate
+            (default; what users' apps and the Python interpreter run). False runs the
+            builtin kernels alone (what runtimes without XNNPACK run).
 
     Returns:
         An :class:`EvalResult`. ``max_diff_lsb``/``mean_diff_lsb`` are set only for
@@ -216,12 +221,19 @@ def evaluate(
         outputs=merged[0] if len(merged) == 1 else merged,
         latency_ms=float(np.median(times)),
         batch_size=step,
+        runtime=runtime_name(xnnpack, num_threads),
     )
     if y is not None:
         result.accuracy = _accuracy(merged[0], np.asarray(y))
     if reference is not None:
         _compare(result, merged, out_details, interpreter, reference, arrays)
     return result
+
+
+def runtime_name(xnnpack: bool, num_threads: int) -> str:
+    """How a latency was measured, for reports: delegate and threads."""
+    kernels = "LiteRT CPU, XNNPACK delegate" if xnnpack else "LiteRT builtin kernels, no delegate"
+    return f"{kernels}, {num_threads} thread{'s' if num_threads != 1 else ''}"
 
 
 def _accuracy(pred: np.ndarray, y: np.ndarray) -> float:

@@ -38,12 +38,29 @@ class XnnpackPlan:
         delegated: indices of the model's ops that run inside XNNPACK.
         outside: ``(index, op name)`` of every op that runs on the builtin kernels instead.
         num_threads: threads the interpreter was created with.
+        ops: every op name of the model, by index.
     """
 
     partitions: int
     delegated: tuple[int, ...]
     outside: tuple[tuple[int, str], ...]
     num_threads: int = 1
+    ops: tuple[str, ...] = ()
+
+    @property
+    def splitting(self) -> tuple[tuple[int, str], ...]:
+        """The ops outside XNNPACK that split the model's body: each has delegated compute after it.
+
+        An op outside XNNPACK at the very end (e.g. an int8 SOFTMAX, followed at most by the
+        output's DEQUANTIZE) costs one small op; one in the middle sends every tensor after it
+        through another partition boundary.
+        """
+        boundary = {"QUANTIZE", "DEQUANTIZE"}
+        return tuple(
+            (i, name)
+            for i, name in self.outside
+            if any(j > i and self.ops[j] not in boundary for j in self.delegated if j < len(self.ops))
+        )
 
     @property
     def is_whole(self) -> bool:
@@ -72,6 +89,7 @@ class XnnpackPlan:
             "partitions": self.partitions,
             "delegated": list(self.delegated),
             "outside": [{"index": i, "op": n} for i, n in self.outside],
+            "splitting": [{"index": i, "op": n} for i, n in self.splitting],
             "num_threads": self.num_threads,
         }
 
@@ -105,7 +123,8 @@ def plan_from_ops(ops_details: list[dict[str, Any]], num_threads: int = 1) -> Xn
             inside.add(node)
             stack.extend(int(u) for u in by_index[node]["inputs"] if int(u) >= 0)
     outside = tuple((int(d["index"]), str(d["op_name"])) for d in own if int(d["index"]) not in inside)
-    return XnnpackPlan(len(delegates), tuple(sorted(inside)), outside, num_threads)
+    names = tuple(str(d["op_name"]) for d in sorted(own, key=lambda d: int(d["index"])))
+    return XnnpackPlan(len(delegates), tuple(sorted(inside)), outside, num_threads, names)
 
 
 def xnnpack_plan(content: bytes, *, num_threads: int = 1) -> XnnpackPlan:
