@@ -71,8 +71,10 @@ def models(ds: data.Dataset, quick: bool) -> list[tuple[str, Any, np.ndarray, np
     ]
 
 
-def latency_ms(contents: dict[str, bytes], sample: np.ndarray, threads: int, rounds: int) -> dict[str, float]:
-    """Median batch-1 latency per variant, variants interleaved in every round."""
+def latency_ms(
+    contents: dict[str, bytes], sample: np.ndarray, threads: int, rounds: int, invokes: int = 10
+) -> dict[str, float]:
+    """Median batch-1 latency per variant (LiteRT with XNNPACK), variants interleaved in every round."""
     interps = {}
     for name, content in contents.items():
         it = make_interpreter(content, num_threads=threads, xnnpack=True)
@@ -95,9 +97,9 @@ def latency_ms(contents: dict[str, bytes], sample: np.ndarray, threads: int, rou
         order = list(interps) if r % 2 == 0 else list(reversed(interps))
         for name in order:
             t0 = time.perf_counter()
-            for _ in range(10):
+            for _ in range(invokes):
                 interps[name].invoke()
-            times[name].append((time.perf_counter() - t0) * 100.0)  # ms per invoke
+            times[name].append((time.perf_counter() - t0) * 1000.0 / invokes)  # ms per invoke
     return {n: statistics.median(t) for n, t in times.items()}
 
 
