@@ -7,6 +7,7 @@ Usage:
     python benchmarks/bench_activations.py --json docs/benchmarks/activations.json --markdown docs/benchmarks/activations.md
     python benchmarks/bench_int8_fidelity.py --json docs/benchmarks/int8.json
     python benchmarks/bench_tflite.py --json docs/benchmarks/tflite.json --markdown docs/benchmarks/tflite.md
+    python benchmarks/bench_models.py --json docs/benchmarks/models.json --markdown docs/benchmarks/models.md
     TF_USE_LEGACY_KERAS=1 python benchmarks/bench_qat.py --json docs/bench_qat.json
     python benchmarks/report.py
 """
@@ -55,8 +56,47 @@ def tflite_summary(res: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in res["rows"] if r["mode"] == "int8"]
 
 
+def models_section(res: dict[str, Any]) -> list[str]:
+    """The LiteRT-CPU speed section: the recorded tables and, per row, whether each goal is met."""
+    goals = res["goals"]
+    lines = [
+        "## int8 speed on LiteRT's CPU runtime (`bench_models.py`)",
+        "",
+        "Float (stock converter) vs stock `TFLiteConverter` full int8 vs `keras_acts.export.to_tflite` int8 "
+        "(default target `cpu`), timed side by side with the LiteRT interpreter and its default XNNPACK "
+        "delegate, batch 1, median of interleaved rounds. ka = keras_acts.",
+        "",
+        (DATA / "models.md").read_text(encoding="utf-8").strip(),
+        "",
+        f"Goals: keras_acts int8 ≤ stock int8 (ratio ≤ {goals['ka_vs_stock_1t_max']}) and int8/float ≤ "
+        f"{goals['ka_vs_float_1t_max']} at 1 thread.",
+        "",
+    ]
+    missed = []
+    for r in res["rows"]:
+        name = r.get("activation") or f"{r['model']} {r['input']}"
+        fails = []
+        if r["ka_vs_stock_1t"] > goals["ka_vs_stock_1t_max"]:
+            fails.append(f"keras_acts/stock {r['ka_vs_stock_1t']:.2f}")
+        if r["ka_vs_float_1t"] > goals["ka_vs_float_1t_max"]:
+            fails.append(f"int8/float {r['ka_vs_float_1t']:.2f}")
+        if r.get("delegable_form") and r["partitions"]["keras_acts int8"] != 1:
+            fails.append(f"{r['partitions']['keras_acts int8']} XNNPACK partitions")
+        if fails:
+            why = ""
+            outside = r["outside_xnnpack"]["keras_acts int8"]
+            if r.get("delegable_form") is False:
+                why = f" — its cpu form uses ops XNNPACK refuses ({r['form_note']})"
+            elif outside:
+                why = f" — ops outside XNNPACK: {', '.join(sorted(outside))}"
+            missed.append(f"- {name}: {'; '.join(fails)}{why}.")
+    lines += (["Goals missed, with what the run measured:", ""] + missed) if missed else ["Every goal met in this run."]
+    return lines + [""]
+
+
 def render() -> str:
     act, tfl, int8 = _load("activations.json"), _load("tflite.json"), _load("int8.json")
+    models = _load("models.json")
     lines = ["# Benchmarks", ""]
     lines += [
         "All numbers below were measured on this project's build machine and are arranged by "
@@ -66,6 +106,8 @@ def render() -> str:
         "(median of per-pair ratios), and differences within ±5 % are noise.",
         "",
     ]
+    if models:
+        lines += models_section(models)
     if act:
         s = activation_summary(act)
         lines += [
