@@ -92,11 +92,14 @@ def measure_all(quick: bool = False) -> list[dict]:
         if entry.learnable:
             from keras_acts.backend import keras
 
-            ours_layer = layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.0, 0.6, seed=3))
-            ours = measure_int8_fidelity(ours_layer)
+            def act():
+                return layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.0, 0.6, seed=3))
+
+            ours, micro = (measure_int8_fidelity(act(), target=t) for t in ("cpu", "micro"))
         else:
-            ours = measure_int8_fidelity(name, params=params)
-        row = {"name": name, "params": params, "ours": ours, "stock": None, "stock_name": None}
+            ours, micro = (measure_int8_fidelity(name, params=params, target=t) for t in ("cpu", "micro"))
+        # "ours" is the default export target, LiteRT's CPU runtime; "micro" the single-op forms.
+        row = {"name": name, "params": params, "ours": ours, "micro": micro, "stock": None, "stock_name": None}
         stock = None if params else _stock(entry, FRONTEND)
         if stock is not None:
             layer, ref = stock
@@ -131,7 +134,7 @@ def _jsonable(rows: list[dict], command: str) -> dict:
         "date": datetime.date.today().isoformat(),
         "frontend": FRONTEND,
         "tensorflow": tf.__version__,
-        "rows": [{**r, "ours": clean(r["ours"]), "stock": clean(r["stock"])} for r in rows],
+        "rows": [{**r, "ours": clean(r["ours"]), "micro": clean(r["micro"]), "stock": clean(r["stock"])} for r in rows],
     }
 
 
@@ -159,20 +162,24 @@ def render(rows, command: str) -> str:
         "`linspace(-8, 8, 256)`, int8 input and output; every int8 input code is fed and the",
         "dequantized output is compared with the float64 reference at the dequantized input.",
         "Errors are in output LSB (units of the output scale; one rounding = 0.5 LSB). The",
-        "target is at most 1.5 LSB and no op with a float32 output. \"keras_acts\" is",
-        "`keras_acts.export.to_tflite(..., quantization=\"int8\")` with the registry's int8",
-        "lowerings; \"stock\" is the frontend's own same-named activation converted the plain",
+        "target is at most 1.5 LSB and no op with a float32 output. \"cpu\" and \"micro\" are",
+        "`keras_acts.export.to_tflite(..., quantization=\"int8\", target=...)` with the registry's",
+        "lowerings for LiteRT's CPU runtime (XNNPACK; the default) and for single-op runtimes;",
+        "\"XNNPACK\" says whether the cpu form uses only ops the installed LiteRT's XNNPACK",
+        "delegate takes (`keras_acts/export/xnnpack_ops.json`); \"stock\" is the frontend's own same-named activation converted the plain",
         "way (concrete function, `TFLITE_BUILTINS_INT8`, no substitution). Both measured by",
         "`keras_acts.export.fidelity.measure_int8_fidelity`.",
         "",
         f"Produced by `{command}` on {datetime.date.today().isoformat()} with TensorFlow {tf.__version__},",
         f"{FRONTEND} {keras.__version__}, ai-edge-litert {litert}, keras_acts {keras_acts.__version__}.",
         "",
-        "| activation | keras_acts ops | max LSB | mean LSB | fully int8 | stock | stock ops | stock max LSB | stock mean LSB | stock fully int8 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| activation | cpu ops | max LSB | mean LSB | fully int8 | XNNPACK | micro ops | micro max LSB | stock | stock ops | stock max LSB | stock mean LSB | stock fully int8 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    from keras_acts.export.xnnpack import form_is_delegable
+
     for row in rows:
-        o = row["ours"]
+        o, mi = row["ours"], row["micro"]
         label = row["name"] + ("" if not row["params"] else " (" + ", ".join(f"{k}={v}" for k, v in row["params"].items()) + ")")
         s = row["stock"]
         if s is None:
@@ -195,6 +202,9 @@ def render(rows, command: str) -> str:
             f"{o['max_lsb']:.2f}",
             f"{o['mean_lsb']:.2f}",
             "yes" if o["is_fully_int8"] and o["covers_grid"] else "no",
+            "one partition" if form_is_delegable(o["ops"]) else "splits",
+            _fmt_ops(mi["ops"]) if mi["ops"] != o["ops"] else "same",
+            f"{mi['max_lsb']:.2f}",
             *stock_cells,
         ]
         lines.append("| " + " | ".join(cells) + " |")

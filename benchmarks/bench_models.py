@@ -111,6 +111,7 @@ def measure(name: str, model: Any, rep: np.ndarray, rounds: int, extra: dict[str
     invokes = 10 if rep.shape[1] <= 96 else 3
     lat = {t: latency_ms(contents, sample, t, rounds, invokes=invokes) for t in (1, 2)}
     plans = {k: xnnpack_plan(c) for k, c in contents.items()}
+    op_counts = {k: len(p.ops) for k, p in plans.items()}
     row = {
         "model": name,
         "input": "x".join(map(str, rep.shape[1:])),
@@ -123,6 +124,7 @@ def measure(name: str, model: Any, rep: np.ndarray, rounds: int, extra: dict[str
         "stock_vs_float_1t": round(lat[1]["stock int8"] / lat[1]["float"], 3),
         "partitions": {k: p.partitions for k, p in plans.items()},
         "outside_xnnpack": {k: p.outside_ops for k, p in plans.items()},
+        "ops": op_counts,
         "size_kb": {k: round(len(c) / 1024, 1) for k, c in contents.items()},
     }
     print(
@@ -230,8 +232,9 @@ def markdown(result: dict[str, Any]) -> str:
         head = "| activation | int8 ops (cpu target) |" if sweep else "| model | input |"
         lines = [
             head + " float ms | stock int8 ms | keras_acts int8 ms | ka / stock | ka / float | "
-            "stock / float | ms @2 threads (float / stock / ka) | XNNPACK partitions (stock / ka) | outside XNNPACK (ka) |",
-            "|" + "---|" * (12 if sweep else 12),
+            "stock / float | ms @2 threads (float / stock / ka) | XNNPACK partitions (stock / ka) | ops (float / stock / ka) "
+            "| outside XNNPACK (ka) |",
+            "|" + "---|" * 13,
         ]
         for r in rows:
             m1, m2, p = r["ms_1t"], r["ms_2t"], r["partitions"]
@@ -241,7 +244,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{first} {m1['float']:.3f} | {m1['stock int8']:.3f} | {m1['keras_acts int8']:.3f} | "
                 f"{r['ka_vs_stock_1t']:.2f} | {r['ka_vs_float_1t']:.2f} | {r['stock_vs_float_1t']:.2f} | "
                 f"{m2['float']:.3f} / {m2['stock int8']:.3f} / {m2['keras_acts int8']:.3f} | "
-                f"{p['stock int8']} / {p['keras_acts int8']} | {outside} |"
+                f"{p['stock int8']} / {p['keras_acts int8']} | "
+                f"{r['ops']['float']} / {r['ops']['stock int8']} / {r['ops']['keras_acts int8']} | {outside} |"
             )
         return lines
 

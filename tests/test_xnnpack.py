@@ -121,3 +121,27 @@ def test_unknown_target_lists_the_targets(calibration):
     model = _conv_model(registry.lookup("relu"))
     with pytest.raises(ValueError, match=r"'cpu'.*'micro'.*'edgetpu'"):
         to_tflite(model, target="xnnpack", quantization="int8", representative_data=calibration)
+
+
+def test_reshape_and_flatten_export_with_a_constant_shape(calibration):
+    """A squeeze-and-excitation block (GAP -> Reshape -> Conv -> Multiply) and a Flatten head keep
+    the batch axis dynamic but convert without SHAPE/PACK ops, so XNNPACK takes the whole graph;
+    the outputs still match Keras at several batch sizes."""
+    from keras_acts.export import evaluate
+
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    se = keras.layers.GlobalAveragePooling2D()(x)
+    se = keras.layers.Reshape((1, 1, 8))(se)
+    se = keras.layers.Conv2D(8, 1, activation="sigmoid")(se)
+    x = keras.layers.Multiply()([x, se])
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    for quantization in ("none", "int8"):
+        res = to_tflite(model, quantization=quantization, representative_data=calibration if quantization == "int8" else None)
+        ops = res.report.op_names
+        assert not {"SHAPE", "PACK", "STRIDED_SLICE"} & set(ops), ops
+        assert res.report.xnnpack.partitions == 1 and not res.report.xnnpack.outside, res.report.xnnpack.summary()
+        assert res.report.inputs[0].shape_signature[0] == -1
+        ev = evaluate(res, calibration[:13], reference=model, batch_size=5)
+        assert ev.max_abs_diff < (1e-4 if quantization == "none" else 0.1), ev

@@ -30,7 +30,7 @@ from keras_acts import backend
 from keras_acts.export import calibration
 from keras_acts.export.atomic import atomic_write_bytes
 from keras_acts.export.calibration import InputSpec
-from keras_acts.export.substitution import Substitution, substitute_builtins
+from keras_acts.export.substitution import Substitution, static_reshapes, substitute_builtins
 from keras_acts.export.targets import DEFAULT_TARGET, TARGETS, get_target
 from keras_acts.lowering import lowering_target
 
@@ -410,7 +410,7 @@ def _trace(model: Any, specs: Sequence[InputSpec], lowering: str) -> tuple[Any, 
             return [out[k] for k in sorted(out)]
         return out
 
-    with substitute_builtins(model) as substitutions, lowering_target(lowering):
+    with substitute_builtins(model) as substitutions, static_reshapes(model), lowering_target(lowering):
         fn = tf.function(forward, autograph=False)
         try:
             concrete = fn.get_concrete_function(*tensor_specs)

@@ -189,6 +189,57 @@ def substitute_builtins(model: Any) -> Iterator[list[Substitution]]:
                 _set(layer, attr, old)
 
 
+@contextlib.contextmanager
+def static_reshapes(model: Any) -> Iterator[int]:
+    """Traces Reshape and Flatten layers with a constant shape and a -1 batch axis, for the block.
+
+    Keras builds the new shape from the input's dynamic batch size, which converts to
+    SHAPE, STRIDED_SLICE, PACK and a RESHAPE reading a computed shape: four ops that LiteRT's
+    XNNPACK delegate refuses, splitting the graph at every squeeze-and-excitation block
+    (EfficientNetB0: 17 partitions instead of 1). ``reshape(x, (-1, *target_shape))`` is
+    the same function with one constant shape. Layers whose target shape is not fully known
+    are left alone. Yields how many layers were changed; restores them on exit.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    undo: list[tuple[Any, Any]] = []
+
+    def constant_shape(layer: Any) -> tuple[int, ...] | None:
+        if isinstance(layer, keras.layers.Reshape):
+            shape = tuple(getattr(layer, "target_shape", ()) or ())
+            return shape if shape and all(isinstance(d, int) and d > 0 for d in shape) else None
+        if isinstance(layer, keras.layers.Flatten) and getattr(layer, "data_format", "channels_last") == "channels_last":
+            try:
+                dims = tuple(layer.input.shape[1:])
+            except (AttributeError, ValueError):
+                return None
+            return (int(np.prod(dims)),) if dims and all(isinstance(d, int) for d in dims) else None
+        return None
+
+    try:
+        for layer in _all_layers(model):
+            shape = constant_shape(layer)
+            if shape is None:
+                continue
+            undo.append((layer, layer.__dict__.get("call", _MISSING)))
+
+            def call(inputs: Any, *args: Any, _shape: tuple[int, ...] = shape, **kwargs: Any) -> Any:
+                return tf.reshape(inputs, (-1, *_shape))
+
+            _set(layer, "call", call)
+        yield len(undo)
+    finally:
+        for layer, old in reversed(undo):
+            if old is _MISSING:
+                try:
+                    object.__delattr__(layer, "call")
+                except AttributeError:
+                    pass
+            else:
+                _set(layer, "call", old)
+
+
 def _set(layer: Any, attr: str, value: Any) -> None:
     """Sets an attribute without Keras's attribute tracking (functions are not state)."""
     object.__setattr__(layer, attr, value)
