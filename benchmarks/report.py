@@ -91,6 +91,17 @@ def models_section(res: dict[str, Any]) -> list[str]:
                 why = f" — ops outside XNNPACK: {', '.join(sorted(outside))}"
             missed.append(f"- {name}: {'; '.join(fails)}{why}.")
     lines += (["Goals missed, with what the run measured:", ""] + missed) if missed else ["Every goal met in this run."]
+    from keras_acts.export.xnnpack import table_markdown
+
+    lines += [
+        "",
+        "### Which ops XNNPACK takes (`keras_acts/export/xnnpack_ops.json`)",
+        "",
+        "One single-op model per op, int8 (int8 I/O) and float32; \"splits the graph\" means the installed "
+        "LiteRT's XNNPACK delegate leaves it to the builtin kernels. `tests/test_xnnpack.py` re-measures it.",
+        "",
+        table_markdown().strip(),
+    ]
     return lines + [""]
 
 
@@ -193,11 +204,11 @@ def render() -> str:
             "Where a goal is not met, what limits it: size — a small model has a fixed part that int8 "
             "does not shrink (flatbuffer metadata, per-channel quantization parameters, int32 biases), "
             "so the ratio approaches 0.25 only as the weights dominate. Latency of the 8×8 quickstart "
-            "CNN (about 10 µs per image) — XNNPACK takes the float model as one delegated partition "
-            "but the int8 model as four (listing the ops with `make_interpreter(content, xnnpack=True)"
-            "._get_ops_details()` shows 1 vs 4 DELEGATE nodes), so the int8 run hops between XNNPACK and "
-            "the reference kernels, which at this size costs more than int8 arithmetic saves; on the "
-            "32×32 ResNet, where arithmetic dominates, int8 is well under half the float latency.",
+            "CNN (a few µs per image): fixed per-invocation costs (quantizing the input, the interpreter's "
+            "own overhead) are a large share of so little arithmetic; its int8 model is one XNNPACK "
+            "partition (hard-swish and PReLU in their `cpu` forms; with single HARD_SWISH/PRELU ops it "
+            "was four partitions and slower than float). On the 32×32 ResNet, where arithmetic "
+            "dominates, int8 is well under half the float latency.",
             "",
         ]
     lines += [
