@@ -115,6 +115,24 @@ def _hard_mish(x: Any, point: Any) -> Any:
     return x * fixed(0.5 * c, 0.0, 1.0)
 
 
+def _hard_swish(x: Any, point: Any) -> Any:
+    """``(x / 6) * relu6(x + 3)``: the registry's ``cpu`` form (ADD+RELU6, MUL, MUL).
+
+    LiteRT's XNNPACK delegate refuses int8 HARD_SWISH; a QAT model trained with this form
+    converts to three ops it takes. relu6(x + 3) has the fixed range [0, 6].
+    """
+    return point(x * (1.0 / 6.0), "x_over_6") * fixed(tf.nn.relu6(x + 3.0), 0.0, 6.0)
+
+
+def _prelu(x: Any, point: Any, gain: Any) -> Any:
+    """``x + (1 - alpha) * relu(-1 * x)`` with ``gain = 1 - alpha``: the registry's ``cpu`` form of PReLU.
+
+    MUL with fused RELU, MUL, ADD: ops LiteRT's XNNPACK delegate takes (int8 PRELU splits its
+    graph). ``gain`` arrives fake-quantized as the converter quantizes the constant.
+    """
+    return x + point(gain * point(tf.nn.relu(x * -1.0), "negative"), "scaled")
+
+
 def _hard_sigmoid(x: Any, point: Any) -> Any:
     return fixed(x + 3.0, 0.0, 6.0) * (1.0 / 6.0)  # the saturating fake-quant is relu6(x + 3)
 
@@ -142,13 +160,17 @@ FORMS: dict[str, QATForm] = {
     "mish": QATForm(_mish, moving=("abs", "pos", "softplus"), ops=("ABS", "LOGISTIC", "LOG", "TANH", "MUL")),
     "hard_mish": QATForm(_hard_mish, ops=("ADD", "MUL")),
     "hard_sigmoid": QATForm(_hard_sigmoid, ops=("ADD", "MUL")),
+    "hard_swish": QATForm(_hard_swish, moving=("x_over_6",), ops=("ADD", "MUL", "MUL")),
+    "prelu": QATForm(_prelu, moving=("negative", "scaled"), ops=("MUL", "MUL", "ADD")),
     "swish": QATForm(_swish, moving=("beta_x",), ops=("LOGISTIC", "MUL")),
     "sigmoid": QATForm(_sigmoid, output_range=LOGISTIC_RANGE, ops=("LOGISTIC",)),
     "tanh": QATForm(_tanh, output_range=TANH_RANGE, ops=("TANH",)),
 }
 """Activations that need more than an output fake-quant. All others (relu, relu6,
-leaky_relu, hard_tanh, hard_swish, gelu, gelu_tanh, prelu) convert to one int8 op (or
-fuse into the preceding one) whose only new range is the output's."""
+leaky_relu, hard_tanh, gelu, gelu_tanh) convert to one int8 op (or fuse into the preceding
+one) whose only new range is the output's. hard_swish and prelu are trained in their LiteRT-CPU
+(XNNPACK) forms, so a QAT model converts to ops XNNPACK takes; those forms are plain int8
+ADD/MUL ops that every runtime (TFLite Micro, the Edge TPU) also runs."""
 
 
 def form(name: str) -> QATForm | None:

@@ -7,7 +7,7 @@ from typing import Any
 import tensorflow as tf
 from tensorflow_model_optimization.quantization.keras import quantizers
 
-from keras_acts import lowering, registry
+from keras_acts import registry
 from keras_acts.backend import keras, register_serializable
 from keras_acts.quantization import formulations
 
@@ -23,12 +23,11 @@ class QATActivation(keras.layers.Layer):
     every intermediate tensor the int8 graph requantizes. The output fake-quant is added
     by tfmot's quantize wrapper from the layer's QuantizeConfig.
 
-    PReLU: alpha is fake-quantized the way the TFLite converter quantizes the constant
-    (int8, per-tensor, symmetric, scale ``max|alpha| / 127``), and the activation is
-    written ``relu(x) + (-alpha) * relu(-x)``; while an exporter traces the model
-    (:func:`keras_acts.lowering.lowering_target`) alpha is left unquantized, because a
-    FakeQuant on alpha stops the converter from fusing a single int8 PRELU (measured:
-    symmetric fake-quant gives NEG/RELU/MUL/SUB, asymmetric a float PRELU island).
+    PReLU and hard swish are trained in their LiteRT-CPU forms (``x + (1 - alpha) relu(-x)``
+    and ``(x / 6) relu6(x + 3)``, see :mod:`~keras_acts.quantization.formulations`), which
+    convert to int8 MUL/ADD ops that XNNPACK takes (a single int8 PRELU or HARD_SWISH splits
+    its graph). PReLU's ``1 - alpha`` is fake-quantized per tensor from its min/max, as the
+    converter quantizes that constant.
 
     Args:
         activation: registry name of the activation.
@@ -79,7 +78,6 @@ class QATActivation(keras.layers.Layer):
     def call(self, inputs: Any, training: Any = None) -> Any:
         if training is None:
             training = keras.backend.learning_phase()
-        exporting = lowering.current_target() is not None
 
         def point(t: Any, name: str) -> Any:
             q, variables = self._points[name]
@@ -89,13 +87,14 @@ class QATActivation(keras.layers.Layer):
                 lambda: q(t, False, variables),
             )
 
-        if self.activation == "prelu":
-            alpha = tf.cast(self.alpha, inputs.dtype)
-            if not exporting:
-                m = tf.maximum(tf.reduce_max(tf.abs(alpha)), 1e-8)
-                alpha = tf.quantization.fake_quant_with_min_max_vars(alpha, -m, m, num_bits=8, narrow_range=True)
-            return tf.nn.relu(inputs) + (-alpha) * tf.nn.relu(-inputs)
         params = dict(self.params)
+        if self.activation == "prelu":
+            # The int8 MUL multiplies by the constant 1 - alpha, which the converter quantizes
+            # per tensor from its min/max: training rounds it the same way.
+            gain = 1.0 - tf.cast(self.alpha, inputs.dtype)
+            lo = tf.minimum(tf.reduce_min(gain), 0.0)
+            hi = tf.maximum(tf.reduce_max(gain), lo + 1e-6)
+            params["gain"] = tf.quantization.fake_quant_with_min_max_vars(gain, lo, hi, num_bits=8)
         if self.activation == "swish" and self.trainable_beta:
             params["beta"] = self.beta
         if self.form is not None:
