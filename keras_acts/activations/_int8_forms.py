@@ -16,8 +16,10 @@ Facts these forms are designed around (TFLite int8, measured with
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import functools
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -32,8 +34,41 @@ def split_sign(x: Any) -> tuple[Any, Any]:
 
 
 def horner(t: Any, coeffs: Sequence[float]) -> Any:
-    """``coeffs[0] + t * (coeffs[1] + t * (coeffs[2] + ...))`` (one MUL and ADD per degree)."""
+    """``coeffs[0] + t * (coeffs[1] + t * (coeffs[2] + ...))`` (one MUL and ADD per degree; no ADD for a zero term)."""
     acc = None
     for c in reversed(coeffs):
-        acc = tf.constant(c, t.dtype) if acc is None else c + t * acc
+        if acc is None:
+            acc = tf.constant(c, t.dtype)
+        else:
+            acc = t * acc if c == 0.0 else c + t * acc
     return acc
+
+
+def split_sign_delegable(x: Any) -> tuple[Any, Any]:
+    """Returns ``(relu(x), relu(-x))`` with ops LiteRT's XNNPACK delegate takes.
+
+    ``relu(-x)`` is one MUL by -1 with a fused RELU and ``relu(x) = x + relu(-x)`` one ADD; a
+    RELU that is not fused into the op before it would run outside XNNPACK and split the graph.
+    """
+    q = tf.nn.relu(x * -1.0)
+    return x + q, q
+
+
+@functools.lru_cache(maxsize=None)
+def fit_polynomial(
+    name: str, f: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, degree: int,
+    through_zero: bool = False, weight: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[float, ...]:
+    """Least-squares polynomial coefficients (constant term first) of ``f`` on ``[lo, hi]``.
+
+    Used to write a smooth gate as a polynomial of a LOGISTIC or TANH output, whose int8 range
+    is fixed and bounded. Deterministic (4001 equispaced points), computed once per ``name``.
+    ``through_zero`` forces a zero constant term (``f(0) = 0``), which saves an ADD.
+    ``weight(v)``, if given, weights the fit (e.g. by the factor the polynomial is multiplied by).
+    """
+    v = np.linspace(lo, hi, 4001)[1:-1]
+    w = np.ones_like(v) if weight is None else weight(v)
+    if through_zero:
+        c = np.polynomial.polynomial.polyfit(v, f(v) / v, degree - 1, w=w * np.abs(v))
+        return (0.0, *map(float, c))
+    return tuple(map(float, np.polynomial.polynomial.polyfit(v, f(v), degree, w=w)))
