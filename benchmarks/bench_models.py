@@ -46,7 +46,7 @@ import numpy as np
 
 import keras_acts
 from keras_acts import data, keras, registry
-from keras_acts.export import to_tflite
+from keras_acts.export import inspect, to_tflite
 from keras_acts.export.xnnpack import form_is_delegable, litert_version, xnnpack_plan
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -112,6 +112,7 @@ def measure(name: str, model: Any, rep: np.ndarray, rounds: int, extra: dict[str
     lat = {t: latency_ms(contents, sample, t, rounds, invokes=invokes) for t in (1, 2)}
     plans = {k: xnnpack_plan(c) for k, c in contents.items()}
     op_counts = {k: len(p.ops) for k, p in plans.items()}
+    islands = {k: [o.op for o in inspect(c, edgetpu=False, xnnpack=False).float_islands] for k, c in contents.items()}
     row = {
         "model": name,
         "input": "x".join(map(str, rep.shape[1:])),
@@ -125,6 +126,7 @@ def measure(name: str, model: Any, rep: np.ndarray, rounds: int, extra: dict[str
         "partitions": {k: p.partitions for k, p in plans.items()},
         "outside_xnnpack": {k: p.outside_ops for k, p in plans.items()},
         "ops": op_counts,
+        "float_islands": {k: v for k, v in islands.items() if k != "float"},
         "size_kb": {k: round(len(c) / 1024, 1) for k, c in contents.items()},
     }
     print(

@@ -9,14 +9,17 @@ Offline, in a couple of minutes on 2 CPU cores:
    ``keras_acts.layers.PReLU(shared_axes=[1, 2])`` (one learned slope per channel --
    the form the TFLite PRELU op and the Edge TPU accept),
 3. export it with :func:`keras_acts.export.to_tflite` three times -- float32, full
-   int8 (int8 input/output) and int8 for the Coral Edge TPU -- saving each file
-   atomically into ``--out``,
-4. run each file with LiteRT on the test images and print accuracy, size, latency and
-   the Edge TPU verdict,
+   int8 (int8 input/output, for LiteRT's CPU runtime) and int8 for the Coral Edge TPU --
+   saving each file atomically into ``--out``,
+4. run each file with LiteRT on the test images and print accuracy, size, latency (with
+   LiteRT's default XNNPACK delegate, as apps run it), XNNPACK partitions and the Edge TPU
+   verdict,
 5. record every file in ``--out/manifest.json`` (sha256, command, data set,
-   accuracies, size, ops, Edge TPU verdict); ``tests/test_tflite_models.py`` re-checks it.
+   accuracies, size, ops, latency and how it was measured, Edge TPU verdict).
 
-Run:  python examples/quickstart.py            (writes tflite_models/)
+Run:  python examples/quickstart.py                    (writes out/quickstart/)
+      python examples/quickstart.py --update-shipped   (rewrites the tracked tflite_models/,
+                                                        which tests/test_tflite_models.py re-checks)
 """
 
 from __future__ import annotations
@@ -73,7 +76,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--filters", type=int, default=16)
     p.add_argument("--limit", type=int, default=None, help="use at most this many train/test images")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="tflite_models", help="folder for the .tflite files and manifest.json")
+    p.add_argument("--out", default=None,
+                   help="folder for the .tflite files and manifest.json (default out/quickstart)")
+    p.add_argument("--update-shipped", action="store_true",
+                   help="write into the repository's tracked tflite_models/ (regenerates the shipped models)")
     p.add_argument("--prefix", default="quickstart", help="file name prefix")
     return p.parse_args(argv)
 
@@ -93,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from keras_acts.export.atomic import atomic_write_bytes
 
     args = parse_args(argv)
-    out_dir = pathlib.Path(args.out)
+    if args.update_shipped and args.out is not None:
+        raise SystemExit("use either --out DIR or --update-shipped (which writes tflite_models/), not both")
+    root = pathlib.Path(__file__).resolve().parent.parent
+    out_dir = root / "tflite_models" if args.update_shipped else pathlib.Path(args.out or "out/quickstart")
     out_dir.mkdir(parents=True, exist_ok=True)
     ds = data.load("digits", limit=args.limit, seed=args.seed)
     print(ds.describe())

@@ -88,7 +88,32 @@ def test_quickstart_end_to_end(tmp_path):
     assert "HARD_SWISH" in by["float"]["ops"] and "PRELU" in by["float"]["ops"]
     assert by["int8"]["fully_int8"] and by["int8"]["input_type"] == "int8"
     assert by["edgetpu"]["edgetpu"]["compatible"] is True and "HARD_SWISH" not in by["edgetpu"]["ops"]
+    # int8 for LiteRT's CPU runtime: one XNNPACK partition, latency measured with XNNPACK.
+    assert by["int8"]["xnnpack_partitions"] == 1 and "PRELU" not in by["int8"]["ops"]
+    assert all("XNNPACK" in r["latency_runtime"] for r in res["rows"])
     assert manifest_all["other.tflite"] == other  # entries of other files are kept
+
+
+def test_quickstart_leaves_the_repository_clean(monkeypatch):
+    """The main job writes to out/quickstart (ignored by git), never into the tracked tflite_models/."""
+    import subprocess
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        pytest.fail("this test needs the git checkout of the project")
+
+    def status() -> str:
+        return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=root,
+                              capture_output=True, text=True, check=True).stdout
+
+    before = status()
+    monkeypatch.chdir(root)
+    quickstart = _example("quickstart")
+    res = quickstart.main(["--epochs", "1", "--limit", "60"])
+    assert pathlib.Path(res["manifest"]).resolve().parent == root / "out" / "quickstart"
+    assert status() == before
+    with pytest.raises(SystemExit, match="--update-shipped"):
+        quickstart.main(["--update-shipped", "--out", "elsewhere"])
 
 
 def test_compare_activations_end_to_end(tmp_path):
