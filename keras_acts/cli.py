@@ -1,19 +1,7 @@
-"""The ``keras-acts`` command line.
+"""The commands of the ``keras-acts`` command line (arguments are parsed in :mod:`keras_acts_cli`).
 
-Subcommands::
-
-    keras-acts export MODEL.keras --quantization int8 --calibration DATA.npy \\
-        [--target edgetpu] [--input-type int8] [--output-type int8] -o OUT.tflite
-    keras-acts inspect OUT.tflite [--json] [--markdown] [--edgetpu]
-    keras-acts list [--json]
-    keras-acts plot NAME... [--derivative] [--both] -o FILE.png
-
-Exit codes: 0 success, 2 usage error (argparse), 1 failure, reported as one line
-``keras-acts: error: <reason>`` on stderr (add ``--debug`` for the traceback).
-
-Adding a subcommand: write ``_add_<name>_parser(subparsers)`` that registers the
-parser and sets ``func=<handler(args) -> int>``, and call it in :func:`build_parser`
-(see :func:`_add_plot_parser`, the place for the ``plot`` subcommand).
+Each ``_cmd_<name>(args) -> int`` runs one subcommand; it may import TensorFlow. The
+subcommands, exit codes and how to add one are described in :mod:`keras_acts_cli`.
 """
 
 from __future__ import annotations
@@ -22,11 +10,7 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from typing import Any, Sequence
-
-PROG = "keras-acts"
-
 
 class CLIError(Exception):
     """A failure reported as one line with exit code 1."""
@@ -155,44 +139,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_export_parser(sub: Any) -> None:
-    p = sub.add_parser("export", help="convert a saved Keras model to TFLite and print the report")
-    p.add_argument("model", help="saved Keras model (.keras, .h5 or SavedModel directory)")
-    p.add_argument("-o", "--output", required=True, help="output .tflite path (written atomically)")
-    p.add_argument("--quantization", "-q", choices=("none", "float16", "dynamic", "int8"), default=None,
-                   help="default: none, or int8 for --target edgetpu")
-    p.add_argument("--calibration", "-c", metavar="DATA.npy",
-                   help="representative inputs for int8 (.npy, or .npz with one array per input)")
-    p.add_argument("--target", choices=("cpu", "micro", "edgetpu"), default="cpu",
-                   help="runtime: cpu = LiteRT CPU/XNNPACK (default), micro = single-op kernels "
-                   "(TFLite Micro, NNAPI, GPU), edgetpu = Coral")
-    p.add_argument("--input-type", choices=("float32", "int8", "uint8"), default=None)
-    p.add_argument("--output-type", choices=("float32", "int8", "uint8"), default=None)
-    p.add_argument("--num-calibration-samples", type=int, default=None, metavar="N")
-    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="static batch (default dynamic)")
-    fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print the report as JSON")
-    fmt.add_argument("--markdown", action="store_true", help="print the report as Markdown")
-    p.add_argument("--quiet", action="store_true", help="no calibration progress")
-    p.set_defaults(func=_cmd_export)
-
-
-def _add_inspect_parser(sub: Any) -> None:
-    p = sub.add_parser("inspect", help="show the ops, dtypes and float islands of a .tflite model")
-    p.add_argument("path", help=".tflite file")
-    fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print the report as JSON")
-    fmt.add_argument("--markdown", action="store_true", help="print the report as Markdown")
-    p.add_argument("--edgetpu", action="store_true", help="add the Edge TPU compatibility verdict")
-    p.set_defaults(func=_cmd_inspect)
-
-
-def _add_list_parser(sub: Any) -> None:
-    p = sub.add_parser("list", help="list the activations: aliases, int8 ops, Edge TPU support")
-    p.add_argument("--json", action="store_true", help="print the full registry table as JSON")
-    p.set_defaults(func=_cmd_list)
-
-
 def _cmd_plot(args: argparse.Namespace) -> int:
     import io
 
@@ -210,54 +156,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_plot_parser(sub: Any) -> None:
-    """``keras-acts plot NAME... [--derivative] -o FILE.png`` (see :mod:`keras_acts.plot`)."""
-    p = sub.add_parser("plot", help="plot activation functions (or their derivatives) to an image file")
-    p.add_argument("names", nargs="+", metavar="NAME", help="registry names or aliases ('all' for every one)")
-    p.add_argument("-o", "--output", required=True, help="output image (.png, .svg or .pdf), written atomically")
-    p.add_argument("--derivative", action="store_true", help="plot d/dx instead of the function")
-    p.add_argument("--both", action="store_true", help="function and derivative side by side")
-    p.add_argument("--xmin", type=float, default=-6.0)
-    p.add_argument("--xmax", type=float, default=6.0)
-    p.add_argument("--dpi", type=int, default=110)
-    p.set_defaults(func=_cmd_plot)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``keras-acts``."""
-    from keras_acts._version import __version__
-
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="keras_acts: activations for Keras that export to fully int8 TFLite and Edge TPU.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    _add_export_parser(sub)
-    _add_inspect_parser(sub)
-    _add_list_parser(sub)
-    _add_plot_parser(sub)
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs ``keras-acts``; returns the exit code (0 ok, 1 failure, 2 usage)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = build_parser()
-    args = parser.parse_args(argv)  # exits with 2 on usage errors
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print(f"{PROG}: error: interrupted", file=sys.stderr)
-        return 1
-    except Exception as err:  # noqa: BLE001 - every failure becomes one line
-        if args.debug:
-            traceback.print_exc()
-        reason = " ".join(str(err).split()) or type(err).__name__
-        print(f"{PROG}: error: {reason}", file=sys.stderr)
-        return 1
+    """Runs ``keras-acts`` (see :mod:`keras_acts_cli`, where the arguments are parsed)."""
+    import keras_acts_cli
+
+    return keras_acts_cli.main(argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

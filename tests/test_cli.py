@@ -119,3 +119,27 @@ def test_console_script_process(tmp_path):
                           capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("keras-acts: error: ")
+
+
+@pytest.mark.parametrize("argv,code", [(["--help"], 0), (["--version"], 0), (["bogus"], 2), (["export"], 2)])
+def test_help_version_and_usage_errors_never_import_tensorflow(argv, code):
+    """Answered by keras_acts_cli alone: TensorFlow is poisoned in the child, so importing it would fail."""
+    child = (
+        "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+        "import keras_acts_cli\n"
+        f"try:\n    keras_acts_cli.main({argv!r})\nexcept SystemExit as e:\n    print('exit', e.code)\n"
+        "print('tf-free', not any(m.startswith('keras_acts.') for m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert f"exit {code}" in proc.stdout and "tf-free True" in proc.stdout, proc.stdout + proc.stderr
+    if argv == ["--version"]:
+        assert f"keras-acts {keras_acts.__version__}" in proc.stdout
+
+
+def test_commands_keep_tensorflow_logs_out_of_stderr():
+    """A real command prints its table and nothing from TensorFlow's start-up on stderr."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-m", "keras_acts_cli", "list"], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0 and "hard_swish" in proc.stdout
+    assert proc.stderr == "", proc.stderr[:2000]

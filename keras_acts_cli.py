@@ -1,0 +1,177 @@
+"""The ``keras-acts`` command line: argument parsing, kept free of TensorFlow.
+
+This module sits beside the ``keras_acts`` package, not inside it: importing anything
+inside ``keras_acts`` imports TensorFlow (the package registers its activations with Keras
+on import), which takes seconds. ``keras-acts --help``, ``--version`` and usage errors are
+answered from here alone; a command imports :mod:`keras_acts.cli`, where the commands live,
+only once the arguments are valid.
+
+TensorFlow and LiteRT write start-up and conversion logs (oneDNN, CUDA, absl, MLIR) straight
+to the process's stderr from C++. Unless ``--debug`` is given, the command runs with file
+descriptor 2 pointed at ``/dev/null`` and Python's ``sys.stderr`` at the real terminal, so the
+user sees keras_acts's messages and errors and none of that noise.
+
+Subcommands::
+
+    keras-acts export MODEL.keras --quantization int8 --calibration DATA.npy \\
+        [--target cpu|micro|edgetpu] [--input-type int8] [--output-type int8] -o OUT.tflite
+    keras-acts inspect OUT.tflite [--json] [--markdown] [--edgetpu]
+    keras-acts list [--json]
+    keras-acts plot NAME... [--derivative] [--both] -o FILE.png
+
+Exit codes: 0 success, 2 usage error (argparse), 1 failure, reported as one line
+``keras-acts: error: <reason>`` on stderr (add ``--debug`` for the traceback).
+
+Adding a subcommand: write ``_add_<name>_parser(subparsers)`` here (``set_defaults(command=<name>)``)
+and ``_cmd_<name>(args) -> int`` in :mod:`keras_acts.cli`, and call the former in :func:`build_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import pathlib
+import sys
+import traceback
+import warnings
+from typing import Any, Iterator, Sequence
+
+PROG = "keras-acts"
+
+
+def version() -> str:
+    """keras_acts's version, read from ``keras_acts/_version.py`` without importing the package."""
+    path = pathlib.Path(__file__).resolve().with_name("keras_acts") / "_version.py"
+    namespace: dict[str, Any] = {}
+    try:
+        exec(path.read_text(encoding="utf-8"), namespace)  # noqa: S102 - our own one-line file
+        return str(namespace["__version__"])
+    except (OSError, KeyError):
+        from importlib.metadata import version as dist_version
+
+        return dist_version("keras-acts")
+
+
+def _add_export_parser(sub: Any) -> None:
+    p = sub.add_parser("export", help="convert a saved Keras model to TFLite and print the report")
+    p.add_argument("model", help="saved Keras model (.keras, .h5 or SavedModel directory)")
+    p.add_argument("-o", "--output", required=True, help="output .tflite path (written atomically)")
+    p.add_argument("--quantization", "-q", choices=("none", "float16", "dynamic", "int8"), default=None,
+                   help="default: none, or int8 for --target edgetpu")
+    p.add_argument("--calibration", "-c", metavar="DATA.npy",
+                   help="representative inputs for int8 (.npy, or .npz with one array per input)")
+    p.add_argument("--target", choices=("cpu", "micro", "edgetpu"), default="cpu",
+                   help="runtime: cpu = LiteRT CPU/XNNPACK (default), micro = single-op kernels "
+                   "(TFLite Micro, NNAPI, GPU), edgetpu = Coral")
+    p.add_argument("--input-type", choices=("float32", "int8", "uint8"), default=None)
+    p.add_argument("--output-type", choices=("float32", "int8", "uint8"), default=None)
+    p.add_argument("--num-calibration-samples", type=int, default=None, metavar="N")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="static batch (default dynamic)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the report as JSON")
+    fmt.add_argument("--markdown", action="store_true", help="print the report as Markdown")
+    p.add_argument("--quiet", action="store_true", help="no calibration progress")
+    p.set_defaults(command="export")
+
+
+def _add_inspect_parser(sub: Any) -> None:
+    p = sub.add_parser("inspect", help="show the ops, dtypes and float islands of a .tflite model")
+    p.add_argument("path", help=".tflite file")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the report as JSON")
+    fmt.add_argument("--markdown", action="store_true", help="print the report as Markdown")
+    p.add_argument("--edgetpu", action="store_true", help="add the Edge TPU compatibility verdict")
+    p.set_defaults(command="inspect")
+
+
+def _add_list_parser(sub: Any) -> None:
+    p = sub.add_parser("list", help="list the activations: aliases, int8 ops, Edge TPU support")
+    p.add_argument("--json", action="store_true", help="print the full registry table as JSON")
+    p.set_defaults(command="list")
+
+
+def _add_plot_parser(sub: Any) -> None:
+    """``keras-acts plot NAME... [--derivative] -o FILE.png`` (see :mod:`keras_acts.plot`)."""
+    p = sub.add_parser("plot", help="plot activation functions (or their derivatives) to an image file")
+    p.add_argument("names", nargs="+", metavar="NAME", help="registry names or aliases ('all' for every one)")
+    p.add_argument("-o", "--output", required=True, help="output image (.png, .svg or .pdf), written atomically")
+    p.add_argument("--derivative", action="store_true", help="plot d/dx instead of the function")
+    p.add_argument("--both", action="store_true", help="function and derivative side by side")
+    p.add_argument("--xmin", type=float, default=-6.0)
+    p.add_argument("--xmax", type=float, default=6.0)
+    p.add_argument("--dpi", type=int, default=110)
+    p.set_defaults(command="plot")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``keras-acts``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="keras_acts: activations for Keras that export to fully int8 TFLite and Edge TPU.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks on errors and TensorFlow's own log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_export_parser(sub)
+    _add_inspect_parser(sub)
+    _add_list_parser(sub)
+    _add_plot_parser(sub)
+    return parser
+
+
+@contextlib.contextmanager
+def quiet_native_logs(enabled: bool) -> Iterator[None]:
+    """Sends what C++ code writes to stderr (fd 2) to /dev/null; Python's stderr still reaches the terminal."""
+    if not enabled:
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    python_stderr = sys.stderr
+    try:
+        on_fd2 = python_stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # captured (pytest) or replaced: leave it alone
+        on_fd2 = False
+    try:
+        os.dup2(devnull, 2)
+        if on_fd2:
+            sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        sys.stderr.flush()
+        if sys.stderr is not python_stderr:
+            sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs ``keras-acts``; returns the exit code (0 ok, 1 failure, 2 usage)."""
+    args = build_parser().parse_args(argv)  # exits with 2 on usage errors, before any heavy import
+    try:
+        with quiet_native_logs(not args.debug):
+            commands = importlib.import_module("keras_acts.cli")
+            return int(getattr(commands, f"_cmd_{args.command}")(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{PROG}: error: interrupted", file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - every failure becomes one line
+        if args.debug:
+            traceback.print_exc()
+        reason = " ".join(str(err).split()) or type(err).__name__
+        print(f"{PROG}: error: {reason}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
