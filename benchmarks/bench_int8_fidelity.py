@@ -27,7 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-EXTRA_CASES = [("elu", {"alpha": 0.5}), ("swish", {"beta": 2.0}), ("leaky_relu", {"negative_slope": 0.3})]
+EXTRA_CASES = [("elu", {"alpha": 0.5}), ("swish", {"beta": 2.0}), ("leaky_relu", {"negative_slope": 0.3}),
+               ("hard_sigmoid", {"slope": 0.2})]
 
 
 def fit_mish() -> dict[str, list[float]]:

@@ -32,6 +32,7 @@ PARAM_CASES = [
     ("swish", {"beta": 2.0}),
     ("swish", {"beta": 0.5}),
     ("leaky_relu", {"negative_slope": 0.3}),
+    ("hard_sigmoid", {"slope": 0.2}),
 ]
 
 

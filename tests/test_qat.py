@@ -271,9 +271,32 @@ if TF_KERAS:
     def test_unquantizable_layers_are_named():
         inp = keras.Input((8,))
         x = keras.layers.Lambda(tf.math.square, name="doubler")(inp)
-        x = keras.layers.Dense(4, activation="hard_sigmoid", name="tfk_hsig")(x)
-        with pytest.raises(quantization.QuantizationError, match="doubler.*tfk_hsig"):
+        x = keras.layers.Dense(4, activation="softsign", name="tfk_softsign")(x)
+        with pytest.raises(quantization.QuantizationError, match="doubler.*tfk_softsign"):
             quantization.quantize_model(keras.Model(inp, x))
+
+    def test_tf_keras_own_hard_sigmoid_trains_quantization_aware():
+        """tf_keras's "hard_sigmoid" (clip(0.2x + 0.5, 0, 1)) keeps its math under QAT and converts all-int8."""
+        import tf_keras
+
+        inp = keras.Input((GRID.shape[1],))
+        model = keras.Model(inp, keras.layers.Dense(16, activation="hard_sigmoid", name="tfk_hsig")(inp))
+        q = _qat(model, calibration_data=GRID)
+        qa = [getattr(l, "layer", l) for l in q.layers if type(getattr(l, "layer", l)).__name__ == "QATActivation"]
+        assert [(a.activation, a.params) for a in qa] == [("hard_sigmoid", {"slope": 0.2})]
+        pre = GRID @ model.layers[-1].kernel.numpy() + model.layers[-1].bias.numpy()
+        want = tf_keras.activations.hard_sigmoid(tf.constant(pre)).numpy()
+        mobilenet = np.clip(pre + 3.0, 0.0, 6.0) / 6.0
+        got = q.predict(GRID, verbose=0)
+        # tf_keras's slope, not MobileNetV3's, up to the int8 rounding of weights, input and output
+        assert np.mean(np.abs(got - want)) < 0.25 * np.mean(np.abs(got - mobilenet))
+        assert np.max(np.abs(got - want)) <= 0.03
+        content = _convert(q)
+        ops, islands = _ops_and_islands(content)
+        assert not islands, ops
+        out, s, z, x_deq = _run_int8(content, GRID)
+        lsb = np.abs(out - (np.round(q.predict(x_deq, verbose=0) / s) + z))
+        assert np.mean(lsb <= 2) >= 0.99, lsb.max()
 
     def test_unknown_option_and_subclassed_model():
         inp = keras.Input((4,))
@@ -367,7 +390,8 @@ if TF_KERAS:
             for k, v in ranges.items()
             if k.endswith("_min:0") and np.all(v == -6.0) and np.all(ranges[k[: -len("_min:0")] + "_max:0"] == 6.0)
         ]
-        assert untouched == ["act_swish/beta_x"], untouched
+        # (nor hard_sigmoid with its default slope 1/6 its "scaled" point)
+        assert untouched == ["act_hard_sigmoid/scaled", "act_swish/beta_x"], untouched
         assert ranges["quant_act_relu6/output_max:0"] == pytest.approx(6.0)  # relu6 output really ends at 6
         got = q.predict(xs, verbose=0)
         for entry, g in zip(ENTRIES, got):

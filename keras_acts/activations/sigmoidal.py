@@ -7,10 +7,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_acts.activations._common import np_sigmoid
+from keras_acts.activations._common import np_sigmoid, param_as
 from keras_acts.backend import is_tf_keras
 from keras_acts.lowering import activation_function
-from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, register
+from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param, register
+
+MOBILENET_SLOPE = 1.0 / 6.0  # relu6(x + 3) / 6
+TF_KERAS_SLOPE = 0.2  # tf_keras's hard_sigmoid: clip(0.2 x + 0.5, 0, 1)
 
 
 @activation_function("sigmoid")
@@ -23,8 +26,12 @@ def sigmoid(x: Any) -> Any:
 
 
 @activation_function("hard_sigmoid", public_name="hard_sigmoid_relu6")
-def hard_sigmoid(x: Any) -> Any:
-    """Hard sigmoid as in MobileNetV3 and PyTorch: ``relu6(x + 3) / 6``.
+def hard_sigmoid(x: Any, slope: float = MOBILENET_SLOPE) -> Any:
+    """Hard sigmoid: ``clip(slope * x + 0.5, 0, 1)``; by default MobileNetV3's ``relu6(x + 3) / 6``.
+
+    ``slope=1/6`` (default) is the hard sigmoid of MobileNetV3, PyTorch and Keras 3;
+    ``slope=0.2`` is tf_keras's built-in ``hard_sigmoid``, which keras_acts maps onto this
+    entry so that models carrying it export and train quantization-aware like any other.
 
     Not tf_keras's ``clip(0.2 * x + 0.5, 0, 1)``. In tf_keras the bare string
     ``"hard_sigmoid"`` still means tf_keras's own function; use
@@ -32,18 +39,23 @@ def hard_sigmoid(x: Any) -> Any:
     (The function's ``__name__`` is ``hard_sigmoid_relu6`` so that tf_keras never
     serializes it as its own, different, ``hard_sigmoid``.)
 
-    Reference: Howard et al., 2019, "Searching for MobileNetV3" (arXiv:1905.02244).
+    Reference: Howard et al., 2019, "Searching for MobileNetV3" (arXiv:1905.02244);
+    Courbariaux et al., 2015 (BinaryConnect) for the 0.2 slope.
     """
-    return tf.nn.relu6(x + 3.0) / 6.0
+    if isinstance(slope, float) and slope == MOBILENET_SLOPE:
+        return tf.nn.relu6(x + 3.0) / 6.0
+    return tf.nn.relu6(x * param_as(6.0 * slope, x.dtype) + 3.0) / 6.0
 
 
-def _hard_sigmoid_edgetpu(x: Any) -> Any:
+def _hard_sigmoid_edgetpu(x: Any, slope: float = MOBILENET_SLOPE) -> Any:
     """Edge TPU form of hard sigmoid: ``min(relu6(x + 3) / 6, 1)`` (ADD+RELU6, MUL, MINIMUM).
 
     The MINIMUM changes nothing numerically; it keeps ``x * hard_sigmoid(x)`` (a
     hand-written hard swish) from being fused into HARD_SWISH, which the Edge TPU
     cannot run.
     """
+    if not (isinstance(slope, float) and slope == MOBILENET_SLOPE):
+        x = x * param_as(6.0 * slope, x.dtype)
     return tf.minimum(tf.nn.relu6(x + 3.0) * (1.0 / 6.0), 1.0)
 
 
@@ -87,10 +99,11 @@ register(
     Activation(
         name="hard_sigmoid",
         fn=hard_sigmoid,
-        reference=lambda x: np.clip(np.asarray(x, np.float64) + 3.0, 0.0, 6.0) / 6.0,
-        formula="relu6(x + 3) / 6",
-        paper="Howard et al. 2019 (arXiv:1905.02244)",
+        reference=lambda x, slope=MOBILENET_SLOPE: np.clip(slope * np.asarray(x, np.float64) + 0.5, 0.0, 1.0),
+        formula="clip(slope * x + 0.5, 0, 1); slope 1/6: relu6(x + 3) / 6",
+        paper="Howard et al. 2019 (arXiv:1905.02244); slope 0.2: Courbariaux et al. 2015",
         aliases=("hardsigmoid", "h_sigmoid"),
+        params=(Param("slope", MOBILENET_SLOPE, "slope of the linear part (0.2 is tf_keras's hard_sigmoid)", minimum=0.0),),
         layer="HardSigmoid",
         kinks=(-3.0, 3.0),
         dead_below=-3.0,
@@ -99,7 +112,8 @@ register(
             "int8": Lowering(
                 None,
                 ("ADD", "MUL"),
-                "relu6(x + 3) / 6 as trained: ADD with RELU6 fused, MUL; 0.5 LSB on a -8..8 grid",
+                "relu6(x + 3) / 6 as trained: ADD with RELU6 fused, MUL; 0.5 LSB on a -8..8 grid; a slope "
+                "other than 1/6 adds one MUL",
             ),
             "edgetpu": Lowering(
                 _hard_sigmoid_edgetpu,
@@ -113,8 +127,9 @@ register(
             "tf_keras": Builtin(
                 "hard_sigmoid",
                 False,
-                note="tf_keras's hard_sigmoid is clip(0.2x + 0.5, 0, 1); the bare string keeps that "
-                "meaning there, use 'hardsigmoid' or keras_acts.get('hard_sigmoid')",
+                params={"slope": TF_KERAS_SLOPE},
+                note="tf_keras's hard_sigmoid is clip(0.2x + 0.5, 0, 1), this entry with slope=0.2; the bare "
+                "string keeps that meaning there, use 'hardsigmoid' or keras_acts.get('hard_sigmoid')",
             ),
         },
     )

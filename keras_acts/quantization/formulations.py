@@ -133,7 +133,9 @@ def _prelu(x: Any, point: Any, gain: Any) -> Any:
     return x + point(gain * point(tf.nn.relu(x * -1.0), "negative"), "scaled")
 
 
-def _hard_sigmoid(x: Any, point: Any) -> Any:
+def _hard_sigmoid(x: Any, point: Any, slope: float = 1.0 / 6.0) -> Any:
+    if float(slope) != 1.0 / 6.0:  # tf_keras's 0.2: one more MUL, whose output needs a range
+        x = point(x * (6.0 * float(slope)), "scaled")
     return fixed(x + 3.0, 0.0, 6.0) * (1.0 / 6.0)  # the saturating fake-quant is relu6(x + 3)
 
 
@@ -159,7 +161,7 @@ FORMS: dict[str, QATForm] = {
     "softplus": QATForm(_softplus, moving=("abs", "pos"), ops=("ABS", "LOGISTIC", "LOG", "RELU", "SUB")),
     "mish": QATForm(_mish, moving=("abs", "pos", "softplus"), ops=("ABS", "LOGISTIC", "LOG", "TANH", "MUL")),
     "hard_mish": QATForm(_hard_mish, ops=("ADD", "MUL")),
-    "hard_sigmoid": QATForm(_hard_sigmoid, ops=("ADD", "MUL")),
+    "hard_sigmoid": QATForm(_hard_sigmoid, moving=("scaled",), ops=("ADD", "MUL")),
     "hard_swish": QATForm(_hard_swish, moving=("x_over_6",), ops=("ADD", "MUL", "MUL")),
     "prelu": QATForm(_prelu, moving=("negative", "scaled"), ops=("MUL", "MUL", "ADD")),
     "swish": QATForm(_swish, moving=("beta_x",), ops=("LOGISTIC", "MUL")),

@@ -71,8 +71,8 @@ def activation_entry(fn: Any) -> tuple[registry.Activation, dict[str, Any]] | No
         return None
     for e in registry.entries():
         b = e.builtins.get("tf_keras")
-        if b is not None and b.name == name and b.same_math:
-            return e, {}
+        if b is not None and b.name == name and (b.same_math or b.params):
+            return e, dict(b.params)  # e.g. tf_keras's hard_sigmoid: the registry's with slope=0.2
     return None
 
 
