@@ -89,18 +89,10 @@ class QATActivation(keras.layers.Layer):
                 lambda: q(t, False, variables),
             )
 
-        if self.activation == "prelu":
-            alpha = tf.cast(self.alpha, inputs.dtype)
-            if not exporting:
-                m = tf.maximum(tf.reduce_max(tf.abs(alpha)), 1e-8)
-                alpha = tf.quantization.fake_quant_with_min_max_vars(alpha, -m, m, num_bits=8, narrow_range=True)
-            return tf.nn.relu(inputs) + (-alpha) * tf.nn.relu(-inputs)
         params = dict(self.params)
         if self.activation == "swish" and self.trainable_beta:
             params["beta"] = self.beta
-        if self.form is not None:
-            return self.form.fn(inputs, point, **params)
-        return registry.lookup(self.activation).fn(inputs, **params)
+        return formulations.qat_activation(self.activation, inputs, point, params, alpha=self.alpha, exporting=exporting)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
