@@ -242,15 +242,35 @@ class QuantizedOutput(_Wrapping):
     def build(self, input_shape: Any) -> None:
         if not self.layer.built:
             self.layer.build(input_shape)
+        self._mid = RangeQuantizer(self, "scaled", self.decay) if _affine(self.layer) is not None else None
         self._build_output()
         self.built = True
 
     def call(self, inputs: Any, training: Any = None) -> Any:
-        y = self.layer(inputs, training=training) if _takes_training(self.layer) else self.layer(inputs)
+        affine = _affine(self.layer)
+        if affine is not None:  # MUL then ADD in int8: the product needs its own range
+            a, b = affine
+            y = self._mid(inputs * a, training) + b
+        elif _takes_training(self.layer):
+            y = self.layer(inputs, training=training)
+        else:
+            y = self.layer(inputs)
         return self._quantize_output(y, training)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "layer": keras.layers.serialize(self.layer), **self._output_config()}
+
+
+def _affine(layer: Any) -> tuple[Any, Any] | None:
+    """(a, b) with ``layer(x) == x * a + b`` for Rescaling and Normalization, else None."""
+    if isinstance(layer, keras.layers.Rescaling):
+        if not layer.get_config().get("offset"):
+            return None
+        return tf.cast(layer.scale, tf.float32), tf.cast(layer.offset, tf.float32)
+    if isinstance(layer, keras.layers.Normalization) and not getattr(layer, "invert", False):
+        inv = 1.0 / tf.maximum(tf.sqrt(tf.convert_to_tensor(layer.variance)), 1e-7)
+        return inv, -tf.convert_to_tensor(layer.mean) * inv
+    return None
 
 
 def _takes_training(layer: Any) -> bool:
