@@ -9,7 +9,7 @@ from keras_acts import registry
 from keras_acts.backend import FRONTEND, keras
 
 SOFTMAX_RANGE = (0.0, 255.0 / 256.0)  # TFLite int8 SOFTMAX: scale 1/256, zero point -128
-FUSABLE = ("relu", "relu6")  # fused by the converter into CONV/DEPTHWISE/FC/ADD/SUB/MUL
+FUSABLE = ("relu", "relu6", "hard_tanh")  # fused by the converter into CONV/DEPTHWISE/FC/ADD/SUB/MUL
 
 
 @dataclass

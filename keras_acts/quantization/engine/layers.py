@@ -27,7 +27,7 @@ from keras_acts.quantization import formulations
 from keras_acts.quantization.engine import fake_quant, folding
 from keras_acts.quantization.engine.ranges import DEFAULT_DECAY, RangeQuantizer
 
-_FUSED = {"linear": None, "relu": tf.nn.relu, "relu6": tf.nn.relu6}
+_FUSED = {"linear": None, "relu": tf.nn.relu, "relu6": tf.nn.relu6, "hard_tanh": lambda y: tf.clip_by_value(y, -1.0, 1.0)}
 
 
 class _OutputRange:
@@ -104,8 +104,8 @@ class QuantizedWeights(_Wrapping):
     when ``batchnorm`` is given) is fake-quantized symmetric, narrow range, per output
     channel for convolutions and per tensor for Dense (measured: the converter fails with
     "'tfl.transpose' op has mismatched quantized axes" on a per-channel Dense kernel); the bias (folded: ``beta + (b - mean) * scale``) stays float, as the int32
-    bias of the int8 kernel; then the fused activation (``"linear"``, ``"relu"`` or
-    ``"relu6"``, which the converter fuses into the op) and the output range.
+    bias of the int8 kernel; then the fused activation (``"linear"``, ``"relu"``, ``"relu6"``
+    or ``"hard_tanh"``, which the converter fuses into the op) and the output range.
 
     With a folded BatchNorm, training normalizes with the moving statistics (what the
     converter folds), and while the BatchNorm is trainable updates them from the batch
@@ -115,7 +115,7 @@ class QuantizedWeights(_Wrapping):
         layer: the Conv2D, DepthwiseConv2D or Dense (instance or serialized config), with a
             linear activation.
         batchnorm: the BatchNormalization folded into it, or None.
-        fused_activation: ``"linear"``, ``"relu"`` or ``"relu6"``.
+        fused_activation: ``"linear"``, ``"relu"``, ``"relu6"`` or ``"hard_tanh"`` (RELU_N1_TO_1).
         quantize_output: whether the output gets a range (False when a ReLU that the
             converter fuses into this op follows it).
         output_range: a fixed output range, or None for a moving-average one.

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from keras_acts.backend import keras
+from keras_acts.backend import keras, model_frontend
 from keras_acts.quantization.engine import activations as acts
 from keras_acts.quantization.model import QuantizationError
 from keras_acts.quantization.engine.layers import FakeQuant, QuantizedActivation, QuantizedOutput, QuantizedWeights
@@ -95,6 +95,11 @@ def classify(op: Any) -> tuple[str, acts.Act | None]:
 
 
 def _graph(model: Any) -> Any:
+    if model_frontend(model) != "keras3":
+        raise QuantizationError(
+            f"the keras_acts QAT engine rewrites Keras 3 models; got {type(model).__module__}.{type(model).__name__}. "
+            "For tf_keras models call keras_acts.quantization.quantize_model (tfmot), or build the model with Keras 3."
+        )
     if type(model).__name__ == "Sequential":
         fn = getattr(model, "_functional", None)
         if fn is None:
