@@ -246,15 +246,16 @@ class QuantizedOutput(_Wrapping):
         self._build_output()
         self.built = True
 
-    def call(self, inputs: Any, training: Any = None) -> Any:
+    def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
         affine = _affine(self.layer)
         if affine is not None:  # MUL then ADD in int8: the product needs its own range
             a, b = affine
             y = self._mid(inputs * a, training) + b
-        elif _takes_training(self.layer):
-            y = self.layer(inputs, training=training)
         else:
-            y = self.layer(inputs)
+            kwargs = {"training": training} if _takes("training", self.layer) else {}
+            if mask is not None and _takes("mask", self.layer):
+                kwargs["mask"] = mask
+            y = self.layer(inputs, **kwargs)
         return self._quantize_output(y, training)
 
     def get_config(self) -> dict[str, Any]:
@@ -273,11 +274,11 @@ def _affine(layer: Any) -> tuple[Any, Any] | None:
     return None
 
 
-def _takes_training(layer: Any) -> bool:
+def _takes(arg: str, layer: Any) -> bool:
     import inspect
 
     try:
-        return "training" in inspect.signature(layer.call).parameters
+        return arg in inspect.signature(layer.call).parameters
     except (TypeError, ValueError):
         return False
 

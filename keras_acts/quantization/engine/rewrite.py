@@ -205,6 +205,7 @@ def _replacement(op: Any, p: Plan, made: dict[int, Callable]) -> Callable[..., A
         fn = QuantizedOutput(_clone(op), quantize_output=q_out, name=op.name)
     elif kind == "activation":
         fn = _activation(op, p.acts[key], q_out, op.name)
+        made[("layer", key)] = fn  # type: ignore[index]
     else:  # weighted
         act = p.acts[key]
         fused = act.name if act.fusable else "linear"
@@ -217,7 +218,10 @@ def _replacement(op: Any, p: Plan, made: dict[int, Callable]) -> Callable[..., A
         )
         after = None if act.name in ("linear",) or act.fusable else _activation(None, act, True, f"{op.name}_{act.name}")
         fn = w if after is None else (lambda x, **k: after(w(x)))
-        made[("weights", key)] = w  # type: ignore[index]
+        made[("layer", key)] = w  # type: ignore[index]
+    if kind != "passthrough" and kind != "output":
+        inner = fn
+        fn = lambda *a, mask=None, **k: inner(*a, **k)  # noqa: E731 - QAT layers do not propagate masks
     made[key] = fn
     return fn
 
@@ -253,7 +257,7 @@ def _input_name(t: Any, i: int) -> str:
 def _copy_weights(graph: Any, p: Plan, made: dict[Any, Callable]) -> None:
     for op in graph.operations if hasattr(graph, "operations") else graph.layers:
         key = id(op)
-        new = made.get(("weights", key)) or made.get(key)
+        new = made.get(("layer", key)) or made.get(key)
         if not _is_layer(op) or new is None or not isinstance(new, _L.Layer):
             continue
         if isinstance(new, QuantizedWeights):
