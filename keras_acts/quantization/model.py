@@ -258,7 +258,11 @@ def _unsupported_layers(model: Any) -> list[str]:
 
 
 def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> Any:
-    """Returns the quantization-aware-training version of a tf_keras model.
+    """Returns the quantization-aware-training version of a Keras 3 or tf_keras model.
+
+    Keras 3 models go to keras_acts's own QAT engine (:mod:`keras_acts.quantization.engine`:
+    no tfmot, no tf_keras; the result saves to ``.keras`` and loads without a scope).
+    tf_keras models use tfmot, as follows.
 
     Every keras_acts activation layer, tf_keras ``ELU``/``PReLU``/``Activation`` layer
     and every ``activation=`` that is a registry activation (function or string; tf_keras
@@ -277,7 +281,7 @@ def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> 
     this is recommended whenever you fine-tune a trained float model.
 
     Args:
-        model: a tf_keras Sequential or functional model (``TF_USE_LEGACY_KERAS=1``).
+        model: a Keras 3 or tf_keras (``TF_USE_LEGACY_KERAS=1``) Sequential or functional model.
         calibration_data: optional model inputs (array (N, ...) or ``tf.data.Dataset`` of
             input batches) used to initialize every activation and weight quantizer range
             before training; see :func:`keras_acts.quantization.calibrate`.
@@ -287,8 +291,7 @@ def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> 
         The QAT model (compile and fit it as usual; load it inside :func:`quantize_scope`).
 
     Raises:
-        QuantizationError: a Keras 3 model or process (with how to switch to tf_keras), a
-            subclassed model, or layers that neither tfmot nor keras_acts can quantize
+        QuantizationError: a subclassed model, bad calibration data, or layers that neither tfmot nor keras_acts can quantize
             (all of them named).
         TypeError: an unknown option.
     """
