@@ -155,6 +155,23 @@ if KERAS3:
         step = (float(qat.layers[-1]._out.max) - float(qat.layers[-1]._out.min)) / 255
         assert np.abs(model(xs).numpy() - qat(xs).numpy()).max() < 6 * step
 
+    def test_unfoldable_batchnorm_and_rescaling_are_int8_mul_add():
+        """BatchNorm after an activation or an Add, and Rescaling with an offset: MUL then ADD in int8."""
+        rng = np.random.default_rng(0)
+        inp = keras.Input((8, 8, 2))
+        h = L.Rescaling(1 / 127.5, offset=-1.0)(inp)
+        h = L.BatchNormalization()(L.Conv2D(4, 3, activation="relu")(h))
+        h = L.BatchNormalization()(L.Add()([h, L.Conv2D(4, 1)(h)]))
+        model = keras.Model(inp, L.Dense(3)(L.GlobalAveragePooling2D()(h)))
+        for bn in [layer for layer in model.layers if isinstance(layer, L.BatchNormalization)]:
+            bn.set_weights([rng.uniform(0.5, 2, 4), rng.normal(size=4), rng.normal(size=4), rng.uniform(0.5, 2, 4)])
+        x = rng.uniform(0, 255, size=(32, 8, 8, 2)).astype("float32")
+        qat = quantization.quantize_model(model, calibration_data=x)
+        content = _int8(qat)
+        ops = _assert_all_int8(content)
+        assert ops.count("MUL") == 3 and ops.count("ADD") == 4, ops
+        assert _max_lsb(qat, content, x) <= LSB
+
     def test_calibration_sets_ranges_from_the_data():
         inp = keras.Input((32,))
         model = keras.Model(inp, L.Dense(16, activation="relu")(inp))

@@ -48,6 +48,13 @@ def per_tensor_weight(w: Any) -> Any:
     return tf.quantization.fake_quant_with_min_max_vars(w, -m, m, num_bits=8, narrow_range=True)
 
 
+def constant(c: Any) -> Any:
+    """A constant operand of an elementwise op (MUL, ADD) as the converter stores it:
+    int8 per tensor, asymmetric on [min(c, 0), max(c, 0)]."""
+    lo, hi = observed_range(c)
+    return activation(c, lo, hi)
+
+
 def activation(x: Any, lo: Any, hi: Any) -> Any:
     """``x`` fake-quantized per tensor, asymmetric int8, on the range [lo, hi]."""
     return tf.quantization.fake_quant_with_min_max_vars(x, lo, hi, num_bits=8, narrow_range=False)

@@ -249,7 +249,9 @@ class QuantizedOutput(_Wrapping):
     def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
         affine = _affine(self.layer)
         if affine is not None:  # MUL then ADD in int8: the product needs its own range
-            a, b = affine
+            if training and isinstance(self.layer, keras.layers.BatchNormalization) and self.layer.trainable:
+                self.layer(inputs, training=True)  # updates the moving statistics the affine form uses
+            a, b = (fake_quant.constant(v) for v in affine)
             y = self._mid(inputs * a, training) + b
         else:
             kwargs = {"training": training} if _takes("training", self.layer) else {}
@@ -263,11 +265,18 @@ class QuantizedOutput(_Wrapping):
 
 
 def _affine(layer: Any) -> tuple[Any, Any] | None:
-    """(a, b) with ``layer(x) == x * a + b`` for Rescaling and Normalization, else None."""
+    """(a, b) with ``layer(x) == x * a + b`` (inference) for Rescaling, Normalization and
+    BatchNormalization (one that could not be folded into a conv), else None."""
     if isinstance(layer, keras.layers.Rescaling):
         if not layer.get_config().get("offset"):
             return None
         return tf.cast(layer.scale, tf.float32), tf.cast(layer.offset, tf.float32)
+    if isinstance(layer, keras.layers.BatchNormalization):  # inference form, as the converter folds it
+        a = tf.math.rsqrt(tf.convert_to_tensor(layer.moving_variance) + layer.epsilon)
+        if layer.scale:
+            a = a * tf.convert_to_tensor(layer.gamma)
+        b = -tf.convert_to_tensor(layer.moving_mean) * a
+        return a, (b + tf.convert_to_tensor(layer.beta)) if layer.center else b
     if isinstance(layer, keras.layers.Normalization) and not getattr(layer, "invert", False):
         inv = 1.0 / tf.maximum(tf.sqrt(tf.convert_to_tensor(layer.variance)), 1e-7)
         return inv, -tf.convert_to_tensor(layer.mean) * inv
