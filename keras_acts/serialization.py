@@ -44,6 +44,7 @@ def register_all() -> None:
     if not is_tf_keras():
         for e in registry.entries(include_layers=False):
             register_serializable(e.fn, name=e.name)
+        from keras_acts.quantization.engine import layers as _qat_layers  # noqa: F401  (registers QAT layers)
     else:
         custom = keras.utils.get_custom_objects()
         for alias, canonical in bare_string_names().items():

@@ -1,8 +1,8 @@
 """Quantization-aware training: every registry activation trains with fake quantization,
 converts to a clean int8 TFLite graph, and the converted model agrees with the QAT model.
 
-Under Keras 3 (the default run) quantize_model must refuse with one clear error; the
-tf_keras run (TF_USE_LEGACY_KERAS=1) exercises tfmot end to end.
+Under Keras 3 (the default run) quantize_model uses keras_acts's own QAT engine (swept in
+tests/test_qat_keras3.py); the tf_keras run (TF_USE_LEGACY_KERAS=1) exercises tfmot end to end.
 """
 
 from __future__ import annotations
@@ -110,20 +110,23 @@ def _expected_ops(entry) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------------------
-# Keras 3: one clear error.
+# Keras 3: keras_acts's own QAT engine (tests/test_qat_keras3.py has the full sweep).
 
 if not TF_KERAS:
 
-    def test_keras3_model_gets_one_clear_error():
+    def test_keras3_model_gets_a_qat_model_and_tfmot_names_one_clear_error():
+        from keras_acts.quantization import engine
+
         inp = keras.Input((4,))
         model = keras.Model(inp, keras_acts.layers.HardSwish()(keras.layers.Dense(3)(inp)))
-        with pytest.raises(quantization.QuantizationError, match="TF_USE_LEGACY_KERAS=1"):
-            quantization.quantize_model(model)
-        with pytest.raises(quantization.QuantizationError, match="before importing TensorFlow"):
-            with quantization.quantize_scope():
-                pass
-        with pytest.raises(quantization.QuantizationError, match="tf_keras"):
+        qat = quantization.quantize_model(model)
+        assert engine.is_qat_model(qat) and not engine.is_qat_model(model)
+        with quantization.quantize_scope():  # nothing to add for engine models: a no-op
+            pass
+        with pytest.raises(quantization.QuantizationError, match="tf_keras.*quantize_model"):
             quantization.OutputQuantizeConfig  # noqa: B018
+        with pytest.raises(TypeError, match="unknown option"):
+            quantization.quantize_model(model, bits=4)
 
     def test_keras3_import_does_not_switch_frontend():
         import os

@@ -426,7 +426,7 @@ def _trace(model: Any, specs: Sequence[InputSpec], lowering: str) -> tuple[Any, 
 
 
 def _is_qat_model(model: Any) -> bool:
-    """True for tfmot quantization-aware-trained models (QuantizeWrapper layers)."""
+    """True for QAT models: tfmot QuantizeWrapper layers or keras_acts QAT engine layers."""
     try:
         layers = list(model._flatten_layers(include_self=False, recursive=True))
     except (AttributeError, TypeError):
@@ -435,6 +435,8 @@ def _is_qat_model(model: Any) -> bool:
         if type(layer).__name__.startswith("QuantizeWrapper"):
             return True
         if type(layer).__module__.startswith("tensorflow_model_optimization.python.core.quantization"):
+            return True
+        if type(layer).__module__.startswith("keras_acts.quantization.engine"):  # keras_acts's own QAT engine
             return True
     return False
 

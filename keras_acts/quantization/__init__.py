@@ -55,6 +55,10 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         from keras_acts.backend import FRONTEND
 
+        if FRONTEND == "keras3" and name == "calibrate":
+            from keras_acts.quantization.engine import calibrate
+
+            return calibrate
         if FRONTEND == "keras3":
             from keras_acts.quantization.model import keras3_error
 

@@ -179,3 +179,43 @@ def form(name: str) -> QATForm | None:
     """The QAT formulation of registry activation ``name``, or None for output-only ones."""
     return FORMS.get(name)
 
+
+
+def prelu(x: Any, alpha: Any, exporting: bool = False) -> Any:
+    """PReLU as ``relu(x) + (-alpha) * relu(-x)`` (the converter fuses it into one PRELU).
+
+    In training alpha is fake-quantized the way the converter quantizes the constant
+    (int8, per tensor, symmetric, scale ``max|alpha| / 127``). While an exporter traces
+    the model alpha is left raw: a FakeQuant on alpha stops the converter from fusing a
+    single int8 PRELU (measured: symmetric fake-quant gives NEG/RELU/MUL/SUB, asymmetric a
+    float PRELU island).
+    """
+    from keras_acts.quantization.engine.fake_quant import per_tensor_weight
+
+    alpha = tf.cast(alpha, x.dtype)
+    if not exporting:
+        alpha = per_tensor_weight(alpha)
+    return tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)
+
+
+def qat_activation(
+    name: str, x: Any, point: Callable[[Any, str], Any], params: dict[str, Any], alpha: Any = None, exporting: bool = False
+) -> Any:
+    """Registry activation ``name`` as QAT computes it (both QAT engines call this).
+
+    Args:
+        name: canonical registry name.
+        x: the input tensor.
+        point: ``point(t, name)`` applies the moving range ``name`` of the formulation.
+        params: the activation's parameters (a tensor ``beta`` for a learnable Swish-β).
+        alpha: PReLU's alpha weight.
+        exporting: True while an exporter traces the model.
+    """
+    if name == "prelu":
+        return prelu(x, alpha, exporting)
+    f = FORMS.get(name)
+    if f is not None:
+        return f.fn(x, point, **params)
+    from keras_acts import registry
+
+    return registry.lookup(name).fn(x, **params)

@@ -97,9 +97,7 @@ class QATActivation(keras.layers.Layer):
             params["gain"] = tf.quantization.fake_quant_with_min_max_vars(gain, lo, hi, num_bits=8)
         if self.activation == "swish" and self.trainable_beta:
             params["beta"] = self.beta
-        if self.form is not None:
-            return self.form.fn(inputs, point, **params)
-        return registry.lookup(self.activation).fn(inputs, **params)
+        return formulations.qat_activation(self.activation, inputs, point, params, alpha=self.alpha, exporting=exporting)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape

@@ -18,13 +18,12 @@ class QuantizationError(ValueError):
 
 
 def keras3_error() -> QuantizationError:
-    """The one error for Keras 3 models and for a process running the Keras 3 frontend."""
+    """The error for tfmot-only objects (QuantizeConfigs) asked for under Keras 3."""
     return QuantizationError(
-        "Quantization-aware training needs tf_keras: tensorflow-model-optimization (tfmot) works only on "
-        "tf_keras (Keras 2) models, and this is a Keras 3 model/process. Set TF_USE_LEGACY_KERAS=1 in the "
-        "environment before importing TensorFlow (e.g. `TF_USE_LEGACY_KERAS=1 python train.py`), build the "
-        "model with keras_acts.keras (then tf_keras) and call quantize_model again. Post-training int8 "
-        "export (keras_acts.export.to_tflite) works on Keras 3 models without this."
+        "tfmot QuantizeConfigs and the tfmot QATActivation exist only for tf_keras (Keras 2) models: "
+        "tensorflow-model-optimization does not run on Keras 3. For a Keras 3 model call "
+        "keras_acts.quantization.quantize_model(model) -- it uses keras_acts's own QAT engine "
+        "(keras_acts.quantization.engine) -- or set TF_USE_LEGACY_KERAS=1 before importing TensorFlow to use tfmot."
     )
 
 
@@ -43,6 +42,15 @@ def _check_frontend(model: Any) -> None:
         raise QuantizationError(
             f"quantize_model expects a Sequential or functional model; {model.name!r} is a subclassed "
             f"{type(model).__name__}. Rebuild it with keras.Sequential or the functional API."
+        )
+
+
+def _check_keras3_model(model: Any) -> None:
+    if model_frontend(model) != "keras3":
+        raise QuantizationError(
+            f"quantize_model expects a Keras 3 Sequential or functional model in this process, got "
+            f"{type(model).__module__}.{type(model).__name__}. Build it with keras_acts.keras (Keras 3), or set "
+            "TF_USE_LEGACY_KERAS=1 before importing TensorFlow for tf_keras models."
         )
 
 
@@ -250,7 +258,11 @@ def _unsupported_layers(model: Any) -> list[str]:
 
 
 def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> Any:
-    """Returns the quantization-aware-training version of a tf_keras model.
+    """Returns the quantization-aware-training version of a Keras 3 or tf_keras model.
+
+    Keras 3 models go to keras_acts's own QAT engine (:mod:`keras_acts.quantization.engine`:
+    no tfmot, no tf_keras; the result saves to ``.keras`` and loads without a scope).
+    tf_keras models use tfmot, as follows.
 
     Every keras_acts activation layer, tf_keras ``ELU``/``PReLU``/``Activation`` layer
     and every ``activation=`` that is a registry activation (function or string; tf_keras
@@ -269,7 +281,7 @@ def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> 
     this is recommended whenever you fine-tune a trained float model.
 
     Args:
-        model: a tf_keras Sequential or functional model (``TF_USE_LEGACY_KERAS=1``).
+        model: a Keras 3 or tf_keras (``TF_USE_LEGACY_KERAS=1``) Sequential or functional model.
         calibration_data: optional model inputs (array (N, ...) or ``tf.data.Dataset`` of
             input batches) used to initialize every activation and weight quantizer range
             before training; see :func:`keras_acts.quantization.calibrate`.
@@ -279,8 +291,7 @@ def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> 
         The QAT model (compile and fit it as usual; load it inside :func:`quantize_scope`).
 
     Raises:
-        QuantizationError: a Keras 3 model or process (with how to switch to tf_keras), a
-            subclassed model, or layers that neither tfmot nor keras_acts can quantize
+        QuantizationError: a subclassed model, bad calibration data, or layers that neither tfmot nor keras_acts can quantize
             (all of them named).
         TypeError: an unknown option.
     """
@@ -289,6 +300,13 @@ def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> 
             f"quantize_model got unknown option(s) {', '.join(map(repr, options))}; it accepts only "
             "calibration_data (call quantize_model(model) or quantize_model(model, calibration_data=x_train[:500]))."
         )
+    from keras_acts.backend import FRONTEND
+
+    if model_frontend(model) == "keras3" or FRONTEND == "keras3":
+        from keras_acts.quantization import engine
+
+        _check_keras3_model(model)
+        return engine.quantize(model, calibration_data)
     _check_frontend(model)
     tfmot = _tfmot()
     from keras_acts.quantization.configs import config_for
@@ -342,8 +360,9 @@ def quantize_scope() -> Iterator[None]:
     """
     from keras_acts.backend import FRONTEND
 
-    if FRONTEND == "keras3":
-        raise keras3_error()
+    if FRONTEND == "keras3":  # engine QAT layers are registered serializables: nothing to add
+        yield
+        return
     tfmot = _tfmot()
     with tfmot.quantization.keras.quantize_scope(custom_objects()):
         yield

@@ -1,0 +1,60 @@
+"""keras_acts's own QAT engine: int8 quantization-aware training without tfmot or tf_keras.
+
+:func:`quantize` turns a Keras 3 Sequential/functional model into a QAT model whose layers
+(:mod:`.layers`) fake-quantize as the TFLite int8 kernels compute: per-channel symmetric
+int8 weights (BatchNorm folded as the converter folds it), per-tensor asymmetric int8
+activations with moving-average ranges, and every registry activation in its shared QAT
+formulation. :func:`keras_acts.export.to_tflite` converts the result to int8 from its
+ranges alone. :func:`keras_acts.quantization.quantize_model` dispatches here for Keras 3.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras_acts.quantization.engine.calibrate import calibrate
+from keras_acts.quantization.engine.layers import QAT_LAYERS, FakeQuant, QuantizedActivation, QuantizedOutput, QuantizedWeights
+from keras_acts.quantization.engine.rewrite import QuantizationError, rewrite
+
+__all__ = [
+    "FakeQuant",
+    "QAT_LAYERS",
+    "QuantizationError",
+    "QuantizedActivation",
+    "QuantizedOutput",
+    "QuantizedWeights",
+    "calibrate",
+    "is_qat_model",
+    "quantize",
+]
+
+
+def quantize(model: Any, calibration_data: Any = None) -> Any:
+    """The QAT model of a Keras Sequential/functional model (see the package docstring).
+
+    Args:
+        model: a built Sequential or functional model (TensorFlow backend).
+        calibration_data: optional model inputs (array (N, ...) or ``tf.data.Dataset``)
+            that initialize every activation range; without it each range starts from
+            the first training batch it sees.
+
+    Returns:
+        The QAT model; compile and fit it as usual.
+
+    Raises:
+        QuantizationError: a subclassed model, layers with no int8 scheme (all named),
+            or bad calibration data (the message names the fix).
+    """
+    qat = rewrite(model)
+    if calibration_data is not None:
+        calibrate(qat, calibration_data)
+    return qat
+
+
+def is_qat_model(model: Any) -> bool:
+    """True when ``model`` contains layers of this engine."""
+    try:
+        layers = list(model._flatten_layers(include_self=False, recursive=True))
+    except (AttributeError, TypeError):
+        layers = list(getattr(model, "layers", []))
+    return any(isinstance(layer, QAT_LAYERS) for layer in layers)

@@ -1,0 +1,385 @@
+"""The QAT layers of keras_acts's own QAT engine (no tfmot).
+
+* :class:`FakeQuant` -- a per-tensor int8 range (moving average, or fixed) on one tensor;
+  placed after model inputs and after Keras ops (``x + 3.0``) that compute new values.
+* :class:`QuantizedWeights` -- Conv2D, DepthwiseConv2D or Dense with per-channel
+  symmetric int8 weights, an optional BatchNorm folded in, an optional fused ReLU/ReLU6,
+  and its output range.
+* :class:`QuantizedOutput` -- any other computing layer (Add, Concatenate, Multiply,
+  pooling, Rescaling, Normalization, a BatchNorm that cannot be folded, Softmax) run
+  unchanged, with its output range.
+* :class:`QuantizedActivation` -- a registry activation computed in its QAT formulation
+  (:mod:`keras_acts.quantization.formulations`, shared with the tfmot path), with its
+  output range; learnable PReLU alpha and Swish beta.
+
+All layers are written against :data:`keras_acts.backend.keras` and TensorFlow ops.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from keras_acts import lowering, registry
+from keras_acts.backend import keras, register_serializable
+from keras_acts.quantization import formulations
+from keras_acts.quantization.engine import fake_quant, folding
+from keras_acts.quantization.engine.ranges import DEFAULT_DECAY, RangeQuantizer
+
+_FUSED = {"linear": None, "relu": tf.nn.relu, "relu6": tf.nn.relu6, "hard_tanh": lambda y: tf.clip_by_value(y, -1.0, 1.0)}
+
+
+class _OutputRange:
+    """Mixin: the output range of a layer, moving-average or fixed (``output_range``)."""
+
+    def _init_output(self, quantize_output: bool, output_range: Any, decay: float) -> None:
+        self.quantize_output = bool(quantize_output)
+        self.output_range = tuple(float(v) for v in output_range) if output_range is not None else None
+        self.decay = float(decay)
+        self._out: RangeQuantizer | None = None
+
+    def _build_output(self) -> None:
+        if self.quantize_output and self.output_range is None:
+            self._out = RangeQuantizer(self, "output", self.decay)
+
+    def _quantize_output(self, y: Any, training: Any) -> Any:
+        if not self.quantize_output:
+            return y
+        if self.output_range is not None:
+            return formulations.fixed(y, *self.output_range)
+        return self._out(y, training)
+
+    def _output_config(self) -> dict[str, Any]:
+        return {"quantize_output": self.quantize_output, "output_range": self.output_range, "decay": self.decay}
+
+
+@register_serializable
+class FakeQuant(_OutputRange, keras.layers.Layer):
+    """Fake-quantizes its input per tensor (int8, asymmetric) on a learned or fixed range.
+
+    Args:
+        output_range: a fixed (lo, hi) range; None (default) learns a moving-average range.
+        decay: moving-average decay per training step.
+    """
+
+    def __init__(self, output_range: Any = None, decay: float = DEFAULT_DECAY, **kwargs: Any) -> None:
+        kwargs.pop("quantize_output", None)
+        super().__init__(**kwargs)
+        self._init_output(True, output_range, decay)
+
+    def build(self, input_shape: Any) -> None:
+        self._build_output()
+        self.built = True
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        return self._quantize_output(inputs, training)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = {**super().get_config(), **self._output_config()}
+        cfg.pop("quantize_output")
+        return cfg
+
+
+class _Wrapping(_OutputRange, keras.layers.Layer):
+    """Common part of the wrappers: the wrapped layer(s) serialized in the config."""
+
+    def _sublayer(self, layer: Any) -> Any:
+        if layer is None or isinstance(layer, keras.layers.Layer):
+            return layer
+        return keras.layers.deserialize(layer)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return self.layer.compute_output_shape(input_shape)
+
+
+@register_serializable
+class QuantizedWeights(_Wrapping):
+    """A Conv2D, DepthwiseConv2D or Dense computed with fake-quantized (folded) weights.
+
+    Forward: the kernel (times the folded BatchNorm scale ``gamma / sqrt(var + eps)``
+    when ``batchnorm`` is given) is fake-quantized symmetric, narrow range, per output
+    channel for convolutions and per tensor for Dense (measured: the converter fails with
+    "'tfl.transpose' op has mismatched quantized axes" on a per-channel Dense kernel); the bias (folded: ``beta + (b - mean) * scale``) stays float, as the int32
+    bias of the int8 kernel; then the fused activation (``"linear"``, ``"relu"``, ``"relu6"``
+    or ``"hard_tanh"``, which the converter fuses into the op) and the output range.
+
+    With a folded BatchNorm, training normalizes with the moving statistics (what the
+    converter folds), and while the BatchNorm is trainable updates them from the batch
+    statistics of the float convolution, as BatchNorm would.
+
+    Args:
+        layer: the Conv2D, DepthwiseConv2D or Dense (instance or serialized config), with a
+            linear activation.
+        batchnorm: the BatchNormalization folded into it, or None.
+        fused_activation: ``"linear"``, ``"relu"``, ``"relu6"`` or ``"hard_tanh"`` (RELU_N1_TO_1).
+        quantize_output: whether the output gets a range (False when a ReLU that the
+            converter fuses into this op follows it).
+        output_range: a fixed output range, or None for a moving-average one.
+        decay: moving-average decay of the output range.
+    """
+
+    def __init__(
+        self,
+        layer: Any,
+        batchnorm: Any = None,
+        fused_activation: str = "linear",
+        quantize_output: bool = True,
+        output_range: Any = None,
+        decay: float = DEFAULT_DECAY,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.layer = self._sublayer(layer)
+        self.batchnorm = self._sublayer(batchnorm)
+        if fused_activation not in _FUSED:
+            raise ValueError(f"fused_activation must be one of {sorted(_FUSED)}, got {fused_activation!r}.")
+        self.fused_activation = fused_activation
+        self.depthwise = isinstance(self.layer, keras.layers.DepthwiseConv2D)
+        self.dense = isinstance(self.layer, keras.layers.Dense)
+        self._init_output(quantize_output, output_range, decay)
+
+    def build(self, input_shape: Any) -> None:
+        if not self.layer.built:
+            self.layer.build(input_shape)
+        if self.batchnorm is not None and not self.batchnorm.built:
+            self.batchnorm.build(self.layer.compute_output_shape(input_shape))
+        self._build_output()
+        self.built = True
+
+    def _kernel(self) -> Any:
+        return getattr(self.layer, "depthwise_kernel", None) if self.depthwise and not hasattr(self.layer, "kernel") else self.layer.kernel
+
+    def _op(self, x: Any, kernel: Any) -> Any:
+        layer = self.layer
+        if self.dense:
+            return tf.tensordot(x, kernel, axes=[[len(x.shape) - 1], [0]]) if len(x.shape) > 2 else tf.matmul(x, kernel)
+        strides = (1, *layer.strides, 1)
+        dilations = tuple(layer.dilation_rate)
+        padding = layer.padding.upper()
+        if self.depthwise:
+            return tf.nn.depthwise_conv2d(x, kernel, strides, padding, dilations=dilations)
+        return tf.nn.conv2d(x, kernel, strides, padding, dilations=dilations)
+
+    def _quantize_kernel(self, kernel: Any) -> Any:
+        if self.dense:  # the converter cannot keep a per-channel axis through FC's kernel transpose
+            return fake_quant.per_tensor_weight(kernel)
+        if self.depthwise:
+            kh, kw, cin, mult = kernel.shape
+            flat = tf.reshape(kernel, (kh, kw, 1, cin * mult))
+            return tf.reshape(fake_quant.per_channel_weights(flat), (kh, kw, cin, mult))
+        return fake_quant.per_channel_weights(kernel)
+
+    def _folded(self, x: Any, training: Any) -> tuple[Any, Any]:
+        kernel = tf.convert_to_tensor(self._kernel())
+        bias = tf.convert_to_tensor(self.layer.bias) if self.layer.use_bias else None
+        bn = self.batchnorm
+        if bn is None:
+            return kernel, bias
+        if training and bn.trainable:
+            y = self._op(x, kernel)
+            mean, var = folding.batch_moments(y if bias is None else y + bias)
+            m = bn.momentum
+            bn.moving_mean.assign(fake_quant.moving_average(bn.moving_mean, tf.stop_gradient(mean), m))
+            bn.moving_variance.assign(fake_quant.moving_average(bn.moving_variance, tf.stop_gradient(var), m))
+        gamma = tf.convert_to_tensor(bn.gamma) if bn.scale else None
+        beta = tf.convert_to_tensor(bn.beta) if bn.center else None
+        scale = folding.bn_scale(gamma, tf.convert_to_tensor(bn.moving_variance), bn.epsilon)
+        return (
+            folding.fold_kernel(kernel, scale, self.depthwise),
+            folding.fold_bias(bias, scale, beta, tf.convert_to_tensor(bn.moving_mean)),
+        )
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        kernel, bias = self._folded(inputs, training)
+        y = self._op(inputs, self._quantize_kernel(kernel))
+        if bias is not None:
+            y = y + bias
+        act = _FUSED[self.fused_activation]
+        if act is not None:
+            y = act(y)
+        return self._quantize_output(y, training)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return self.layer.compute_output_shape(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "layer": keras.layers.serialize(self.layer),
+            "batchnorm": keras.layers.serialize(self.batchnorm) if self.batchnorm is not None else None,
+            "fused_activation": self.fused_activation,
+            **self._output_config(),
+        }
+
+
+@register_serializable
+class QuantizedOutput(_Wrapping):
+    """Runs ``layer`` unchanged and fake-quantizes its output (moving or fixed range).
+
+    Args:
+        layer: the wrapped layer (instance or serialized config).
+        quantize_output: False when a ReLU the converter fuses into this op follows.
+        output_range: a fixed output range (e.g. Softmax's [0, 255/256]), or None.
+        decay: moving-average decay of the output range.
+    """
+
+    def __init__(
+        self,
+        layer: Any,
+        quantize_output: bool = True,
+        output_range: Any = None,
+        decay: float = DEFAULT_DECAY,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.layer = self._sublayer(layer)
+        self._init_output(quantize_output, output_range, decay)
+
+    def build(self, input_shape: Any) -> None:
+        if not self.layer.built:
+            self.layer.build(input_shape)
+        self._mid = RangeQuantizer(self, "scaled", self.decay) if _affine(self.layer) is not None else None
+        self._build_output()
+        self.built = True
+
+    def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+        affine = _affine(self.layer)
+        if affine is not None:  # MUL then ADD in int8: the product needs its own range
+            if training and isinstance(self.layer, keras.layers.BatchNormalization) and self.layer.trainable:
+                self.layer(inputs, training=True)  # updates the moving statistics the affine form uses
+            a, b = (fake_quant.constant(v) for v in affine)
+            y = self._mid(inputs * a, training) + b
+        else:
+            kwargs = {"training": training} if _takes("training", self.layer) else {}
+            if mask is not None and _takes("mask", self.layer):
+                kwargs["mask"] = mask
+            y = self.layer(inputs, **kwargs)
+        return self._quantize_output(y, training)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "layer": keras.layers.serialize(self.layer), **self._output_config()}
+
+
+def _affine(layer: Any) -> tuple[Any, Any] | None:
+    """(a, b) with ``layer(x) == x * a + b`` (inference) for Rescaling, Normalization and
+    BatchNormalization (one that could not be folded into a conv), else None."""
+    if isinstance(layer, keras.layers.Rescaling):
+        if not layer.get_config().get("offset"):
+            return None
+        return tf.cast(layer.scale, tf.float32), tf.cast(layer.offset, tf.float32)
+    if isinstance(layer, keras.layers.BatchNormalization):  # inference form, as the converter folds it
+        a = tf.math.rsqrt(tf.convert_to_tensor(layer.moving_variance) + layer.epsilon)
+        if layer.scale:
+            a = a * tf.convert_to_tensor(layer.gamma)
+        b = -tf.convert_to_tensor(layer.moving_mean) * a
+        return a, (b + tf.convert_to_tensor(layer.beta)) if layer.center else b
+    if isinstance(layer, keras.layers.Normalization) and not getattr(layer, "invert", False):
+        inv = 1.0 / tf.maximum(tf.sqrt(tf.convert_to_tensor(layer.variance)), 1e-7)
+        return inv, -tf.convert_to_tensor(layer.mean) * inv
+    return None
+
+
+def _takes(arg: str, layer: Any) -> bool:
+    import inspect
+
+    try:
+        return arg in inspect.signature(layer.call).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+@register_serializable
+class QuantizedActivation(_OutputRange, keras.layers.Layer):
+    """A registry activation in its QAT formulation, with its output range.
+
+    The formulation (``formulations.qat_activation``) is the one the tfmot path's
+    ``QATActivation`` uses: fake-quants on every intermediate tensor the int8 graph
+    requantizes; moving-average points are :class:`RangeQuantizer` s here.
+
+    Args:
+        activation: registry name of the activation.
+        params: the activation's parameters.
+        trainable_beta: Swish only: beta is a learned scalar (Swish-β).
+        shared_axes: PReLU only: axes along which alpha is shared.
+        alpha_initializer: PReLU only: initializer of alpha (default 0.25).
+        quantize_output, output_range, decay: see :class:`QuantizedOutput`; the fixed
+            range of LOGISTIC/TANH outputs is taken from the formulation by default.
+    """
+
+    def __init__(
+        self,
+        activation: str,
+        params: dict[str, Any] | None = None,
+        trainable_beta: bool = False,
+        shared_axes: list[int] | None = None,
+        alpha_initializer: Any = None,
+        quantize_output: bool = True,
+        output_range: Any = None,
+        decay: float = DEFAULT_DECAY,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        entry = registry.lookup(activation)
+        self.activation = entry.name
+        self.params = entry.check_params(dict(params or {}))
+        self.trainable_beta = bool(trainable_beta)
+        self.shared_axes = sorted(shared_axes) if shared_axes else None
+        self.alpha_initializer = keras.initializers.get(
+            alpha_initializer if alpha_initializer is not None else keras.initializers.Constant(0.25)
+        )
+        form = formulations.form(entry.name)
+        if output_range is None and form is not None:
+            output_range = form.output_range
+        self._init_output(quantize_output, output_range, decay)
+        self.alpha = None
+        self.beta = None
+        self._points: dict[str, RangeQuantizer] = {}
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape)
+        if self.activation == "prelu":
+            axes = set(self.shared_axes or ())
+            param_shape = tuple(1 if i in axes else shape[i] for i in range(1, len(shape)))
+            self.alpha = self.add_weight(name="alpha", shape=param_shape, initializer=self.alpha_initializer)
+        if self.activation == "swish" and self.trainable_beta:
+            beta0 = float(self.params.get("beta", 1.0))
+            self.beta = self.add_weight(name="beta", shape=(), initializer=keras.initializers.Constant(beta0))
+        form = formulations.form(self.activation)
+        for name in form.moving if form is not None else ():
+            self._points[name] = RangeQuantizer(self, name, self.decay)
+        self._build_output()
+        self.built = True
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        def point(t: Any, name: str) -> Any:
+            return self._points[name](t, training)
+
+        params = dict(self.params)
+        if self.activation == "swish" and self.trainable_beta:
+            params["beta"] = self.beta
+        y = formulations.qat_activation(
+            self.activation, inputs, point, params, alpha=self.alpha, exporting=lowering.current_target() is not None
+        )
+        return self._quantize_output(y, training)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "activation": self.activation,
+            "params": dict(self.params),
+            "trainable_beta": self.trainable_beta,
+            "shared_axes": self.shared_axes,
+            "alpha_initializer": keras.initializers.serialize(self.alpha_initializer),
+            **self._output_config(),
+        }
+
+
+QAT_LAYERS = (FakeQuant, QuantizedWeights, QuantizedOutput, QuantizedActivation)
+"""Every layer class of the engine (the exporter recognises QAT models by them)."""

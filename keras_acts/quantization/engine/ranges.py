@@ -1,0 +1,111 @@
+"""Per-tensor activation ranges learned as moving averages, and the calibration observer.
+
+A :class:`RangeQuantizer` owns three non-trainable variables of a layer (``<name>_min``,
+``<name>_max`` and ``<name>_seen``). In training it moves the range towards the batch's
+``[min(x, 0), max(x, 0)]`` with an exponential moving average (the first batch a range
+sees sets it directly, so an uncalibrated model does not start from an arbitrary range),
+then fake-quantizes with the updated range; in inference it fake-quantizes with the stored
+range. Inside :func:`observing` (used by :func:`keras_acts.quantization.engine.calibrate`)
+it fake-quantizes nothing: tensors pass through in float, as in post-training calibration,
+and their global min/max are recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from keras_acts.quantization.engine import fake_quant
+
+DEFAULT_DECAY = 0.99
+
+_state = threading.local()
+
+
+class RangeObserver:
+    """Collects the global [min, max] of every RangeQuantizer it sees (eager only)."""
+
+    def __init__(self) -> None:
+        self.ranges: dict[int, list] = {}  # id(quantizer) -> [quantizer, lo, hi]
+
+    def record(self, quantizer: "RangeQuantizer", x: Any) -> None:
+        if not tf.executing_eagerly():
+            raise RuntimeError(
+                "keras_acts.quantization.calibrate must run eagerly; it was called inside a tf.function. "
+                "Call it (or quantize_model(..., calibration_data=...)) outside tf.function."
+            )
+        v = np.asarray(x)
+        if not np.all(np.isfinite(v)):
+            raise ValueError(
+                f"calibration produced non-finite values at {quantizer.name!r}; check calibration_data for "
+                "NaN/inf and that it is scaled like the training inputs."
+            )
+        lo, hi = float(v.min(initial=0.0)), float(v.max(initial=0.0))
+        r = self.ranges.setdefault(id(quantizer), [quantizer, lo, hi])
+        r[1], r[2] = min(r[1], lo), max(r[2], hi)
+
+    def assign(self) -> int:
+        """Writes the recorded ranges into the quantizers' variables; returns how many."""
+        for q, lo, hi in self.ranges.values():
+            q.set_range(lo, max(hi, lo + fake_quant.MIN_WIDTH))
+        return len(self.ranges)
+
+
+def current_observer() -> RangeObserver | None:
+    """The observer of the calibration pass in progress, or None."""
+    return getattr(_state, "observer", None)
+
+
+@contextlib.contextmanager
+def observing(observer: RangeObserver) -> Iterator[RangeObserver]:
+    """Inside the block every RangeQuantizer records its input instead of quantizing it."""
+    previous = current_observer()
+    _state.observer = observer
+    try:
+        yield observer
+    finally:
+        _state.observer = previous
+
+
+class RangeQuantizer:
+    """A moving-average per-tensor int8 range stored as variables of ``layer``.
+
+    Args:
+        layer: the Keras layer that owns the variables (call from its ``build``).
+        name: prefix of the variable names, unique within the layer.
+        decay: moving-average decay per training step.
+    """
+
+    def __init__(self, layer: Any, name: str, decay: float = DEFAULT_DECAY) -> None:
+        self.name = f"{layer.name}/{name}"
+        self.decay = float(decay)
+        kw = {"shape": (), "trainable": False, "aggregation": "mean"}
+        self.min = layer.add_weight(name=f"{name}_min", initializer="zeros", **kw)
+        self.max = layer.add_weight(name=f"{name}_max", initializer="ones", **kw)
+        self.seen = layer.add_weight(name=f"{name}_seen", initializer="zeros", **kw)
+
+    def set_range(self, lo: float, hi: float) -> None:
+        """Sets the range (and marks it as seen, so training continues from it)."""
+        self.min.assign(lo)
+        self.max.assign(hi)
+        self.seen.assign(1.0)
+
+    def __call__(self, x: Any, training: Any = False) -> Any:
+        observer = current_observer()
+        if observer is not None:
+            observer.record(self, x)
+            return x
+        if training:
+            lo, hi = fake_quant.observed_range(tf.stop_gradient(x))
+            seen = tf.cast(self.seen, tf.bool)
+            lo = tf.where(seen, fake_quant.moving_average(self.min, lo, self.decay), lo)
+            hi = tf.where(seen, fake_quant.moving_average(self.max, hi, self.decay), hi)
+            self.min.assign(lo)
+            self.max.assign(hi)
+            self.seen.assign(1.0)
+            return fake_quant.activation(x, lo, hi)
+        return fake_quant.activation(x, self.min, self.max)
