@@ -73,9 +73,9 @@ class OutputQuantizeConfig(_ActivationQuantizeConfig):
 class PReLUQuantizeConfig(_ActivationQuantizeConfig):
     """Scheme ``"prelu"``: learnable PReLU.
 
-    alpha is not given a tfmot weight quantizer: the layer fake-quantizes it like the
-    converter quantizes the constant (symmetric int8 per tensor) and leaves it raw
-    while exporting, so the converter fuses one int8 PRELU (see ``QATActivation``).
+    alpha is not given a tfmot weight quantizer: the layer trains PReLU in its LiteRT-CPU form
+    ``x + (1 - alpha) relu(-x)`` and fake-quantizes ``1 - alpha`` as the converter quantizes
+    that constant (see ``formulations.prelu_gain``).
     """
 
     scheme = "prelu"

@@ -181,25 +181,20 @@ def form(name: str) -> QATForm | None:
 
 
 
-def prelu(x: Any, alpha: Any, exporting: bool = False) -> Any:
-    """PReLU as ``relu(x) + (-alpha) * relu(-x)`` (the converter fuses it into one PRELU).
+def prelu_gain(alpha: Any, dtype: Any) -> Any:
+    """``1 - alpha``, fake-quantized per tensor on its [min, max] as the converter quantizes that constant.
 
-    In training alpha is fake-quantized the way the converter quantizes the constant
-    (int8, per tensor, symmetric, scale ``max|alpha| / 127``). While an exporter traces
-    the model alpha is left raw: a FakeQuant on alpha stops the converter from fusing a
-    single int8 PRELU (measured: symmetric fake-quant gives NEG/RELU/MUL/SUB, asymmetric a
-    float PRELU island).
+    The PReLU formulation multiplies by it (see :func:`_prelu`); training then rounds it as
+    the int8 MUL will.
     """
-    from keras_acts.quantization.engine.fake_quant import per_tensor_weight
-
-    alpha = tf.cast(alpha, x.dtype)
-    if not exporting:
-        alpha = per_tensor_weight(alpha)
-    return tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)
+    gain = 1.0 - tf.cast(alpha, dtype)
+    lo = tf.minimum(tf.reduce_min(gain), 0.0)
+    hi = tf.maximum(tf.reduce_max(gain), lo + 1e-6)
+    return tf.quantization.fake_quant_with_min_max_vars(gain, lo, hi, num_bits=8)
 
 
 def qat_activation(
-    name: str, x: Any, point: Callable[[Any, str], Any], params: dict[str, Any], alpha: Any = None, exporting: bool = False
+    name: str, x: Any, point: Callable[[Any, str], Any], params: dict[str, Any], alpha: Any = None
 ) -> Any:
     """Registry activation ``name`` as QAT computes it (both QAT engines call this).
 
@@ -209,10 +204,9 @@ def qat_activation(
         point: ``point(t, name)`` applies the moving range ``name`` of the formulation.
         params: the activation's parameters (a tensor ``beta`` for a learnable Swish-β).
         alpha: PReLU's alpha weight.
-        exporting: True while an exporter traces the model.
     """
     if name == "prelu":
-        return prelu(x, alpha, exporting)
+        params = {**params, "gain": prelu_gain(alpha, x.dtype)}
     f = FORMS.get(name)
     if f is not None:
         return f.fn(x, point, **params)

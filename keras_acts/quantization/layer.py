@@ -88,16 +88,9 @@ class QATActivation(keras.layers.Layer):
             )
 
         params = dict(self.params)
-        if self.activation == "prelu":
-            # The int8 MUL multiplies by the constant 1 - alpha, which the converter quantizes
-            # per tensor from its min/max: training rounds it the same way.
-            gain = 1.0 - tf.cast(self.alpha, inputs.dtype)
-            lo = tf.minimum(tf.reduce_min(gain), 0.0)
-            hi = tf.maximum(tf.reduce_max(gain), lo + 1e-6)
-            params["gain"] = tf.quantization.fake_quant_with_min_max_vars(gain, lo, hi, num_bits=8)
         if self.activation == "swish" and self.trainable_beta:
             params["beta"] = self.beta
-        return formulations.qat_activation(self.activation, inputs, point, params, alpha=self.alpha, exporting=exporting)
+        return formulations.qat_activation(self.activation, inputs, point, params, alpha=self.alpha)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape

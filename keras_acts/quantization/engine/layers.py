@@ -21,7 +21,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from keras_acts import lowering, registry
+from keras_acts import registry
 from keras_acts.backend import keras, register_serializable
 from keras_acts.quantization import formulations
 from keras_acts.quantization.engine import fake_quant, folding
@@ -361,9 +361,7 @@ class QuantizedActivation(_OutputRange, keras.layers.Layer):
         params = dict(self.params)
         if self.activation == "swish" and self.trainable_beta:
             params["beta"] = self.beta
-        y = formulations.qat_activation(
-            self.activation, inputs, point, params, alpha=self.alpha, exporting=lowering.current_target() is not None
-        )
+        y = formulations.qat_activation(self.activation, inputs, point, params, alpha=self.alpha)
         return self._quantize_output(y, training)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
