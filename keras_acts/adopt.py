@@ -28,6 +28,7 @@ The graph is read from the config of both frontends (tf_keras node lists, Keras 
 from __future__ import annotations
 
 import copy
+import importlib
 import math
 import re
 import sys
@@ -449,7 +450,13 @@ def _registry_layer_entry(activation: str, params: dict[str, Any], name: str, so
 
 
 def _serialized_function(activation: str) -> Any:
-    return keras.activations.serialize(registry.lookup(activation).fn)
+    """How the frontend writes registry function ``activation`` into a layer config."""
+    fn = registry.lookup(activation).fn
+    if FRONTEND == "tf_keras":
+        # keras_acts wraps tf_keras's serialize in its source module (keras_acts.serialization);
+        # the public alias still points at the original.
+        return importlib.import_module("tf_keras.src.activations").serialize(fn)
+    return keras.activations.serialize(fn)
 
 
 # --------------------------------------------------------------------------- rewriting
