@@ -41,6 +41,13 @@ _LAZY_SUBMODULES = ("callbacks", "data", "docs", "export", "plot", "quantization
 
 
 def __getattr__(name: str):
+    if name in ("adopt", "AdoptResult", "Replacement", "AdoptError"):
+        # keras_acts.adopt is the function (the module keras_acts/adopt.py is callable too).
+        import importlib
+
+        value = getattr(importlib.import_module("keras_acts.adopt"), name)
+        globals()[name] = value
+        return value
     if name in _LAZY_SUBMODULES:
         import importlib
 
@@ -51,6 +58,7 @@ __all__ = [
     "FRONTEND",
     "__version__",
     "activations",
+    "adopt",
     "deserialize",
     "elu",
     "gelu",
