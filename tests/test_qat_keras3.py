@@ -333,6 +333,9 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "loss": hist.histor
         x, _ = _digits(size, channels=3)
         model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3), classes=10, **kwargs)
         qat = quantization.quantize_model(model, calibration_data=x[:64])
+        acts = {getattr(layer, "activation", None) for layer in qat.layers if type(layer).__name__ == "QuantizedActivation"}
+        if name.startswith("MobileNetV3"):  # relu6(x + 3) * (1/6) adopted as the registry hard_sigmoid
+            assert {"hard_sigmoid", "hard_swish"} <= acts, acts
         content = _int8(qat)
         _assert_all_int8(content)
         assert _max_lsb(qat, content, x[64:72]) <= LSB
