@@ -1,6 +1,8 @@
-"""Quantization-aware training (QAT) for every keras_acts activation (tf_keras + tfmot).
+"""Quantization-aware training (QAT) for every keras_acts activation.
 
-``quantize_model(model)`` returns the QAT model; ``quantize_scope()`` loads saved ones.
+``quantize_model(model)`` returns the QAT model: Keras 3 models through keras_acts's own
+QAT engine (:mod:`keras_acts.quantization.engine`, no tfmot or tf_keras needed; saved models
+load without a scope), tf_keras models through tfmot (``quantize_scope()`` loads saved ones).
 
 Design (why QAT models convert to clean int8): a QAT model converts using only the
 ranges of its FakeQuant ops. An activation whose int8 graph is one op with a free
@@ -22,8 +24,10 @@ The layer traces the same formulation while an exporter traces the model under
 QAT formulation rather than the post-training int8 lowering (which needs calibration
 data for its intermediates); single-op activations use the registry's lowering.
 
-tfmot runs only on tf_keras: under Keras 3 every entry point raises one error saying to
-set ``TF_USE_LEGACY_KERAS=1`` before importing TensorFlow.
+Both paths compute every activation with the same formulation
+(:func:`keras_acts.quantization.formulations.qat_activation`). The tfmot classes
+(QuantizeConfigs, ``QATActivation``) exist only under tf_keras; under Keras 3 asking for them
+raises one error pointing to the engine.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    """Loads the tfmot-based classes on first use (tf_keras only)."""
+    """Loads the tfmot-based classes on first use (tf_keras only; ``calibrate`` in both)."""
     if name in _LAZY:
         from keras_acts.backend import FRONTEND
 

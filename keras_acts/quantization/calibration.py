@@ -34,6 +34,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
 
+from keras_acts.quantization.batches import input_batches
+
 # Smallest width of a calibrated range: a tensor that is constant 0 (a dead ReLU) would
 # otherwise get min == max == 0, which FakeQuant cannot represent.
 _MIN_WIDTH = 1e-3
@@ -98,23 +100,6 @@ def _observing(obs: _Observer) -> Iterator[None]:
             setattr(quant_ops, name, fn)
 
 
-def _batches(data: Any, batch_size: int) -> Iterator[Any]:
-    if isinstance(data, tf.data.Dataset):
-        for item in data:
-            yield item[0] if isinstance(item, (tuple, list)) else item
-        return
-    if isinstance(data, (list, tuple)) or not hasattr(data, "shape"):
-        raise TypeError(
-            f"calibration_data must be an array of model inputs (N, ...) or a tf.data.Dataset of input batches, "
-            f"got {type(data).__name__}. Pass e.g. x_train[:500]."
-        )
-    n = int(data.shape[0])
-    if n == 0:
-        raise ValueError("calibration_data is empty; pass a few hundred representative inputs, e.g. x_train[:500].")
-    for i in range(0, n, batch_size):
-        yield data[i : i + batch_size]
-
-
 def calibrate(qat_model: Any, data: Any, batch_size: int = 128) -> dict[str, int]:
     """Initializes the quantizer ranges of a QAT model from calibration data.
 
@@ -142,7 +127,7 @@ def calibrate(qat_model: Any, data: Any, batch_size: int = 128) -> dict[str, int
     """
     obs = _Observer()
     with _observing(obs):
-        for batch in _batches(data, batch_size):
+        for batch in input_batches(data, batch_size):
             qat_model(tf.convert_to_tensor(batch, tf.float32), training=False)
     if not obs.ranges:
         raise ValueError(

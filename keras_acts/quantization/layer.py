@@ -10,10 +10,11 @@ from tensorflow_model_optimization.quantization.keras import quantizers
 from keras_acts import registry
 from keras_acts.backend import keras, register_serializable
 from keras_acts.quantization import formulations
+from keras_acts.quantization.activation_weights import ActivationWeights
 
 
 @register_serializable
-class QATActivation(keras.layers.Layer):
+class QATActivation(ActivationWeights, keras.layers.Layer):
     """A registry activation for quantization-aware training (tf_keras only).
 
     :func:`keras_acts.quantization.quantize_model` puts one in place of every keras_acts
@@ -47,28 +48,13 @@ class QATActivation(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        entry = registry.lookup(activation)
-        self.activation = entry.name
-        self.params = entry.check_params(dict(params or {}))
-        self.trainable_beta = bool(trainable_beta)
-        self.shared_axes = sorted(shared_axes) if shared_axes else None
-        self.alpha_initializer = keras.initializers.get(
-            alpha_initializer if alpha_initializer is not None else keras.initializers.Constant(0.25)
-        )
-        self.form = formulations.form(entry.name)
-        self.alpha = None
-        self.beta = None
+        self._init_activation(activation, params, trainable_beta, shared_axes, alpha_initializer)
+        self.form = formulations.form(self.activation)
         self._points: dict[str, Any] = {}
 
     def build(self, input_shape: Any) -> None:
         shape = tuple(input_shape)
-        if self.activation == "prelu":
-            axes = set(self.shared_axes or ())
-            param_shape = tuple(1 if i in axes else shape[i] for i in range(1, len(shape)))
-            self.alpha = self.add_weight(name="alpha", shape=param_shape, initializer=self.alpha_initializer)
-        if self.activation == "swish" and self.trainable_beta:
-            beta0 = float(self.params.get("beta", 1.0))
-            self.beta = self.add_weight(name="beta", shape=(), initializer=keras.initializers.Constant(beta0))
+        self._build_activation_weights(shape)
         if self.form is not None:
             for name in self.form.moving:
                 q = quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
@@ -87,20 +73,10 @@ class QATActivation(keras.layers.Layer):
                 lambda: q(t, False, variables),
             )
 
-        params = dict(self.params)
-        if self.activation == "swish" and self.trainable_beta:
-            params["beta"] = self.beta
-        return formulations.qat_activation(self.activation, inputs, point, params, alpha=self.alpha)
+        return formulations.qat_activation(self.activation, inputs, point, self._call_params(), alpha=self.alpha)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "activation": self.activation,
-            "params": dict(self.params),
-            "trainable_beta": self.trainable_beta,
-            "shared_axes": self.shared_axes,
-            "alpha_initializer": keras.initializers.serialize(self.alpha_initializer),
-        }
+        return {**super().get_config(), **self._activation_config()}

@@ -32,6 +32,9 @@ __all__ = [
 def quantize(model: Any, calibration_data: Any = None) -> Any:
     """The QAT model of a Keras Sequential/functional model (see the package docstring).
 
+    Multi-layer activation patterns (``keras.applications`` MobileNetV3's hard-sigmoid and
+    hard-swish, ``x * sigmoid(x)``) are first adopted as registry layers (:func:`keras_acts.adopt`).
+
     Args:
         model: a built Sequential or functional model (TensorFlow backend).
         calibration_data: optional model inputs (array (N, ...) or ``tf.data.Dataset``)
@@ -45,10 +48,23 @@ def quantize(model: Any, calibration_data: Any = None) -> Any:
         QuantizationError: a subclassed model, layers with no int8 scheme (all named),
             or bad calibration data (the message names the fix).
     """
-    qat = rewrite(model)
+    qat = rewrite(_adopted(model))
     if calibration_data is not None:
         calibrate(qat, calibration_data)
     return qat
+
+
+def _adopted(model: Any) -> Any:
+    """``model`` with hard-sigmoid / hard-swish / swish subgraphs as registry layers
+    (:func:`keras_acts.adopt`), so they train in their registry QAT formulation; the model
+    itself when there is nothing to adopt or its config cannot be rebuilt (the engine then
+    quantizes those ops one by one)."""
+    from keras_acts.adopt import AdoptError, adopt
+
+    try:
+        return adopt(model, builtins=False).model
+    except AdoptError:
+        return model
 
 
 def is_qat_model(model: Any) -> bool:

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from keras_acts.quantization.batches import input_batches
 from keras_acts.quantization.engine.ranges import RangeObserver, observing
 from keras_acts.quantization.engine.rewrite import QuantizationError
-
-
-def _batches(data: Any, batch_size: int) -> Iterator[Any]:
-    if isinstance(data, tf.data.Dataset):
-        for item in data:
-            yield item[0] if isinstance(item, (tuple, list)) else item
-        return
-    if isinstance(data, (list, tuple)) or not hasattr(data, "shape"):
-        raise QuantizationError(
-            f"calibration_data must be an array of model inputs (N, ...) or a tf.data.Dataset of input batches, "
-            f"got {type(data).__name__}. Pass e.g. x_train[:500]."
-        )
-    if int(data.shape[0]) == 0:
-        raise QuantizationError("calibration_data is empty; pass a few hundred representative inputs, e.g. x_train[:500].")
-    for i in range(0, int(data.shape[0]), batch_size):
-        yield data[i : i + batch_size]
 
 
 def _check(batch: Any, shape: tuple) -> Any:
@@ -62,12 +47,14 @@ def calibrate(qat_model: Any, data: Any, batch_size: int = 128) -> dict[str, int
         ``{"activation_ranges": n}``: how many ranges were set.
 
     Raises:
-        QuantizationError: ``data`` is empty, not numeric, misshaped or not finite.
+        TypeError: ``data`` is not an array or a Dataset.
+        ValueError: ``data`` is empty.
+        QuantizationError: ``data`` is not numeric, misshaped or not finite.
     """
     shape = tuple(qat_model.inputs[0].shape)
     obs = RangeObserver()
     with observing(obs):
-        for batch in _batches(data, batch_size):
+        for batch in input_batches(data, batch_size):
             qat_model(_check(batch, shape), training=False)
     if not obs.ranges:
         raise QuantizationError("calibration_data produced no batch; pass a non-empty array or Dataset of model inputs.")

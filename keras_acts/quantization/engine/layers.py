@@ -24,6 +24,7 @@ import tensorflow as tf
 from keras_acts import registry
 from keras_acts.backend import keras, register_serializable
 from keras_acts.quantization import formulations
+from keras_acts.quantization.activation_weights import ActivationWeights
 from keras_acts.quantization.engine import fake_quant, folding
 from keras_acts.quantization.engine.ranges import DEFAULT_DECAY, RangeQuantizer
 
@@ -293,7 +294,7 @@ def _takes(arg: str, layer: Any) -> bool:
 
 
 @register_serializable
-class QuantizedActivation(_OutputRange, keras.layers.Layer):
+class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
     """A registry activation in its QAT formulation, with its output range.
 
     The formulation (``formulations.qat_activation``) is the one the tfmot path's
@@ -323,31 +324,15 @@ class QuantizedActivation(_OutputRange, keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        entry = registry.lookup(activation)
-        self.activation = entry.name
-        self.params = entry.check_params(dict(params or {}))
-        self.trainable_beta = bool(trainable_beta)
-        self.shared_axes = sorted(shared_axes) if shared_axes else None
-        self.alpha_initializer = keras.initializers.get(
-            alpha_initializer if alpha_initializer is not None else keras.initializers.Constant(0.25)
-        )
-        form = formulations.form(entry.name)
+        self._init_activation(activation, params, trainable_beta, shared_axes, alpha_initializer)
+        form = formulations.form(self.activation)
         if output_range is None and form is not None:
             output_range = form.output_range
         self._init_output(quantize_output, output_range, decay)
-        self.alpha = None
-        self.beta = None
         self._points: dict[str, RangeQuantizer] = {}
 
     def build(self, input_shape: Any) -> None:
-        shape = tuple(input_shape)
-        if self.activation == "prelu":
-            axes = set(self.shared_axes or ())
-            param_shape = tuple(1 if i in axes else shape[i] for i in range(1, len(shape)))
-            self.alpha = self.add_weight(name="alpha", shape=param_shape, initializer=self.alpha_initializer)
-        if self.activation == "swish" and self.trainable_beta:
-            beta0 = float(self.params.get("beta", 1.0))
-            self.beta = self.add_weight(name="beta", shape=(), initializer=keras.initializers.Constant(beta0))
+        self._build_activation_weights(input_shape)
         form = formulations.form(self.activation)
         for name in form.moving if form is not None else ():
             self._points[name] = RangeQuantizer(self, name, self.decay)
@@ -358,25 +343,14 @@ class QuantizedActivation(_OutputRange, keras.layers.Layer):
         def point(t: Any, name: str) -> Any:
             return self._points[name](t, training)
 
-        params = dict(self.params)
-        if self.activation == "swish" and self.trainable_beta:
-            params["beta"] = self.beta
-        y = formulations.qat_activation(self.activation, inputs, point, params, alpha=self.alpha)
+        y = formulations.qat_activation(self.activation, inputs, point, self._call_params(), alpha=self.alpha)
         return self._quantize_output(y, training)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "activation": self.activation,
-            "params": dict(self.params),
-            "trainable_beta": self.trainable_beta,
-            "shared_axes": self.shared_axes,
-            "alpha_initializer": keras.initializers.serialize(self.alpha_initializer),
-            **self._output_config(),
-        }
+        return {**super().get_config(), **self._activation_config(), **self._output_config()}
 
 
 QAT_LAYERS = (FakeQuant, QuantizedWeights, QuantizedOutput, QuantizedActivation)
