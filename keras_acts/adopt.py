@@ -657,10 +657,17 @@ def adopt(model: Any, *, builtins: bool = True) -> AdoptResult:
 
     Raises:
         AdoptError: not a Keras model, a model of the other frontend, a subclassed model
-            with no graph, or a config that cannot be rebuilt (with the reason).
+            with no graph, or a config that cannot be read or rebuilt (with the reason).
     """
     _check(model)
-    config = copy.deepcopy(model.get_config())
+    try:
+        config = copy.deepcopy(model.get_config())
+    except Exception as err:  # noqa: BLE001 - any layer's get_config may fail
+        raise AdoptError(
+            f"adopt reads the model's graph from its config, but {model.name!r}.get_config() failed: "
+            f"{type(err).__name__}: {err}. Lambda layers around arbitrary functions and custom layers "
+            "without get_config() cannot be rewritten: replace them with serializable layers."
+        ) from err
     keras3 = FRONTEND == "keras3"
     made = _rewrite_config(config, type(model).__name__, builtins, keras3)
     if not made:

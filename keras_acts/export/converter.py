@@ -17,7 +17,6 @@ The pipeline, in order:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
 import re
@@ -215,10 +214,12 @@ def to_tflite(
 
     lowering = TARGETS[target].lowering if quantization == "int8" else "float"
     if qat and lowering == "cpu":
-        # QAT models carry fake-quant ranges only where their QAT formulations put them, which
-        # follow the single-op int8 forms; tracing the XNNPACK forms would leave intermediates
-        # without ranges (float islands).
+        # A QAT model computes its activations in its QAT formulations (hard_swish and PReLU in
+        # their LiteRT-CPU forms), whose fake-quant ranges define the int8 graph; registry
+        # lowerings of the remaining single-op activations are the same for both targets.
         lowering = "int8"
+    if not qat:
+        model = _adopted(model)
     frozen, substitutions = _trace(model, specs, lowering)
     if quantization == "int8" and not qat and _graph_has_fake_quant(frozen):
         qat = True
@@ -226,14 +227,9 @@ def to_tflite(
             lowering = "int8"
             frozen, substitutions = _trace(model, specs, lowering)
 
-    if qat and backend.model_frontend(model) == "tf_keras":
-        # The converter recognizes fake-quant graphs (QAT) only on its Keras path; it
-        # traces the model inside convert(), so convert under the same contexts.
-        converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        converter_contexts = (substitute_builtins(model), lowering_target(lowering))
-    else:
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
-        converter_contexts = ()
+    # QAT graphs too: the converter quantizes the frozen graph from its FakeQuant ranges
+    # (same ops as its Keras path, measured 3.9 s instead of 46 s for MobileNetV3Small).
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     if quantization == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -250,10 +246,7 @@ def to_tflite(
         converter.inference_input_type = tf.as_dtype(in_type)
         converter.inference_output_type = tf.as_dtype(out_type)
     try:
-        with contextlib.ExitStack() as stack:
-            for ctx in converter_contexts:
-                stack.enter_context(ctx)
-            content = converter.convert()
+        content = converter.convert()
     except Exception as err:  # the converter raises several private error types
         raise ExportError(_converter_message(err, quantization)) from err
     return ExportResult(
@@ -423,6 +416,22 @@ def _trace(model: Any, specs: Sequence[InputSpec], lowering: str) -> tuple[Any, 
         subs = list(substitutions)
     frozen = convert_variables_to_constants_v2(concrete)
     return frozen, subs
+
+
+def _adopted(model: Any) -> Any:
+    """``model`` with generic-layer activation patterns as registry layers (:func:`keras_acts.adopt`).
+
+    keras.applications MobileNetV3 builds hard-swish from ``x + 3``, ReLU(6) and multiplies;
+    adopted, it gets the registry's int8/Edge TPU lowering of hard_swish. Keras's own
+    activation layers and strings are left to :func:`substitute_builtins`. Models adopt
+    cannot rewrite (subclassed, unserializable layers) are exported as they are.
+    """
+    from keras_acts.adopt import AdoptError, adopt
+
+    try:
+        return adopt(model, builtins=False).model
+    except AdoptError:
+        return model
 
 
 def _is_qat_model(model: Any) -> bool:

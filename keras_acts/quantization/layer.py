@@ -7,7 +7,6 @@ from typing import Any
 import tensorflow as tf
 from tensorflow_model_optimization.quantization.keras import quantizers
 
-from keras_acts import registry
 from keras_acts.backend import keras, register_serializable
 from keras_acts.quantization import formulations
 from keras_acts.quantization.activation_weights import ActivationWeights

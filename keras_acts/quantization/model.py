@@ -9,8 +9,10 @@ from typing import Any, Iterator
 from keras_acts import registry
 from keras_acts.backend import keras, model_frontend
 
-# Activation functions tfmot's QuantizeAwareActivation quantizes itself (0.8.1).
-_TFMOT_NATIVE_ACTIVATIONS = {"linear", "relu", "softmax", "sigmoid", "tanh", "swish", "gelu"}
+# Activation functions tfmot's QuantizeAwareActivation quantizes itself (0.8.1). Not swish:
+# tfmot accepts it but leaves Conv2D -> LOGISTIC -> MUL in float after conversion (measured on
+# EfficientNetB0's squeeze-excite convs), so it gets the registry's QAT formulation instead.
+_TFMOT_NATIVE_ACTIVATIONS = {"linear", "relu", "softmax", "sigmoid", "tanh", "gelu"}
 
 
 class QuantizationError(ValueError):
@@ -150,6 +152,7 @@ def _rewrite(model: Any) -> tuple[Any, dict[str, str]]:
     """
     config = copy.deepcopy(model.get_config())
     sources: dict[str, str] = {}
+    preset: dict[str, list] = {}  # layers whose new weights are computed (affine -> depthwise)
     by_name = {l.name: l for l in model.layers}
     if type(model).__name__ == "Sequential":
         new_layers = []
@@ -157,6 +160,10 @@ def _rewrite(model: Any) -> tuple[Any, dict[str, str]]:
             layer = by_name.get(lcfg["config"].get("name"))
             if layer is None:  # InputLayer entry
                 new_layers.append(lcfg)
+                continue
+            affine = _affine(layer, preset)
+            if affine is not None:
+                new_layers.append(affine)
                 continue
             rep = _replacement(layer)
             split = _layer_with_split_activation(layer) if rep is None else None
@@ -176,6 +183,12 @@ def _rewrite(model: Any) -> tuple[Any, dict[str, str]]:
         new_layers = []
         for lcfg in config["layers"]:
             layer = by_name[lcfg["name"]]
+            affine = _affine(layer, preset)
+            if affine is not None:
+                affine["name"] = lcfg["name"]
+                affine["inbound_nodes"] = lcfg["inbound_nodes"]
+                new_layers.append(affine)
+                continue
             rep = _replacement(layer)
             split = _layer_with_split_activation(layer) if rep is None else None
             if rep is not None:
@@ -203,11 +216,27 @@ def _rewrite(model: Any) -> tuple[Any, dict[str, str]]:
         old = by_name.get(layer.name)
         if old is None:
             continue
-        if layer.name in sources:
+        if layer.name in preset:
+            layer.set_weights(preset[layer.name])
+        elif layer.name in sources:
             _copy_activation_weights(old, layer)
         elif old.get_weights():
             layer.set_weights(old.get_weights())
     return new, sources
+
+
+def _affine(layer: Any, preset: dict[str, list]) -> dict | None:
+    """Rescaling/Normalization as a 1x1 DepthwiseConv2D config (its weights go to ``preset``)."""
+    from keras_acts.quantization.coverage import AffineRewriteError, affine_as_depthwise, is_affine_preprocessing
+
+    if not is_affine_preprocessing(layer):
+        return None
+    try:
+        cfg, weights = affine_as_depthwise(layer)
+    except AffineRewriteError as err:
+        raise QuantizationError(str(err)) from None
+    preset[layer.name] = weights
+    return cfg
 
 
 def _rename_references(config: dict, layers: list[dict], renames: dict[str, str]) -> None:
@@ -237,6 +266,7 @@ def _unsupported_layers(model: Any) -> list[str]:
         default_8bit_quantize_registry as reg,
     )
 
+    from keras_acts.quantization.coverage import is_affine_preprocessing, needs_output_config
     from keras_acts.quantization.layer import QATActivation
 
     registry_ = reg.Default8BitQuantizeRegistry()
@@ -245,6 +275,8 @@ def _unsupported_layers(model: Any) -> list[str]:
         # BatchNormalization is folded into the preceding conv by tfmot's layout transforms.
         if isinstance(layer, (QATActivation, keras.layers.InputLayer, keras.layers.BatchNormalization)):
             continue
+        if is_affine_preprocessing(layer) or needs_output_config(layer):
+            continue  # keras_acts.quantization.coverage
         if _replacement(layer) is not None:
             continue
         if not registry_.supports(layer):
@@ -308,8 +340,16 @@ def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> 
         _check_keras3_model(model)
         return engine.quantize(model, calibration_data)
     _check_frontend(model)
+    from keras_acts.adopt import AdoptError, adopt
+
+    try:
+        # MobileNetV3's hard-swish/hard-sigmoid subgraphs, x * sigmoid(x): registry layers.
+        model = adopt(model, builtins=False).model
+    except AdoptError:
+        pass  # a config that cannot be rewritten: the layer check below names what fails
     tfmot = _tfmot()
     from keras_acts.quantization.configs import config_for
+    from keras_acts.quantization.coverage import needs_output_config, output_config
     from keras_acts.quantization.layer import QATActivation
 
     bad = _unsupported_layers(model)
@@ -327,6 +367,8 @@ def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> 
         fresh = layer.__class__.from_config(layer.get_config())
         if isinstance(layer, QATActivation):
             return qk.quantize_annotate_layer(fresh, config_for(layer.activation))
+        if needs_output_config(layer):
+            return qk.quantize_annotate_layer(fresh, output_config())
         return qk.quantize_annotate_layer(fresh)
 
     with quantize_scope():
