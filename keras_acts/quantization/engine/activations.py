@@ -83,6 +83,6 @@ def copy_weights(act: Act, new: Any) -> None:
     if old is None:
         return
     if act.name == "prelu" and getattr(old, "alpha", None) is not None:
-        new.alpha.assign(keras.ops.convert_to_numpy(old.alpha) if hasattr(keras, "ops") else keras.backend.get_value(old.alpha))
+        new.alpha.assign(old.alpha)
     if act.name == "swish" and getattr(old, "beta_weight", None) is not None and new.beta is not None:
         new.beta.assign(old.beta_weight)

@@ -51,7 +51,7 @@ class Plan:
     """Decisions for the whole graph, by ``id(operation)``."""
 
     kinds: dict[int, str] = field(default_factory=dict)
-    acts: dict[int, acts.Act] = field(default_factory=dict)
+    activations: dict[int, acts.Act] = field(default_factory=dict)
     fold: dict[int, Any] = field(default_factory=dict)  # conv id -> BatchNormalization
     folded: set = field(default_factory=set)  # ids of BatchNorms folded away
     no_output: set = field(default_factory=set)  # ids whose output range a fused ReLU takes
@@ -138,7 +138,7 @@ def plan(model: Any) -> Plan:
             bad.append(f"{op.name} ({type(op).__name__}: {kind.split(': ', 1)[1]})")
         p.kinds[id(op)] = kind
         if act is not None:
-            p.acts[id(op)] = act
+            p.activations[id(op)] = act
     if bad:
         raise QuantizationError(
             f"cannot make these layers quantization-aware: {'; '.join(bad)}. Replace them with supported layers "
@@ -157,7 +157,7 @@ def plan(model: Any) -> Plan:
         src = producer(t)
         if (
             p.kinds.get(id(src)) == "weighted"
-            and p.acts[id(src)].name == "linear"
+            and p.activations[id(src)].name == "linear"
             and consumers.get(id(t)) == 1
             and uses[id(src)] == 1
             and uses[id(op)] == 1
@@ -167,14 +167,14 @@ def plan(model: Any) -> Plan:
             p.fold[id(src)] = op
             p.folded.add(id(op))
     for n in nodes:  # a ReLU/ReLU6 alone after a fusing op carries that op's output range
-        act = p.acts.get(id(n.operation))
+        act = p.activations.get(id(n.operation))
         if act is None or not act.fusable or len(n.input_tensors) != 1 or consumers.get(id(n.input_tensors[0])) != 1:
             continue
         src = producer(n.input_tensors[0])
         if id(src) in p.folded:
             src = next(s for s in nodes if p.fold.get(id(s.operation)) is src).operation
         k = p.kinds.get(id(src))
-        fuses = (k == "weighted" and p.acts[id(src)].name == "linear") or isinstance(src, FUSES_RELU) or (
+        fuses = (k == "weighted" and p.activations[id(src)].name == "linear") or isinstance(src, FUSES_RELU) or (
             k == "op_output" and type(src).__name__ in OPS_FUSES_RELU
         )
         if fuses:
@@ -204,10 +204,10 @@ def _replacement(op: Any, p: Plan, made: dict[int, Callable]) -> Callable[..., A
     elif kind == "output":
         fn = QuantizedOutput(_clone(op), quantize_output=q_out, name=op.name)
     elif kind == "activation":
-        fn = _activation(op, p.acts[key], q_out, op.name)
+        fn = _activation(op, p.activations[key], q_out, op.name)
         made[("layer", key)] = fn  # type: ignore[index]
     else:  # weighted
-        act = p.acts[key]
+        act = p.activations[key]
         fused = act.name if act.fusable else "linear"
         w = QuantizedWeights(
             _clone(op, activation="linear"),
@@ -267,6 +267,6 @@ def _copy_weights(graph: Any, p: Plan, made: dict[Any, Callable]) -> None:
         elif isinstance(new, QuantizedOutput):
             new.layer.set_weights(op.get_weights())
         elif isinstance(new, QuantizedActivation):
-            acts.copy_weights(p.acts[key], new)
+            acts.copy_weights(p.activations[key], new)
         elif op.get_weights():
             new.set_weights(op.get_weights())
