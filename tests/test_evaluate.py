@@ -32,6 +32,11 @@ def test_quantized_io_is_handled(classifier, io):
     np.testing.assert_allclose(ev.max_diff_lsb, np.abs(ev.outputs - ref).max() / scale, rtol=1e-4)
     assert ev.max_diff_lsb <= 4.0 and ev.mean_diff_lsb <= ev.max_diff_lsb
     assert ev.max_abs_diff == pytest.approx(ev.max_diff_lsb * scale, rel=1e-4)
+    lsb = np.abs(ev.outputs.astype(np.float64) - ref) / scale
+    assert ev.p99_diff_lsb == pytest.approx(np.percentile(lsb, 99), rel=1e-4, abs=1e-6)
+    assert ev.within_2_lsb == pytest.approx(np.mean(lsb <= 2.001))
+    assert ev.top1_agreement == pytest.approx(np.mean(ev.outputs.argmax(1) == ref.argmax(1)))
+    assert {"p99_diff_lsb", "within_2_lsb", "top1_agreement"} <= set(ev.to_dict())
 
 
 def test_float_model_matches_and_accuracy(classifier):
@@ -39,7 +44,8 @@ def test_float_model_matches_and_accuracy(classifier):
     y = classifier(X).numpy().argmax(axis=1)
     ev = evaluate(res, X, y, reference=classifier, batch_size=7)  # 6 batches of 7, last of 5
     assert ev.accuracy == 1.0
-    assert ev.max_abs_diff < 1e-5 and ev.max_diff_lsb is None
+    assert ev.max_abs_diff < 1e-5 and ev.max_diff_lsb is None and ev.within_2_lsb is None
+    assert ev.top1_agreement == 1.0
     assert ev.latency_ms > 0 and ev.num_samples == 40
     one_hot = np.eye(3)[y]
     assert evaluate(res, X, one_hot).accuracy == 1.0

@@ -48,6 +48,12 @@ class EvalResult:
         max_diff_lsb: ``max_abs_diff`` in output quantization steps, for quantized outputs
             and for float outputs dequantized from int8 (the int8 tensor's scale); else None.
         mean_diff_lsb: ``mean_abs_diff`` in output quantization steps.
+        p99_diff_lsb: the 99th percentile of the per-element difference in output steps:
+            what a deep network's int8 kernels and its float (or fake-quant) reference
+            disagree by for all but 1 % of the outputs.
+        within_2_lsb: share of output elements within 2 output steps of the reference.
+        top1_agreement: share of samples whose arg-max class is the reference's (first
+            output with several classes; None otherwise).
         latency_ms: median wall time per sample, in milliseconds.
         batch_size: samples per interpreter invocation.
         runtime: what ran the model, e.g. ``"LiteRT CPU, XNNPACK delegate, 1 thread"``.
@@ -60,6 +66,9 @@ class EvalResult:
     mean_abs_diff: float | None = None
     max_diff_lsb: float | None = None
     mean_diff_lsb: float | None = None
+    p99_diff_lsb: float | None = None
+    within_2_lsb: float | None = None
+    top1_agreement: float | None = None
     latency_ms: float = 0.0
     batch_size: int = 1
     runtime: str = ""
@@ -74,6 +83,9 @@ class EvalResult:
             "mean_abs_diff": self.mean_abs_diff,
             "max_diff_lsb": self.max_diff_lsb,
             "mean_diff_lsb": self.mean_diff_lsb,
+            "p99_diff_lsb": self.p99_diff_lsb,
+            "within_2_lsb": self.within_2_lsb,
+            "top1_agreement": self.top1_agreement,
             "latency_ms": self.latency_ms,
             "batch_size": self.batch_size,
             "runtime": self.runtime,
@@ -86,7 +98,12 @@ class EvalResult:
         if self.max_abs_diff is not None:
             parts.append(f"max |diff| {self.max_abs_diff:.4g} (mean {self.mean_abs_diff:.4g})")
         if self.max_diff_lsb is not None:
-            parts.append(f"{self.max_diff_lsb:.2f} LSB max ({self.mean_diff_lsb:.3f} mean)")
+            parts.append(
+                f"{self.max_diff_lsb:.2f} LSB max ({self.mean_diff_lsb:.3f} mean, p99 {self.p99_diff_lsb:.2f}, "
+                f"{self.within_2_lsb:.2%} within 2 LSB)"
+            )
+        if self.top1_agreement is not None:
+            parts.append(f"top-1 agreement {self.top1_agreement:.2%}")
         parts.append(f"{self.latency_ms:.3f} ms/sample ({self.runtime})" if self.runtime else f"{self.latency_ms:.3f} ms/sample")
         return ", ".join(parts)
 
@@ -289,3 +306,11 @@ def _compare(result: EvalResult, merged: Sequence[np.ndarray], out_details: Sequ
         all_l = np.concatenate(lsb)
         result.max_diff_lsb = float(all_l.max())
         result.mean_diff_lsb = float(all_l.mean())
+        result.p99_diff_lsb = float(np.percentile(all_l, 99))
+        # 1e-3 LSB of slack: float32 rounding of the dequantized comparison itself
+        result.within_2_lsb = float(np.mean(all_l <= 2.0 + 1e-3))
+    first, ref0 = merged[0], refs[0]
+    if first.ndim >= 2 and int(np.prod(first.shape[1:])) > 1:
+        result.top1_agreement = float(
+            np.mean(first.reshape(len(first), -1).argmax(axis=1) == ref0.reshape(len(ref0), -1).argmax(axis=1))
+        )
