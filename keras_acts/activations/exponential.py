@@ -1,4 +1,4 @@
-"""Exponential-family activations: elu, selu and softplus."""
+"""Exponential-family activations: exponential, elu, selu and softplus."""
 
 from __future__ import annotations
 
@@ -60,6 +60,19 @@ def softplus(x: Any) -> Any:
     for Better Option Pricing"; Glorot et al., 2011.
     """
     return tf.math.softplus(x)
+
+
+@activation_function("exponential")
+def exponential(x: Any) -> Any:
+    """Exponential: ``exp(x)``, the built-in ``"exponential"`` activation of Keras and tf_keras.
+
+    Used as the output activation of models that predict a positive rate (e.g. Poisson
+    regression, the exponential-family GLM's log link).
+
+    Reference: the natural exponential; as a neural-network output link, McCullagh &
+    Nelder, 1989, "Generalized Linear Models".
+    """
+    return tf.math.exp(x)
 
 
 def _elu_int8(x: Any, alpha: float = 1.0) -> Any:
@@ -178,6 +191,29 @@ def _softplus_float(x: Any) -> Any:
     ``tf.math.softplus`` converts to ``log(1 + exp(x))``, which is inf for x > 88.
     """
     return _softplus_int8(x)
+
+
+register(
+    Activation(
+        name="exponential",
+        fn=exponential,
+        reference=lambda x: np.exp(np.asarray(x, np.float64)),
+        formula="exp(x)",
+        paper="McCullagh & Nelder 1989 (log link)",
+        layer="Exponential",
+        output_range=(0.0, None),
+        builtins={"keras3": Builtin("exponential", True), "tf_keras": Builtin("exponential", True)},
+        lowerings={
+            "float": Lowering(
+                None,
+                ("EXP",),
+                "one EXP (an int8 lookup table with a free output scale). XNNPACK refuses int8 EXP, so on "
+                "LiteRT's CPU runtime it runs outside its graph",
+            ),
+        },
+        edgetpu=EdgeTPU("unsupported", "EXP is not an Edge TPU op; for a positive output use softplus on the CPU or relu"),
+    )
+)
 
 
 def _np_elu(x, alpha=1.0):
