@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def param_as(value, dtype):
     return tf.cast(value, dtype)
 
 
-def gated_product(x, f, direction=None):
+def gated_product(x: Any, f: Callable[[Any], Any], direction: Any = None) -> Any:
     """``f(x)`` for a self-gated activation ``x * gate(x)`` (gate 0 at -inf, 1 at +inf), safe at +-inf.
 
     ``x * gate(x)`` is ``-inf * 0 = NaN`` at ``x = -inf``, and its derivative
