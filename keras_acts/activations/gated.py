@@ -412,7 +412,7 @@ register(
         builtins={"keras3": Builtin(None, False), "tf_keras": Builtin(None, False)},
         lowerings={
             "float": Lowering(
-                _hard_mish_plain, ("ADD", "MINIMUM", "MAXIMUM", "MUL", "MUL"), "0.5 * x * clip(x + 2, 0, 2) as written"
+                _hard_mish_plain, ("ADD", "MINIMUM", "RELU", "MUL", "MUL"), "0.5 * x * clip(x + 2, 0, 2) as written"
             ),
             "int8": Lowering(
                 _hard_mish_int8,
