@@ -89,7 +89,7 @@ def _convert(model) -> bytes:
 _CONTENT: dict[str, bytes] = {}
 
 
-def _last_input_scale(ops: list[str], activation: str) -> float:
+def _last_input_scale(activation: str) -> float:
     """The int8 scale of the last EXP op's input (exponential only)."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -144,5 +144,5 @@ def test_builtin_activation_string_trains_quantization_aware_and_converts_all_in
     # steps, plus for exp the output change of one step of its int8 input (exp's slope is exp)
     got = np.asarray(q(tf.constant(x_deq), training=False))
     lsb = np.abs(out - (np.round(got / s) + z))
-    bound = 2.0 + (np.abs(got) * np.expm1(_last_input_scale(ops, activation)) / s if activation == "exponential" else 0.0)
+    bound = 2.0 + (np.abs(got) * np.expm1(_last_input_scale(activation)) / s if activation == "exponential" else 0.0)
     assert np.mean(lsb <= 2) >= 0.99 and np.all(lsb <= bound + 2), f"{activation!r}: max {lsb.max()} LSB, ops {ops}"
