@@ -12,6 +12,7 @@ from keras_acts.backend import FRONTEND, keras
 from keras_acts import activations
 from keras_acts.activations import (
     elu,
+    exponential,
     gelu,
     gelu_tanh,
     hard_mish,
@@ -25,6 +26,7 @@ from keras_acts.activations import (
     selu,
     sigmoid,
     softplus,
+    softsign,
     swish,
     tanh,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "adopt",
     "deserialize",
     "elu",
+    "exponential",
     "gelu",
     "gelu_tanh",
     "get",
@@ -79,6 +82,7 @@ __all__ = [
     "serialize",
     "sigmoid",
     "softplus",
+    "softsign",
     "swish",
     "tanh",
 ]

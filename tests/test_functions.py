@@ -79,9 +79,11 @@ def _assert_close(actual, expected, dtype_name: str, what: str, x) -> None:
     actual = np.asarray(actual, np.float64)
     expected = np.asarray(expected, np.float64)
     rtol, atol = RTOL[dtype_name], ATOL[dtype_name]
-    err = np.abs(actual - expected)
+    with np.errstate(invalid="ignore"):
+        err = np.abs(actual - expected)
     bound = rtol * np.abs(expected) + atol
-    bad = ~(err <= bound)
+    # where the true value overflows (exponential), the same infinity is the right answer
+    bad = ~((err <= bound) | (np.isinf(expected) & (actual == expected)))
     if bad.any():
         i = np.flatnonzero(bad)[:5]
         raise AssertionError(
@@ -131,8 +133,10 @@ def test_saturated_regions_are_finite_and_follow_the_asymptote(entry):
     x = np.array([-1e4, -1e3, -100.0, 100.0, 1e3, 1e4])
     for dtype_name in ("float32", "float64"):
         y = entry.fn(tf.constant(x, DTYPES[dtype_name])).numpy().astype(np.float64)
-        assert np.all(np.isfinite(y)), f"{entry.name} [{dtype_name}] not finite at {x}: {y}"
-        _assert_close(y, entry.reference(x), dtype_name, entry.name, x)
+        finite = np.isfinite(_rounded_input(entry.reference(x), DTYPES[dtype_name]))  # exp(1e4) is not
+        assert np.all(np.isfinite(y[finite])), f"{entry.name} [{dtype_name}] not finite at {x}: {y}"
+        want = entry.reference(x)
+        _assert_close(y, np.where(finite, want, _rounded_input(want, DTYPES[dtype_name])), dtype_name, entry.name, x)
 
 
 def _away_from_kinks(entry: registry.Activation, delta: float) -> np.ndarray:
@@ -173,7 +177,9 @@ def test_gradient_finite_at_kinks_breakpoints_and_extremes(entry, dtype_name):
         assert g is not None, f"{entry.name}: no gradient"
         assert g.dtype == dtype
         g64 = tf.cast(g, tf.float64).numpy()
-        assert np.all(np.isfinite(g64)), f"{entry.name}{params} [{dtype_name}]: grad {g64} at {x}"
+        # finite wherever the activation's value is finite in the dtype (exponential's is not at 1e4)
+        finite = np.isfinite(_rounded_input(entry.reference(_rounded_input(np.array(x), dtype), **params), dtype))
+        assert np.all(np.isfinite(g64[finite])), f"{entry.name}{params} [{dtype_name}]: grad {g64} at {x}"
 
 
 def test_prelu_function_matches_reference_with_broadcast_alpha():

@@ -188,6 +188,9 @@ def test_float_target_converts_to_builtins(name):
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_content=content)
+    low = entry.lowering("float")
+    if low is not None:  # the registry's float ops are the converted ones
+        assert sorted(op["op_name"] for op in interp._get_ops_details()) == sorted(low.ops), name
     interp.allocate_tensors()
     interp.set_tensor(interp.get_input_details()[0]["index"], X[None])
     interp.invoke()

@@ -78,7 +78,11 @@ if KERAS3:
         inp = keras.Input((GRID.shape[1],))
         x = inp
         if not entry.learnable:
-            x = L.Dense(32, activation=keras_acts.get(entry.name))(x)
+            # An activation that grows past any int8 range within the grid (exponential: e^8 = 2981)
+            # overflows float32 when applied twice; a small Dense kernel keeps its second input small.
+            explosive = entry.reference(np.array([8.0]))[0] > 100.0
+            init = keras.initializers.RandomUniform(-0.05, 0.05, seed=1) if explosive else "glorot_uniform"
+            x = L.Dense(32, activation=keras_acts.get(entry.name), kernel_initializer=init)(x)
         kwargs = {"shared_axes": None} if entry.name == "prelu" else {}
         return keras.Model(inp, keras_acts.layers.get(entry.name, **kwargs)(x))
 

@@ -18,7 +18,7 @@ FUNCTION_ENTRIES = registry.entries(include_layers=False)
 # The canonical names and aliases the issue requires (at least these).
 REQUIRED_NAMES = {
     "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "sigmoid", "hard_sigmoid",
-    "tanh", "hard_tanh", "swish", "hard_swish", "mish", "hard_mish", "softplus",
+    "tanh", "hard_tanh", "swish", "hard_swish", "mish", "hard_mish", "softplus", "softsign", "exponential",
 }
 REQUIRED_ALIASES = {
     "silu": "swish", "hard_silu": "hard_swish", "hardswish": "hard_swish", "h_swish": "hard_swish",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 import numpy as np
 
@@ -43,3 +44,30 @@ def param_as(value, dtype):
     if isinstance(value, numbers.Number):
         return tf.constant(value, dtype)
     return tf.cast(value, dtype)
+
+
+def gated_product(x: Any, f: Callable[[Any], Any], direction: Any = None) -> Any:
+    """``f(x)`` for a self-gated activation ``x * gate(x)`` (gate 0 at -inf, 1 at +inf), safe at +-inf.
+
+    ``x * gate(x)`` is ``-inf * 0 = NaN`` at ``x = -inf``, and its derivative
+    ``gate + x * gate'`` is ``inf * 0 = NaN`` at ``+-inf``. Here ``f`` only ever sees finite
+    inputs (``+-inf`` are replaced by 0, so its backward pass stays finite), and the infinite
+    inputs get the limits: 0 (derivative 0) at ``-inf``, ``x`` itself (derivative 1) at
+    ``+inf``. NaN stays NaN. Finite inputs give exactly ``f(x)``, bit for bit.
+
+    Args:
+        x: a floating-point tensor.
+        f: the activation's formula, ``f(x) = x * gate(x)``.
+        direction: for a gate ``sigmoid(beta * x)``, ``beta`` (number or tensor): the gate is 0
+            where ``beta * x = -inf``; None means ``beta > 0``.
+
+    Returns:
+        ``f(x)`` with the limits at ``+-inf``.
+    """
+    import tensorflow as tf
+
+    finite = tf.math.is_finite(x)
+    zeros = tf.zeros_like(x)
+    safe = tf.where(finite, x, zeros)
+    closed = x < 0 if direction is None else direction * x < 0
+    return tf.where(finite, f(safe), tf.where(closed, zeros, x))

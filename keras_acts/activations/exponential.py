@@ -1,4 +1,4 @@
-"""Exponential-family activations: elu, selu and softplus."""
+"""Exponential-family activations: exponential, elu, selu and softplus."""
 
 from __future__ import annotations
 
@@ -39,11 +39,13 @@ def selu(x: Any) -> Any:
     Reference: Klambauer et al., 2017, "Self-Normalizing Neural Networks"
     (arXiv:1706.02515).
     """
-    if x.dtype != tf.float64:
+    if x.dtype not in (tf.float64, tf.bfloat16):
         # TF's fused kernel: 2.8x faster than the composite below and keeps nothing but
         # its output for the backward pass (benchmarks/bench_activations.py).
         return tf.nn.selu(x)
-    # float64: expm1 keeps full relative precision for tiny negative x.
+    # float64: expm1 keeps full relative precision for tiny negative x. bfloat16: TF 2.21's
+    # SeluGrad takes the positive branch for small negative bfloat16 inputs (derivative 1.05
+    # instead of 1.76 at x = -0.001, tests/test_edge_values.py).
     alpha = tf.constant(SELU_ALPHA, x.dtype)
     scale = tf.constant(SELU_SCALE, x.dtype)
     negative = alpha * tf.math.expm1(tf.minimum(x, tf.zeros_like(x)))
@@ -58,6 +60,19 @@ def softplus(x: Any) -> Any:
     for Better Option Pricing"; Glorot et al., 2011.
     """
     return tf.math.softplus(x)
+
+
+@activation_function("exponential")
+def exponential(x: Any) -> Any:
+    """Exponential: ``exp(x)``, the built-in ``"exponential"`` activation of Keras and tf_keras.
+
+    Used as the output activation of models that predict a positive rate (e.g. Poisson
+    regression, the exponential-family GLM's log link).
+
+    Reference: the natural exponential; as a neural-network output link, McCullagh &
+    Nelder, 1989, "Generalized Linear Models".
+    """
+    return tf.math.exp(x)
 
 
 def _elu_int8(x: Any, alpha: float = 1.0) -> Any:
@@ -176,6 +191,29 @@ def _softplus_float(x: Any) -> Any:
     ``tf.math.softplus`` converts to ``log(1 + exp(x))``, which is inf for x > 88.
     """
     return _softplus_int8(x)
+
+
+register(
+    Activation(
+        name="exponential",
+        fn=exponential,
+        reference=lambda x: np.exp(np.asarray(x, np.float64)),
+        formula="exp(x)",
+        paper="McCullagh & Nelder 1989 (log link)",
+        layer="Exponential",
+        output_range=(0.0, None),
+        builtins={"keras3": Builtin("exponential", True), "tf_keras": Builtin("exponential", True)},
+        lowerings={
+            "float": Lowering(
+                None,
+                ("EXP",),
+                "one EXP (an int8 lookup table with a free output scale). XNNPACK refuses int8 EXP, so on "
+                "LiteRT's CPU runtime it runs outside its graph",
+            ),
+        },
+        edgetpu=EdgeTPU("unsupported", "EXP is not an Edge TPU op; for a positive output use softplus on the CPU or relu"),
+    )
+)
 
 
 def _np_elu(x, alpha=1.0):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_acts.activations._common import np_erfc, np_sigmoid, np_softplus, param_as
+from keras_acts.activations._common import gated_product, np_erfc, np_sigmoid, np_softplus, param_as
 from keras_acts.activations._int8_forms import fit_polynomial, horner, split_sign
 from keras_acts.backend import is_tf_keras
 from keras_acts.lowering import activation_function
@@ -24,6 +24,14 @@ def swish(x: Any, beta: float = 1.0) -> Any:
     (arXiv:1710.05941); see :class:`keras_acts.layers.Swish`.
     """
     if isinstance(beta, float) and beta == 1.0:
+        return gated_product(x, lambda v: v * tf.math.sigmoid(v))
+    b = param_as(beta, x.dtype)
+    return gated_product(x, lambda v: v * tf.math.sigmoid(b * v), direction=b)
+
+
+def _swish_plain(x: Any, beta: float = 1.0) -> Any:
+    """Export form of swish: ``x * sigmoid(beta * x)`` (LOGISTIC, MUL; beta != 1 adds one MUL)."""
+    if isinstance(beta, float) and beta == 1.0:
         return x * tf.math.sigmoid(x)
     return x * tf.math.sigmoid(param_as(beta, x.dtype) * x)
 
@@ -32,10 +40,17 @@ def swish(x: Any, beta: float = 1.0) -> Any:
 def hard_swish(x: Any) -> Any:
     """Hard swish: ``x * relu6(x + 3) / 6``.
 
-    Written in the operand order that the TFLite converter fuses into one HARD_SWISH.
+    Finite at +-inf, value and gradient (see :func:`~keras_acts.activations._common.gated_product`);
+    export traces :func:`_hard_swish_fused`, the operand order the TFLite converter fuses into
+    one HARD_SWISH.
 
     Reference: Howard et al., 2019, "Searching for MobileNetV3" (arXiv:1905.02244).
     """
+    return gated_product(x, _hard_swish_fused)
+
+
+def _hard_swish_fused(x: Any) -> Any:
+    """``x * (relu6(x + 3) / 6)``: the operand order the TFLite converter fuses into one HARD_SWISH."""
     return x * (tf.nn.relu6(x + 3.0) / 6.0)
 
 
@@ -53,9 +68,10 @@ def mish(x: Any) -> Any:
     Function" (arXiv:1908.08681).
     """
     if is_tf_keras():
-        softplus = tf.nn.relu(x) + tf.math.log1p(tf.math.exp(-tf.math.abs(x)))
-        return x * tf.math.tanh(softplus)
-    return x * tf.math.tanh(tf.math.softplus(x))
+        return gated_product(
+            x, lambda v: v * tf.math.tanh(tf.nn.relu(v) + tf.math.log1p(tf.math.exp(-tf.math.abs(v))))
+        )
+    return gated_product(x, lambda v: v * tf.math.tanh(tf.math.softplus(v)))
 
 
 @activation_function("hard_mish")
@@ -65,6 +81,11 @@ def hard_mish(x: Any) -> Any:
     Reference: Misra's piecewise-quadratic Mish approximation, as used in
     YOLO-family detectors (e.g. "H-Mish", 2020).
     """
+    return gated_product(x, _hard_mish_plain)
+
+
+def _hard_mish_plain(x: Any) -> Any:
+    """``0.5 * x * clip(x + 2, 0, 2)`` as written (NaN at -inf): the float export form."""
     return 0.5 * x * tf.clip_by_value(x + 2.0, 0.0, 2.0)
 
 
@@ -81,8 +102,9 @@ def gelu(x: Any, approximate: bool = False) -> Any:
         return gelu_tanh(x)
     if x.dtype == tf.float64:
         # 1 + erf(z) == erfc(-z), without cancellation in the negative tail.
-        return 0.5 * x * tf.math.erfc(-x / tf.constant(math.sqrt(2.0), x.dtype))
-    return tf.nn.gelu(x, approximate=False)
+        root2 = tf.constant(math.sqrt(2.0), x.dtype)
+        return gated_product(x, lambda v: 0.5 * v * tf.math.erfc(-v / root2))
+    return gated_product(x, lambda v: tf.nn.gelu(v, approximate=False))
 
 
 @activation_function("gelu_tanh")
@@ -94,12 +116,23 @@ def gelu_tanh(x: Any) -> Any:
     # 0.5 * (1 + tanh(z)) == sigmoid(2 z), without the cancellation of 1 + tanh(z) in the
     # negative tail (tf.nn.gelu's float32 form returns 0 below x ~ -4.8 and is 20% off near
     # it). TFLite export traces tf.nn.gelu instead: the float lowering, one GELU op.
+    # The gate is exactly 0 or 1 in every dtype for |x| >= 30, so it is evaluated on x clipped to
+    # [-30, 30]: x**3 never overflows (for |x| > ~7e12 in float32 it did, and its gradient,
+    # inf * 0, was NaN), and the values are the same bits.
     c = 2.0 * math.sqrt(2.0 / math.pi)
-    if x.dtype == tf.float16:
-        # x**3 overflows float16 for |x| > ~40 (then inf * 0 = NaN gradients): gate in float32.
-        x32 = tf.cast(x, tf.float32)
-        return x * tf.cast(tf.math.sigmoid(c * (x32 + 0.044715 * x32 * x32 * x32)), x.dtype)
-    return x * tf.math.sigmoid(tf.constant(c, x.dtype) * (x + 0.044715 * x * x * x))
+
+    def f(v: Any) -> Any:
+        g = tf.clip_by_value(v, -_GELU_TANH_GATE_CLIP, _GELU_TANH_GATE_CLIP)
+        if v.dtype == tf.float16:
+            # g**3 needs float32's range for its gradient: gate in float32.
+            g = tf.cast(g, tf.float32)
+            return v * tf.cast(tf.math.sigmoid(c * (g + 0.044715 * g * g * g)), v.dtype)
+        return v * tf.math.sigmoid(tf.constant(c, v.dtype) * (g + 0.044715 * g * g * g))
+
+    return gated_product(x, f)
+
+
+_GELU_TANH_GATE_CLIP = 30.0  # sigmoid(+-1974): exactly 1 and 0 in float16/bfloat16/float32/float64
 
 
 def _gelu_tflite(x: Any, approximate: bool = False) -> Any:
@@ -288,13 +321,14 @@ register(
                 ("RELU", "MUL", "SUB", "LOGISTIC", "MUL", "ADD"),
                 "relu(x) + n sigmoid(beta n), n = -|x|: the gate never saturates; beta != 1 adds one MUL",
             ),
+            "float": Lowering(_swish_plain, ("LOGISTIC", "MUL"), "x * LOGISTIC(beta x); beta != 1 adds one MUL"),
             "cpu": Lowering(
-                None,
+                _swish_plain,
                 ("LOGISTIC", "MUL"),
                 "x * LOGISTIC(beta x) as trained: both ops stay in XNNPACK's graph (1.17 LSB, within "
                 "budget); the int8 form's lone RELU would split it",
             ),
-            "edgetpu": Lowering(None, ("LOGISTIC", "MUL"), "x * LOGISTIC(x); beta != 1 adds one MUL"),
+            "edgetpu": Lowering(_swish_plain, ("LOGISTIC", "MUL"), "x * LOGISTIC(x); beta != 1 adds one MUL"),
         },
         edgetpu=EdgeTPU("native", "x * LOGISTIC(beta x): LOGISTIC and MUL are Edge TPU ops"),
     )
@@ -314,7 +348,7 @@ register(
         dead_below=-3.0,
         builtins={"keras3": Builtin("hard_silu", True), "tf_keras": Builtin(None, False)},
         lowerings={
-            "float": Lowering(None, ("HARD_SWISH",), "x * (relu6(x + 3) / 6) fuses into one HARD_SWISH"),
+            "float": Lowering(_hard_swish_fused, ("HARD_SWISH",), "x * (relu6(x + 3) / 6) fuses into one HARD_SWISH"),
             "cpu": Lowering(
                 _hard_swish_unfused,
                 ("ADD", "MUL", "MUL"),
@@ -377,6 +411,9 @@ register(
         dead_below=-2.0,
         builtins={"keras3": Builtin(None, False), "tf_keras": Builtin(None, False)},
         lowerings={
+            "float": Lowering(
+                _hard_mish_plain, ("ADD", "MINIMUM", "RELU", "MUL", "MUL"), "0.5 * x * clip(x + 2, 0, 2) as written"
+            ),
             "int8": Lowering(
                 _hard_mish_int8,
                 ("RELU", "SUB", "MAXIMUM", "ADD", "MUL", "MUL", "ADD"),

@@ -58,10 +58,13 @@ def hard_tanh(x: Any) -> Any:
 def prelu(x: Any, alpha: Any) -> Any:
     """Parametric ReLU: ``x`` if ``x >= 0`` else ``alpha * x``, alpha learned.
 
-    Written as ``relu(x) + (-alpha) * relu(-x)``: the form the TFLite converter fuses
-    into a single PRELU op, and (negating the small alpha rather than the product) the
-    fastest backward pass under XLA (benchmarks/bench_activations.py). ``alpha``
-    broadcasts against ``x``.
+    Written as ``max(x, 0) + (-alpha) * relu(-x)``: negating the small alpha rather than
+    the product was the fastest backward pass under XLA (benchmarks/bench_activations.py,
+    measured with ``relu(x)`` in place of ``max(x, 0)``); ``max(x, 0)`` passes the gradient
+    at exactly ``x = 0`` (TensorFlow's maximum gives ties to its first input), so the
+    derivative there is 1, inside the subdifferential ``[alpha, 1]``, where
+    ``relu(x) + ...`` gave 0. Export traces ``relu(x) + (-alpha) * relu(-x)``, the form the
+    TFLite converter fuses into a single PRELU op. ``alpha`` broadcasts against ``x``.
 
     Reference: He et al., 2015, "Delving Deep into Rectifiers" (arXiv:1502.01852).
     """
@@ -69,6 +72,12 @@ def prelu(x: Any, alpha: Any) -> Any:
     lowered = export_form("prelu")
     if lowered is not None:
         return lowered(x, alpha)
+    alpha = param_as(alpha, x.dtype)
+    return tf.maximum(x, tf.zeros_like(x)) + (-alpha) * tf.nn.relu(-x)
+
+
+def _prelu_fused(x: Any, alpha: Any) -> Any:
+    """Float export form of PReLU: ``relu(x) + (-alpha) * relu(-x)``, which converts to one PRELU."""
     alpha = param_as(alpha, x.dtype)
     return tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)
 
@@ -206,7 +215,7 @@ register(
         builtins={"keras3": _same(None, False), "tf_keras": _same(None, False)},
         qat="prelu",
         lowerings={
-            "float": Lowering(None, ("PRELU",), "relu(x) + (-alpha)*relu(-x) fuses into one PRELU (relu(x) - alpha*relu(-x) does not)"),
+            "float": Lowering(_prelu_fused, ("PRELU",), "relu(x) + (-alpha)*relu(-x) fuses into one PRELU (relu(x) - alpha*relu(-x) does not)"),
             "cpu": Lowering(
                 _prelu_cpu,
                 ("MUL", "MUL", "ADD"),

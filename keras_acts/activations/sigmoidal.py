@@ -1,4 +1,4 @@
-"""Sigmoid-shaped activations: sigmoid, hard_sigmoid and tanh."""
+"""Sigmoid-shaped activations: sigmoid, hard_sigmoid, tanh and softsign."""
 
 from __future__ import annotations
 
@@ -78,6 +78,46 @@ def _tanh_tflite(x: Any) -> Any:
     """TANH as one op (the tf_keras workaround above is not needed in TFLite)."""
     return tf.math.tanh(x)
 
+
+@activation_function("softsign")
+def softsign(x: Any) -> Any:
+    """Softsign: ``x / (1 + |x|)``.
+
+    At ``x = +-inf`` it returns the limits ``+-1`` (``inf / inf`` would be NaN, as it is in
+    ``tf.nn.softsign`` and PyTorch); the derivative ``1 / (1 + |x|)^2`` is 0 there.
+
+    Reference: Turian, Bergstra & Bengio, 2009, "Quadratic Features and Deep Architectures
+    for Chunking"; studied by Glorot & Bengio, 2010.
+    """
+    return tf.where(tf.math.is_inf(x), tf.sign(x), tf.nn.softsign(x))
+
+
+def _softsign_plain(x: Any) -> Any:
+    """Export form of softsign: ``tf.nn.softsign``, which converts to ABS, ADD, DIV (all int8)."""
+    return tf.nn.softsign(x)
+
+
+register(
+    Activation(
+        name="softsign",
+        fn=softsign,
+        reference=lambda x: np.asarray(x, np.float64) / (1.0 + np.abs(np.asarray(x, np.float64))),
+        formula="x / (1 + |x|)",
+        paper="Turian, Bergstra & Bengio 2009; Glorot & Bengio 2010",
+        layer="Softsign",
+        output_range=(-1.0, 1.0),
+        builtins={"keras3": Builtin("softsign", True), "tf_keras": Builtin("softsign", True)},
+        lowerings={
+            "float": Lowering(
+                _softsign_plain,
+                ("ABS", "ADD", "DIV"),
+                "x / (1 + |x|): ABS, ADD, DIV, each with an int8 kernel (1.4 LSB on a -8..8 grid). XNNPACK "
+                "refuses int8 ABS and has no DIV, so on LiteRT's CPU runtime these run outside its graph",
+            ),
+        },
+        edgetpu=EdgeTPU("unsupported", "ABS and DIV are not Edge TPU ops; use tanh (TANH) or hard_tanh instead"),
+    )
+)
 
 register(
     Activation(

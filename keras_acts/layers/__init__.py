@@ -9,6 +9,7 @@ from keras_acts.layers.base import Activation, RegistryActivation
 from keras_acts.layers.elementwise import (
     ELU,
     GELU,
+    Exponential,
     SELU,
     GELUTanh,
     HardMish,
@@ -21,6 +22,7 @@ from keras_acts.layers.elementwise import (
     ReLU6,
     Sigmoid,
     Softplus,
+    Softsign,
     Swish,
     Tanh,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "GELU",
     "SELU",
     "Activation",
+    "Exponential",
     "GELUTanh",
     "HardMish",
     "HardSigmoid",
@@ -44,6 +47,7 @@ __all__ = [
     "RegistryActivation",
     "Sigmoid",
     "Softplus",
+    "Softsign",
     "Swish",
     "Tanh",
     "get",

@@ -35,6 +35,8 @@ HardTanh = _named(_layer("hard_tanh", "Applies ``clip(x, -1, 1)``."), "HardTanh"
 Sigmoid = _named(_layer("sigmoid", "Applies ``1 / (1 + exp(-x))``."), "Sigmoid")
 Tanh = _named(_layer("tanh", "Applies ``tanh(x)``."), "Tanh")
 Softplus = _named(_layer("softplus", "Applies ``log(1 + exp(x))`` (stable)."), "Softplus")
+Softsign = _named(_layer("softsign", "Applies ``x / (1 + |x|)``."), "Softsign")
+Exponential = _named(_layer("exponential", "Applies ``exp(x)``."), "Exponential")
 SELU = _named(_layer("selu", "Applies SELU (Klambauer et al., 2017)."), "SELU")
 HardSigmoid = _named(
     _layer("hard_sigmoid", "Applies ``relu6(x + 3) / 6`` (MobileNetV3, not tf_keras's 0.2x + 0.5)."),

@@ -147,6 +147,12 @@ def _swish(x: Any, point: Any, beta: Any = 1.0) -> Any:
     return x * fixed(tf.math.sigmoid(z), *LOGISTIC_RANGE)
 
 
+def _softsign(x: Any, point: Any) -> Any:
+    """``x / (1 + |x|)``: ABS and the ADD each get a moving range, then DIV (int8 kernels all three)."""
+    a = point(tf.abs(x), "abs")
+    return x / point(1.0 + a, "denominator")
+
+
 def _sigmoid(x: Any, point: Any) -> Any:
     return tf.math.sigmoid(x)
 
@@ -165,11 +171,12 @@ FORMS: dict[str, QATForm] = {
     "hard_swish": QATForm(_hard_swish, moving=("x_over_6",), ops=("ADD", "MUL", "MUL")),
     "prelu": QATForm(_prelu, moving=("negative", "scaled"), ops=("MUL", "MUL", "ADD")),
     "swish": QATForm(_swish, moving=("beta_x",), ops=("LOGISTIC", "MUL")),
+    "softsign": QATForm(_softsign, moving=("abs", "denominator"), ops=("ABS", "ADD", "DIV")),
     "sigmoid": QATForm(_sigmoid, output_range=LOGISTIC_RANGE, ops=("LOGISTIC",)),
     "tanh": QATForm(_tanh, output_range=TANH_RANGE, ops=("TANH",)),
 }
 """Activations that need more than an output fake-quant. All others (relu, relu6,
-leaky_relu, hard_tanh, gelu, gelu_tanh) convert to one int8 op (or fuse into the preceding
+leaky_relu, hard_tanh, gelu, gelu_tanh, exponential) convert to one int8 op (or fuse into the preceding
 one) whose only new range is the output's. hard_swish and prelu are trained in their LiteRT-CPU
 (XNNPACK) forms, so a QAT model converts to ops XNNPACK takes; those forms are plain int8
 ADD/MUL ops that every runtime (TFLite Micro, the Edge TPU) also runs."""
