@@ -239,7 +239,9 @@ def tfmot_alone(model: Any, ds: tuple, args: argparse.Namespace) -> dict[str, An
         try:
             qat = tfmot.quantization.keras.quantize_model(model)
         except Exception as err:
-            return {"status": "error", "error": _first_line(err), "wall_s": time.perf_counter() - start}
+            detail = [ln.strip() for ln in str(err).splitlines() if ln.strip()][:8]
+            return {"status": "error", "error": _first_line(err), "error_detail": detail,
+                    "wall_s": time.perf_counter() - start}
         fit_s = _fit(qat, x_train, y_train, lr=args.qat_lr, epochs=args.qat_epochs, batch_size=args.batch_size)
         row, _ = qat_int8(qat, x_test, y_test, args.batch_size)
         return {"status": "ok", "fit_s": fit_s, **row, "wall_s": time.perf_counter() - start}
