@@ -138,7 +138,8 @@ def _fit(model: Any, x: np.ndarray, y: np.ndarray, *, lr: float, epochs: int, ba
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, steps)), _loss(),
                   metrics=["accuracy"], **jit)
     start = time.perf_counter()
-    model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=2 if epochs > 1 else 0)
+    if epochs > 0:  # tf_keras refuses epochs=0 (--quick leaves the float model untrained)
+        model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=2 if epochs > 1 else 0)
     return time.perf_counter() - start
 
 
@@ -350,6 +351,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.float_weights:
         with np.load(args.float_weights) as f:
             weights = [f[f"w{i}"] for i in range(len(f.files))]
+        want = [tuple(w.shape) for w in model.get_weights()]
+        if [w.shape for w in weights] != want:
+            raise SystemExit(
+                f"--float-weights {args.float_weights} holds {len(weights)} arrays that do not fit this model "
+                f"({len(want)} weights); use the --size, --alpha and --dataset of the run that saved them."
+            )
         model.set_weights(weights)
         init = f"float weights loaded from {args.float_weights} (trained by another run)"
         wall["float_train_s"] = 0.0
