@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -190,3 +191,36 @@ def test_regularization_end_to_end(tmp_path):
     assert [(r["activation"], r["regularizer"]) for r in res["rows"]] == [("relu", "l1l2"), ("swish", "l1l2")]
     assert res["rows"][0]["max_dead_share"] is not None and res["rows"][1]["max_dead_share"] is None
     assert "| relu | l1l2 |" in (tmp_path / "results.md").read_text()
+
+
+def test_qat_mobilenetv3_quick_end_to_end(tmp_path):
+    """The MobileNetV3Small float / PTQ / QAT / tfmot-alone example, --quick: files and fields, not numbers."""
+    mod = _example("qat_mobilenetv3")
+    res = mod.main(["--quick", "--offline", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["frontend"] == res["frontend"] == keras_acts.FRONTEND and saved["quick"] is True
+    assert saved["dataset"]["name"] == "mnist5k" and saved["dataset"]["requested"] == "mnist"
+    assert saved["model"]["name"] == "MobileNetV3Small" and saved["model"]["input_shape"] == [32, 32, 3]
+    assert saved["versions"]["tensorflow"] and saved["machine"]["cpu_count"] >= 1
+    assert "--quick" in saved["command"]
+    for part in ("float", "ptq_int8", "qat_int8"):
+        acc = saved[part]["keras_accuracy" if part == "float" else "accuracy"]
+        assert 0.0 <= acc <= 1.0, part
+    assert saved["ptq_int8"]["float_islands"] == [] and saved["qat_int8"]["float_islands"] == []
+    parity = saved["qat_int8"]["parity"]
+    assert set(parity) >= {"top1_agreement", "share_within_2_lsb", "p99_lsb", "max_lsb"}
+    assert 0.0 <= parity["share_within_2_lsb"] <= 1.0 and parity["max_lsb"] >= parity["p99_lsb"] >= 0.0
+    tfmot = saved["tfmot_alone"]
+    assert tfmot["status"] in ("ok", "error", "error after quantize_model"), tfmot
+    if keras_acts.FRONTEND == "keras3":  # tfmot refuses Keras 3 models: recorded, not raised
+        assert tfmot["status"] == "error" and "ValueError" in tfmot["error"]
+        assert os.environ.get("TF_USE_LEGACY_KERAS", "") in ("", "0")  # tfmot's import did not leak
+    lat = saved["latency_ms"]
+    assert all(lat[k] > 0 for k in ("float", "ptq_int8", "qat_int8")) and "XNNPACK" in lat["runtime"]
+    assert set(saved["targets"]) >= {"qat_within_0.5_points_of_float", "qat_ge_ptq", "parity_max_le_2_lsb"}
+    assert saved["wall_s"]["total_s"] > 0
+    assert (tmp_path / "float_weights.npz").stat().st_size > 1000
+    text = (tmp_path / "results.md").read_text()
+    assert "| frontend | float | PTQ int8 | QAT int8 | tfmot alone |" in text and "--quick run" in text
+    table = mod.side_by_side([saved, saved])
+    assert table.count(f"| {keras_acts.FRONTEND} |") == 2
