@@ -107,10 +107,14 @@ def _recomputing(math_fn: Callable[..., Any], params: dict[str, Any]) -> Callabl
     @tf.custom_gradient
     def fn(x):
         def grad(dy):
+            # At +-inf the derivative is taken at the largest finite magnitude, where every
+            # recomputed activation's derivative has reached its limit (0 or the asymptotic
+            # slope) and no inf * 0 = NaN can occur; finite inputs are unchanged.
+            xg = tf.clip_by_value(x, x.dtype.min, x.dtype.max)
             with tf.GradientTape() as tape:
-                tape.watch(x)
-                y = math_fn(x, **params)
-            return tape.gradient(y, x, output_gradients=dy)
+                tape.watch(xg)
+                y = math_fn(xg, **params)
+            return tape.gradient(y, xg, output_gradients=dy)
 
         return math_fn(x, **params), grad
 

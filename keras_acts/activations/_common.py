@@ -49,6 +49,10 @@ def param_as(value, dtype):
 def gated_product(x: Any, f: Callable[[Any], Any], direction: Any = None) -> Any:
     """``f(x)`` for a self-gated activation ``x * gate(x)`` (gate 0 at -inf, 1 at +inf), safe at +-inf.
 
+    For gates with a tensor parameter (a learnable Swish-beta), which are differentiated by plain
+    autodiff: it costs several selects, forward and backward. Activations with fixed parameters
+    use :func:`no_neg_inf` and the recomputing gradient instead (one op each way).
+
     ``x * gate(x)`` is ``-inf * 0 = NaN`` at ``x = -inf``, and its derivative
     ``gate + x * gate'`` is ``inf * 0 = NaN`` at ``+-inf``. Here ``f`` only ever sees finite
     inputs (``+-inf`` are replaced by 0, so its backward pass stays finite), and the infinite
@@ -71,3 +75,23 @@ def gated_product(x: Any, f: Callable[[Any], Any], direction: Any = None) -> Any
     safe = tf.where(finite, x, zeros)
     closed = x < 0 if direction is None else direction * x < 0
     return tf.where(finite, f(safe), tf.where(closed, zeros, x))
+
+
+def no_neg_inf(x: Any) -> Any:
+    """``max(x, lowest finite)``: -inf becomes the most negative finite value; NaN stays NaN.
+
+    The cheap guard of a self-gated ``x * gate(x)`` whose gate is 0 at -inf: one MAXIMUM, and
+    ``f(no_neg_inf(x))`` is ``-0`` at ``x = -inf`` (the limit) instead of ``-inf * 0 = NaN``.
+    Finite inputs pass unchanged, bit for bit. The derivative at +-inf is handled by the
+    recomputing gradient (:func:`keras_acts.lowering._recomputing`).
+    """
+    import tensorflow as tf
+
+    return tf.maximum(x, tf.constant(x.dtype.min, x.dtype))
+
+
+def no_pos_inf(x: Any) -> Any:
+    """``min(x, largest finite)``: the mirror of :func:`no_neg_inf`, for gates that are 0 at +inf."""
+    import tensorflow as tf
+
+    return tf.minimum(x, tf.constant(x.dtype.max, x.dtype))

@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_acts.activations._common import gated_product, np_erfc, np_sigmoid, np_softplus, param_as
+from keras_acts.activations._common import (
+    gated_product,
+    no_neg_inf,
+    no_pos_inf,
+    np_erfc,
+    np_sigmoid,
+    np_softplus,
+    param_as,
+)
 from keras_acts.activations._int8_forms import fit_polynomial, horner, split_sign
 from keras_acts.backend import is_tf_keras
 from keras_acts.lowering import activation_function
@@ -23,9 +31,11 @@ def swish(x: Any, beta: float = 1.0) -> Any:
     of Ramachandran et al., 2017, "Searching for Activation Functions"
     (arXiv:1710.05941); see :class:`keras_acts.layers.Swish`.
     """
-    if isinstance(beta, float) and beta == 1.0:
-        return gated_product(x, lambda v: v * tf.math.sigmoid(v))
-    b = param_as(beta, x.dtype)
+    if isinstance(beta, float):
+        # The gate is 0 at -inf (beta > 0) or at +inf (beta < 0): keep x finite on that side.
+        x = no_pos_inf(x) if beta < 0 else no_neg_inf(x)
+        return _swish_plain(x, beta)
+    b = param_as(beta, x.dtype)  # a learnable beta of either sign
     return gated_product(x, lambda v: v * tf.math.sigmoid(b * v), direction=b)
 
 
@@ -40,13 +50,12 @@ def _swish_plain(x: Any, beta: float = 1.0) -> Any:
 def hard_swish(x: Any) -> Any:
     """Hard swish: ``x * relu6(x + 3) / 6``.
 
-    Finite at +-inf, value and gradient (see :func:`~keras_acts.activations._common.gated_product`);
-    export traces :func:`_hard_swish_fused`, the operand order the TFLite converter fuses into
+    Finite at -inf (the limit 0, see :func:`~keras_acts.activations._common.no_neg_inf`); export traces :func:`_hard_swish_fused`, the operand order the TFLite converter fuses into
     one HARD_SWISH.
 
     Reference: Howard et al., 2019, "Searching for MobileNetV3" (arXiv:1905.02244).
     """
-    return gated_product(x, _hard_swish_fused)
+    return _hard_swish_fused(no_neg_inf(x))
 
 
 def _hard_swish_fused(x: Any) -> Any:
@@ -67,11 +76,11 @@ def mish(x: Any) -> Any:
     Reference: Misra, 2019, "Mish: A Self Regularized Non-Monotonic Activation
     Function" (arXiv:1908.08681).
     """
+    x = no_neg_inf(x)  # mish(-inf) = 0, not -inf * 0
     if is_tf_keras():
-        return gated_product(
-            x, lambda v: v * tf.math.tanh(tf.nn.relu(v) + tf.math.log1p(tf.math.exp(-tf.math.abs(v))))
-        )
-    return gated_product(x, lambda v: v * tf.math.tanh(tf.math.softplus(v)))
+        softplus = tf.nn.relu(x) + tf.math.log1p(tf.math.exp(-tf.math.abs(x)))
+        return x * tf.math.tanh(softplus)
+    return x * tf.math.tanh(tf.math.softplus(x))
 
 
 @activation_function("hard_mish")
@@ -81,7 +90,7 @@ def hard_mish(x: Any) -> Any:
     Reference: Misra's piecewise-quadratic Mish approximation, as used in
     YOLO-family detectors (e.g. "H-Mish", 2020).
     """
-    return gated_product(x, _hard_mish_plain)
+    return _hard_mish_plain(no_neg_inf(x))
 
 
 def _hard_mish_plain(x: Any) -> Any:
@@ -102,9 +111,9 @@ def gelu(x: Any, approximate: bool = False) -> Any:
         return gelu_tanh(x)
     if x.dtype == tf.float64:
         # 1 + erf(z) == erfc(-z), without cancellation in the negative tail.
-        root2 = tf.constant(math.sqrt(2.0), x.dtype)
-        return gated_product(x, lambda v: 0.5 * v * tf.math.erfc(-v / root2))
-    return gated_product(x, lambda v: tf.nn.gelu(v, approximate=False))
+        x = no_neg_inf(x)  # gelu(-inf) = 0, not -inf * 0
+        return 0.5 * x * tf.math.erfc(-x / tf.constant(math.sqrt(2.0), x.dtype))
+    return tf.nn.gelu(no_neg_inf(x), approximate=False)
 
 
 @activation_function("gelu_tanh")
@@ -120,16 +129,13 @@ def gelu_tanh(x: Any) -> Any:
     # [-30, 30]: x**3 never overflows (for |x| > ~7e12 in float32 it did, and its gradient,
     # inf * 0, was NaN), and the values are the same bits.
     c = 2.0 * math.sqrt(2.0 / math.pi)
-
-    def f(v: Any) -> Any:
-        g = tf.clip_by_value(v, -_GELU_TANH_GATE_CLIP, _GELU_TANH_GATE_CLIP)
-        if v.dtype == tf.float16:
-            # g**3 needs float32's range for its gradient: gate in float32.
-            g = tf.cast(g, tf.float32)
-            return v * tf.cast(tf.math.sigmoid(c * (g + 0.044715 * g * g * g)), v.dtype)
-        return v * tf.math.sigmoid(tf.constant(c, v.dtype) * (g + 0.044715 * g * g * g))
-
-    return gated_product(x, f)
+    x = no_neg_inf(x)  # gelu_tanh(-inf) = 0, not -inf * 0
+    g = tf.clip_by_value(x, -_GELU_TANH_GATE_CLIP, _GELU_TANH_GATE_CLIP)
+    if x.dtype == tf.float16:
+        # g**3 needs float32's range for its gradient: gate in float32.
+        g = tf.cast(g, tf.float32)
+        return x * tf.cast(tf.math.sigmoid(c * (g + 0.044715 * g * g * g)), x.dtype)
+    return x * tf.math.sigmoid(tf.constant(c, x.dtype) * (g + 0.044715 * g * g * g))
 
 
 _GELU_TANH_GATE_CLIP = 30.0  # sigmoid(+-1974): exactly 1 and 0 in float16/bfloat16/float32/float64
