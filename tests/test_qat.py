@@ -243,15 +243,21 @@ if TF_KERAS:
         ops, islands = _ops_and_islands(_convert(q))
         assert "LOGISTIC" in ops and not islands, ops
 
-    def test_fit_save_and_load_in_quantize_scope(tmp_path):
+    @pytest.mark.parametrize("fmt", ["h5", "keras"])
+    def test_fit_save_and_load_in_quantize_scope(tmp_path, fmt):
+        """.h5 and .keras (tfmot's own layers need keras_acts's fix for .keras, see tfmot_saving);
+        hard_swish: the legacy .h5 loader turns its name in the config into the function."""
         inp = keras.Input((6, 6, 2))
-        x = keras.layers.Conv2D(4, 3, padding="same", activation=keras_acts.mish)(inp)
+        x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False)(inp)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras_acts.layers.HardSwish()(x)
+        x = keras.layers.Conv2D(4, 3, padding="same", activation=keras_acts.mish)(x)
         x = keras_acts.layers.PReLU(shared_axes=[1, 2])(x)
         x = keras.layers.Flatten()(x)
         q = _qat(keras.Model(inp, keras.layers.Dense(2, activation="elu")(x)))
         xs = np.random.randn(32, 6, 6, 2).astype(np.float32)
         q.fit(xs, np.random.randn(32, 2), epochs=2, batch_size=8, verbose=0)
-        path = str(tmp_path / "qat.h5")
+        path = str(tmp_path / f"qat.{fmt}")
         q.save(path)
         with quantization.quantize_scope():
             loaded = keras.models.load_model(path)
