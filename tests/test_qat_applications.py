@@ -158,6 +158,10 @@ def check_saved(out: str) -> dict:
             "within_2_lsb": float(np.mean(lsb <= 2.0 + 1e-3)),
             "max_lsb": float(lsb.max()),
             "output_scale": float(s_out),
+            # how much the logits differ between images, in output LSB (a constant output would
+            # make the agreement vacuous), and how many classes the QAT model predicts
+            "logit_spread_lsb": float(qat_logits.std(axis=0).mean() / s_out),
+            "classes_predicted": int(len(np.unique(np.argmax(qat_logits, -1)))),
             "in_memory_scale": float(np.abs(in_memory).max()),
         }
     return results
@@ -186,5 +190,6 @@ def test_qat_fit_save_load_fresh_process_int8(arch_id, app, kwargs, size, tmp_pa
         assert r["qat"] and r["calibration_samples"] == 0, (where, r)
         assert r["float_islands"] == [] and r["fully_int8"], (where, r)
         assert r["input_dtype"] == "int8" and r["output_dtype"] == "int8", (where, r)
+        assert r["logit_spread_lsb"] >= 4.0, (where, r)  # not a constant output
         assert r["top1_agreement"] >= TOP1_AGREEMENT, (where, r)
         assert r["within_2_lsb"] >= WITHIN_2_LSB, (where, r)
