@@ -109,6 +109,19 @@ def _expected_ops(entry) -> tuple[str, ...]:
     return low.ops if low else ()
 
 
+def test_qat_activation_layers_take_the_registry_function_for_its_name():
+    """tf_keras's legacy .h5 loader hands a config's "hard_swish" back as the function; both QAT
+    activation layers map it to the registry name, and name the fix for other callables."""
+    if TF_KERAS:
+        from keras_acts.quantization.layer import QATActivation as Layer
+    else:
+        from keras_acts.quantization.engine import QuantizedActivation as Layer
+    assert Layer(keras_acts.get("hard_swish")).activation == "hard_swish"
+    assert Layer(keras_acts.get("hard_sigmoid")).get_config()["activation"] == "hard_sigmoid"
+    with pytest.raises(TypeError, match="registry name.*list_activations"):
+        Layer(np.abs)
+
+
 # ---------------------------------------------------------------------------------------
 # Keras 3: keras_acts's own QAT engine (tests/test_qat_keras3.py has the full sweep).
 
