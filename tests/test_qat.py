@@ -109,6 +109,19 @@ def _expected_ops(entry) -> tuple[str, ...]:
     return low.ops if low else ()
 
 
+def test_qat_activation_layers_take_the_registry_function_for_its_name():
+    """tf_keras's legacy .h5 loader hands a config's "hard_swish" back as the function; both QAT
+    activation layers map it to the registry name, and name the fix for other callables."""
+    if TF_KERAS:
+        from keras_acts.quantization.layer import QATActivation as Layer
+    else:
+        from keras_acts.quantization.engine import QuantizedActivation as Layer
+    assert Layer(keras_acts.get("hard_swish")).activation == "hard_swish"
+    assert Layer(keras_acts.get("hard_sigmoid")).get_config()["activation"] == "hard_sigmoid"
+    with pytest.raises(TypeError, match="registry name.*list_activations"):
+        Layer(np.abs)
+
+
 # ---------------------------------------------------------------------------------------
 # Keras 3: keras_acts's own QAT engine (tests/test_qat_keras3.py has the full sweep).
 
@@ -243,15 +256,21 @@ if TF_KERAS:
         ops, islands = _ops_and_islands(_convert(q))
         assert "LOGISTIC" in ops and not islands, ops
 
-    def test_fit_save_and_load_in_quantize_scope(tmp_path):
+    @pytest.mark.parametrize("fmt", ["h5", "keras"])
+    def test_fit_save_and_load_in_quantize_scope(tmp_path, fmt):
+        """.h5 and .keras (tfmot's own layers need keras_acts's fix for .keras, see tfmot_saving);
+        hard_swish: the legacy .h5 loader turns its name in the config into the function."""
         inp = keras.Input((6, 6, 2))
-        x = keras.layers.Conv2D(4, 3, padding="same", activation=keras_acts.mish)(inp)
+        x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False)(inp)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras_acts.layers.HardSwish()(x)
+        x = keras.layers.Conv2D(4, 3, padding="same", activation=keras_acts.mish)(x)
         x = keras_acts.layers.PReLU(shared_axes=[1, 2])(x)
         x = keras.layers.Flatten()(x)
         q = _qat(keras.Model(inp, keras.layers.Dense(2, activation="elu")(x)))
         xs = np.random.randn(32, 6, 6, 2).astype(np.float32)
         q.fit(xs, np.random.randn(32, 2), epochs=2, batch_size=8, verbose=0)
-        path = str(tmp_path / "qat.h5")
+        path = str(tmp_path / f"qat.{fmt}")
         q.save(path)
         with quantization.quantize_scope():
             loaded = keras.models.load_model(path)

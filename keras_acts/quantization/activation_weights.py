@@ -19,6 +19,16 @@ class ActivationWeights:
     def _init_activation(
         self, activation: str, params: Any, trainable_beta: bool, shared_axes: Any, alpha_initializer: Any
     ) -> None:
+        if callable(activation):
+            # tf_keras's legacy (.h5) loader turns any config string naming a registered custom
+            # object into that object: "hard_swish" comes back as keras_acts's hard_swish function.
+            found = registry.find_by_function(activation)
+            if found is None:
+                raise TypeError(
+                    f"activation must be a keras_acts registry name (keras_acts.list_activations()), got "
+                    f"{getattr(activation, '__name__', activation)!r}."
+                )
+            activation = found.name
         entry = registry.lookup(activation)
         self.activation = entry.name
         self.params = entry.check_params(dict(params or {}))

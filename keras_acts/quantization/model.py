@@ -401,7 +401,9 @@ def custom_objects() -> dict[str, Any]:
 def quantize_scope() -> Iterator[None]:
     """tfmot's quantize_scope with keras_acts's QAT layer and QuantizeConfigs added.
 
-    Load saved QAT models inside it: ``with quantize_scope(): keras.models.load_model(path)``.
+    Load saved QAT models inside it: ``with quantize_scope(): keras.models.load_model(path)``
+    (``.h5``, ``.keras`` and SavedModel; ``.keras`` files load with tfmot's QuantizeLayer and
+    QuantizeWrapperV2 fixed for that format, see :mod:`keras_acts.quantization.tfmot_saving`).
     """
     from keras_acts.backend import FRONTEND
 
@@ -409,5 +411,9 @@ def quantize_scope() -> Iterator[None]:
         yield
         return
     tfmot = _tfmot()
-    with tfmot.quantization.keras.quantize_scope(custom_objects()):
+    from keras_acts.quantization.tfmot_saving import loading_objects
+
+    # tfmot's scope puts its own classes last (they win); ours, which load .keras files,
+    # go in a scope inside it.
+    with tfmot.quantization.keras.quantize_scope(custom_objects()), keras.utils.custom_object_scope(loading_objects()):
         yield

@@ -1,0 +1,195 @@
+"""Quantization-aware training of real architectures, end to end, in both Keras frontends.
+
+For MobileNetV2, MobileNetV3Small (also minimalistic), MobileNetV3Large and EfficientNetB0
+(``keras.applications``, weights=None, 10 classes, logits out, reduced size and alpha):
+
+    quantize_model(model, calibration_data=...) -> compile + fit a few dozen steps on real
+    MNIST digits (mnist5k, resized and tiled to RGB) -> save .keras and .h5 -> in a fresh
+    Python process: load each (inside quantize_scope()), check it computes what the in-memory
+    QAT model computed, to_tflite(..., quantization="int8") with int8 I/O, assert no float
+    island, run the int8 model with LiteRT on held-out real digits and compare it with the
+    loaded QAT model fed the same quantized input: top-1 agreement >= 95 % of the images and
+    |int8 - QAT| <= 2 output LSB (the output tensor's scale) on >= 99 % of the logits.
+
+The Keras 3 run goes through keras_acts's QAT engine, the tf_keras run (TF_USE_LEGACY_KERAS=1)
+through tfmot. ``pytest -s`` prints one JSON line of measurements per architecture and format
+(the numbers in docs/QAT.md, "Real architectures, end to end").
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import keras_acts
+from keras_acts import quantization
+from tests.conftest import run_python
+
+keras = keras_acts.keras
+FRONTEND = keras_acts.FRONTEND
+
+# (id, keras.applications name, constructor kwargs, input size)
+ARCHITECTURES = [
+    ("MobileNetV2", "MobileNetV2", {"alpha": 0.35}, 32),
+    ("MobileNetV3Small", "MobileNetV3Small", {"alpha": 0.75}, 32),
+    ("MobileNetV3Small_minimalistic", "MobileNetV3Small", {"alpha": 0.75, "minimalistic": True}, 32),
+    ("MobileNetV3Large", "MobileNetV3Large", {"alpha": 0.75}, 32),
+    ("EfficientNetB0", "EfficientNetB0", {}, 32),
+]
+FORMATS = ("keras", "h5")
+STEPS, BATCH = 30, 16  # the QAT fine-tune: 30 steps of 16 real digits
+CALIBRATION = 32
+HELD_OUT = 100
+TOP1_AGREEMENT = 0.95
+WITHIN_2_LSB = 0.99
+
+
+def real_images(size: int, scale: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """mnist5k digits resized to ``size`` and tiled to RGB: (train x, train y, held-out x).
+
+    ``scale``: ``"0_255"`` for networks with their own preprocessing layers (MobileNetV3,
+    EfficientNet), ``"-1_1"`` for MobileNetV2 (no preprocessing inside).
+    """
+    import tensorflow as tf
+
+    data = keras_acts.data.load("mnist5k")
+
+    def prep(x: np.ndarray) -> np.ndarray:
+        x = tf.image.resize(x, (size, size)).numpy()
+        x = np.repeat(np.clip(x, 0.0, 1.0), 3, axis=-1)
+        return (x * 255.0 if scale == "0_255" else x * 2.0 - 1.0).astype("float32")
+
+    n = STEPS * BATCH
+    return prep(data.x_train[:n]), data.y_train[:n].astype("int32"), prep(data.x_test[:HELD_OUT])
+
+
+def _input_scale(app: str) -> str:
+    return "-1_1" if app == "MobileNetV2" else "0_255"
+
+
+def build(app: str, kwargs: dict, size: int):
+    return getattr(keras.applications, app)(
+        weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None, **kwargs
+    )
+
+
+def set_batchnorm_statistics(model, x: np.ndarray) -> None:
+    """Gives a freshly initialized network the inference statistics a trained one has.
+
+    With weights=None every BatchNormalization starts with moving mean 0 and variance 1, and
+    keras.applications sets momentum 0.99-0.999, so a few dozen training steps barely move
+    them: in inference mode the signal then vanishes through the network (MobileNetV3Small's
+    logits were ~1e-10, identical for every image) and any int8-vs-QAT comparison would be
+    vacuous. One training-mode pass over ``x`` with momentum 0 sets every moving mean/variance
+    to the batch statistics that very pass normalized with, layer after layer, so inference
+    on ``x`` then computes what training mode computes.
+    """
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.momentum = 0.0
+    try:
+        model(x, training=True)
+    finally:
+        for bn, m in zip(bns, momenta):
+            bn.momentum = m
+
+
+def train_and_save(app: str, kwargs: dict, size: int, out: pathlib.Path) -> dict:
+    """quantize_model -> compile -> fit -> save .keras and .h5 (+ the in-memory predictions)."""
+    x, y, x_test = real_images(size, _input_scale(app))
+    model = build(app, kwargs, size)
+    set_batchnorm_statistics(model, x[:CALIBRATION])
+    qat = quantization.quantize_model(model, calibration_data=x[:CALIBRATION])
+    qat.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    hist = qat.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    np.save(out / "x_test.npy", x_test)
+    np.save(out / "in_memory.npy", np.asarray(qat(x_test, training=False)))
+    for fmt in FORMATS:
+        qat.save(str(out / f"qat.{fmt}"))
+    return {"loss": float(hist.history["loss"][-1]), "accuracy": float(hist.history["accuracy"][-1])}
+
+
+def check_saved(out: str) -> dict:
+    """In a fresh process: load both formats, compare with the in-memory QAT model, convert
+    each to int8 TFLite and compare the int8 model with the loaded QAT model."""
+    from keras_acts.export import make_interpreter, to_tflite
+
+    out_dir = pathlib.Path(out)
+    x_test = np.load(out_dir / "x_test.npy")
+    in_memory = np.load(out_dir / "in_memory.npy")
+    results = {}
+    for fmt in FORMATS:
+        with quantization.quantize_scope():
+            loaded = keras.models.load_model(str(out_dir / f"qat.{fmt}"))
+        same = float(np.abs(np.asarray(loaded(x_test, training=False)) - in_memory).max())
+        res = to_tflite(loaded, quantization="int8", input_type="int8", output_type="int8")
+        rep = res.report
+        it = make_interpreter(res.content)
+        inp, outp = it.get_input_details()[0], it.get_output_details()[0]
+        s_in, z_in = inp["quantization"]
+        s_out, z_out = outp["quantization"]
+        q_in = np.clip(np.round(x_test / s_in) + z_in, -128, 127).astype(np.int8)
+        it.resize_tensor_input(inp["index"], q_in.shape)
+        it.allocate_tensors()
+        it.set_tensor(inp["index"], q_in)
+        it.invoke()
+        q_out = it.get_tensor(it.get_output_details()[0]["index"]).astype(np.float64)
+        int8_logits = (q_out - z_out) * s_out
+        # the QAT model fed the very input the int8 model saw (dequantized)
+        qat_logits = np.asarray(loaded((q_in.astype(np.float32) - z_in) * s_in, training=False), np.float64)
+        lsb = np.abs(int8_logits - qat_logits) / s_out
+        results[fmt] = {
+            "same_as_in_memory": same,
+            "float_islands": [o.op for o in rep.float_islands],
+            "input_dtype": str(np.dtype(inp["dtype"])),
+            "output_dtype": str(np.dtype(outp["dtype"])),
+            "fully_int8": bool(rep.is_fully_int8),
+            "qat": bool(res.qat),
+            "calibration_samples": int(res.num_calibration_samples),
+            "top1_agreement": float(np.mean(np.argmax(q_out, -1) == np.argmax(qat_logits, -1))),
+            "within_2_lsb": float(np.mean(lsb <= 2.0 + 1e-3)),
+            "max_lsb": float(lsb.max()),
+            "output_scale": float(s_out),
+            # how much the logits differ between images, in output LSB (a constant output would
+            # make the agreement vacuous), and how many classes the QAT model predicts
+            "logit_spread_lsb": float(qat_logits.std(axis=0).mean() / s_out),
+            "classes_predicted": int(len(np.unique(np.argmax(qat_logits, -1)))),
+            "in_memory_scale": float(np.abs(in_memory).max()),
+        }
+    return results
+
+
+def _child_code(out: pathlib.Path) -> str:
+    return f"""
+import json
+from tests.test_qat_applications import check_saved
+print("RESULT " + json.dumps(check_saved({str(out)!r})))
+"""
+
+
+@pytest.mark.parametrize("arch_id,app,kwargs,size", ARCHITECTURES, ids=[a[0] for a in ARCHITECTURES])
+def test_qat_fit_save_load_fresh_process_int8(arch_id, app, kwargs, size, tmp_path):
+    trained = train_and_save(app, kwargs, size, tmp_path)
+    assert np.isfinite(trained["loss"]), trained
+    stdout = run_python(_child_code(tmp_path), timeout=600)
+    results = json.loads(next(l for l in stdout.splitlines() if l.startswith("RESULT "))[len("RESULT "):])
+    for fmt, r in results.items():
+        print(json.dumps({"frontend": FRONTEND, "architecture": arch_id, "size": size, "format": fmt, **trained, **r}))
+    for fmt, r in results.items():
+        where = f"{arch_id} ({FRONTEND}, .{fmt})"
+        # the loaded model computes what the in-memory QAT model computed before saving
+        assert r["same_as_in_memory"] <= 1e-5 * max(1.0, r["in_memory_scale"]), (where, r)
+        assert r["qat"] and r["calibration_samples"] == 0, (where, r)
+        assert r["float_islands"] == [] and r["fully_int8"], (where, r)
+        assert r["input_dtype"] == "int8" and r["output_dtype"] == "int8", (where, r)
+        assert r["logit_spread_lsb"] >= 4.0, (where, r)  # not a constant output
+        assert r["top1_agreement"] >= TOP1_AGREEMENT, (where, r)
+        assert r["within_2_lsb"] >= WITHIN_2_LSB, (where, r)
