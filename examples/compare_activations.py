@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import csv
 import json
 import os
@@ -40,11 +41,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import keras_acts  # noqa: E402
-from keras_acts import data, registry  # noqa: E402
+from keras_acts import callbacks, data, registry, seed_stats  # noqa: E402
 
 keras = keras_acts.keras
 
 DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "selu", "swish", "hard_swish", "mish", "gelu")
+RELU_FAMILY = ("relu", "leaky_relu", "prelu")
 _INITIALIZERS = {"selu": "lecun_normal", "sigmoid": "glorot_uniform", "tanh": "glorot_uniform"}
 
 
@@ -109,59 +111,154 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3, help="initial Adam learning rate (cosine decay to 0)")
     p.add_argument("--limit", type=int, default=None, help="use at most this many train/test images")
-    p.add_argument("--dataset", default="cifar10", choices=data.DATASETS)
+    p.add_argument("--dataset", default="mnist", choices=data.DATASETS,
+                   help="mnist (falls back to the packaged mnist5k offline), cifar10, mnist5k or digits")
     p.add_argument("--offline", action="store_true", help="skip the download attempt")
     p.add_argument("--target", type=float, default=0.9, help="accuracy for 'epochs to target'")
     p.add_argument("--qat-epochs", type=int, default=2, help="QAT fine-tuning epochs")
     p.add_argument("--no-export", action="store_true", help="skip the TFLite columns")
+    p.add_argument("--no-edgetpu", action="store_true", help="skip the Edge TPU export and check")
     p.add_argument("--strategy", default="none", choices=("none", "mirrored"), help="tf.distribute strategy")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="first training seed (also seeds the data split)")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="train every activation with the seeds seed, seed+1, ..., seed+N-1 and report mean ± std")
+    p.add_argument("--baseline", default="relu", help="activation the paired comparisons are made against")
+    p.add_argument("--probe", type=int, default=256, help="training images of the dead-unit probe batch")
     p.add_argument("--out", default="results/compare_activations")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {args.seeds}")
+    return args
+
+
+def _dead_threshold(name: str) -> float | None | str:
+    """How dead units are counted for an activation: 0.0 for the ReLU family, its own region, or "none"."""
+    if name in RELU_FAMILY:
+        return 0.0  # same rule for relu, leaky_relu and prelu: pre-activation <= 0 on the whole probe
+    return None if registry.lookup(name).dead_below is not None else "none"
+
+
+def train_one(name: str, seed: int, ds: data.Dataset, args: argparse.Namespace) -> tuple[dict[str, Any], dict, Any]:
+    """Trains one activation with one seed; returns ``(row, curves, model)``.
+
+    ``keras.utils.set_random_seed(seed)`` before the model is built gives every
+    activation the same initial weights where the layers match, and the training set
+    is shuffled by a ``tf.data`` pipeline with the op seed ``seed``, so the data order
+    is the same for every activation.
+    """
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    steps = args.epochs * int(np.ceil(len(ds.x_train) / args.batch_size))
+    with _scope(args.strategy):
+        model = build_resnet(name, ds.input_shape, ds.num_classes, args.blocks, args.width)
+        schedule = keras.optimizers.schedules.CosineDecay(args.lr, max(steps, 1))
+        model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    train = (
+        tf.data.Dataset.from_tensor_slices((ds.x_train, ds.y_train))
+        .shuffle(len(ds.x_train), seed=seed, reshuffle_each_iteration=True)
+        .batch(args.batch_size)
+    )
+    cbs = []
+    threshold = _dead_threshold(name)
+    dead = None
+    if threshold != "none":
+        dead = callbacks.DeadUnitMonitor(ds.x_train[: args.probe], threshold=threshold)
+        cbs.append(dead)
+    start = time.perf_counter()
+    hist = model.fit(train, epochs=args.epochs, validation_data=(ds.x_test, ds.y_test), verbose=0, callbacks=cbs)
+    seconds = time.perf_counter() - start
+    val_acc = [float(v) for v in hist.history["val_accuracy"]]
+    loss = [float(v) for v in hist.history["loss"]]
+    reached = [i + 1 for i, a in enumerate(val_acc) if a >= args.target]
+    row: dict[str, Any] = {
+        "activation": name,
+        "seed": seed,
+        "float_accuracy": val_acc[-1],
+        "final_loss": loss[-1],
+        "epochs_to_target": reached[0] if reached else None,
+        "train_time_s": seconds,
+    }
+    curve: dict[str, Any] = {"val_accuracy": val_acc, "loss": loss}
+    if dead is not None:
+        curve["dead"] = {k: list(v) for k, v in dead.history.items()}
+        row["max_dead_share"] = max(v[-1] for v in dead.history.values()) if dead.history else None
+    return row, curve, model
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Runs the comparison; returns ``{"dataset": ..., "rows": [...], "curves": {...}}``."""
+    """Runs the comparison.
+
+    Returns:
+        ``{"dataset", "seeds", "rows" (one per activation and seed), "summary" (one per
+        activation: mean ± spread and the paired difference to the baseline per metric),
+        "curves" ({activation: {metric: [per-epoch list per seed]}})}``.
+    """
     args = parse_args(argv)
     names = [registry.lookup(n).name for n in args.activations.split(",") if n.strip()]
+    seeds = [args.seed + i for i in range(args.seeds)]
     out_dir = pathlib.Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ds = data.load(args.dataset, limit=args.limit, offline=args.offline or None, seed=args.seed)
     print(ds.describe())
-    steps = args.epochs * int(np.ceil(len(ds.x_train) / args.batch_size))
+    print(f"seeds {seeds}; baseline {args.baseline}")
 
-    rows, curves = [], {}
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, dict[str, list]] = {n: {"val_accuracy": [], "loss": [], "dead": []} for n in names}
+    summary: list[dict[str, Any]] = []
+    # Seeds outermost: after every seed the reports cover all activations, so an
+    # interrupted long run still leaves complete, paired results for the seeds done.
+    for seed in seeds:
+        for name in names:
+            row, curve, model = train_one(name, seed, ds, args)
+            if not args.no_export:
+                row.update(_export_columns(model, ds, args))
+            rows.append(row)
+            for key in ("val_accuracy", "loss"):
+                curves[name][key].append(curve[key])
+            if "dead" in curve:
+                curves[name]["dead"].append(curve["dead"])
+            print(_one_line(row))
+            del model
+            keras.backend.clear_session()
+        summary = summarize_rows(rows, names, args.baseline)
+        _write(out_dir, args, ds, rows, summary, curves, argv)
+    return {"dataset": data.as_dict(ds), "seeds": seeds, "rows": rows, "summary": summary, "curves": curves}
+
+
+METRICS = (
+    # (row key, label, format, higher is better)
+    ("float_accuracy", "float acc", ".3f", True),
+    ("final_loss", "final train loss", ".3f", False),
+    ("epochs_to_target", "epochs to target", ".1f", False),
+    ("ptq_int8_accuracy", "PTQ int8 acc", ".3f", True),
+    ("qat_int8_accuracy", "QAT int8 acc", ".3f", True),
+    ("int8_latency_ms", "int8 latency (ms)", ".3f", False),
+)
+
+
+def summarize_rows(rows: list[dict[str, Any]], names: Sequence[str], baseline: str) -> list[dict[str, Any]]:
+    """Per activation: :func:`seed_stats.summarize` and the paired difference to ``baseline`` per metric.
+
+    Runs are paired by their ``seed``; a metric missing in a run (failed export,
+    threshold not reached) drops that pair for that metric only.
+    """
+    base = registry.lookup(baseline).name
+    by = {(r["activation"], r["seed"]): r for r in rows}
+    seeds = sorted({r["seed"] for r in rows})
+    out = []
     for name in names:
-        keras.utils.set_random_seed(args.seed)
-        with _scope(args.strategy):
-            model = build_resnet(name, ds.input_shape, ds.num_classes, args.blocks, args.width)
-            schedule = keras.optimizers.schedules.CosineDecay(args.lr, max(steps, 1))
-            model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
-        start = time.perf_counter()
-        hist = model.fit(
-            ds.x_train, ds.y_train, epochs=args.epochs, batch_size=args.batch_size, shuffle=True,
-            validation_data=(ds.x_test, ds.y_test), verbose=0,
-        )
-        seconds = time.perf_counter() - start
-        val_acc = [float(v) for v in hist.history["val_accuracy"]]
-        loss = [float(v) for v in hist.history["loss"]]
-        curves[name] = {"val_accuracy": val_acc, "loss": loss}
-        reached = [i + 1 for i, a in enumerate(val_acc) if a >= args.target]
-        row: dict[str, Any] = {
-            "activation": name,
-            "float_accuracy": val_acc[-1],
-            "final_loss": loss[-1],
-            "epochs_to_target": reached[0] if reached else None,
-            "train_time_s": seconds,
-        }
-        if not args.no_export:
-            row.update(_export_columns(model, ds, args))
-        rows.append(row)
-        print(_one_line(row))
-        keras.backend.clear_session()
-
-    _write(out_dir, args, ds, rows, curves, argv)
-    return {"dataset": data.as_dict(ds), "rows": rows, "curves": curves}
+        runs = [by.get((name, s)) for s in seeds]
+        entry: dict[str, Any] = {"activation": name, "seeds": [s for s, r in zip(seeds, runs) if r is not None]}
+        for key, *_ in METRICS + (("train_time_s", "", "", False), ("max_dead_share", "", "", False)):
+            values = [None if r is None else r.get(key) for r in runs]
+            entry[key] = seed_stats.summarize(values)
+            if name != base and any((base, s) in by for s in seeds):
+                base_values = [by[(base, s)].get(key) if (base, s) in by else None for s in seeds]
+                entry[key + "_vs_baseline"] = seed_stats.paired_difference(values, base_values)
+        entry["edgetpu"] = sorted({str(r.get("edgetpu")) for r in runs if r is not None and r.get("edgetpu")})
+        out.append(entry)
+    return out
 
 
 def _export_columns(model: Any, ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
@@ -183,7 +280,8 @@ def _export_columns(model: Any, ds: data.Dataset, args: argparse.Namespace) -> d
         cols.update(ptq_int8_accuracy=None, int8_size_kb=None, int8_latency_ms=None,
                     ptq_error=f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
     cols["qat_int8_accuracy"], cols["qat_note"] = _qat(model, ds, args, rep)
-    cols["edgetpu"] = _edgetpu_verdict(model, rep)
+    if not args.no_edgetpu:
+        cols["edgetpu"] = _edgetpu_verdict(model, rep)
     return cols
 
 
@@ -236,15 +334,33 @@ def _fmt(v: Any, spec: str) -> str:
 
 
 def _one_line(r: dict[str, Any]) -> str:
+    dead = r.get("max_dead_share")
     return (
-        f"{r['activation']:>11}: acc {r['float_accuracy']:.3f}, loss {r['final_loss']:.3f}, "
+        f"seed {r['seed']} {r['activation']:>11}: acc {r['float_accuracy']:.3f}, loss {r['final_loss']:.3f}, "
         f"to target {r['epochs_to_target']}, {r['train_time_s']:.0f} s, "
         f"PTQ {_fmt(r.get('ptq_int8_accuracy'), '.3f')}, QAT {_fmt(r.get('qat_int8_accuracy'), '.3f')}, "
+        f"latency {_fmt(r.get('int8_latency_ms'), '.3f')} ms, dead {_fmt(dead, '.2f')}, "
         f"Edge TPU {r.get('edgetpu', 'n/a')}"
     )
 
 
-def _write(out_dir, args, ds, rows, curves, argv) -> None:
+def significance_sentence(summary: list[dict[str, Any]], baseline: str) -> str:
+    """One sentence naming every metric where an activation differs significantly from the baseline."""
+    found = []
+    for s in summary:
+        for key, label, spec, higher_better in METRICS:
+            d = s.get(key + "_vs_baseline")
+            if d is not None and d.significant:
+                better = (d.mean > 0) == higher_better
+                found.append(f"{s['activation']} {label} {d.mean:+{spec}} ({'better' if better else 'worse'})")
+    if not found:
+        return (f"No difference from {baseline} is larger than the seed spread (no paired 95 % t-interval "
+                "excludes 0) for any metric.")
+    return f"Differences from {baseline} larger than the seed spread (paired 95 % t-interval excludes 0): " + (
+        "; ".join(found) + ". Everything else is within the seed spread.")
+
+
+def _write(out_dir, args, ds, rows, summary, curves, argv) -> None:
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
@@ -253,53 +369,142 @@ def _write(out_dir, args, ds, rows, curves, argv) -> None:
         w.writeheader()
         w.writerows(rows)
     command = "python examples/compare_activations.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    seeds = sorted({r["seed"] for r in rows})
+    base = registry.lookup(args.baseline).name
+    target = f"{args.target:.0%}"
     lines = [
         f"ResNet-{6 * args.blocks + 2} (width {args.width}), {args.epochs} epochs, Adam {args.lr} with cosine decay, "
-        f"batch {args.batch_size}, seed {args.seed}, frontend {keras_acts.FRONTEND}. {ds.describe()}.",
+        f"batch {args.batch_size}, seeds {seeds} ({len(seeds)} of {args.seeds} done), frontend "
+        f"{keras_acts.FRONTEND}. {ds.describe()}.",
         f"Command: `{command.strip()}`. Latency: LiteRT's default CPU runtime (XNNPACK delegate), 1 "
-        "thread, median ms per sample in batches of 32.",
+        "thread, median ms per sample in batches of 32. QAT: "
+        + ("tfmot" if keras_acts.FRONTEND == "tf_keras" else "keras_acts's own QAT engine")
+        + f", {args.qat_epochs} epoch(s), ranges calibrated on 200 training images.",
         "",
-        f"| activation | float acc | final loss | epochs to {args.target:.0%} | train time (s) | PTQ int8 acc "
-        "| QAT int8 acc | int8 size (KB) | int8 latency (ms) | Edge TPU |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"Each cell: mean ± std over the seeds (min–max). Epochs to {target}: seeds that never reached it are "
+        "counted as 'not reached' and left out of the mean.",
+        "",
+        "| activation | float acc | final train loss | epochs to " + target + " | PTQ int8 acc | QAT int8 acc "
+        "| int8 latency (ms) | train time (s) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        qat = _fmt(r.get("qat_int8_accuracy"), ".3f")
-        if r.get("qat_int8_accuracy") is None and r.get("qat_note"):
-            qat = f"failed: {r['qat_note'][:80]}"
-        islands = r.get("int8_float_islands")
-        ptq = _fmt(r.get("ptq_int8_accuracy"), ".3f")
-        if islands:
-            ptq += f" (float: {', '.join(sorted(set(islands)))})"
+    for s in summary:
         lines.append(
-            f"| {r['activation']} | {r['float_accuracy']:.3f} | {r['final_loss']:.3f} | "
-            f"{r['epochs_to_target'] if r['epochs_to_target'] is not None else 'not reached'} | "
-            f"{r['train_time_s']:.1f} | {ptq} | {qat} | {_fmt(r.get('int8_size_kb'), '.1f')} | "
-            f"{_fmt(r.get('int8_latency_ms'), '.3f')} | {r.get('edgetpu', 'n/a')} |"
+            f"| {s['activation']} | {s['float_accuracy'].format()} | {s['final_loss'].format()} | "
+            f"{s['epochs_to_target'].format('.1f', missing_label='not reached')} | "
+            f"{s['ptq_int8_accuracy'].format(missing_label='failed')} | "
+            f"{s['qat_int8_accuracy'].format(missing_label='failed')} | {s['int8_latency_ms'].format()} | "
+            f"{s['train_time_s'].format('.0f', spread=False)} |"
         )
+    others = [s for s in summary if s["activation"] != base and "float_accuracy_vs_baseline" in s]
+    if others:
+        lines += [
+            "",
+            f"Paired difference to {base} (activation minus {base}, same seed), mean [95 % t-interval over "
+            "seeds]; `*`: the interval excludes 0, i.e. the difference is larger than the seed spread. No "
+            "correction for the number of comparisons.",
+            "",
+            "| activation | " + " | ".join(label for _, label, _, _ in METRICS) + " |",
+            "|---|" + "---|" * len(METRICS),
+        ]
+        for s in others:
+            lines.append(
+                f"| {s['activation']} | "
+                + " | ".join(s[key + "_vs_baseline"].format("+" + spec) for key, _, spec, _ in METRICS)
+                + " |"
+            )
+        lines += ["", significance_sentence(summary, base)]
+    dead_lines = _dead_table(curves)
+    if dead_lines:
+        lines += ["", *dead_lines]
+    if any(s["edgetpu"] for s in summary):
+        lines += ["", "| activation | Edge TPU (static check of the export, every seed) |", "|---|---|"]
+        lines += [f"| {s['activation']} | {'; '.join(s['edgetpu'])} |" for s in summary if s["edgetpu"]]
+    fails = sorted({f"{r['activation']}: {r['qat_note']}" for r in rows
+                    if r.get("qat_int8_accuracy") is None and r.get("qat_note")})
+    fails += sorted({f"{r['activation']}: PTQ {r['ptq_error']}" for r in rows if r.get("ptq_error")})
+    if fails:
+        lines += ["", "Failures:", *[f"- {f}" for f in fails]]
     (out_dir / "results.md").write_text("\n".join(lines) + "\n")
-    (out_dir / "results.json").write_text(
-        json.dumps({"dataset": data.as_dict(ds), "command": command.strip(), "rows": rows, "curves": curves},
-                   indent=2, default=str)
-    )
 
+    def plain(v: Any) -> Any:
+        if isinstance(v, (seed_stats.Summary, seed_stats.PairedDifference)):
+            return dataclasses.asdict(v)
+        return str(v)
+
+    (out_dir / "results.json").write_text(
+        json.dumps({"dataset": data.as_dict(ds), "command": command.strip(), "seeds": seeds, "rows": rows,
+                    "summary": summary, "curves": curves}, indent=2, default=plain)
+    )
+    _plot(out_dir, ds, curves, seeds)
+    print(f"wrote {out_dir / 'results.md'}, {out_dir / 'results.csv'}, {out_dir / 'curves.png'}")
+
+
+def _dead_table(curves: dict[str, dict[str, list]]) -> list[str]:
+    """Markdown: share of dead units per activation layer at the last epoch, mean ± std over seeds."""
+    fam = [n for n in curves if curves[n]["dead"]]
+    if not fam:
+        return []
+    layers = list(curves[fam[0]]["dead"][0])
+    lines = [
+        "Dead units per activation layer after the last epoch (DeadUnitMonitor on "
+        "a fixed probe of training images; mean ± std over seeds): the share of channels whose input is <= 0 "
+        "(relu, leaky_relu, prelu: `threshold=0.0`; such a channel is dead under relu, and passes only the "
+        "negative-side slope under leaky_relu/prelu) or below the activation's own dead threshold (others).",
+        "",
+        "| activation | " + " | ".join(layers) + " |",
+        "|---|" + "---|" * len(layers),
+    ]
+    for n in fam:
+        cells = []
+        for layer in layers:
+            last = [run[layer][-1] for run in curves[n]["dead"] if layer in run and run[layer]]
+            cells.append(seed_stats.summarize(last).format(".2f", spread=False))
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _plot(out_dir: pathlib.Path, ds: data.Dataset, curves: dict[str, dict[str, list]], seeds: list[int]) -> None:
     from matplotlib.figure import Figure
 
+    band_note = f"mean over {len(seeds)} seed(s), band min–max"
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax_acc, ax_loss = fig.subplots(1, 2)
     for name, c in curves.items():
-        epochs = np.arange(1, len(c["loss"]) + 1)
-        ax_acc.plot(epochs, c["val_accuracy"], label=name)
-        ax_loss.plot(epochs, c["loss"], label=name)
-    ax_acc.set_title(f"test accuracy ({ds.name})")
-    ax_loss.set_title("training loss")
+        for ax, key in ((ax_acc, "val_accuracy"), (ax_loss, "loss")):
+            if not c[key]:
+                continue
+            b = seed_stats.band(c[key])
+            epochs = np.arange(1, len(b["mean"]) + 1)
+            (line,) = ax.plot(epochs, b["mean"], label=name)
+            ax.fill_between(epochs, b["min"], b["max"], color=line.get_color(), alpha=0.15, linewidth=0)
+    ax_acc.set_title(f"test accuracy ({ds.name}); {band_note}")
+    ax_loss.set_title(f"training loss; {band_note}")
     ax_loss.set_yscale("log")
     for ax in (ax_acc, ax_loss):
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
     ax_acc.legend(fontsize=8)
     fig.savefig(out_dir / "curves.png", dpi=110)
-    print(f"wrote {out_dir / 'results.md'}, {out_dir / 'results.csv'}, {out_dir / 'curves.png'}")
+
+    fam = [n for n in curves if curves[n]["dead"] and n in RELU_FAMILY]
+    if fam:
+        fig = Figure(figsize=(4 * len(fam), 3.6), layout="constrained")
+        axes = fig.subplots(1, len(fam), squeeze=False)[0]
+        for ax, n in zip(axes, fam):
+            for layer in curves[n]["dead"][0]:
+                runs = [run[layer] for run in curves[n]["dead"] if layer in run]
+                b = seed_stats.band(runs)
+                epochs = np.arange(1, len(b["mean"]) + 1)
+                (line,) = ax.plot(epochs, b["mean"], label=layer)
+                ax.fill_between(epochs, b["min"], b["max"], color=line.get_color(), alpha=0.15, linewidth=0)
+            ax.set_title(f"{n}: channels with input <= 0")
+            ax.set_xlabel("epoch")
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(True, alpha=0.3)
+        axes[0].set_ylabel(f"share of channels ({band_note})")
+        axes[-1].legend(fontsize=7)
+        fig.savefig(out_dir / "dead_units.png", dpi=110)
 
 
 if __name__ == "__main__":
