@@ -132,6 +132,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--offline", action="store_true", help="skip the download attempt")
     p.add_argument("--target", type=float, default=0.9, help="accuracy for 'epochs to target'")
     p.add_argument("--qat-epochs", type=int, default=2, help="QAT fine-tuning epochs")
+    p.add_argument("--qat-limit", type=int, default=None,
+                   help="QAT fine-tunes on the first N training images (default: all)")
     p.add_argument("--no-export", action="store_true", help="skip the TFLite columns")
     p.add_argument("--no-edgetpu", action="store_true", help="skip the Edge TPU export and check")
     p.add_argument("--strategy", default="none", choices=("none", "mirrored"), help="tf.distribute strategy")
@@ -228,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for name in names:
             row, curve, model = train_one(name, seed, ds, args)
             if not args.no_export:
-                row.update(_export_columns(model, ds, args))
+                row.update(_export_columns(model, ds, args, seed))
             rows.append(row)
             for key in ("val_accuracy", "loss"):
                 curves[name][key].append(curve[key])
@@ -277,7 +279,7 @@ def summarize_rows(rows: list[dict[str, Any]], names: Sequence[str], baseline: s
     return out
 
 
-def _export_columns(model: Any, ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+def _export_columns(model: Any, ds: data.Dataset, args: argparse.Namespace, seed: int = 0) -> dict[str, Any]:
     from keras_acts.export import evaluate, to_tflite
 
     rep = ds.x_train[:200]
@@ -295,13 +297,15 @@ def _export_columns(model: Any, ds: data.Dataset, args: argparse.Namespace) -> d
     except Exception as err:  # a failed export is a result of this comparison
         cols.update(ptq_int8_accuracy=None, int8_size_kb=None, int8_latency_ms=None,
                     ptq_error=f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
-    cols["qat_int8_accuracy"], cols["qat_note"] = _qat(model, ds, args, rep)
+    cols["qat_int8_accuracy"], cols["qat_note"] = _qat(model, ds, args, rep, seed)
     if not args.no_edgetpu:
         cols["edgetpu"] = _edgetpu_verdict(model, rep)
     return cols
 
 
-def _qat(model: Any, ds: data.Dataset, args: argparse.Namespace, rep: np.ndarray) -> tuple[float | None, str]:
+def _qat(
+    model: Any, ds: data.Dataset, args: argparse.Namespace, rep: np.ndarray, seed: int = 0
+) -> tuple[float | None, str]:
     """QAT fine-tuning and int8 export; (accuracy, note) or (None, why not).
 
     tf_keras: tfmot with keras_acts's QuantizeConfigs; Keras 3: keras_acts's own QAT engine.
@@ -315,12 +319,20 @@ def _qat(model: Any, ds: data.Dataset, args: argparse.Namespace, rep: np.ndarray
         # [-6, 6] clips wide activations for the whole fine-tune; see docs/QAT.md).
         qat_model = quantize_model(model, calibration_data=rep)
         qat_model.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
-        qat_model.fit(ds.x_train, ds.y_train, epochs=args.qat_epochs, batch_size=args.batch_size, verbose=0)
+        import tensorflow as tf
+
+        n = len(ds.x_train) if args.qat_limit is None else min(args.qat_limit, len(ds.x_train))
+        train = (
+            tf.data.Dataset.from_tensor_slices((ds.x_train[:n], ds.y_train[:n]))
+            .shuffle(n, seed=seed, reshuffle_each_iteration=True)  # same order for every activation
+            .batch(args.batch_size)
+        )
+        qat_model.fit(train, epochs=args.qat_epochs, verbose=0)
         res = to_tflite(qat_model, quantization="int8", input_type="int8", output_type="int8")
         ev = evaluate(res.content, ds.x_test, ds.y_test, reference=qat_model)
         engine = "tfmot" if keras_acts.FRONTEND == "tf_keras" else "keras_acts engine"
         note = (
-            f"{engine}, {args.qat_epochs} QAT epochs, ranges calibrated on {len(rep)} images, "
+            f"{engine}, {args.qat_epochs} QAT epochs on {n} images, ranges calibrated on {len(rep)} images, "
             f"int8 vs QAT model max {ev.max_diff_lsb:.2f} LSB, float islands {[o.op for o in res.report.float_islands]}"
         )
         return float(ev.accuracy), note
@@ -395,7 +407,9 @@ def _write(out_dir, args, ds, rows, summary, curves, argv) -> None:
         f"Command: `{command.strip()}`. Latency: LiteRT's default CPU runtime (XNNPACK delegate), 1 "
         "thread, median ms per sample in batches of 32. QAT: "
         + ("tfmot" if keras_acts.FRONTEND == "tf_keras" else "keras_acts's own QAT engine")
-        + f", {args.qat_epochs} epoch(s), ranges calibrated on 200 training images.",
+        + f", {args.qat_epochs} epoch(s) at Adam 1e-4 on "
+        + (f"the first {args.qat_limit}" if args.qat_limit else "all")
+        + " training images, ranges calibrated on 200 training images; PTQ calibrated on the same 200.",
         "",
         f"Each cell: mean ± std over the seeds (min–max). Epochs to {target}: seeds that never reached it are "
         "counted as 'not reached' and left out of the mean.",
