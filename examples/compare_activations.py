@@ -74,11 +74,15 @@ def activation_layer(name: str, layer_name: str) -> Any:
     return getattr(keras_acts.layers, entry.layer)(name=layer_name)
 
 
-def build_resnet(activation: str, input_shape: tuple, classes: int, blocks: int = 3, width: int = 16) -> Any:
+def build_resnet(
+    activation: str, input_shape: tuple, classes: int, blocks: int = 3, width: int = 16, bn_momentum: float = 0.99
+) -> Any:
     """A CIFAR-style ResNet with ``6 * blocks + 2`` layers and the given activation.
 
     Basic block: conv3x3-BN-act-conv3x3-BN, plus the shortcut (a strided 1x1 conv + BN
-    when the shape changes), then the activation.
+    when the shape changes), then the activation. ``bn_momentum`` is the moving-average
+    momentum of every BatchNormalization (Keras's default 0.99; 0.9, PyTorch's default,
+    lets the moving statistics catch up within a short schedule of a few hundred steps).
     """
     init = _INITIALIZERS.get(registry.lookup(activation).name, "he_normal")
     reg = keras.regularizers.L2(1e-4)
@@ -94,14 +98,14 @@ def build_resnet(activation: str, input_shape: tuple, classes: int, blocks: int 
         )
 
     x_in = keras.Input(input_shape)
-    h = act()(keras.layers.BatchNormalization()(conv(width, 3, 1)(x_in)))
+    h = act()(keras.layers.BatchNormalization(momentum=bn_momentum)(conv(width, 3, 1)(x_in)))
     for stage, filters in enumerate([width, 2 * width, 4 * width]):
         for b in range(blocks):
             stride = 2 if stage > 0 and b == 0 else 1
-            y = act()(keras.layers.BatchNormalization()(conv(filters, 3, stride)(h)))
-            y = keras.layers.BatchNormalization()(conv(filters, 3, 1)(y))
+            y = act()(keras.layers.BatchNormalization(momentum=bn_momentum)(conv(filters, 3, stride)(h)))
+            y = keras.layers.BatchNormalization(momentum=bn_momentum)(conv(filters, 3, 1)(y))
             if stride != 1 or h.shape[-1] != filters:
-                h = keras.layers.BatchNormalization()(conv(filters, 1, stride)(h))
+                h = keras.layers.BatchNormalization(momentum=bn_momentum)(conv(filters, 1, stride)(h))
             h = act()(keras.layers.Add()([h, y]))
     h = keras.layers.GlobalAveragePooling2D()(h)
     out = keras.layers.Dense(classes, activation="softmax", kernel_initializer="he_normal")(h)
@@ -125,6 +129,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--blocks", type=int, default=3, help="basic blocks per stage (3 = ResNet-20)")
     p.add_argument("--width", type=int, default=16, help="filters of the first stage")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--bn-momentum", type=float, default=0.99,
+                   help="BatchNorm moving-average momentum (0.9 suits short schedules)")
     p.add_argument("--lr", type=float, default=2e-3, help="initial Adam learning rate (cosine decay to 0)")
     p.add_argument("--limit", type=int, default=None, help="use at most this many train/test images")
     p.add_argument("--dataset", default="mnist", choices=data.DATASETS,
@@ -169,7 +175,7 @@ def train_one(name: str, seed: int, ds: data.Dataset, args: argparse.Namespace) 
     keras.utils.set_random_seed(seed)
     steps = args.epochs * int(np.ceil(len(ds.x_train) / args.batch_size))
     with _scope(args.strategy):
-        model = build_resnet(name, ds.input_shape, ds.num_classes, args.blocks, args.width)
+        model = build_resnet(name, ds.input_shape, ds.num_classes, args.blocks, args.width, args.bn_momentum)
         schedule = keras.optimizers.schedules.CosineDecay(args.lr, max(steps, 1))
         model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
     train = (
@@ -402,7 +408,7 @@ def _write(out_dir, args, ds, rows, summary, curves, argv) -> None:
     target = f"{args.target:.0%}"
     lines = [
         f"ResNet-{6 * args.blocks + 2} (width {args.width}), {args.epochs} epochs, Adam {args.lr} with cosine decay, "
-        f"batch {args.batch_size}, seeds {seeds} ({len(seeds)} of {args.seeds} done), frontend "
+        f"batch {args.batch_size}, BatchNorm momentum {args.bn_momentum}, seeds {seeds} ({len(seeds)} of {args.seeds} done), frontend "
         f"{keras_acts.FRONTEND}. {ds.describe()}.",
         f"Command: `{command.strip()}`. Latency: LiteRT's default CPU runtime (XNNPACK delegate), 1 "
         "thread, median ms per sample in batches of 32. QAT: "
