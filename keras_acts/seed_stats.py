@@ -60,7 +60,7 @@ class Summary:
     max: float
 
     def format(self, spec: str = ".3f", spread: bool = True, missing_label: str = "missing") -> str:
-        """``"mean ± std (min–max)"``, or ``"n/a"`` when there is no value.
+        """``"mean ± std (min–max)"``, or ``"n/a"`` (with the missing count) when there is no value.
 
         Args:
             spec: format spec of every number.
@@ -71,7 +71,7 @@ class Summary:
             The text; ``" [k missing]"`` is appended when some seeds had no value.
         """
         if self.n == 0:
-            return "n/a"
+            return f"n/a [{self.missing} {missing_label}]" if self.missing else "n/a"
         text = f"{format(self.mean, spec)} ± {format(self.std, spec)}"
         if spread:
             text += f" ({format(self.min, spec)}–{format(self.max, spec)})"

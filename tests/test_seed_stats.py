@@ -30,7 +30,8 @@ def test_summarize_skips_missing_values():
     assert (s.n, s.missing, s.mean, s.std) == (1, 2, 2.0, 0.0)
     assert s.format(".1f", missing_label="not reached") == "2.0 ± 0.0 (2.0–2.0) [2 not reached]"
     empty = seed_stats.summarize([None])
-    assert empty.n == 0 and math.isnan(empty.mean) and empty.format() == "n/a"
+    assert empty.n == 0 and math.isnan(empty.mean) and empty.format(missing_label="failed") == "n/a [1 failed]"
+    assert seed_stats.summarize([]).format() == "n/a"
 
 
 def test_t_quantile_closed_forms():
