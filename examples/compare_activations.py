@@ -380,6 +380,10 @@ def _one_line(r: dict[str, Any]) -> str:
 
 def significance_sentence(summary: list[dict[str, Any]], baseline: str) -> str:
     """One sentence naming every metric where an activation differs significantly from the baseline."""
+    pairs = [s[key + "_vs_baseline"].n for s in summary for key, *_ in METRICS if key + "_vs_baseline" in s]
+    if not pairs or max(pairs) < 2:
+        return (f"With one seed there is no seed spread to compare the differences from {baseline} with: "
+                "run with --seeds 2 or more before reading anything into them.")
     found = []
     for s in summary:
         for key, label, spec, higher_better in METRICS:
