@@ -72,7 +72,7 @@ class Summary:
         """
         if self.n == 0:
             return f"n/a [{self.missing} {missing_label}]" if self.missing else "n/a"
-        text = f"{format(self.mean, spec)} ± {format(self.std, spec)}"
+        text = f"{format(self.mean, spec)} ± {format(self.std, spec.replace('+', ''))}"
         if spread:
             text += f" ({format(self.min, spec)}–{format(self.max, spec)})"
         if self.missing:

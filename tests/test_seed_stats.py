@@ -23,6 +23,7 @@ def test_summarize_mean_sample_std_min_max():
     assert s.std == pytest.approx(math.sqrt(5.0 / 3.0))
     assert s.format(".2f") == "2.50 ± 1.29 (1.00–4.00)"
     assert s.format(".1f", spread=False) == "2.5 ± 1.3"
+    assert seed_stats.summarize([-1.0, 1.0]).format("+.1f") == "+0.0 ± 1.4 (-1.0–+1.0)"  # the std has no sign
 
 
 def test_summarize_skips_missing_values():
