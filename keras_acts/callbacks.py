@@ -47,8 +47,11 @@ def _entry_of_activation(fn: Any) -> registry.Activation | None:
     return None
 
 
-def monitored_layers(model: Any) -> list[tuple[Any, registry.Activation, str]]:
+def monitored_layers(model: Any, threshold: float | None = None) -> list[tuple[Any, registry.Activation, str]]:
     """Layers whose activation has a dead region, as ``(layer, entry, kind)``.
+
+    With ``threshold`` given, every registry activation layer is returned, also those
+    without a dead region (leaky_relu, PReLU, elu, ...): see :func:`dead_unit_fractions`.
 
     ``kind`` is ``"input"`` for keras_acts activation layers (the pre-activation is the
     layer's input) and ``"fused"`` for layers with an ``activation=`` argument (Dense,
@@ -56,12 +59,15 @@ def monitored_layers(model: Any) -> list[tuple[Any, registry.Activation, str]]:
     """
     from keras_acts.layers.base import Activation as ActivationLayer
     from keras_acts.layers.base import RegistryActivation
+    from keras_acts.layers.prelu import PReLU
 
     out = []
     for layer in _flat_layers(model):
         entry = None
         kind = "input"
-        if isinstance(layer, RegistryActivation):
+        if isinstance(layer, PReLU):
+            entry = registry.lookup("prelu")
+        elif isinstance(layer, RegistryActivation):
             entry = registry.lookup(layer.activation_name)
         elif isinstance(layer, ActivationLayer):
             entry = registry.lookup(layer._entry_name)
@@ -70,7 +76,7 @@ def monitored_layers(model: Any) -> list[tuple[Any, registry.Activation, str]]:
         elif hasattr(layer, "activation") and callable(getattr(layer, "activation", None)):
             entry = _entry_of_activation(layer.activation)
             kind = "fused"
-        if entry is not None and entry.dead_below is not None:
+        if entry is not None and (threshold is not None or entry.dead_below is not None):
             out.append((layer, entry, kind))
     return out
 
@@ -112,7 +118,7 @@ def _pre_activation(layer: Any, x: Any) -> np.ndarray:
         object.__setattr__(layer, "activation", original)
 
 
-def dead_unit_fractions(model: Any, x: Any) -> dict[str, float]:
+def dead_unit_fractions(model: Any, x: Any, threshold: float | None = None) -> dict[str, float]:
     """The share of dead units per monitored layer of ``model`` on the probe batch ``x``.
 
     A unit is a position along the last axis (Dense neuron, conv channel). It is dead
@@ -121,12 +127,18 @@ def dead_unit_fractions(model: Any, x: Any) -> dict[str, float]:
     Args:
         model: a built Sequential or Functional model.
         x: probe inputs (a NumPy array or tensor).
+        threshold: count units whose pre-activation is ``<= threshold`` everywhere, in
+            every registry activation layer, instead of each activation's own
+            ``dead_below``. ``threshold=0.0`` compares the ReLU family: such a unit is
+            dead under relu, while under leaky_relu or PReLU it still passes a
+            (small) gradient -- "would be dead with relu", not dead.
 
     Returns:
         ``{layer_name: fraction in [0, 1]}``; empty when no layer has an activation
-        with a dead region (e.g. only tanh, elu, leaky_relu or PReLU).
+        with a dead region (e.g. only tanh, elu, leaky_relu or PReLU) and no
+        ``threshold`` is given.
     """
-    watched = monitored_layers(model)
+    watched = monitored_layers(model, threshold)
     if not watched:
         return {}
     feed = _input_model(model, [layer for layer, _, _ in watched])
@@ -137,7 +149,8 @@ def dead_unit_fractions(model: Any, x: Any) -> dict[str, float]:
     for (layer, entry, kind), inp in zip(watched, inputs):
         pre = np.asarray(inp) if kind == "input" else _pre_activation(layer, inp)
         units = pre.reshape(-1, pre.shape[-1])
-        dead = np.all(units <= entry.dead_below, axis=0)
+        limit = entry.dead_below if threshold is None else threshold
+        dead = np.all(units <= limit, axis=0)
         out[layer.name] = float(dead.mean())
     return out
 
@@ -200,30 +213,36 @@ class DeadUnitMonitor(keras.callbacks.Callback):
         probe_x: a fixed probe batch of inputs (a few hundred samples is typical).
         prefix: key prefix in ``logs``.
         verbose: print one line per epoch.
+        threshold: one pre-activation threshold for every registry activation layer
+            instead of each activation's ``dead_below`` (see :func:`dead_unit_fractions`);
+            ``0.0`` makes relu, leaky_relu and PReLU networks comparable.
 
     Attributes:
         history: ``{layer_name: [fraction per epoch]}``.
     """
 
-    def __init__(self, probe_x: Any, prefix: str = "dead/", verbose: bool = False) -> None:
+    def __init__(
+        self, probe_x: Any, prefix: str = "dead/", verbose: bool = False, threshold: float | None = None
+    ) -> None:
         super().__init__()
         self.probe_x = probe_x
+        self.threshold = threshold
         self.prefix = prefix
         self.verbose = verbose
         self.history: dict[str, list[float]] = {}
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.history = {}
-        if not monitored_layers(self.model):
+        if not monitored_layers(self.model, self.threshold):
             raise ValueError(
                 "DeadUnitMonitor found no layer with a dead region in this model: its activations have "
                 "none (e.g. tanh, elu, leaky_relu, PReLU) or are not keras_acts/Keras built-in "
                 "activations. Use it with relu-like activations (registry `dead_below` is set), "
-                "or drop the callback."
+                "pass threshold=0.0 to count units below 0 in any registry activation, or drop the callback."
             )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        fractions = dead_unit_fractions(self.model, self.probe_x)
+        fractions = dead_unit_fractions(self.model, self.probe_x, self.threshold)
         for name, value in fractions.items():
             self.history.setdefault(name, []).append(value)
             if logs is not None:

@@ -92,11 +92,33 @@ def test_monitor_logs_into_history_each_epoch():
     assert all(v > 0 for v in flow.history["out"])
 
 
+@pytest.mark.parametrize("kind", ["relu", "leaky_relu", "prelu"])
+def test_threshold_counts_units_below_zero_for_the_whole_relu_family(kind):
+    """threshold=0.0: relu, leaky_relu and PReLU layers are all watched, with the same rule."""
+    x = _probe()
+    kernel, bias = _dense_with_margins(registry.lookup("relu"))  # 5 of 8 units at -0.5, the rest at +0.5
+    inp = keras.Input((3,))
+    h = keras.layers.Dense(8, name="pre")(inp)
+    if kind == "prelu":
+        act = keras_acts.layers.PReLU(name="act")
+    else:
+        act = getattr(keras_acts.layers, registry.lookup(kind).layer)(name="act")
+    model = keras.Model(inp, keras.layers.Dense(2)(act(h)))
+    model.get_layer("pre").set_weights([kernel, bias])
+    assert callbacks.dead_unit_fractions(model, x, threshold=0.0) == {"act": pytest.approx(5 / 8)}
+    # without a threshold only relu has a dead region
+    assert callbacks.dead_unit_fractions(model, x) == ({"act": pytest.approx(5 / 8)} if kind == "relu" else {})
+    model.compile("sgd", "mse")
+    monitor = callbacks.DeadUnitMonitor(x, threshold=0.0)
+    model.fit(x, np.zeros((16, 2)), epochs=1, verbose=0, callbacks=[monitor])
+    assert list(monitor.history) == ["act"] and len(monitor.history["act"]) == 1
+
+
 def test_monitor_without_dead_region_says_what_to_do():
     inp = keras.Input((3,))
     model = keras.Model(inp, keras.layers.Dense(2, activation="tanh")(inp))
     model.compile("sgd", "mse")
-    with pytest.raises(ValueError, match="no layer with a dead region.*relu-like"):
+    with pytest.raises(ValueError, match="no layer with a dead region.*relu-like.*threshold=0.0"):
         model.fit(_probe(), np.zeros((16, 2)), epochs=1, verbose=0, callbacks=[callbacks.DeadUnitMonitor(_probe())])
 
 

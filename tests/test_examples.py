@@ -135,10 +135,10 @@ def test_quickstart_leaves_the_repository_clean(monkeypatch):
 def test_compare_activations_end_to_end(tmp_path):
     res = _example("compare_activations").main(
         ["--epochs", "1", "--limit", "64", "--blocks", "1", "--width", "8", "--activations", "prelu",
-         "--offline", "--qat-epochs", "1", "--strategy", "mirrored", "--out", str(tmp_path)]
+         "--dataset", "cifar10", "--offline", "--qat-epochs", "1", "--strategy", "mirrored", "--out", str(tmp_path)]
     )
     assert res["dataset"]["name"] == "digits" and res["dataset"]["requested"] == "cifar10"
-    assert [r["activation"] for r in res["rows"]] == ["prelu"]
+    assert [r["activation"] for r in res["rows"]] == ["prelu"] and res["seeds"] == [0]
     for r in res["rows"]:
         assert 0.0 <= r["float_accuracy"] <= 1.0 and np.isfinite(r["final_loss"])
         assert 0.0 <= r["ptq_int8_accuracy"] <= 1.0 and r["int8_size_kb"] > 0
@@ -151,7 +151,34 @@ def test_compare_activations_end_to_end(tmp_path):
     text = (tmp_path / "results.md").read_text()
     assert "| prelu |" in text and "digits" in text and "requested 'cifar10'" in text
     assert (tmp_path / "curves.png").stat().st_size > 1000
-    assert (tmp_path / "results.csv").read_text().startswith("activation,float_accuracy")
+    assert (tmp_path / "dead_units.png").stat().st_size > 1000  # prelu: channels with input <= 0
+    assert (tmp_path / "results.csv").read_text().startswith("activation,seed,float_accuracy")
+
+
+def test_compare_activations_seeds_pair_runs_with_the_baseline(tmp_path):
+    """--seeds 2: every activation sees seeds 0 and 1, and the summary pairs them with relu."""
+    mod = _example("compare_activations")
+    assert mod.parse_args([]).dataset == "mnist"  # default data: MNIST, mnist5k offline
+    res = mod.main(["--epochs", "1", "--limit", "48", "--blocks", "1", "--width", "4", "--activations", "relu,elu",
+                    "--dataset", "digits", "--seeds", "2", "--no-export", "--out", str(tmp_path)])
+    assert [(r["activation"], r["seed"]) for r in res["rows"]] == [("relu", 0), ("elu", 0), ("relu", 1), ("elu", 1)]
+    relu, elu = res["summary"]
+    assert relu["float_accuracy"].n == 2 and "float_accuracy_vs_baseline" not in relu
+    d = elu["float_accuracy_vs_baseline"]
+    accs = {(r["activation"], r["seed"]): r["float_accuracy"] for r in res["rows"]}
+    expected = np.mean([accs[("elu", s)] - accs[("relu", s)] for s in (0, 1)])
+    assert d.n == 2 and d.mean == pytest.approx(expected)
+    assert len(res["curves"]["relu"]["val_accuracy"]) == 2 and res["curves"]["elu"]["dead"] == []
+    text = (tmp_path / "results.md").read_text()
+    assert "mean ± std over the seeds" in text and "Paired difference to relu" in text
+    assert ("No difference from relu is larger than the seed spread" in text) != any(
+        s[key + "_vs_baseline"].significant for s in res["summary"][1:] for key, *_ in mod.METRICS)
+    # same seed, same initial weights for the layers both models share
+    keras_acts.keras.utils.set_random_seed(3)
+    a = mod.build_resnet("relu", (8, 8, 1), 10, blocks=1, width=4).get_weights()[0]
+    keras_acts.keras.utils.set_random_seed(3)
+    b = mod.build_resnet("elu", (8, 8, 1), 10, blocks=1, width=4).get_weights()[0]
+    np.testing.assert_array_equal(a, b)
 
 
 def test_resnet20_has_twenty_weight_layers():
@@ -165,17 +192,22 @@ def test_resnet20_has_twenty_weight_layers():
 def test_deep_sigmoid_vs_relu_shows_vanishing_gradients(tmp_path):
     res = _example("deep_sigmoid_vs_relu").main(
         ["--depth", "5", "--width", "32", "--epochs", "1", "--limit", "100", "--activations", "sigmoid,relu",
-         "--out", str(tmp_path)]
+         "--dataset", "digits", "--seeds", "2", "--out", str(tmp_path)]
     )
-    rows = {r["activation"]: r for r in res["rows"]}
-    assert rows["sigmoid"]["initializer"] == "glorot_uniform" and rows["relu"]["initializer"] == "he_normal"
+    rows = {(r["activation"], r["seed"]): r for r in res["rows"]}
+    assert rows[("sigmoid", 0)]["initializer"] == "glorot_uniform" and rows[("relu", 1)]["initializer"] == "he_normal"
     assert _example("deep_sigmoid_vs_relu").initializer_for("selu") == "lecun_normal"
-    # sigmoid' <= 1/4: the first layer's gradient is orders of magnitude below the last one's
-    assert rows["sigmoid"]["first_over_last"] < 0.05
-    assert rows["relu"]["first_over_last"] > 0.2
-    assert len(res["norms"]["relu"]) == 5
+    # sigmoid' <= 1/4: the first layer's gradient is orders of magnitude below the last one's, every seed
+    for seed in (0, 1):
+        assert rows[("sigmoid", seed)]["first_over_last"] < 0.05
+        assert rows[("relu", seed)]["first_over_last"] > 0.2
+    assert len(res["norms"]["relu"]) == 5 and len(res["norms_end"]["relu"]) == 5
+    assert len(res["runs"]["sigmoid"]["init"]) == 2
+    sig = {s["activation"]: s for s in res["summary"]}["sigmoid"]
+    assert sig["log10_first_over_last"].n == 2 and sig["log10_first_over_last_vs_baseline"].mean < -1
     assert (tmp_path / "gradient_norms.png").stat().st_size > 1000
     assert (tmp_path / "gradient_norms.csv").read_text().startswith("layer,sigmoid,relu")
+    assert "Paired difference to relu" in (tmp_path / "summary.md").read_text()
 
 
 def test_regularization_end_to_end(tmp_path):
@@ -187,9 +219,15 @@ def test_regularization_end_to_end(tmp_path):
         assert ("Dropout" in kinds) == (reg == "dropout")
         assert bool(model.losses) == (reg == "l1l2")
     res = mod.main(["--epochs", "1", "--limit", "64", "--filters", "4", "--activations", "relu,swish",
-                    "--regularizers", "l1l2", "--out", str(tmp_path)])
-    assert [(r["activation"], r["regularizer"]) for r in res["rows"]] == [("relu", "l1l2"), ("swish", "l1l2")]
-    assert res["rows"][0]["max_dead_share"] is not None and res["rows"][1]["max_dead_share"] is None
+                    "--regularizers", "none,l1l2", "--dataset", "digits", "--seeds", "2", "--out", str(tmp_path)])
+    cells = [(r["activation"], r["regularizer"], r["seed"]) for r in res["rows"]]
+    assert cells[:4] == [("relu", "none", 0), ("relu", "l1l2", 0), ("swish", "none", 0), ("swish", "l1l2", 0)]
+    assert len(cells) == 8 and res["dataset"]["name"] == "digits"
+    assert res["rows"][0]["max_dead_share"] is not None and res["rows"][2]["max_dead_share"] is None
+    by = {(c["activation"], c["regularizer"]): c for c in res["summary"]}
+    assert by[("relu", "l1l2")]["test_accuracy"].n == 2 and "test_accuracy_vs_baseline" not in by[("relu", "l1l2")]
+    assert by[("swish", "l1l2")]["test_accuracy_vs_baseline"].n == 2
+    assert by[("swish", "l1l2")]["test_accuracy_vs_none"].n == 2 and "test_accuracy_vs_none" not in by[("swish", "none")]
     assert "| relu | l1l2 |" in (tmp_path / "results.md").read_text()
 
 
