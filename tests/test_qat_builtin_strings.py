@@ -19,6 +19,7 @@ import tensorflow as tf
 
 import keras_acts
 from keras_acts import quantization
+from keras_acts.lowering import lowering_target
 
 keras = keras_acts.keras
 TF_KERAS = keras_acts.FRONTEND == "tf_keras"
@@ -71,10 +72,18 @@ def _model(activation: str):
 
 
 def _convert(model) -> bytes:
-    """int8 TFLite of the QAT model from its FakeQuant ranges alone (tests/test_qat.py's fast path)."""
-    from tests.test_qat import _convert as convert_qat
+    """int8 TFLite of the QAT model from its FakeQuant ranges alone (tests/test_qat.py's fast path:
+    a frozen concrete function traced for export, as ``keras_acts.export.to_tflite`` traces it)."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    return convert_qat(model, fast=True)
+    spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+    with lowering_target("int8"):
+        fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(fn)])
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
 
 
 _CONTENT: dict[str, bytes] = {}
