@@ -50,8 +50,9 @@ FORMATS = ("keras", "h5")
 STEPS, BATCH = 30, 16  # the QAT fine-tune: 30 steps of 16 real digits
 CALIBRATION = 32
 HELD_OUT = 100
-# A guard against a broken export (wrong scale, wrong layout: ~10 % agreement), not the target.
-GROSS_TOP1 = 0.5
+# A guard against a broken export (a wrong scale or layout agrees at about chance, 10 %), not the
+# target: on these barely trained random-weight nets the measured agreement is 36-88 % (docs/QAT.md).
+GROSS_TOP1 = 0.2
 
 
 def real_images(size: int, scale: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
