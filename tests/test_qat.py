@@ -14,6 +14,7 @@ import tensorflow as tf
 import keras_acts
 from keras_acts import quantization, registry
 from keras_acts.lowering import lowering_target
+from keras_acts.quantization.engine.integer import exporting
 
 keras = keras_acts.keras
 TF_KERAS = keras_acts.FRONTEND == "tf_keras"
@@ -37,7 +38,7 @@ def _convert(model, fast: bool = False) -> bytes:
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
-    with lowering_target("int8"):
+    with lowering_target("int8"), exporting():
         fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     conv = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(fn)])
     conv.optimizations = [tf.lite.Optimize.DEFAULT]

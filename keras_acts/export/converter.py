@@ -403,7 +403,9 @@ def _trace(model: Any, specs: Sequence[InputSpec], lowering: str) -> tuple[Any, 
             return [out[k] for k in sorted(out)]
         return out
 
-    with substitute_builtins(model) as substitutions, static_reshapes(model), lowering_target(lowering):
+    from keras_acts.quantization.engine.integer import exporting
+
+    with substitute_builtins(model) as substitutions, static_reshapes(model), lowering_target(lowering), exporting():
         fn = tf.function(forward, autograph=False)
         try:
             concrete = fn.get_concrete_function(*tensor_specs)

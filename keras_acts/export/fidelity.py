@@ -85,7 +85,9 @@ def convert_int8(model: Any, representative: np.ndarray, *, target: str | None =
             output_type="int8",
         ).content
     spec = tf.TensorSpec((1, *representative.shape[1:]), tf.float32)
-    with lowering_target(None):
+    from keras_acts.quantization.engine.integer import exporting
+
+    with lowering_target(None), exporting():
         concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     frozen = convert_variables_to_constants_v2(concrete)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])

@@ -116,7 +116,8 @@ def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
     if not scale:
         return x.astype(dtype)
     info = np.iinfo(dtype)
-    q = np.round(x.astype(np.float64) / scale) + zp
+    # Ties round up, as TensorFlow's FakeQuant rounds a QAT model's input (floor(v + 0.5)).
+    q = np.floor(x.astype(np.float64) / scale + 0.5) + zp
     return np.clip(q, info.min, info.max).astype(dtype)
 
 

@@ -24,8 +24,8 @@ import tensorflow as tf
 from keras_acts.backend import keras, register_serializable
 from keras_acts.quantization import formulations
 from keras_acts.quantization.activation_weights import ActivationWeights
-from keras_acts.quantization.engine import fake_quant, folding
-from keras_acts.quantization.engine.ranges import DEFAULT_DECAY, RangeQuantizer
+from keras_acts.quantization.engine import fake_quant, folding, integer
+from keras_acts.quantization.engine.ranges import DEFAULT_DECAY, RangeQuantizer, current_observer
 
 _FUSED = {"linear": None, "relu": tf.nn.relu, "relu6": tf.nn.relu6, "hard_tanh": lambda y: tf.clip_by_value(y, -1.0, 1.0)}
 
@@ -52,6 +52,49 @@ class _OutputRange:
 
     def _output_config(self) -> dict[str, Any]:
         return {"quantize_output": self.quantize_output, "output_range": self.output_range, "decay": self.decay}
+
+    def quantized_range(self) -> tuple[Any, Any] | None:
+        """The (min, max) its output is quantized on in inference, or None if not quantized here."""
+        if not self.quantize_output:
+            return None
+        if self.output_range is not None:
+            return tf.constant(self.output_range[0]), tf.constant(self.output_range[1])
+        if self._out is None:
+            return None
+        return tf.convert_to_tensor(self._out.min), tf.convert_to_tensor(self._out.max)
+
+
+def input_range(layer: Any) -> tuple[Any, Any] | None:
+    """The (min, max) the input of ``layer`` was quantized on, found through the model graph.
+
+    Walks back from the layer's (single) inbound node through layout-only operations
+    (max pooling, reshapes, padding, dropout), which keep the int8 scale, to the QAT layer
+    whose output range quantized the tensor. None when the layer is not (or more than once)
+    in a functional graph, or the tensor has no range of its own.
+    """
+    from keras_acts.quantization.engine.rewrite import OPS_PASSTHROUGH, PASSTHROUGH
+
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
+        return None
+    t = nodes[0].input_tensors[0]
+    for _ in range(64):
+        history = getattr(t, "_keras_history", None)
+        if history is None:
+            return None
+        op = history.operation
+        if isinstance(op, _OutputRange):
+            return op.quantized_range()
+        passthrough = isinstance(op, PASSTHROUGH) or (
+            not isinstance(op, keras.layers.Layer) and type(op).__name__ in OPS_PASSTHROUGH
+        )
+        if not passthrough or isinstance(op, keras.layers.InputLayer):
+            return None
+        inbound = op._inbound_nodes[history.node_index].input_tensors
+        if not inbound:
+            return None
+        t = inbound[0]
+    return None
 
 
 @register_serializable
@@ -195,6 +238,10 @@ class QuantizedWeights(_Wrapping):
 
     def call(self, inputs: Any, training: Any = None) -> Any:
         kernel, bias = self._folded(inputs, training)
+        if not training and not integer.is_exporting() and current_observer() is None:
+            ranges = input_range(self), self.quantized_range()
+            if None not in ranges:
+                return self._integer_call(inputs, kernel, bias, *ranges)
         y = self._op(inputs, self._quantize_kernel(kernel))
         if bias is not None:
             y = y + bias
@@ -202,6 +249,28 @@ class QuantizedWeights(_Wrapping):
         if act is not None:
             y = act(y)
         return self._quantize_output(y, training)
+
+    def _integer_call(self, inputs: Any, kernel: Any, bias: Any, in_range: Any, out_range: Any) -> Any:
+        """Inference as the int8 kernel computes it (:mod:`.integer`): integer accumulator,
+        int32 bias, fp32 requantization with round-half-to-even, fused clamp."""
+        s_in, z_in = integer.grid(*in_range)
+        s_out, z_out = integer.grid(*out_range)
+        if self.dense:
+            s_w = integer.weight_scale(kernel, None)
+        elif self.depthwise:
+            kh, kw, cin, mult = kernel.shape
+            s_w = tf.reshape(integer.weight_scale(tf.reshape(kernel, (kh, kw, 1, cin * mult)), -1), (cin, mult))
+        else:
+            s_w = integer.weight_scale(kernel, -1)
+        w_int = integer.round_half_away(kernel / s_w)
+        x_int = tf.round(inputs / s_in)  # q - z of the quantized input, exactly
+        acc = self._op(x_int, w_int)
+        s_acc = s_in * tf.reshape(s_w, (-1,))
+        if bias is not None:
+            acc = acc + integer.round_half_away(bias / s_acc)
+        qmin, qmax = integer.output_bounds(self.fused_activation, s_out, z_out)
+        q = integer.requantize(acc, s_acc / s_out, z_out, qmin, qmax)
+        return (q - z_out) * s_out
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return self.layer.compute_output_shape(input_shape)

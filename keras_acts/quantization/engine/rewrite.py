@@ -55,6 +55,8 @@ class Plan:
     fold: dict[int, Any] = field(default_factory=dict)  # conv id -> BatchNormalization
     folded: set = field(default_factory=set)  # ids of BatchNorms folded away
     no_output: set = field(default_factory=set)  # ids whose output range a fused ReLU takes
+    fused: dict[int, str] = field(default_factory=dict)  # weighted layer id -> ReLU/ReLU6 fused into it
+    absorbed: set = field(default_factory=set)  # ids of activations fused into the weighted layer before
 
 
 def _is_layer(op: Any) -> bool:
@@ -177,7 +179,12 @@ def plan(model: Any) -> Plan:
         fuses = (k == "weighted" and p.activations[id(src)].name == "linear") or isinstance(src, FUSES_RELU) or (
             k == "op_output" and type(src).__name__ in OPS_FUSES_RELU
         )
-        if fuses:
+        if k == "weighted" and p.activations[id(src)].name == "linear" and uses[id(n.operation)] == 1:
+            # conv/dense -> ReLU: one QAT layer, as the converter makes one op (and its
+            # integer inference then clamps exactly as the fused kernel does)
+            p.fused[id(src)] = act.name
+            p.absorbed.add(id(n.operation))
+        elif fuses:
             p.no_output.add(id(src))
     return p
 
@@ -196,8 +203,8 @@ def _replacement(op: Any, p: Plan, made: dict[int, Callable]) -> Callable[..., A
     q_out = key not in p.no_output
     if kind == "passthrough":
         fn: Callable = _clone(op) if _is_layer(op) else op
-    elif key in p.folded:
-        fn = lambda x, **_: x  # noqa: E731 - folded into the conv before it
+    elif key in p.folded or key in p.absorbed:
+        fn = lambda x, **_: x  # noqa: E731 - folded/fused into the conv before it
     elif kind == "op_output":
         fq = FakeQuant(name=f"{op.name}_quant") if q_out else None
         fn = (lambda *a, **k: fq(op(*a, **k))) if fq is not None else op
@@ -208,7 +215,7 @@ def _replacement(op: Any, p: Plan, made: dict[int, Callable]) -> Callable[..., A
         made[("layer", key)] = fn  # type: ignore[index]
     else:  # weighted
         act = p.activations[key]
-        fused = act.name if act.fusable else "linear"
+        fused = p.fused.get(key) or (act.name if act.fusable else "linear")
         w = QuantizedWeights(
             _clone(op, activation="linear"),
             batchnorm=_clone(p.fold[key]) if key in p.fold else None,
