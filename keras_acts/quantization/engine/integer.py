@@ -11,7 +11,7 @@ MobileNetV3Small, the mean difference grows 0.01 -> 0.8 output LSB over its firs
 layers.
 
 This module does the int8 kernel's arithmetic instead, in float32 tensors holding exact
-integers (every partial sum of int8 x int8 products below 2**24 is exact):
+integers (float64 for the accumulators, exact below 2**53):
 
     acc   = conv(q_in - z_in, q_w) + round(b / (s_in * s_w))
     q_out = clamp(round_half_even(acc * float32(s_in * s_w / s_out)) + z_out, qmin, qmax)
@@ -51,16 +51,22 @@ def is_exporting() -> bool:
 
 
 def grid(lo: Any, hi: Any) -> tuple[Any, Any]:
-    """(scale, zero point as an int8 value) of the range [lo, hi], nudged as FakeQuant nudges it.
+    """(scale, zero point as an int8 value) of the range [lo, hi], as the converter stores them.
 
     TensorFlow's FakeQuantWithMinMaxVars (8 bits, full range) and the converter both take
-    ``scale = (hi - lo) / 255`` and move the zero point onto the nearest integer.
+    ``scale = (hi - lo) / 255`` and move the zero point onto the nearest integer; the
+    converter computes in double and stores the scale as float32.
     """
-    lo = tf.cast(lo, tf.float32)
-    hi = tf.cast(hi, tf.float32)
+    lo = tf.cast(lo, tf.float64)
+    hi = tf.cast(hi, tf.float64)
     scale = (hi - lo) / 255.0
-    zero = tf.clip_by_value(tf.round(-lo / scale), 0.0, 255.0)  # on the uint8 grid [0, 255]
-    return scale, zero - 128.0
+    zero = tf.clip_by_value(round_half_away(-lo / scale), 0.0, 255.0)  # on the uint8 grid [0, 255]
+    return tf.cast(scale, tf.float32), tf.cast(zero - 128.0, tf.float32)
+
+
+def levels(x: Any, scale: Any) -> Any:
+    """``q - z`` of a tensor fake-quantized with ``scale`` (exact integers in float32)."""
+    return tf.round(x / scale)
 
 
 def weight_scale(kernel: Any, axis: int | None) -> Any:
@@ -68,9 +74,11 @@ def weight_scale(kernel: Any, axis: int | None) -> Any:
     from keras_acts.quantization.engine.fake_quant import _MIN_WEIGHT
 
     if axis is None:
-        return tf.maximum(tf.reduce_max(tf.abs(kernel)), _MIN_WEIGHT) / 127.0
-    reduce = [i for i in range(len(kernel.shape)) if i != axis % len(kernel.shape)]
-    return tf.maximum(tf.reduce_max(tf.abs(kernel), axis=reduce), _MIN_WEIGHT) / 127.0
+        m = tf.maximum(tf.reduce_max(tf.abs(kernel)), _MIN_WEIGHT)
+    else:
+        reduce = [i for i in range(len(kernel.shape)) if i != axis % len(kernel.shape)]
+        m = tf.maximum(tf.reduce_max(tf.abs(kernel), axis=reduce), _MIN_WEIGHT)
+    return tf.cast(tf.cast(m, tf.float64) / 127.0, tf.float32)  # computed in double, stored as float32
 
 
 def round_half_away(x: Any) -> Any:
@@ -81,7 +89,7 @@ def round_half_away(x: Any) -> Any:
 def requantize(acc: Any, multiplier: Any, out_zero: Any, qmin: Any, qmax: Any) -> Any:
     """``clamp(round_half_even(acc * multiplier) + out_zero, qmin, qmax)`` in float32
     (XNNPACK's fp32 requantization of an int32 accumulator)."""
-    y = tf.round(tf.cast(acc, tf.float32) * multiplier)  # tf.round: half to even
+    y = tf.round(tf.cast(acc, tf.float32) * multiplier)  # float32 as XNNPACK; tf.round: half to even
     return tf.clip_by_value(y + out_zero, qmin, qmax)
 
 
@@ -97,3 +105,39 @@ def output_bounds(fused: str, scale: Any, zero: Any) -> tuple[Any, Any]:
         qmin = tf.maximum(qmin, zero + tf.round(-1.0 / scale))
         qmax = tf.minimum(qmax, zero + tf.round(1.0 / scale))
     return qmin, qmax
+
+
+def _exponent(x: Any) -> Any:
+    """floor(log2(x)) of positive float64 values, exactly."""
+    e = tf.floor(tf.math.log(x) / tf.math.log(tf.constant(2.0, tf.float64)))
+    e = tf.where(tf.pow(tf.constant(2.0, tf.float64), e + 1.0) <= x, e + 1.0, e)
+    return tf.where(tf.pow(tf.constant(2.0, tf.float64), e) > x, e - 1.0, e)
+
+
+def add(a: Any, b: Any, a_grid: Any, b_grid: Any, out_grid: Any, qmin: Any, qmax: Any) -> Any:
+    """int8 ADD as XNNPACK computes it; returns the output's ``q - z`` levels (float32).
+
+    Both inputs are rescaled to the output scale with 21-bit fixed-point multipliers
+    (``round(s_x / s_out * 2**shift)``, ``shift = 20 - floor(log2(max ratio))``), summed with
+    a rounding term ``2**(shift - 1)`` and shifted right (floor), then clamped. Computed in
+    float64, where every intermediate is an exact integer.
+    """
+    (s_a, _), (s_b, _), (s_o, z_o) = a_grid, b_grid, out_grid
+    da = tf.cast(levels(a, s_a), tf.float64)
+    db = tf.cast(levels(b, s_b), tf.float64)
+    a_os = tf.cast(s_a / s_o, tf.float64)  # float32 ratios, as XNNPACK computes them
+    b_os = tf.cast(s_b / s_o, tf.float64)
+    shift = 20.0 - _exponent(tf.maximum(a_os, b_os))
+    two_shift = tf.pow(tf.constant(2.0, tf.float64), shift)
+    a_mult = tf.round(a_os * two_shift)  # lrintf: half to even
+    b_mult = tf.round(b_os * two_shift)
+    acc = two_shift / 2.0 + a_mult * da + b_mult * db
+    q = tf.floor(acc / two_shift) + tf.cast(z_o, tf.float64)
+    return tf.cast(tf.clip_by_value(q, tf.cast(qmin, tf.float64), tf.cast(qmax, tf.float64)), tf.float32) - z_o
+
+
+def mul(a: Any, b: Any, a_grid: Any, b_grid: Any, out_grid: Any, qmin: Any, qmax: Any) -> Any:
+    """int8 MUL as XNNPACK computes it (fp32 requantization); returns the output's ``q - z`` levels."""
+    (s_a, _), (s_b, _), (s_o, z_o) = a_grid, b_grid, out_grid
+    product = levels(a, s_a) * levels(b, s_b)  # |.| <= 2**16: exact in float32
+    return requantize(product, (s_a * s_b) / s_o, z_o, qmin, qmax) - z_o

@@ -64,39 +64,6 @@ class _OutputRange:
         return tf.convert_to_tensor(self._out.min), tf.convert_to_tensor(self._out.max)
 
 
-def input_range(layer: Any) -> tuple[Any, Any] | None:
-    """The (min, max) the input of ``layer`` was quantized on, found through the model graph.
-
-    Walks back from the layer's (single) inbound node through layout-only operations
-    (max pooling, reshapes, padding, dropout), which keep the int8 scale, to the QAT layer
-    whose output range quantized the tensor. None when the layer is not (or more than once)
-    in a functional graph, or the tensor has no range of its own.
-    """
-    from keras_acts.quantization.engine.rewrite import OPS_PASSTHROUGH, PASSTHROUGH
-
-    nodes = getattr(layer, "_inbound_nodes", None) or []
-    if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
-        return None
-    t = nodes[0].input_tensors[0]
-    for _ in range(64):
-        history = getattr(t, "_keras_history", None)
-        if history is None:
-            return None
-        op = history.operation
-        if isinstance(op, _OutputRange):
-            return op.quantized_range()
-        passthrough = isinstance(op, PASSTHROUGH) or (
-            not isinstance(op, keras.layers.Layer) and type(op).__name__ in OPS_PASSTHROUGH
-        )
-        if not passthrough or isinstance(op, keras.layers.InputLayer):
-            return None
-        inbound = op._inbound_nodes[history.node_index].input_tensors
-        if not inbound:
-            return None
-        t = inbound[0]
-    return None
-
-
 @register_serializable
 class FakeQuant(_OutputRange, keras.layers.Layer):
     """Fake-quantizes its input per tensor (int8, asymmetric) on a learned or fixed range.
@@ -125,6 +92,49 @@ class FakeQuant(_OutputRange, keras.layers.Layer):
         cfg = {**super().get_config(), **self._output_config()}
         cfg.pop("quantize_output")
         return cfg
+
+
+def input_ranges(layer: Any) -> list[tuple[Any, Any]] | None:
+    """The (min, max) each input of ``layer`` was quantized on, found through the model graph.
+
+    Walks back from the layer's (single) inbound node through layout-only operations
+    (max pooling, reshapes, padding, dropout), which keep the int8 scale, to the QAT layer
+    whose output range quantized the tensor. None when the layer is not (or more than once)
+    in a functional graph, or an input has no range of its own.
+    """
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if len(nodes) != 1 or not nodes[0].input_tensors:
+        return None
+    ranges = [_tensor_range(t) for t in nodes[0].input_tensors]
+    return None if any(r is None for r in ranges) else ranges
+
+
+def _tensor_range(t: Any) -> tuple[Any, Any] | None:
+    from keras_acts.quantization.engine.rewrite import OPS_PASSTHROUGH, PASSTHROUGH
+
+    for _ in range(64):
+        history = getattr(t, "_keras_history", None)
+        if history is None:
+            return None
+        op = history.operation
+        if isinstance(op, _OutputRange):
+            return op.quantized_range()
+        passthrough = isinstance(op, PASSTHROUGH) or (
+            not isinstance(op, keras.layers.Layer) and type(op).__name__ in OPS_PASSTHROUGH
+        )
+        if not passthrough or isinstance(op, keras.layers.InputLayer):
+            return None
+        inbound = op._inbound_nodes[history.node_index].input_tensors
+        if not inbound:
+            return None
+        t = inbound[0]
+    return None
+
+
+def _integer_inference(training: Any) -> bool:
+    """Whether a QAT layer computes its int8 kernel's integer arithmetic (:mod:`.integer`):
+    in inference, outside export tracing and calibration."""
+    return not training and not integer.is_exporting() and current_observer() is None
 
 
 class _Wrapping(_OutputRange, keras.layers.Layer):
@@ -238,10 +248,10 @@ class QuantizedWeights(_Wrapping):
 
     def call(self, inputs: Any, training: Any = None) -> Any:
         kernel, bias = self._folded(inputs, training)
-        if not training and not integer.is_exporting() and current_observer() is None:
-            ranges = input_range(self), self.quantized_range()
-            if None not in ranges:
-                return self._integer_call(inputs, kernel, bias, *ranges)
+        if _integer_inference(training):
+            in_ranges, out_range = input_ranges(self), self.quantized_range()
+            if in_ranges is not None and out_range is not None:
+                return self._integer_call(inputs, kernel, bias, in_ranges[0], out_range)
         y = self._op(inputs, self._quantize_kernel(kernel))
         if bias is not None:
             y = y + bias
@@ -262,12 +272,13 @@ class QuantizedWeights(_Wrapping):
             s_w = tf.reshape(integer.weight_scale(tf.reshape(kernel, (kh, kw, 1, cin * mult)), -1), (cin, mult))
         else:
             s_w = integer.weight_scale(kernel, -1)
-        w_int = integer.round_half_away(kernel / s_w)
-        x_int = tf.round(inputs / s_in)  # q - z of the quantized input, exactly
-        acc = self._op(x_int, w_int)
+        w_int = tf.round(self._quantize_kernel(kernel) / s_w)  # the levels the FakeQuant op chose
+        x_int = integer.levels(inputs, s_in)  # q - z of the quantized input, exactly
+        # in float64: float32 convolutions (oneDNN's Winograd, blocked sums) are not exact on integers
+        acc = self._op(tf.cast(x_int, tf.float64), tf.cast(w_int, tf.float64))
         s_acc = s_in * tf.reshape(s_w, (-1,))
         if bias is not None:
-            acc = acc + integer.round_half_away(bias / s_acc)
+            acc = acc + tf.cast(integer.round_half_away(bias / s_acc), tf.float64)
         qmin, qmax = integer.output_bounds(self.fused_activation, s_out, z_out)
         q = integer.requantize(acc, s_acc / s_out, z_out, qmin, qmax)
         return (q - z_out) * s_out
@@ -289,8 +300,13 @@ class QuantizedWeights(_Wrapping):
 class QuantizedOutput(_Wrapping):
     """Runs ``layer`` unchanged and fake-quantizes its output (moving or fixed range).
 
+    In inference an Add or Multiply of two quantized tensors computes what XNNPACK's int8
+    ADD / MUL kernels compute (:func:`.integer.add`, :func:`.integer.mul`).
+
     Args:
         layer: the wrapped layer (instance or serialized config).
+        fused_activation: ``"linear"``, ``"relu"``, ``"relu6"`` or ``"hard_tanh"`` applied to the
+            output (Add, Subtract and Multiply: the converter fuses it into the op).
         quantize_output: False when a ReLU the converter fuses into this op follows.
         output_range: a fixed output range (e.g. Softmax's [0, 255/256]), or None.
         decay: moving-average decay of the output range.
@@ -299,6 +315,7 @@ class QuantizedOutput(_Wrapping):
     def __init__(
         self,
         layer: Any,
+        fused_activation: str = "linear",
         quantize_output: bool = True,
         output_range: Any = None,
         decay: float = DEFAULT_DECAY,
@@ -306,6 +323,9 @@ class QuantizedOutput(_Wrapping):
     ) -> None:
         super().__init__(**kwargs)
         self.layer = self._sublayer(layer)
+        if fused_activation not in _FUSED:
+            raise ValueError(f"fused_activation must be one of {sorted(_FUSED)}, got {fused_activation!r}.")
+        self.fused_activation = fused_activation
         self._init_output(quantize_output, output_range, decay)
 
     def build(self, input_shape: Any) -> None:
@@ -326,11 +346,38 @@ class QuantizedOutput(_Wrapping):
             kwargs = {"training": training} if _takes("training", self.layer) else {}
             if mask is not None and _takes("mask", self.layer):
                 kwargs["mask"] = mask
+            if _integer_inference(training):
+                y = self._integer_call(inputs)
+                if y is not None:
+                    return y
             y = self.layer(inputs, **kwargs)
+            act = _FUSED[self.fused_activation]
+            if act is not None:
+                y = act(y)
         return self._quantize_output(y, training)
 
+    def _integer_call(self, inputs: Any) -> Any:
+        """Add/Multiply of two int8 tensors as XNNPACK computes them, or None (float path)."""
+        kernel = {keras.layers.Add: integer.add, keras.layers.Multiply: integer.mul}.get(type(self.layer))
+        if kernel is None or not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            return None
+        if inputs[0].shape != inputs[1].shape and (inputs[0].shape.rank != inputs[1].shape.rank):
+            return None
+        in_ranges, out_range = input_ranges(self), self.quantized_range()
+        if in_ranges is None or out_range is None:
+            return None
+        grids = [integer.grid(*r) for r in in_ranges]
+        s_o, z_o = out = integer.grid(*out_range)
+        qmin, qmax = integer.output_bounds(self.fused_activation, s_o, z_o)
+        return kernel(inputs[0], inputs[1], grids[0], grids[1], out, qmin, qmax) * s_o
+
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "layer": keras.layers.serialize(self.layer), **self._output_config()}
+        return {
+            **super().get_config(),
+            "layer": keras.layers.serialize(self.layer),
+            "fused_activation": self.fused_activation,
+            **self._output_config(),
+        }
 
 
 def _affine(layer: Any) -> tuple[Any, Any] | None:

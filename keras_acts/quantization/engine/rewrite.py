@@ -179,9 +179,11 @@ def plan(model: Any) -> Plan:
         fuses = (k == "weighted" and p.activations[id(src)].name == "linear") or isinstance(src, FUSES_RELU) or (
             k == "op_output" and type(src).__name__ in OPS_FUSES_RELU
         )
-        if k == "weighted" and p.activations[id(src)].name == "linear" and uses[id(n.operation)] == 1:
-            # conv/dense -> ReLU: one QAT layer, as the converter makes one op (and its
-            # integer inference then clamps exactly as the fused kernel does)
+        if uses[id(n.operation)] == 1 and (
+            (k == "weighted" and p.activations[id(src)].name == "linear") or isinstance(src, FUSES_RELU)
+        ):
+            # conv/dense/add/mul -> ReLU: one QAT layer, as the converter makes one op (and
+            # its integer inference then clamps exactly as the fused kernel does)
             p.fused[id(src)] = act.name
             p.absorbed.add(id(n.operation))
         elif fuses:
@@ -209,7 +211,7 @@ def _replacement(op: Any, p: Plan, made: dict[int, Callable]) -> Callable[..., A
         fq = FakeQuant(name=f"{op.name}_quant") if q_out else None
         fn = (lambda *a, **k: fq(op(*a, **k))) if fq is not None else op
     elif kind == "output":
-        fn = QuantizedOutput(_clone(op), quantize_output=q_out, name=op.name)
+        fn = QuantizedOutput(_clone(op), fused_activation=p.fused.get(key, "linear"), quantize_output=q_out, name=op.name)
     elif kind == "activation":
         fn = _activation(op, p.activations[key], q_out, op.name)
         made[("layer", key)] = fn  # type: ignore[index]
