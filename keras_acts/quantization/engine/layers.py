@@ -272,13 +272,14 @@ class QuantizedWeights(_Wrapping):
             s_w = tf.reshape(integer.weight_scale(tf.reshape(kernel, (kh, kw, 1, cin * mult)), -1), (cin, mult))
         else:
             s_w = integer.weight_scale(kernel, -1)
-        w_int = tf.round(self._quantize_kernel(kernel) / s_w)  # the levels the FakeQuant op chose
+        w_int = tf.round(self._quantize_kernel(kernel) / tf.cast(s_w, tf.float32))  # the FakeQuant op's levels
         x_int = integer.levels(inputs, s_in)  # q - z of the quantized input, exactly
         # in float64: float32 convolutions (oneDNN's Winograd, blocked sums) are not exact on integers
         acc = self._op(tf.cast(x_int, tf.float64), tf.cast(w_int, tf.float64))
-        s_acc = s_in * tf.reshape(s_w, (-1,))
-        if bias is not None:
-            acc = acc + tf.cast(integer.round_half_away(bias / s_acc), tf.float64)
+        s_w = tf.reshape(s_w, (-1,))
+        if bias is not None:  # the int32 bias, rounded on the double scale product as the converter does
+            acc = acc + integer.round_half_away(tf.cast(bias, tf.float64) / (integer.scale64(*in_range) * s_w))
+        s_acc = s_in * tf.cast(s_w, tf.float32)  # float32, as XNNPACK computes the requantization scale
         qmin, qmax = integer.output_bounds(self.fused_activation, s_out, z_out)
         q = integer.requantize(acc, s_acc / s_out, z_out, qmin, qmax)
         return (q - z_out) * s_out
