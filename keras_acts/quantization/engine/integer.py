@@ -148,3 +148,22 @@ def mul(a: Any, b: Any, a_grid: Any, b_grid: Any, out_grid: Any, qmin: Any, qmax
     (s_a, _), (s_b, _), (s_o, z_o) = a_grid, b_grid, out_grid
     product = levels(a, s_a) * levels(b, s_b)  # |.| <= 2**16: exact in float32
     return requantize(product, (s_a * s_b) / s_o, z_o, qmin, qmax) - z_o
+
+
+def mean(x: Any, axes: list[int], keepdims: bool, in_grid: Any, out_grid: Any) -> Any:
+    """int8 MEAN as XNNPACK computes it; returns the output's ``q - z`` levels (float32).
+
+    XNNPACK sums the raw int8 values into int32 and converts the sum with one float32
+    multiply-add, ``nearbyint(sum * m + z')``, where ``m = (s_in / s_out) * (1 / N)`` and
+    ``z' = z_out - N * z_in * m`` fold the input zero point into the output's.
+    """
+    (s_i, z_i), (s_o, z_o) = in_grid, out_grid
+    n = 1
+    for a in axes:
+        n *= int(x.shape[a])
+    raw = tf.cast(levels(x, s_i), tf.float64) + tf.cast(z_i, tf.float64)
+    total = tf.cast(tf.reduce_sum(raw, axis=axes, keepdims=keepdims), tf.float32)  # |sum| < 2**24 here
+    m = (s_i / s_o) * tf.constant(1.0 / n, tf.float32)
+    z = z_o - tf.constant(float(n), tf.float32) * z_i * m
+    q = tf.round(total * m + z)
+    return tf.clip_by_value(q, -128.0, 127.0) - z_o

@@ -333,10 +333,19 @@ class QuantizedOutput(_Wrapping):
         if not self.layer.built:
             self.layer.build(input_shape)
         self._mid = RangeQuantizer(self, "scaled", self.decay) if _affine(self.layer) is not None else None
+        self._identity = _identity_pooling(self.layer, input_shape)
         self._build_output()
         self.built = True
 
+    def quantized_range(self) -> tuple[Any, Any] | None:
+        if getattr(self, "_identity", False):  # the converter removes the op: its input's range
+            ranges = input_ranges(self)
+            return None if ranges is None else ranges[0]
+        return super().quantized_range()
+
     def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+        if self._identity:  # averaging over a 1x1 map: the converter drops the op and its range
+            return self.layer(inputs)
         affine = _affine(self.layer)
         if affine is not None:  # MUL then ADD in int8: the product needs its own range
             if training and isinstance(self.layer, keras.layers.BatchNormalization) and self.layer.trainable:
@@ -359,6 +368,8 @@ class QuantizedOutput(_Wrapping):
 
     def _integer_call(self, inputs: Any) -> Any:
         """Add/Multiply of two int8 tensors as XNNPACK computes them, or None (float path)."""
+        if isinstance(self.layer, (keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D)):
+            return self._integer_mean(inputs)
         kernel = {keras.layers.Add: integer.add, keras.layers.Multiply: integer.mul}.get(type(self.layer))
         if kernel is None or not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
             return None
@@ -372,6 +383,16 @@ class QuantizedOutput(_Wrapping):
         qmin, qmax = integer.output_bounds(self.fused_activation, s_o, z_o)
         return kernel(inputs[0], inputs[1], grids[0], grids[1], out, qmin, qmax) * s_o
 
+    def _integer_mean(self, inputs: Any) -> Any:
+        """Global average pooling as XNNPACK's int8 MEAN computes it, or None."""
+        cfg = self.layer.get_config()
+        in_ranges, out_range = input_ranges(self), self.quantized_range()
+        if cfg.get("data_format", "channels_last") != "channels_last" or in_ranges is None or out_range is None:
+            return None
+        s_o, z_o = out = integer.grid(*out_range)
+        axes = list(range(1, len(inputs.shape) - 1))
+        return integer.mean(inputs, axes, bool(cfg.get("keepdims")), integer.grid(*in_ranges[0]), out) * s_o
+
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
@@ -379,6 +400,16 @@ class QuantizedOutput(_Wrapping):
             "fused_activation": self.fused_activation,
             **self._output_config(),
         }
+
+
+def _identity_pooling(layer: Any, input_shape: Any) -> bool:
+    """Global average pooling over a single position (an identity the converter removes)."""
+    if not isinstance(layer, (keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D)):
+        return False
+    if layer.get_config().get("data_format", "channels_last") != "channels_last":
+        return False
+    spatial = tuple(input_shape)[1:-1]
+    return all(d == 1 for d in spatial)
 
 
 def _affine(layer: Any) -> tuple[Any, Any] | None:
