@@ -195,9 +195,15 @@ def prelu_gain(alpha: Any, dtype: Any) -> Any:
     the int8 MUL will.
     """
     gain = 1.0 - tf.cast(alpha, dtype)
-    lo = tf.minimum(tf.reduce_min(gain), 0.0)
-    hi = tf.maximum(tf.reduce_max(gain), lo + 1e-6)
+    lo, hi = prelu_gain_range(alpha, dtype)
     return tf.quantization.fake_quant_with_min_max_vars(gain, lo, hi, num_bits=8)
+
+
+def prelu_gain_range(alpha: Any, dtype: Any) -> tuple[Any, Any]:
+    """The range [min(1 - alpha, 0), max(1 - alpha)] the PReLU gain constant is quantized on."""
+    gain = 1.0 - tf.cast(alpha, dtype)
+    lo = tf.minimum(tf.reduce_min(gain), 0.0)
+    return lo, tf.maximum(tf.reduce_max(gain), lo + 1e-6)
 
 
 def qat_activation(

@@ -167,3 +167,25 @@ def mean(x: Any, axes: list[int], keepdims: bool, in_grid: Any, out_grid: Any) -
     z = z_o - tf.constant(float(n), tf.float32) * z_i * m
     q = tf.round(total * m + z)
     return tf.clip_by_value(q, -128.0, 127.0) - z_o
+
+
+def leaky_relu(x: Any, slope: float, in_grid: Any, out_grid: Any) -> Any:
+    """int8 LEAKY_RELU as XNNPACK computes it; returns the output's ``q - z`` levels.
+
+    Each side is rescaled with an 8-bit fixed-point multiplier, ``round(256 * s_in / s_out)``
+    and ``round(256 * slope * s_in / s_out)``, with rounding ``+128`` and a right shift by 8.
+    """
+    (s_i, _), (s_o, z_o) = in_grid, out_grid
+    d = tf.cast(levels(x, s_i), tf.float64)
+    positive = s_i / s_o
+    negative = positive * tf.constant(slope, tf.float32)
+    p_mult = tf.cast(tf.round(256.0 * positive), tf.float64)
+    n_mult = tf.cast(tf.round(256.0 * negative), tf.float64)
+    acc = tf.cast(z_o, tf.float64) * 256.0 + 128.0 + d * tf.where(d >= 0, p_mult, n_mult)
+    q = tf.clip_by_value(tf.floor(acc / 256.0), -128.0, 127.0)
+    return tf.cast(q, tf.float32) - z_o
+
+
+def constant_grid(c: float) -> tuple[Any, Any]:
+    """The grid the converter quantizes a scalar constant operand on: [min(c, 0), max(c, 0)]."""
+    return grid(min(c, 0.0), max(c, 0.0))

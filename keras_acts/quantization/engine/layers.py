@@ -490,8 +490,40 @@ class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
         def point(t: Any, name: str) -> Any:
             return self._points[name](t, training)
 
+        if _integer_inference(training) and self.quantize_output:
+            y = self._integer_call(inputs)
+            if y is not None:
+                return y
         y = formulations.qat_activation(self.activation, inputs, point, self._call_params(), alpha=self.alpha)
         return self._quantize_output(y, training)
+
+    def _integer_call(self, inputs: Any) -> Any:
+        """LeakyReLU and PReLU as XNNPACK's int8 kernels compute them, or None (float path).
+
+        The other activations' int8 kernels are lookup tables or fp32-requantized MULs, which the
+        float formulation already reproduces; LEAKY_RELU's 8-bit multipliers and ADD's 21-bit
+        ones round differently, so those two are computed integer for integer.
+        """
+        if self.activation not in ("leaky_relu", "prelu"):
+            return None
+        in_ranges, out_range = input_ranges(self), self.quantized_range()
+        if in_ranges is None or out_range is None:
+            return None
+        g_in, g_out = integer.grid(*in_ranges[0]), integer.grid(*out_range)
+        if self.activation == "leaky_relu":
+            from keras_acts import registry
+
+            slope = {p.name: p.default for p in registry.lookup("leaky_relu").params}
+            slope.update(self.params)
+            return integer.leaky_relu(inputs, float(slope["negative_slope"]), g_in, g_out) * g_out[0]
+        # PReLU's cpu form (formulations._prelu): MUL(x, -1)+RELU, MUL(1 - alpha, .), ADD(x, .)
+        g_neg, g_scaled = (integer.grid(self._points[n].min, self._points[n].max) for n in ("negative", "scaled"))
+        minus_one = tf.constant(-1.0)
+        neg = integer.mul(inputs, minus_one, g_in, integer.constant_grid(-1.0), g_neg, g_neg[1], 127.0) * g_neg[0]
+        gain = formulations.prelu_gain(self.alpha, inputs.dtype)
+        g_gain = integer.grid(*formulations.prelu_gain_range(self.alpha, inputs.dtype))
+        scaled = integer.mul(gain, neg, g_gain, g_neg, g_scaled, -128.0, 127.0) * g_scaled[0]
+        return integer.add(inputs, scaled, g_in, g_scaled, g_out, -128.0, 127.0) * g_out[0]
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape

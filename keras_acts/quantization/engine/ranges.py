@@ -83,7 +83,11 @@ class RangeQuantizer:
     def __init__(self, layer: Any, name: str, decay: float = DEFAULT_DECAY) -> None:
         self.name = f"{layer.name}/{name}"
         self.decay = float(decay)
-        kw = {"shape": (), "trainable": False, "aggregation": "mean"}
+        from keras_acts.backend import FRONTEND
+
+        # averaged across replicas under a tf.distribute strategy (tf_keras takes the enum)
+        aggregation = "mean" if FRONTEND == "keras3" else tf.VariableAggregation.MEAN
+        kw = {"shape": (), "trainable": False, "aggregation": aggregation}
         self.min = layer.add_weight(name=f"{name}_min", initializer="zeros", **kw)
         self.max = layer.add_weight(name=f"{name}_max", initializer="ones", **kw)
         self.seen = layer.add_weight(name=f"{name}_seen", initializer="zeros", **kw)
