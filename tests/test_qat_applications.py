@@ -10,13 +10,14 @@ For MobileNetV2, MobileNetV3Small (also minimalistic), MobileNetV3Large and Effi
     island, run the int8 model with LiteRT's default CPU runtime (XNNPACK) on held-out real
     digits and compare it with the loaded QAT model fed the same quantized input.
 
-Asserted: the reloaded model computes exactly what the in-memory one did, the export is fully
-int8 with int8 I/O and needs no calibration data, the logits are not constant, and the int8
-model is not grossly wrong (top-1 agreement >= GROSS_TOP1 of the images). Issue 11's parity
-target (top-1 agreement >= 95 % and <= 2 output LSB on >= 99 % of the logits) is measured and
-printed but NOT met by these barely trained random-weight networks, in either frontend: the
-int8 kernels' integer rounding and float fake-quant part by up to 1 LSB per layer and that
-propagates through 50+ layers (docs/QAT.md, "Real architectures, end to end").
+Asserted: the reloaded model computes exactly what the saved one did, the export is fully
+int8 with int8 I/O and needs no calibration data, and the logits are not constant. Keras 3
+(keras_acts's QAT engine, whose inference computes the int8 kernels' integer arithmetic):
+issue 11's parity target, top-1 agreement >= 95 % and <= 2 output LSB on >= 99 % of the
+logits (measured: every logit equal on four of the five, 99.9 % on EfficientNetB0). tf_keras
+(tfmot, float fake quantization in inference): only a gross-error guard (top-1 agreement >=
+GROSS_TOP1): its 1-LSB rounding differences propagate through 50+ layers of these barely
+trained random-weight networks (docs/QAT.md, "Real architectures, end to end").
 
 The Keras 3 run goes through keras_acts's QAT engine, the tf_keras run (TF_USE_LEGACY_KERAS=1)
 through tfmot. ``pytest -s`` prints one JSON line of measurements per architecture and format
@@ -53,6 +54,8 @@ HELD_OUT = 100
 # A guard against a broken export (a wrong scale or layout agrees at about chance, 10 %), not the
 # target: on these barely trained random-weight nets the measured agreement is 36-88 % (docs/QAT.md).
 GROSS_TOP1 = 0.2
+# Issue 11's parity target, asserted where the QAT model's inference is integer-exact (Keras 3).
+TOP1_TARGET, WITHIN_2_LSB_TARGET = 0.95, 0.99
 
 
 def real_images(size: int, scale: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -200,3 +203,5 @@ def test_qat_fit_save_load_fresh_process_int8(arch_id, app, kwargs, size, tmp_pa
         assert r["input_dtype"] == "int8" and r["output_dtype"] == "int8", (where, r)
         assert r["logit_spread_lsb"] >= 4.0, (where, r)  # not a constant output
         assert r["top1_agreement"] >= GROSS_TOP1, (where, r)
+        if FRONTEND == "keras3":
+            assert r["top1_agreement"] >= TOP1_TARGET and r["within_2_lsb"] >= WITHIN_2_LSB_TARGET, (where, r)

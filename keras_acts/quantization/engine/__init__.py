@@ -6,6 +6,12 @@ int8 weights (BatchNorm folded as the converter folds it), per-tensor asymmetric
 activations with moving-average ranges, and every registry activation in its shared QAT
 formulation. :func:`keras_acts.export.to_tflite` converts the result to int8 from its
 ranges alone. :func:`keras_acts.quantization.quantize_model` dispatches here for Keras 3.
+
+In inference (``predict``, ``evaluate``, ``model(x)``) the QAT model computes what the int8
+model will compute on LiteRT's default CPU runtime (XNNPACK), integer for integer
+(:mod:`.integer`): its accuracy *is* the deployed model's. Training uses float fake
+quantization with straight-through gradients. To trace a QAT model for conversion yourself
+(instead of :func:`keras_acts.export.to_tflite`), trace it inside :func:`exporting`.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from keras_acts.quantization.engine.calibrate import calibrate
+from keras_acts.quantization.engine.integer import exporting
 from keras_acts.quantization.engine.layers import QAT_LAYERS, FakeQuant, QuantizedActivation, QuantizedOutput, QuantizedWeights
 from keras_acts.quantization.engine.rewrite import QuantizationError, rewrite
 
@@ -24,6 +31,7 @@ __all__ = [
     "QuantizedOutput",
     "QuantizedWeights",
     "calibrate",
+    "exporting",
     "is_qat_model",
     "quantize",
 ]
