@@ -16,11 +16,13 @@ This benchmark measures how far that goes, on the network of the comparison exam
 Reported per activation: top-1 agreement, share of outputs within 2 output LSB, the 99th
 percentile, mean and max difference in output LSB (the softmax output's step is 1/256), and
 whether the model is all-int8. Under Keras 3 the QAT model comes from keras_acts's own
-engine; under tf_keras (``TF_USE_LEGACY_KERAS=1``) from tfmot with keras_acts's configs.
-Run both to compare them on the same network, data and seed:
+engine; under tf_keras (``TF_USE_LEGACY_KERAS=1``) from tfmot with keras_acts's configs, or
+from keras_acts's engine with ``--engine keras_acts``. Run them to compare on the same network,
+data and seed:
 
     python benchmarks/bench_qat_parity.py --json docs/benchmarks/qat_parity_keras3.json
     TF_USE_LEGACY_KERAS=1 python benchmarks/bench_qat_parity.py --json docs/benchmarks/qat_parity_tf_keras.json
+    TF_USE_LEGACY_KERAS=1 python benchmarks/bench_qat_parity.py --engine keras_acts --json docs/benchmarks/qat_parity_tf_keras_engine.json
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples")
 DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "prelu", "hard_swish", "mish")
 
 
-def measure(name: str, ds: Any, *, epochs: int, qat_epochs: int, blocks: int, seed: int) -> dict[str, Any]:
+def measure(name: str, ds: Any, *, epochs: int, qat_epochs: int, blocks: int, seed: int, engine: str | None) -> dict[str, Any]:
     """Trains, QAT-fine-tunes and exports one ResNet; returns the parity numbers."""
     import compare_activations as ca
 
@@ -55,7 +57,7 @@ def measure(name: str, ds: Any, *, epochs: int, qat_epochs: int, blocks: int, se
     model = ca.build_resnet(name, ds.input_shape, ds.num_classes, blocks=blocks)
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(ds.x_train, ds.y_train, epochs=epochs, batch_size=64, verbose=0)
-    qat = quantize_model(model, calibration_data=ds.x_train[:200])
+    qat = quantize_model(model, calibration_data=ds.x_train[:200], engine=engine)
     qat.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
     qat.fit(ds.x_train, ds.y_train, epochs=qat_epochs, batch_size=64, verbose=0)
     res = to_tflite(qat, quantization="int8", input_type="int8", output_type="int8")
@@ -81,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--qat-epochs", type=int, default=2)
     p.add_argument("--blocks", type=int, default=3, help="basic blocks per stage (3 = ResNet-20)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--engine", choices=("keras_acts", "tfmot"), default=None,
+                   help="QAT engine (default: keras_acts under Keras 3, tfmot under tf_keras)")
     p.add_argument("--quick", action="store_true", help="one activation, ResNet-8, 1+1 epochs (a smoke run)")
     p.add_argument("--json", metavar="PATH", help="write the rows as JSON")
     args = p.parse_args(argv)
@@ -97,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     print(f"{'activation':<12} {'int8 acc':>8} {'top-1 agr':>9} {'<=2 LSB':>8} {'p99':>6} {'mean':>6} {'max':>6}")
     for name in names:
-        r = measure(name, ds, epochs=args.epochs, qat_epochs=args.qat_epochs, blocks=args.blocks, seed=args.seed)
+        r = measure(name, ds, epochs=args.epochs, qat_epochs=args.qat_epochs, blocks=args.blocks, seed=args.seed, engine=args.engine)
         rows.append(r)
         print(
             f"{name:<12} {r['int8_accuracy']:>8.4f} {r['top1_agreement']:>9.2%} {r['within_2_lsb']:>8.2%} "
@@ -106,10 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     import tensorflow as tf
 
+    engine = args.engine or ("keras_acts" if keras_acts.FRONTEND == "keras3" else "tfmot")
     result = {
         "command": "python " + " ".join([pathlib.Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
         "frontend": keras_acts.FRONTEND,
-        "qat_path": "tfmot + keras_acts configs" if keras_acts.FRONTEND == "tf_keras" else "keras_acts QAT engine",
+        "qat_path": "tfmot + keras_acts configs" if engine == "tfmot" else "keras_acts QAT engine",
         "tensorflow": tf.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "data": data.as_dict(ds),

@@ -307,6 +307,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--float-weights", default=None,
                    help="float_weights.npz of an earlier run (e.g. the other frontend): skip float training")
     p.add_argument("--skip-tfmot", action="store_true", help="do not try tfmot alone")
+    p.add_argument("--engine", choices=("keras_acts", "tfmot"), default=None,
+                   help="QAT engine of quantize_model (default: keras_acts under Keras 3, tfmot under tf_keras)")
     p.add_argument("--side-by-side", nargs="+", metavar="RESULTS_JSON",
                    help="print the comparison table of these results.json files and exit")
     args = p.parse_args(argv)
@@ -384,12 +386,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from keras_acts.quantization import quantize_model
 
     t = time.perf_counter()
-    qat_model = quantize_model(model, calibration_data=calib)
+    qat_model = quantize_model(model, calibration_data=calib, engine=args.engine)
     qat_start_acc = _keras_accuracy(qat_model, x_test, y_test, bs)
     qat_fit_s = _fit(qat_model, x_train, y_train, lr=args.qat_lr, epochs=args.qat_epochs, batch_size=bs)
     qat, qat_content = qat_int8(qat_model, x_test, y_test, bs)
     qat.update(start_keras_accuracy=qat_start_acc, fit_s=qat_fit_s,
-               engine="tfmot + keras_acts configs" if keras_acts.FRONTEND == "tf_keras" else "keras_acts QAT engine")
+               engine="tfmot + keras_acts configs" if (args.engine or ("tfmot" if keras_acts.FRONTEND == "tf_keras" else "keras_acts")) == "tfmot" else "keras_acts QAT engine")
     wall["qat_s"] = time.perf_counter() - t
     print(f"QAT int8 accuracy {qat['accuracy']:.4f}, parity {qat['parity']}", flush=True)
 

@@ -4,7 +4,8 @@ Keras 3 run: quantize_model turns Keras 3 models into QAT models that train, sav
 fresh process, train under MirroredStrategy, and convert to all-int8 TFLite without
 calibration data, agreeing with the QAT model within 2 output LSB -- for every registry
 activation, Keras's own activations, Conv+BatchNorm folding and keras.applications
-architectures. tf_keras run: the engine refuses tf_keras models with the way to tfmot.
+architectures. Both runs: the engine's inference equals the int8 model on XNNPACK bit for bit
+(tf_keras models with ``engine="keras_acts"``).
 """
 
 from __future__ import annotations
@@ -62,13 +63,63 @@ def _digits(size: int | None = None, channels: int = 1) -> tuple[np.ndarray, np.
     return x, d.target.astype("int32")
 
 
-if not KERAS3:
+def test_engine_option_is_checked():
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(2)(inp))
+    with pytest.raises(ValueError, match="engine must be one of"):
+        quantization.quantize_model(model, engine="tflite")
+    if KERAS3:  # tfmot does not run on Keras 3 models
+        with pytest.raises(quantization.QuantizationError, match="do not run on Keras 3|does not run on Keras 3"):
+            quantization.quantize_model(model, engine="tfmot")
 
-    def test_engine_refuses_tf_keras_models_with_the_way_to_tfmot():
-        inp = keras.Input((4,))
-        model = keras.Model(inp, keras.layers.Dense(2)(inp))
-        with pytest.raises(quantization.QuantizationError, match="tf_keras models call keras_acts.quantization.quantize_model"):
-            engine.quantize(model)
+
+def _xnnpack_levels(content: bytes, x: np.ndarray) -> tuple[np.ndarray, float, int, np.ndarray]:
+    """Runs the int8 model on LiteRT's default CPU path (XNNPACK); returns (output levels,
+    out scale, out zero point, the dequantized input)."""
+    from keras_acts.export import make_interpreter
+
+    it = make_interpreter(content, xnnpack=True)
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    it.resize_tensor_input(i["index"], x.shape)
+    it.allocate_tensors()
+    s_in, z_in = i["quantization"]
+    q_in = np.clip(np.round(x / s_in) + z_in, -128, 127).astype(np.int8)
+    it.set_tensor(i["index"], q_in)
+    it.invoke()
+    s_out, z_out = o["quantization"]
+    return it.get_tensor(o["index"]).astype(np.int32), s_out, z_out, (q_in.astype(np.float32) - z_in) * s_in
+
+# activations whose int8 kernels the QAT model's inference reproduces integer for integer
+EXACT = ("relu", "relu6", "leaky_relu", "prelu", "hard_swish", "hard_sigmoid", "elu", "mish")
+
+@pytest.mark.parametrize("name", EXACT)
+def test_inference_equals_the_int8_model_bit_for_bit(name):
+    """Conv+BN+act, depthwise+BN+act, a residual Add, squeeze-excite Multiply, global average
+    pooling and Dense: the QAT model's inference computes the int8 model's output levels exactly
+    (both frontends: the engine runs on tf_keras models with ``engine="keras_acts"``)."""
+    rng = np.random.default_rng(0)
+    act = lambda: keras_acts.layers.get(name) if name != "relu6" else L.ReLU(6.0)  # noqa: E731
+    inp = keras.Input((12, 12, 3))
+    h = act()(L.BatchNormalization()(L.Conv2D(8, 3, padding="same")(inp)))
+    d = act()(L.BatchNormalization()(L.DepthwiseConv2D(3, padding="same")(h)))
+    se = L.Conv2D(8, 1, activation="sigmoid")(L.GlobalAveragePooling2D(keepdims=True)(d))
+    h = L.Add()([h, L.Conv2D(8, 1)(L.Multiply()([d, se]))])
+    model = keras.Model(inp, L.Dense(10)(L.GlobalAveragePooling2D()(h)))
+    for bn in [layer for layer in model.layers if isinstance(layer, L.BatchNormalization)]:
+        bn.set_weights([rng.uniform(0.5, 2, 8), rng.normal(size=8), rng.normal(size=8) * 0.1, rng.uniform(0.5, 2, 8)])
+    x, _ = _digits(12, channels=3)
+    x = x[:300] / 255.0
+    qat = quantization.quantize_model(model, calibration_data=x[:64], engine="keras_acts")
+    content = _int8(qat)
+    _assert_all_int8(content)
+    q, s, z, x_deq = _xnnpack_levels(content, x)
+    levels = np.round(qat(x_deq, training=False).numpy() / s) + z
+    assert np.abs(levels - q).max() == 0, np.abs(levels - q).max()
+    # the float fake-quant form (what training and export tracing compute) is only close
+    with engine.integer.exporting():
+        float_levels = np.round(qat(x_deq, training=False).numpy() / s) + z
+    assert np.abs(float_levels - q).max() <= 8
+
 
 
 if KERAS3:
@@ -100,52 +151,6 @@ if KERAS3:
         if form is not None:  # chain activations: exactly their designed int8 ops
             assert set(form.ops) <= set(ops), ops
         assert _max_lsb(qat, content, GRID) <= LSB
-
-    def _xnnpack_levels(content: bytes, x: np.ndarray) -> tuple[np.ndarray, float, int, np.ndarray]:
-        """Runs the int8 model on LiteRT's default CPU path (XNNPACK); returns (output levels,
-        out scale, out zero point, the dequantized input)."""
-        from keras_acts.export import make_interpreter
-
-        it = make_interpreter(content, xnnpack=True)
-        i, o = it.get_input_details()[0], it.get_output_details()[0]
-        it.resize_tensor_input(i["index"], x.shape)
-        it.allocate_tensors()
-        s_in, z_in = i["quantization"]
-        q_in = np.clip(np.round(x / s_in) + z_in, -128, 127).astype(np.int8)
-        it.set_tensor(i["index"], q_in)
-        it.invoke()
-        s_out, z_out = o["quantization"]
-        return it.get_tensor(o["index"]).astype(np.int32), s_out, z_out, (q_in.astype(np.float32) - z_in) * s_in
-
-    # activations whose int8 kernels the QAT model's inference reproduces integer for integer
-    EXACT = ("relu", "relu6", "leaky_relu", "prelu", "hard_swish", "hard_sigmoid", "elu", "mish")
-
-    @pytest.mark.parametrize("name", EXACT)
-    def test_inference_equals_the_int8_model_bit_for_bit(name):
-        """Conv+BN+act, depthwise+BN+act, a residual Add, squeeze-excite Multiply, global average
-        pooling and Dense: the QAT model's inference computes the int8 model's output levels exactly."""
-        rng = np.random.default_rng(0)
-        act = lambda: keras_acts.layers.get(name) if name != "relu6" else L.ReLU(6.0)  # noqa: E731
-        inp = keras.Input((12, 12, 3))
-        h = act()(L.BatchNormalization()(L.Conv2D(8, 3, padding="same")(inp)))
-        d = act()(L.BatchNormalization()(L.DepthwiseConv2D(3, padding="same")(h)))
-        se = L.Conv2D(8, 1, activation="sigmoid")(L.GlobalAveragePooling2D(keepdims=True)(d))
-        h = L.Add()([h, L.Conv2D(8, 1)(L.Multiply()([d, se]))])
-        model = keras.Model(inp, L.Dense(10)(L.GlobalAveragePooling2D()(h)))
-        for bn in [layer for layer in model.layers if isinstance(layer, L.BatchNormalization)]:
-            bn.set_weights([rng.uniform(0.5, 2, 8), rng.normal(size=8), rng.normal(size=8) * 0.1, rng.uniform(0.5, 2, 8)])
-        x, _ = _digits(12, channels=3)
-        x = x[:300] / 255.0
-        qat = quantization.quantize_model(model, calibration_data=x[:64])
-        content = _int8(qat)
-        _assert_all_int8(content)
-        q, s, z, x_deq = _xnnpack_levels(content, x)
-        levels = np.round(qat(x_deq, training=False).numpy() / s) + z
-        assert np.abs(levels - q).max() == 0, np.abs(levels - q).max()
-        # the float fake-quant form (what training and export tracing compute) is only close
-        with engine.integer.exporting():
-            float_levels = np.round(qat(x_deq, training=False).numpy() / s) + z
-        assert np.abs(float_levels - q).max() <= 8
 
     def test_keras_builtin_activation_layers_and_strings():
         inp = keras.Input((32,))

@@ -292,7 +292,10 @@ def _unsupported_layers(model: Any) -> list[str]:
     return bad
 
 
-def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> Any:
+ENGINES = ("keras_acts", "tfmot")
+
+
+def quantize_model(model: Any, calibration_data: Any = None, *, engine: str | None = None, **options: Any) -> Any:
     """Returns the quantization-aware-training version of a Keras 3 or tf_keras model.
 
     Keras 3 models go to keras_acts's own QAT engine (:mod:`keras_acts.quantization.engine`:
@@ -320,6 +323,10 @@ def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> 
         calibration_data: optional model inputs (array (N, ...) or ``tf.data.Dataset`` of
             input batches) used to initialize every activation and weight quantizer range
             before training; see :func:`keras_acts.quantization.calibrate`.
+        engine: ``"keras_acts"`` (keras_acts's own QAT engine; the default and only choice
+            for Keras 3, available for tf_keras models too) or ``"tfmot"`` (tf_keras only; the
+            default there). The keras_acts engine's QAT model computes, in inference, what the
+            int8 kernels compute (see :mod:`keras_acts.quantization.engine`).
         **options: reserved; no other options are accepted yet.
 
     Returns:
@@ -337,11 +344,17 @@ def quantize_model(model: Any, calibration_data: Any = None, **options: Any) -> 
         )
     from keras_acts.backend import FRONTEND
 
-    if model_frontend(model) == "keras3" or FRONTEND == "keras3":
-        from keras_acts.quantization import engine
+    if engine is not None and engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
+    keras3 = model_frontend(model) == "keras3" or FRONTEND == "keras3"
+    if keras3 and engine == "tfmot":
+        raise keras3_error()
+    if keras3 or engine == "keras_acts":
+        from keras_acts.quantization import engine as own
 
-        _check_keras3_model(model)
-        return engine.quantize(model, calibration_data)
+        if keras3:
+            _check_keras3_model(model)
+        return own.quantize(model, calibration_data)
     _check_frontend(model)
     from keras_acts.adopt import AdoptError, adopt
 
@@ -402,15 +415,22 @@ def quantize_scope() -> Iterator[None]:
     """tfmot's quantize_scope with keras_acts's QAT layer and QuantizeConfigs added.
 
     Load saved QAT models inside it: ``with quantize_scope(): keras.models.load_model(path)``
+    (tf_keras models of keras_acts's own engine too; tf_keras finds their classes only once the
+    engine is imported, which the scope does)
     (``.h5``, ``.keras`` and SavedModel; ``.keras`` files load with tfmot's QuantizeLayer and
     QuantizeWrapperV2 fixed for that format, see :mod:`keras_acts.quantization.tfmot_saving`).
     """
     from keras_acts.backend import FRONTEND
+    from keras_acts.quantization.engine import layers  # noqa: F401 - registers the engine's layers
 
     if FRONTEND == "keras3":  # engine QAT layers are registered serializables: nothing to add
         yield
         return
-    tfmot = _tfmot()
+    try:
+        tfmot = _tfmot()
+    except ImportError:  # keras_acts engine models load without tfmot
+        yield
+        return
     from keras_acts.quantization.tfmot_saving import loading_objects
 
     # tfmot's scope puts its own classes last (they win); ours, which load .keras files,

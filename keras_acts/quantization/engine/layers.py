@@ -24,7 +24,7 @@ import tensorflow as tf
 from keras_acts.backend import keras, register_serializable
 from keras_acts.quantization import formulations
 from keras_acts.quantization.activation_weights import ActivationWeights
-from keras_acts.quantization.engine import fake_quant, folding, integer
+from keras_acts.quantization.engine import fake_quant, folding, graph, integer
 from keras_acts.quantization.engine.ranges import DEFAULT_DECAY, RangeQuantizer, current_observer
 
 _FUSED = {"linear": None, "relu": tf.nn.relu, "relu6": tf.nn.relu6, "hard_tanh": lambda y: tf.clip_by_value(y, -1.0, 1.0)}
@@ -103,28 +103,25 @@ def input_ranges(layer: Any) -> list[tuple[Any, Any]] | None:
     in a functional graph, or an input has no range of its own.
     """
     nodes = getattr(layer, "_inbound_nodes", None) or []
-    if len(nodes) != 1 or not nodes[0].input_tensors:
+    if len(nodes) != 1 or not graph.node_inputs(nodes[0]):
         return None
-    ranges = [_tensor_range(t) for t in nodes[0].input_tensors]
+    ranges = [_tensor_range(t) for t in graph.node_inputs(nodes[0])]
     return None if any(r is None for r in ranges) else ranges
 
 
 def _tensor_range(t: Any) -> tuple[Any, Any] | None:
-    from keras_acts.quantization.engine.rewrite import OPS_PASSTHROUGH, PASSTHROUGH
+    from keras_acts.quantization.engine.rewrite import OPS_PASSTHROUGH, PASSTHROUGH, op_name
 
     for _ in range(64):
-        history = getattr(t, "_keras_history", None)
-        if history is None:
+        found = graph.producer(t)
+        if found is None:
             return None
-        op = history.operation
+        op, node_index = found
         if isinstance(op, _OutputRange):
             return op.quantized_range()
-        passthrough = isinstance(op, PASSTHROUGH) or (
-            not isinstance(op, keras.layers.Layer) and type(op).__name__ in OPS_PASSTHROUGH
-        )
-        if not passthrough or isinstance(op, keras.layers.InputLayer):
+        if isinstance(op, keras.layers.InputLayer) or not (isinstance(op, PASSTHROUGH) or op_name(op) in OPS_PASSTHROUGH):
             return None
-        inbound = op._inbound_nodes[history.node_index].input_tensors
+        inbound = graph.node_inputs(op._inbound_nodes[node_index])
         if not inbound:
             return None
         t = inbound[0]
@@ -135,6 +132,19 @@ def _integer_inference(training: Any) -> bool:
     """Whether a QAT layer computes its int8 kernel's integer arithmetic (:mod:`.integer`):
     in inference, outside export tracing and calibration."""
     return not training and not integer.is_exporting() and current_observer() is None
+
+
+def _fused_name(value: Any) -> str:
+    """The fused activation's name. tf_keras's loader turns a config string naming a registered
+    custom object ("relu6") into that object (keras_acts's function): map it back."""
+    if callable(value):
+        from keras_acts import registry
+
+        entry = registry.find_by_function(value)
+        value = entry.name if entry is not None else getattr(value, "__name__", value)
+    if value not in _FUSED:
+        raise ValueError(f"fused_activation must be one of {sorted(_FUSED)}, got {value!r}.")
+    return value
 
 
 class _Wrapping(_OutputRange, keras.layers.Layer):
@@ -188,9 +198,7 @@ class QuantizedWeights(_Wrapping):
         super().__init__(**kwargs)
         self.layer = self._sublayer(layer)
         self.batchnorm = self._sublayer(batchnorm)
-        if fused_activation not in _FUSED:
-            raise ValueError(f"fused_activation must be one of {sorted(_FUSED)}, got {fused_activation!r}.")
-        self.fused_activation = fused_activation
+        self.fused_activation = _fused_name(fused_activation)
         self.depthwise = isinstance(self.layer, keras.layers.DepthwiseConv2D)
         self.dense = isinstance(self.layer, keras.layers.Dense)
         self._init_output(quantize_output, output_range, decay)
@@ -324,9 +332,7 @@ class QuantizedOutput(_Wrapping):
     ) -> None:
         super().__init__(**kwargs)
         self.layer = self._sublayer(layer)
-        if fused_activation not in _FUSED:
-            raise ValueError(f"fused_activation must be one of {sorted(_FUSED)}, got {fused_activation!r}.")
-        self.fused_activation = fused_activation
+        self.fused_activation = _fused_name(fused_activation)
         self._init_output(quantize_output, output_range, decay)
 
     def build(self, input_shape: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from keras_acts.backend import keras, model_frontend
 from keras_acts.quantization.engine import activations as acts
+from keras_acts.quantization.engine import graph as g
 from keras_acts.quantization.model import QuantizationError
 from keras_acts.quantization.engine.layers import FakeQuant, QuantizedActivation, QuantizedOutput, QuantizedWeights
 
@@ -44,6 +45,26 @@ FUSES_RELU = tuple(getattr(_L, n) for n in ("Add", "Subtract", "Multiply") if ha
 OPS_OUTPUT = {"Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Maximum", "Minimum", "Mean"}
 OPS_PASSTHROUGH = {"Reshape", "Transpose", "ExpandDims", "Squeeze", "Flatten", "GetItem"}
 OPS_FUSES_RELU = {"Add", "Subtract", "Multiply"}
+# tf_keras records the same ops as TFOpLambda layers named by their TensorFlow symbol.
+_TF_SYMBOLS = {
+    "__operators__.add": "Add", "math.add": "Add", "math.subtract": "Subtract", "math.multiply": "Multiply",
+    "math.truediv": "TrueDivide", "math.divide": "Divide", "math.maximum": "Maximum", "math.minimum": "Minimum",
+    "math.reduce_mean": "Mean", "reshape": "Reshape", "compat.v1.transpose": "Transpose", "transpose": "Transpose",
+    "expand_dims": "ExpandDims", "compat.v1.squeeze": "Squeeze", "squeeze": "Squeeze",
+    "__operators__.getitem": "GetItem",
+}
+
+
+def op_name(op: Any) -> str:
+    """The Keras 3 op class name of a graph operation (tf_keras TFOpLambdas mapped onto them)."""
+    if type(op).__name__ == "TFOpLambda":
+        return _TF_SYMBOLS.get(getattr(op, "symbol", ""), f"TFOpLambda {getattr(op, 'symbol', '?')}")
+    return type(op).__name__
+
+
+def _is_op(op: Any) -> bool:
+    """A Keras op on symbolic tensors (Keras 3 operation, tf_keras TFOpLambda), not a layer."""
+    return not _is_layer(op) or type(op).__name__ == "TFOpLambda"
 
 
 @dataclass
@@ -68,7 +89,8 @@ def classify(op: Any) -> tuple[str, acts.Act | None]:
     name = type(op).__name__
     if isinstance(op, keras.Model):
         return f"unsupported: a nested model ({name}); pass the inner model's layers in one functional model", None
-    if not _is_layer(op):
+    if _is_op(op):
+        name = op_name(op)
         if name in OPS_OUTPUT:
             return "op_output", None
         if name in OPS_PASSTHROUGH:
@@ -97,12 +119,14 @@ def classify(op: Any) -> tuple[str, acts.Act | None]:
 
 
 def _graph(model: Any) -> Any:
-    if model_frontend(model) != "keras3":
+    from keras_acts.backend import FRONTEND
+
+    if model_frontend(model) != FRONTEND:
         raise QuantizationError(
-            f"the keras_acts QAT engine rewrites Keras 3 models; got {type(model).__module__}.{type(model).__name__}. "
-            "For tf_keras models call keras_acts.quantization.quantize_model (tfmot), or build the model with Keras 3."
+            f"the keras_acts QAT engine rewrites models of the Keras frontend in use ({FRONTEND}); got "
+            f"{type(model).__module__}.{type(model).__name__}. Build the model with keras_acts.keras."
         )
-    if type(model).__name__ == "Sequential":
+    if type(model).__name__ == "Sequential" and FRONTEND == "keras3":
         fn = getattr(model, "_functional", None)
         if fn is None:
             raise QuantizationError(
@@ -124,17 +148,17 @@ def plan(model: Any) -> Plan:
     graph = _graph(model)
     p = Plan()
     consumers: dict[int, int] = {}
-    nodes = [n for depth in graph._nodes_by_depth.values() for n in depth if n.operation is not None and not n.is_input]
+    nodes = g.nodes(graph)
     uses: dict[int, int] = {}
     for n in nodes:
-        uses[id(n.operation)] = uses.get(id(n.operation), 0) + 1
-        for t in n.input_tensors:
+        uses[id(g.node_op(n))] = uses.get(id(g.node_op(n)), 0) + 1
+        for t in g.node_inputs(n):
             consumers[id(t)] = consumers.get(id(t), 0) + 1
     for t in graph.outputs:
         consumers[id(t)] = consumers.get(id(t), 0) + 1
     bad = []
     for n in nodes:
-        op = n.operation
+        op = g.node_op(n)
         kind, act = classify(op)
         if kind.startswith("unsupported"):
             bad.append(f"{op.name} ({type(op).__name__}: {kind.split(': ', 1)[1]})")
@@ -149,13 +173,13 @@ def plan(model: Any) -> Plan:
         )
 
     def producer(t: Any) -> Any:
-        return t._keras_history.operation
+        return g.producer(t)[0]
 
     for n in nodes:  # BatchNorm right after a linear conv/dense that only feeds it: fold
-        op = n.operation
-        if not isinstance(op, _L.BatchNormalization) or len(n.input_tensors) != 1:
+        op = g.node_op(n)
+        if not isinstance(op, _L.BatchNormalization) or len(g.node_inputs(n)) != 1:
             continue
-        t = n.input_tensors[0]
+        t = g.node_inputs(n)[0]
         src = producer(t)
         if (
             p.kinds.get(id(src)) == "weighted"
@@ -169,23 +193,24 @@ def plan(model: Any) -> Plan:
             p.fold[id(src)] = op
             p.folded.add(id(op))
     for n in nodes:  # a ReLU/ReLU6 alone after a fusing op carries that op's output range
-        act = p.activations.get(id(n.operation))
-        if act is None or not act.fusable or len(n.input_tensors) != 1 or consumers.get(id(n.input_tensors[0])) != 1:
+        act = p.activations.get(id(g.node_op(n)))
+        ins = g.node_inputs(n)
+        if act is None or not act.fusable or len(ins) != 1 or consumers.get(id(ins[0])) != 1:
             continue
-        src = producer(n.input_tensors[0])
+        src = producer(ins[0])
         if id(src) in p.folded:
-            src = next(s for s in nodes if p.fold.get(id(s.operation)) is src).operation
+            src = g.node_op(next(s for s in nodes if p.fold.get(id(g.node_op(s))) is src))
         k = p.kinds.get(id(src))
         fuses = (k == "weighted" and p.activations[id(src)].name == "linear") or isinstance(src, FUSES_RELU) or (
-            k == "op_output" and type(src).__name__ in OPS_FUSES_RELU
+            k == "op_output" and op_name(src) in OPS_FUSES_RELU
         )
-        if uses[id(n.operation)] == 1 and (
+        if uses[id(g.node_op(n))] == 1 and (
             (k == "weighted" and p.activations[id(src)].name == "linear") or isinstance(src, FUSES_RELU)
         ):
             # conv/dense/add/mul -> ReLU: one QAT layer, as the converter makes one op (and
             # its integer inference then clamps exactly as the fused kernel does)
             p.fused[id(src)] = act.name
-            p.absorbed.add(id(n.operation))
+            p.absorbed.add(id(g.node_op(n)))
         elif fuses:
             p.no_output.add(id(src))
     return p
@@ -250,17 +275,15 @@ def rewrite(model: Any) -> Any:
     made: dict[Any, Callable] = {}
     new_inputs = [keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=_input_name(t, i)) for i, t in enumerate(graph.inputs)]
     quantized = [FakeQuant(name=f"{x.name}_quant")(x) for x in new_inputs]
-    outputs = graph._run_through_graph(
-        quantized if len(quantized) > 1 else quantized[0], operation_fn=lambda op: _replacement(op, p, made)
-    )
+    outputs = g.replay(graph, quantized, lambda op: _replacement(op, p, made))
     qat = keras.Model(new_inputs if len(new_inputs) > 1 else new_inputs[0], outputs, name=f"{model.name}_qat")
     _copy_weights(graph, p, made)
     return qat
 
 
 def _input_name(t: Any, i: int) -> str:
-    op = getattr(getattr(t, "_keras_history", None), "operation", None)
-    return getattr(op, "name", None) or f"input_{i}"
+    found = g.producer(t)
+    return getattr(found[0] if found else None, "name", None) or f"input_{i}"
 
 
 def _copy_weights(graph: Any, p: Plan, made: dict[Any, Callable]) -> None:
