@@ -2,7 +2,9 @@
 
 ``quantize_model(model)`` returns the QAT model: Keras 3 models through keras_acts's own
 QAT engine (:mod:`keras_acts.quantization.engine`, no tfmot or tf_keras needed; saved models
-load without a scope), tf_keras models through tfmot (``quantize_scope()`` loads saved ones).
+load without a scope), tf_keras models through tfmot by default or through the same engine
+with ``engine="keras_acts"`` (``quantize_scope()`` loads saved ones). The engine's QAT model
+computes, in inference, what the int8 kernels compute, integer for integer.
 
 Design (why QAT models convert to clean int8): a QAT model converts using only the
 ranges of its FakeQuant ops. An activation whose int8 graph is one op with a free
