@@ -47,9 +47,12 @@ def _convert(model, fast: bool = False) -> bytes:
     return conv.convert()
 
 
-def _interpreter(content: bytes):
+def _interpreter(content: bytes, xnnpack: bool = False):
+    """LiteRT's builtin int8 kernels, or (``xnnpack=True``) its default CPU runtime, XNNPACK."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    if xnnpack:
+        return Interpreter(model_content=content)
     return Interpreter(
         model_content=content,
         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
@@ -69,12 +72,15 @@ def _ops_and_islands(content: bytes) -> tuple[list[str], list[str]]:
     return ops, islands
 
 
-def _run_int8(content: bytes, x: np.ndarray, width: int | None = None) -> tuple[np.ndarray, float, int, np.ndarray]:
+def _run_int8(
+    content: bytes, x: np.ndarray, width: int | None = None, xnnpack: bool = False
+) -> tuple[np.ndarray, float, int, np.ndarray]:
     """Runs the int8 model; returns (int8 output, out scale, out zero point, the dequantized input).
 
     ``width``: pick the output whose last dimension is ``width`` (default: the first output).
+    ``xnnpack``: run on XNNPACK (LiteRT's default CPU runtime) instead of the builtin kernels.
     """
-    it = _interpreter(content)
+    it = _interpreter(content, xnnpack)
     i = it.get_input_details()[0]
     outs = it.get_output_details()
     o = next(d for d in outs if width is None or d["shape"][-1] == width)

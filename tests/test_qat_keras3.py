@@ -73,22 +73,6 @@ def test_engine_option_is_checked():
             quantization.quantize_model(model, engine="tfmot")
 
 
-def _xnnpack_levels(content: bytes, x: np.ndarray) -> tuple[np.ndarray, float, int, np.ndarray]:
-    """Runs the int8 model on LiteRT's default CPU path (XNNPACK); returns (output levels,
-    out scale, out zero point, the dequantized input)."""
-    from keras_acts.export import make_interpreter
-
-    it = make_interpreter(content, xnnpack=True)
-    i, o = it.get_input_details()[0], it.get_output_details()[0]
-    it.resize_tensor_input(i["index"], x.shape)
-    it.allocate_tensors()
-    s_in, z_in = i["quantization"]
-    q_in = np.clip(np.round(x / s_in) + z_in, -128, 127).astype(np.int8)
-    it.set_tensor(i["index"], q_in)
-    it.invoke()
-    s_out, z_out = o["quantization"]
-    return it.get_tensor(o["index"]).astype(np.int32), s_out, z_out, (q_in.astype(np.float32) - z_in) * s_in
-
 # activations whose int8 kernels the QAT model's inference reproduces integer for integer
 EXACT = ("relu", "relu6", "leaky_relu", "prelu", "hard_swish", "hard_sigmoid", "elu", "mish")
 
@@ -112,7 +96,7 @@ def test_inference_equals_the_int8_model_bit_for_bit(name):
     qat = quantization.quantize_model(model, calibration_data=x[:64], engine="keras_acts")
     content = _int8(qat)
     _assert_all_int8(content)
-    q, s, z, x_deq = _xnnpack_levels(content, x)
+    q, s, z, x_deq = _run_int8(content, x, xnnpack=True)
     levels = np.round(qat(x_deq, training=False).numpy() / s) + z
     assert np.abs(levels - q).max() == 0, np.abs(levels - q).max()
     # the float fake-quant form (what training and export tracing compute) is only close
