@@ -46,6 +46,14 @@ class XnnpackPlan:
     outside: tuple[tuple[int, str], ...]
     num_threads: int = 1
     ops: tuple[str, ...] = ()
+    partition_of: tuple[int, ...] = ()
+
+    def partition(self, index: int) -> int | None:
+        """The XNNPACK partition (0, 1, ... in execution order) that runs op ``index``, or None
+        when the op runs on the builtin kernels (or the plan was made without partition ids)."""
+        if 0 <= index < len(self.partition_of) and self.partition_of[index] >= 0:
+            return self.partition_of[index]
+        return None
 
     @property
     def splitting(self) -> tuple[tuple[int, str], ...]:
@@ -91,6 +99,7 @@ class XnnpackPlan:
             "outside": [{"index": i, "op": n} for i, n in self.outside],
             "splitting": [{"index": i, "op": n} for i, n in self.splitting],
             "num_threads": self.num_threads,
+            "partition_of": list(self.partition_of),
         }
 
 
@@ -110,21 +119,30 @@ def plan_from_ops(ops_details: list[dict[str, Any]], num_threads: int = 1) -> Xn
             producer[int(t)] = int(d["index"])
     by_index = {int(d["index"]): d for d in own}
     inside: set[int] = set()
+    groups: list[set[int]] = []
     for d in delegates:
         boundary = {int(t) for t in d["inputs"]}
         stack = [int(t) for t in d["outputs"]]
         seen: set[int] = set()
+        group: set[int] = set()
         while stack:
             t = stack.pop()
             if t in seen or t in boundary or t not in producer:
                 continue
             seen.add(t)
             node = producer[t]
-            inside.add(node)
+            group.add(node)
             stack.extend(int(u) for u in by_index[node]["inputs"] if int(u) >= 0)
+        inside |= group
+        groups.append(group)
     outside = tuple((int(d["index"]), str(d["op_name"])) for d in own if int(d["index"]) not in inside)
     names = tuple(str(d["op_name"]) for d in sorted(own, key=lambda d: int(d["index"])))
-    return XnnpackPlan(len(delegates), tuple(sorted(inside)), outside, num_threads, names)
+    partition_of = [-1] * len(names)
+    for number, group in enumerate(sorted((g for g in groups if g), key=min)):
+        for i in group:
+            if 0 <= i < len(partition_of):
+                partition_of[i] = number
+    return XnnpackPlan(len(delegates), tuple(sorted(inside)), outside, num_threads, names, tuple(partition_of))
 
 
 def xnnpack_plan(content: bytes, *, num_threads: int = 1) -> XnnpackPlan:
