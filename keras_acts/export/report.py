@@ -572,20 +572,8 @@ class Report:
 
     def _xnnpack_line(self) -> str:
         plan = self.xnnpack
-        head = f"{plan.partitions} partition{'s' if plan.partitions != 1 else ''}"
-        if not plan.outside:
-            return head + ", every op delegated"
-        splitting = {i for i, _ in plan.splitting}
-        split = [n for i, n in plan.outside if i in splitting]
-        tail = [f"{n} #{i}" for i, n in plan.outside if i not in splitting]
-        parts = []
-        if split:
-            kinds = sorted({n: split.count(n) for n in split}.items())
-            parts.append("split by " + ", ".join(f"{n} x{c}" if c > 1 else n for n, c in kinds))
-        if tail:
-            parts.append("outside at the end: " + ", ".join(tail[:4]) + (" ..." if len(tail) > 4 else ""))
-        note = "" if self._shows_xnnpack_problems() else f" (not a problem for target {self.target!r})"
-        return f"{head}; {len(plan.outside)} op(s) outside XNNPACK: " + "; ".join(parts) + note
+        note = "" if self._shows_xnnpack_problems() or not plan.outside else f" (not a problem for target {self.target!r})"
+        return plan.summary() + note
 
     def _outside_xnnpack(self) -> set[int]:
         return set() if self.xnnpack is None else {i for i, _ in self.xnnpack.outside}
