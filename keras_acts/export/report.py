@@ -490,12 +490,17 @@ class Report:
         for ln in _validation_lines(self.validation):
             lines.append(f"  validation: {ln}")
         if self.edgetpu is not None:
+            verdict = _one_line(self.edgetpu)
+            if verdict.startswith("Edge TPU (") and "): " in verdict:  # "Edge TPU (static): ..."
+                kind, _, verdict = verdict[len("Edge TPU (") :].partition("): ")
+            else:
+                kind = "static"
             if self._shows_edgetpu_problems(edgetpu):
-                lines.append(f"  Edge TPU: {_one_line(self.edgetpu)}")
+                lines.append(f"  Edge TPU ({kind} check): {verdict}")
             elif self.target is None:
                 n = len(getattr(self.edgetpu, "unsupported", []) or [])
                 more = f"; {n} issue(s): report.text(edgetpu=True)" if n else ""
-                lines.append(f"  Edge TPU (static check): {_one_line(self.edgetpu)}{more}")
+                lines.append(f"  Edge TPU ({kind} check): {verdict}{more}")
         return lines
 
     def text(self, *, edgetpu: bool | None = None, verbose: bool = False) -> str:
