@@ -83,10 +83,10 @@ def _add_inspect_parser(sub: Any) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="print the report as Markdown")
-    p.add_argument("--edgetpu", action="store_true", help="show the Edge TPU's problems in full (same as --target edgetpu for the text)")
+    p.add_argument("--edgetpu", action="store_true", help="add the Edge TPU compatibility verdict and show its problems in full")
     p.add_argument("--target", choices=("cpu", "micro", "edgetpu"), default=None,
                    help="the runtime the model is for; decides which problems are shown (default: unknown, "
-                        "LiteRT CPU problems and a one-line Edge TPU verdict)")
+                        "LiteRT CPU problems)")
     p.add_argument("-v", "--verbose", dest="full_table", action="store_true",
                    help="also print every op (dtype, shape, scale, zero point, XNNPACK reason)")
     p.add_argument("--html", metavar="OUT.html", help="write a self-contained HTML view of the model")

@@ -100,8 +100,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         raise CLIError("--reference and --samples are for the HTML view: add --html OUT.html.")
     if args.html and not args.html.lower().endswith((".html", ".htm")):
         raise CLIError(f"cannot write {args.html!r}: give an .html file name to --html.")
-    # Always with the XNNPACK partition plan and the (static, cheap) Edge TPU verdict.
-    report = inspect(args.path, target=args.target)
+    # Always with the XNNPACK partition plan; the Edge TPU verdict when asked for, for the edgetpu target,
+    # and for the HTML view (which marks the Edge TPU's graph cut).
+    want_edgetpu = bool(args.edgetpu or args.target == "edgetpu" or args.html)
+    report = inspect(args.path, target=args.target, edgetpu=want_edgetpu)
     if args.json:
         print(report.to_json())
     elif args.markdown:

@@ -19,6 +19,7 @@ more than quantization saves (an int8 RELU that is not fused into the op before 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import pathlib
 from dataclasses import dataclass
@@ -436,7 +437,7 @@ MAX_RANK = 6
 
 
 def _table_row(op: str) -> dict[str, Any] | None:
-    rows = [row for label, row in op_table()["ops"].items() if row["op"] == op and "+" not in label]
+    rows = [row for label, row in _recorded()["ops"].items() if row["op"] == op and "+" not in label]
     return rows[0] if rows else None
 
 
@@ -448,7 +449,7 @@ def explain_refusal(op: Any) -> Refusal:
     limits of ADD/SUB/MUL (measured by :func:`measure_scale_limits`), tensor rank, and a
     standalone RELU/RELU6 that the converter could not fuse into the op before it.
     """
-    version = op_table().get("litert", "the installed LiteRT")
+    version = _recorded().get("litert", "the installed LiteRT")
     dtypes = sorted({t.dtype for t in op.outputs if not t.is_constant})
     dtype = dtypes[0] if dtypes else "unknown"
     row = _table_row(op.op)
@@ -460,7 +461,7 @@ def explain_refusal(op: Any) -> Refusal:
                        f"XNNPACK does not take {what}{key} {op.op}{note} (single-op probe, {version})")
     if key is None or (row is not None and row.get(key) is None):
         return Refusal(op.index, op.op, "dtype", f"{op.op} computes in {dtype}, a type XNNPACK does not take for it")
-    limits = scale_limits().get(op.op)
+    limits = (_recorded().get("scale_limits") or {}).get(op.op)
     if limits:
         for ratio in scale_ratios(op):
             lo, hi = limits.get("min"), limits.get("max")
@@ -529,6 +530,12 @@ def op_table() -> dict[str, Any]:
     return json.loads(TABLE_PATH.read_text(encoding="utf-8"))
 
 
+@functools.lru_cache(maxsize=1)
+def _recorded() -> dict[str, Any]:
+    """:func:`op_table`, read once (for the per-op lookups of :func:`explain_refusal`; not to be mutated)."""
+    return op_table()
+
+
 def delegated_int8_ops() -> set[str]:
     """Labels of the ops the recorded table lists as taken by XNNPACK in int8."""
     return {label for label, row in op_table()["ops"].items() if row["int8"]}
@@ -577,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table_markdown(table))
     if args.write:
         TABLE_PATH.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+        _recorded.cache_clear()
         print(f"wrote {TABLE_PATH}")
     return 0
 
