@@ -572,8 +572,7 @@ class Report:
         if not self.is_quantized:
             consts = sorted({t.dtype for o in self.ops for t in o.inputs if t.is_constant and t.dtype != "int32"})
             return f"{self._verdict()}; weights {'/'.join(consts) or '-'}; {io}"
-        islands = len(self.float_islands)
-        return f"{self._verdict()}; {io}; " + (f"{islands} float island(s)" if islands else "no float islands")
+        return f"{self._verdict()}; {io}" + ("" if self.float_islands else "; no float islands")
 
     def _xnnpack_line(self) -> str:
         plan = self.xnnpack

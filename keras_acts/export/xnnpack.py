@@ -476,8 +476,10 @@ def explain_refusal(op: Any) -> Refusal:
     if rank > MAX_RANK:
         return Refusal(op.index, op.op, "shape", f"{op.op} has a rank-{rank} tensor; XNNPACK takes at most rank {MAX_RANK}")
     if row is None:
+        ins = sorted({t.dtype for t in op.inputs if not t.is_constant})
+        types = f" ({'/'.join(ins) or '-'} -> {dtype})"
         return Refusal(op.index, op.op, "op type",
-                       f"{op.op} is not in the measured op table ({version}); XNNPACK does not take it here")
+                       f"XNNPACK does not take this {op.op}{types}; the op is not in the measured op table ({version})")
     return Refusal(
         op.index, op.op, "unknown",
         f"XNNPACK takes {key} {op.op} in the single-op probe but not here: a parameter of this instance "
