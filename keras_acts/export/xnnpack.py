@@ -469,7 +469,7 @@ def explain_refusal(op: Any) -> Refusal:
                 return Refusal(
                     op.index, op.op, "scale ratio",
                     f"int8 {op.op}'s {limits['ratio']} scale ratio {ratio:.2g} is outside XNNPACK's "
-                    f"[{_fmt_limit(lo)}, {_fmt_limit(hi)}) (measured, {version})",
+                    f"[{_fmt_limit(lo, '0')}, {_fmt_limit(hi, 'inf')}) (measured, {version})",
                     value=float(ratio),
                 )
     rank = max((len(t.shape_signature) for t in op.inputs + op.outputs if not t.is_constant), default=0)
@@ -487,9 +487,9 @@ def explain_refusal(op: Any) -> Refusal:
     )
 
 
-def _fmt_limit(x: float | None) -> str:
+def _fmt_limit(x: float | None, none: str = "none") -> str:
     if x is None:
-        return "-inf"
+        return none
     exp = np.log2(x)
     if abs(exp - round(exp)) < 1e-3 and x < 1:
         return f"1/{int(round(1 / x))}"
@@ -574,6 +574,17 @@ def table_markdown(table: dict[str, Any] | None = None) -> str:
     ]
     for label, row in table["ops"].items():
         lines.append(f"| {label} | {mark[row['int8']]} | {mark[row['float32']]} | {row['note']} |")
+    limits = table.get("scale_limits") or {}
+    if limits:
+        lines += [
+            "",
+            "int8 scale-ratio limits (measured by bisection; an op outside them runs outside XNNPACK):",
+            "",
+            "| op | ratio | lowest taken | refused from |",
+            "|---|---|---|---|",
+        ]
+        for op, lim in limits.items():
+            lines.append(f"| {op} | {lim['ratio']} | {_fmt_limit(lim['min'])} | {_fmt_limit(lim['max'])} |")
     return "\n".join(lines) + "\n"
 
 
