@@ -6,6 +6,11 @@ islands* of a quantized model (ops computing in float between int8 ops, such as 
 ``DEQUANTIZE -> ELU -> QUANTIZE`` the stock converter leaves for Keras's ELU), the
 model's inputs and outputs, and — once :mod:`keras_acts.export.edgetpu` is
 available — the Edge TPU verdict.
+
+``print(report)`` is a summary that fits a screen, followed by each :class:`Problem` once (with
+the ops it concerns, the first op and a fix); which problems count depends on the report's
+``target`` (the export's, or given to :func:`inspect`). Every op is in :meth:`Report.table`,
+:meth:`Report.to_dict` and the HTML view (:meth:`Report.save_html`, :mod:`keras_acts.export.html`).
 """
 
 from __future__ import annotations
