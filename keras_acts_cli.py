@@ -15,7 +15,8 @@ Subcommands::
 
     keras-acts export MODEL.keras --quantization int8 --calibration DATA.npy \\
         [--target cpu|micro|edgetpu] [--input-type int8] [--output-type int8] -o OUT.tflite
-    keras-acts inspect OUT.tflite [--json] [--markdown] [--edgetpu]
+    keras-acts inspect OUT.tflite [--json] [--markdown] [--edgetpu] [--target T] [--verbose]
+        [--html OUT.html [--reference FLOAT.tflite --samples DATA.npy]]
     keras-acts list [--json]
     keras-acts plot NAME... [--derivative] [--both] -o FILE.png
 
@@ -82,7 +83,16 @@ def _add_inspect_parser(sub: Any) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="print the report as Markdown")
-    p.add_argument("--edgetpu", action="store_true", help="add the Edge TPU compatibility verdict")
+    p.add_argument("--edgetpu", action="store_true", help="add the Edge TPU compatibility verdict and show its problems in full")
+    p.add_argument("--target", choices=("cpu", "micro", "edgetpu"), default=None,
+                   help="the runtime the model is for; decides which problems are shown (default: unknown, "
+                        "LiteRT CPU problems)")
+    p.add_argument("-v", "--verbose", dest="full_table", action="store_true",
+                   help="also print every op (dtype, shape, scale, zero point, XNNPACK reason)")
+    p.add_argument("--html", metavar="OUT.html", help="write a self-contained HTML view of the model")
+    p.add_argument("--reference", metavar="FLOAT.tflite",
+                   help="with --html and --samples: the float model, to measure each int8 tensor's error")
+    p.add_argument("--samples", metavar="DATA.npy", help="with --reference: float input samples (.npy/.npz)")
     p.set_defaults(command="inspect")
 
 

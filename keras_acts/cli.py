@@ -94,13 +94,31 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from keras_acts.export import inspect
 
-    report = inspect(args.path, edgetpu=args.edgetpu)  # always with the XNNPACK partition plan
+    if (args.reference is None) != (args.samples is None):
+        raise CLIError("--reference FLOAT.tflite and --samples DATA.npy go together (both measure the int8 error).")
+    if args.reference and not args.html:
+        raise CLIError("--reference and --samples are for the HTML view: add --html OUT.html.")
+    if args.html and not args.html.lower().endswith((".html", ".htm")):
+        raise CLIError(f"cannot write {args.html!r}: give an .html file name to --html.")
+    # Always with the XNNPACK partition plan; the Edge TPU verdict when asked for, for the edgetpu target,
+    # and for the HTML view (which marks the Edge TPU's graph cut).
+    want_edgetpu = bool(args.edgetpu or args.target == "edgetpu" or args.html)
+    report = inspect(args.path, target=args.target, edgetpu=want_edgetpu)
     if args.json:
         print(report.to_json())
     elif args.markdown:
         print(report.to_markdown())
     else:
-        print(report)
+        print(report.text(edgetpu=True if args.edgetpu else None, verbose=args.full_table))
+    if args.html:
+        samples = _load_calibration(args.samples) if args.samples else None
+        if args.reference and not os.path.exists(args.reference):
+            raise CLIError(f"reference model {args.reference!r} does not exist; export it with quantization='none'.")
+        try:
+            path = report.save_html(args.html, reference=args.reference, samples=samples)
+        except ValueError as err:
+            raise CLIError(str(err)) from None
+        print(f"wrote {path}")
     return 0
 
 

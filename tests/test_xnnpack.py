@@ -10,11 +10,16 @@ import keras_acts
 from keras_acts import registry
 from keras_acts.export import to_tflite
 from keras_acts.export.report import inspect
+from keras_acts.export.report import OpInfo, TensorInfo
 from keras_acts.export.xnnpack import (
+    SOURCE_SCALE_LIMITS,
+    explain_refusal,
     form_is_delegable,
     measure_op_table,
+    measure_scale_limits,
     op_table,
     plan_from_ops,
+    scale_limits,
     xnnpack_plan,
 )
 
@@ -36,6 +41,42 @@ def test_recorded_table_matches_the_installed_litert():
         if recorded["ops"].get(k) != v
     }
     assert not diff, f"XNNPACK op table changed (recorded, measured): {diff}"
+    assert measured["scale_limits"] == recorded["scale_limits"], (
+        "XNNPACK's int8 scale-ratio limits changed: run `python -m keras_acts.export.xnnpack --write`."
+    )
+
+
+def test_measured_scale_limits_are_the_ones_in_xnnpacks_source():
+    """The bisection on the installed LiteRT finds the limits written in xnnpack_delegate.cc:
+    ADD/SUB input/output in [1/1024, 256), MUL input product/output in [1/65536, 256)."""
+    measured = measure_scale_limits()
+    assert measured == scale_limits()
+    for op, spec in SOURCE_SCALE_LIMITS.items():
+        assert measured[op]["min"] == pytest.approx(spec["min"], rel=1e-5), op
+        assert measured[op]["max"] == pytest.approx(spec["max"], rel=1e-5), op
+
+
+def _t(i, dtype, shape=(1, 4), scale=None, const=False):
+    zp = None if scale is None else 0
+    return TensorInfo(f"t{i}", i, shape, shape, dtype, scale, zp, const)
+
+
+def test_explain_refusal_names_each_kind_of_reason():
+    op_type = explain_refusal(OpInfo(3, "HARD_SWISH", [_t(0, "int8", scale=0.1)], [_t(1, "int8", scale=0.1)]))
+    assert op_type.kind == "op type" and "int8 HARD_SWISH" in op_type.reason and "ai-edge-litert" in op_type.reason
+    relu = explain_refusal(OpInfo(4, "RELU", [_t(0, "int8", scale=0.1)], [_t(1, "int8", scale=0.1)]))
+    assert relu.kind == "op type" and "standalone" in relu.reason and "not fused" in relu.reason
+    # ADD: 1e-3 / 2 = 5e-4 < 1/1024 -> refused for the ratio, with the ratio and the limit named.
+    add = explain_refusal(OpInfo(5, "ADD", [_t(0, "int8", scale=1e-3), _t(1, "int8", scale=2.0)], [_t(2, "int8", scale=2.0)]))
+    assert add.kind == "scale ratio" and add.value == pytest.approx(5e-4) and "[1/1024, 256)" in add.reason
+    # MUL: 1e-3 * 1e-2 / 1 = 1e-5 < 1/65536.
+    mul = explain_refusal(OpInfo(6, "MUL", [_t(0, "int8", scale=1e-3), _t(1, "int8", scale=1e-2)], [_t(2, "int8", scale=1.0)]))
+    assert mul.kind == "scale ratio" and "[1/65536, 256)" in mul.reason
+    deep = explain_refusal(OpInfo(7, "ADD", [_t(0, "int8", (1,) * 7, 0.1), _t(1, "int8", (1,) * 7, 0.1)],
+                                  [_t(2, "int8", (1,) * 7, 0.1)]))
+    assert deep.kind == "shape" and "rank" in deep.reason
+    odd = explain_refusal(OpInfo(8, "ADD", [_t(0, "int16", scale=0.1), _t(1, "int16", scale=0.1)], [_t(2, "int16", scale=0.1)]))
+    assert odd.kind == "dtype" and "int16" in odd.reason
 
 
 def test_table_knows_the_facts_the_cpu_forms_rely_on():
@@ -63,6 +104,7 @@ def test_plan_from_ops_walks_each_partition():
     assert plan.delegated == (0, 2, 3)
     assert plan.outside == ((1, "HARD_SWISH"),) and plan.splitting == plan.outside
     assert "HARD_SWISH" in plan.summary() and not plan.is_whole
+    assert plan.partition_of == (0, -1, 1, 1) and plan.partition(1) is None and plan.partition(3) == 1
 
 
 def _conv_model(entry: registry.Activation):

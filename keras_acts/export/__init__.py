@@ -3,7 +3,7 @@
 >>> from keras_acts.export import to_tflite, inspect, evaluate
 >>> res = to_tflite(model, quantization="int8", representative_data=x_train[:200],
 ...                 input_type="int8", output_type="int8")
->>> print(res.report)            # ops, dtypes, scales, float islands
+>>> print(res.report)            # summary and problems; res.report.table(): every op
 >>> res.save("model.tflite")     # atomic
 >>> evaluate("model.tflite", x_test, y_test, reference=model).accuracy
 """

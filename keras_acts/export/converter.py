@@ -75,7 +75,7 @@ class ExportResult:
         if self._report is None:
             from keras_acts.export.report import inspect
 
-            self._report = inspect(self.content)
+            self._report = inspect(self.content, target=self.target)
         return self._report
 
     @property

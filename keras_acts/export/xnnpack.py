@@ -19,6 +19,7 @@ more than quantization saves (an int8 RELU that is not fused into the op before 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import pathlib
 from dataclasses import dataclass
@@ -46,6 +47,14 @@ class XnnpackPlan:
     outside: tuple[tuple[int, str], ...]
     num_threads: int = 1
     ops: tuple[str, ...] = ()
+    partition_of: tuple[int, ...] = ()
+
+    def partition(self, index: int) -> int | None:
+        """The XNNPACK partition (0, 1, ... in execution order) that runs op ``index``, or None
+        when the op runs on the builtin kernels (or the plan was made without partition ids)."""
+        if 0 <= index < len(self.partition_of) and self.partition_of[index] >= 0:
+            return self.partition_of[index]
+        return None
 
     @property
     def splitting(self) -> tuple[tuple[int, str], ...]:
@@ -91,6 +100,7 @@ class XnnpackPlan:
             "outside": [{"index": i, "op": n} for i, n in self.outside],
             "splitting": [{"index": i, "op": n} for i, n in self.splitting],
             "num_threads": self.num_threads,
+            "partition_of": list(self.partition_of),
         }
 
 
@@ -110,21 +120,30 @@ def plan_from_ops(ops_details: list[dict[str, Any]], num_threads: int = 1) -> Xn
             producer[int(t)] = int(d["index"])
     by_index = {int(d["index"]): d for d in own}
     inside: set[int] = set()
+    groups: list[set[int]] = []
     for d in delegates:
         boundary = {int(t) for t in d["inputs"]}
         stack = [int(t) for t in d["outputs"]]
         seen: set[int] = set()
+        group: set[int] = set()
         while stack:
             t = stack.pop()
             if t in seen or t in boundary or t not in producer:
                 continue
             seen.add(t)
             node = producer[t]
-            inside.add(node)
+            group.add(node)
             stack.extend(int(u) for u in by_index[node]["inputs"] if int(u) >= 0)
+        inside |= group
+        groups.append(group)
     outside = tuple((int(d["index"]), str(d["op_name"])) for d in own if int(d["index"]) not in inside)
     names = tuple(str(d["op_name"]) for d in sorted(own, key=lambda d: int(d["index"])))
-    return XnnpackPlan(len(delegates), tuple(sorted(inside)), outside, num_threads, names)
+    partition_of = [-1] * len(names)
+    for number, group in enumerate(sorted((g for g in groups if g), key=min)):
+        for i in group:
+            if 0 <= i < len(partition_of):
+                partition_of[i] = number
+    return XnnpackPlan(len(delegates), tuple(sorted(inside)), outside, num_threads, names, tuple(partition_of))
 
 
 def xnnpack_plan(content: bytes, *, num_threads: int = 1) -> XnnpackPlan:
@@ -244,6 +263,239 @@ def _taken(probe: _Probe, content: bytes, dtype: str) -> bool | None:
     return all(i in plan.delegated for i in mine)
 
 
+# --- XNNPACK's int8 requantization limits ---------------------------------------------------
+
+#: The int8 scale-ratio limits of LiteRT's XNNPACK delegate, as written in its source
+#: (tensorflow/lite/delegates/xnnpack/xnnpack_delegate.cc, VisitAddNode / VisitSubNode /
+#: VisitMulNode): an op is refused when ``ratio < min`` or ``ratio >= max``. ADD and SUB check
+#: each input's scale against the output's, MUL the product of its two input scales.
+#: :func:`measure_scale_limits` measures the same limits on the installed LiteRT;
+#: ``xnnpack_ops.json`` records the measurement and the report uses it.
+SOURCE_SCALE_LIMITS: dict[str, dict[str, Any]] = {
+    "ADD": {"ratio": "input/output", "min": 1.0 / 1024.0, "max": 256.0},
+    "SUB": {"ratio": "input/output", "min": 1.0 / 1024.0, "max": 256.0},
+    "MUL": {"ratio": "input1*input2/output", "min": 1.0 / 65536.0, "max": 256.0},
+}
+
+
+def _binary_probe(op: str) -> bytes:
+    """A model of one int8 ``op`` with two int8 inputs of shape (1, 4, 4, 8) and int8 I/O."""
+    import tensorflow as tf
+
+    fn = {"ADD": tf.add, "SUB": tf.subtract, "MUL": tf.multiply}[op]
+    shape = (1, 4, 4, 8)
+    spec = [tf.TensorSpec(shape, tf.float32), tf.TensorSpec(shape, tf.float32)]
+    concrete = tf.function(lambda a, b: fn(a, b), autograph=False).get_concrete_function(*spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    rng = np.random.default_rng(0)
+
+    def data():
+        for _ in range(8):
+            yield [rng.uniform(-2.0, 2.0, shape).astype(np.float32) for _ in range(2)]
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = data
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def _scale_views(content: bytearray, op_name: str) -> tuple[list[Any], list[Any]]:
+    """Writable NumPy views of the scales of the inputs and outputs of the first ``op_name`` op.
+
+    The views alias ``content``: assigning to them edits the flatbuffer in place.
+    """
+    from keras_acts.export.report import _schema
+
+    schema = _schema()
+    model = schema.Model.GetRootAs(content, 0)
+    sub = model.Subgraphs(0)
+    codes = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    for i in range(sub.OperatorsLength()):
+        op = sub.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if codes.get(builtin) != op_name:
+            continue
+
+        def views(indices: Any) -> list[Any]:
+            return [sub.Tensors(int(t)).Quantization().ScaleAsNumpy() for t in indices]
+
+        return views(op.InputsAsNumpy()), views(op.OutputsAsNumpy())
+    raise ValueError(f"no {op_name} op in the probe model")
+
+
+def _delegated_with_ratio(template: bytes, op: str, ratio: float) -> bool:
+    """Whether XNNPACK takes the probe ``op`` once its scales are set so that its ratio is ``ratio``."""
+    content = bytearray(template)
+    (in1, in2), (out,) = _scale_views(content, op)
+    # ADD/SUB: each input's scale over the output's; MUL: the product over the output's. With
+    # both input scales 1, either ratio is 1 / output scale.
+    in1[0], in2[0], out[0] = 1.0, 1.0, 1.0 / ratio
+    plan = xnnpack_plan(bytes(content))
+    return plan.partitions >= 1 and not plan.outside
+
+
+def _bisect_log(template: bytes, op: str, inside: float, outside: float, steps: int = 30) -> float:
+    """The ratio between ``inside`` (delegated) and ``outside`` (refused) where delegation stops."""
+    lo, hi = np.log2(inside), np.log2(outside)
+    for _ in range(steps):
+        mid = (lo + hi) / 2.0
+        if _delegated_with_ratio(template, op, float(2.0**mid)):
+            lo = mid
+        else:
+            hi = mid
+    return float(2.0 ** ((lo + hi) / 2.0))
+
+
+_LOW, _HIGH = 2.0**-24, 2.0**12
+
+
+def measure_scale_limits() -> dict[str, dict[str, Any]]:
+    """Measures XNNPACK's int8 ADD/SUB/MUL scale-ratio limits on the installed LiteRT.
+
+    For each op, a single-op int8 model is converted, its quantization scales are rewritten in
+    the flatbuffer to give a chosen ratio, and the interpreter (with its default XNNPACK delegate)
+    says whether it takes the op; a bisection in log2 finds the lower and upper limits.
+
+    Returns:
+        ``{op: {"ratio": what is divided, "min": lowest ratio taken, "max": first ratio refused
+        above}}``, rounded to 6 significant digits (the source gives ``min <= ratio < max``).
+
+    Raises:
+        RuntimeError: the probe at ratio 1 is not delegated (nothing to measure against).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for op, spec in SOURCE_SCALE_LIMITS.items():
+        template = _binary_probe(op)
+        if not _delegated_with_ratio(template, op, 1.0):
+            raise RuntimeError(f"XNNPACK does not take the int8 {op} probe even at scale ratio 1.")
+        lo = hi = None
+        # The brackets stay where LiteRT's builtin kernels still accept the scales (a refused op
+        # falls back to them, and their multiplier checks abort on ratios like 2**20 for ADD).
+        if not _delegated_with_ratio(template, op, _LOW):
+            lo = _bisect_log(template, op, 1.0, _LOW)
+        if not _delegated_with_ratio(template, op, _HIGH):
+            hi = _bisect_log(template, op, 1.0, _HIGH)
+        out[op] = {
+            "ratio": spec["ratio"],
+            "min": None if lo is None else float(f"{lo:.6g}"),
+            "max": None if hi is None else float(f"{hi:.6g}"),
+        }
+    return out
+
+
+def scale_limits() -> dict[str, dict[str, Any]]:
+    """The recorded int8 scale-ratio limits (``xnnpack_ops.json``, see :func:`measure_scale_limits`)."""
+    return op_table().get("scale_limits") or {}
+
+
+def scale_ratios(op: Any) -> list[float]:
+    """The int8 scale ratios XNNPACK checks for an ADD, SUB or MUL ``OpInfo`` (empty otherwise).
+
+    ADD/SUB: each non-scalar-or-scalar input's scale over the output's; MUL: the product of the
+    two input scales over the output's. Only per-tensor int8/uint8 tensors count.
+    """
+    if op.op not in SOURCE_SCALE_LIMITS or len(op.inputs) < 2 or not op.outputs:
+        return []
+    tensors = [op.inputs[0], op.inputs[1], op.outputs[0]]
+    if any(t.dtype not in ("int8", "uint8") or not isinstance(t.scale, float) or t.scale <= 0 for t in tensors):
+        return []
+    a, b, o = (t.scale for t in tensors)
+    if op.op == "MUL":
+        return [a * b / o]
+    return [a / o, b / o]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why XNNPACK runs one op outside its graph, measured against the installed LiteRT.
+
+    Attributes:
+        index: the op's position in execution order.
+        op: the op name.
+        kind: ``"op type"``, ``"dtype"``, ``"scale ratio"``, ``"shape"`` or ``"unknown"``; ops
+            with the same ``op`` and ``kind`` are one problem in the report.
+        reason: one sentence with the measured facts (e.g. the ratio and the limit).
+        value: the offending ratio for ``"scale ratio"``, else None.
+    """
+
+    index: int
+    op: str
+    kind: str
+    reason: str
+    value: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict."""
+        return {"index": self.index, "op": self.op, "kind": self.kind, "reason": self.reason, "value": self.value}
+
+
+#: XNNPACK handles tensors of at most this rank (XNN_MAX_TENSOR_DIMS).
+MAX_RANK = 6
+
+
+def _table_row(op: str) -> dict[str, Any] | None:
+    rows = [row for label, row in _recorded()["ops"].items() if row["op"] == op and "+" not in label]
+    return rows[0] if rows else None
+
+
+def explain_refusal(op: Any) -> Refusal:
+    """Why XNNPACK refuses ``op`` (an :class:`~keras_acts.export.report.OpInfo` outside XNNPACK).
+
+    Checked in order against the recorded measurements of the installed LiteRT
+    (``xnnpack_ops.json``): the op type in its dtype (single-op probes), the int8 scale-ratio
+    limits of ADD/SUB/MUL (measured by :func:`measure_scale_limits`), tensor rank, and a
+    standalone RELU/RELU6 that the converter could not fuse into the op before it.
+    """
+    version = _recorded().get("litert", "the installed LiteRT")
+    dtypes = sorted({t.dtype for t in op.outputs if not t.is_constant})
+    dtype = dtypes[0] if dtypes else "unknown"
+    row = _table_row(op.op)
+    key = "int8" if dtype in ("int8", "uint8") else "float32" if dtype == "float32" else None
+    if row is not None and key is not None and row.get(key) is False:
+        what = "a standalone " if op.op in _FUSABLE else ""
+        note = " (not fused into the op before it)" if op.op in _FUSABLE else ""
+        return Refusal(op.index, op.op, "op type",
+                       f"XNNPACK does not take {what}{key} {op.op}{note} (single-op probe, {version})")
+    if key is None or (row is not None and row.get(key) is None):
+        return Refusal(op.index, op.op, "dtype", f"{op.op} computes in {dtype}, a type XNNPACK does not take for it")
+    limits = (_recorded().get("scale_limits") or {}).get(op.op)
+    if limits:
+        for ratio in scale_ratios(op):
+            lo, hi = limits.get("min"), limits.get("max")
+            if (lo is not None and ratio < lo) or (hi is not None and ratio >= hi):
+                return Refusal(
+                    op.index, op.op, "scale ratio",
+                    f"int8 {op.op}'s {limits['ratio']} scale ratio {ratio:.2g} is outside XNNPACK's "
+                    f"[{_fmt_limit(lo, '0')}, {_fmt_limit(hi, 'inf')}) (measured, {version})",
+                    value=float(ratio),
+                )
+    rank = max((len(t.shape_signature) for t in op.inputs + op.outputs if not t.is_constant), default=0)
+    if rank > MAX_RANK:
+        return Refusal(op.index, op.op, "shape", f"{op.op} has a rank-{rank} tensor; XNNPACK takes at most rank {MAX_RANK}")
+    if row is None:
+        ins = sorted({t.dtype for t in op.inputs if not t.is_constant})
+        types = f" ({'/'.join(ins) or '-'} -> {dtype})"
+        return Refusal(op.index, op.op, "op type",
+                       f"XNNPACK does not take this {op.op}{types}; the op is not in the measured op table ({version})")
+    return Refusal(
+        op.index, op.op, "unknown",
+        f"XNNPACK takes {key} {op.op} in the single-op probe but not here: a parameter of this instance "
+        "(shape, broadcast, constant operand) is outside its limits",
+    )
+
+
+def _fmt_limit(x: float | None, none: str = "none") -> str:
+    if x is None:
+        return none
+    exp = np.log2(x)
+    if abs(exp - round(exp)) < 1e-3 and x < 1:
+        return f"1/{int(round(1 / x))}"
+    return f"{x:.4g}"
+
+
 def measure_op_table() -> dict[str, Any]:
     """Measures which ops the installed LiteRT's XNNPACK delegate takes, int8 and float32.
 
@@ -260,7 +512,7 @@ def measure_op_table() -> dict[str, Any]:
             "float32": _taken(probe, _convert(probe, int8=False), "float32"),
             "note": probe.note,
         }
-    return {"litert": litert_version(), "ops": rows}
+    return {"litert": litert_version(), "ops": rows, "scale_limits": measure_scale_limits()}
 
 
 def litert_version() -> str:
@@ -278,6 +530,12 @@ def litert_version() -> str:
 def op_table() -> dict[str, Any]:
     """The recorded op table (``xnnpack_ops.json``): see :func:`measure_op_table`."""
     return json.loads(TABLE_PATH.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
+def _recorded() -> dict[str, Any]:
+    """:func:`op_table`, read once (for the per-op lookups of :func:`explain_refusal`; not to be mutated)."""
+    return op_table()
 
 
 def delegated_int8_ops() -> set[str]:
@@ -316,6 +574,17 @@ def table_markdown(table: dict[str, Any] | None = None) -> str:
     ]
     for label, row in table["ops"].items():
         lines.append(f"| {label} | {mark[row['int8']]} | {mark[row['float32']]} | {row['note']} |")
+    limits = table.get("scale_limits") or {}
+    if limits:
+        lines += [
+            "",
+            "int8 scale-ratio limits (measured by bisection; an op outside them runs outside XNNPACK):",
+            "",
+            "| op | ratio | lowest taken | refused from |",
+            "|---|---|---|---|",
+        ]
+        for op, lim in limits.items():
+            lines.append(f"| {op} | {lim['ratio']} | {_fmt_limit(lim['min'])} | {_fmt_limit(lim['max'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -328,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table_markdown(table))
     if args.write:
         TABLE_PATH.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+        _recorded.cache_clear()
         print(f"wrote {TABLE_PATH}")
     return 0
 
