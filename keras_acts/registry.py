@@ -12,6 +12,7 @@ read from here, so adding an activation means adding one entry.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -27,11 +28,28 @@ from typing import Any, Callable, Mapping, Sequence
 # A missing lowering falls back along the chain, then to the training function.
 LOWERING_TARGETS = ("float", "int8", "cpu", "edgetpu")
 _FALLBACK = {
-    "edgetpu": ("edgetpu", "int8", "float"),
+    # Every form on the chain whose ops are all on Coral's table qualifies (see _OP_TABLES): an
+    # explicit Edge TPU form first, then the fewest-ops int8 form, the float form, and the
+    # LiteRT-CPU form (whose EXP/LOG-free forms of elu, selu, softplus and mish are Coral-only).
+    "edgetpu": ("edgetpu", "int8", "float", "cpu"),
     "cpu": ("cpu", "int8", "float"),
     "int8": ("int8", "float"),
     "float": ("float",),
 }
+
+
+@functools.lru_cache(maxsize=None)
+def _edgetpu_ops() -> frozenset[str]:
+    from keras_acts.export.edgetpu.optable import OPS  # noqa: PLC0415 - keras_acts.export loads lazily
+
+    return frozenset(OPS)
+
+
+# Targets whose runtime runs only the ops of a fixed table: a form on the fallback chain is used
+# for them only if every op it converts to (``Lowering.ops``, asserted against the converted model
+# by the tests) is on that table. The verdict is derived from data, so a new activation or form
+# gets it without a hand-kept list.
+_OP_TABLES: dict[str, Callable[[], frozenset[str]]] = {"edgetpu": _edgetpu_ops}
 
 
 @dataclass(frozen=True)
@@ -103,18 +121,43 @@ class Lowering:
 
 @dataclass(frozen=True)
 class EdgeTPU:
-    """What happens to an activation on a Coral Edge TPU.
+    """What a user should know about an activation on a Coral Edge TPU.
+
+    Whether it runs there is not written here but derived from data
+    (:meth:`Activation.edgetpu_form`): the activation's forms and Coral's op table.
 
     Attributes:
-        status: ``"native"`` (a supported op as is), ``"lowered"`` (exact rewrite into
-            supported ops), ``"approximate"`` (supported ops, with a measured error),
-            or ``"unsupported"`` (refused before conversion, with ``note`` naming the
-            alternatives).
-        note: the limits and the alternatives.
+        note: how the Edge TPU form is built and its limits, or (when no form is built
+            only from Coral's ops) the alternatives.
+    """
+
+    note: str = ""
+
+
+EDGETPU_STATUSES = ("native", "lowered", "approximate", "unsupported")
+
+
+@dataclass(frozen=True)
+class EdgeTPUForm:
+    """The Edge TPU verdict for one activation, derived from its forms and Coral's op table.
+
+    Attributes:
+        status: ``"native"`` (the activation's own float ops are Coral ops), ``"lowered"``
+            (an exact rewrite into Coral ops), ``"approximate"`` (Coral ops with a measured
+            float error, ``lowering.max_abs_error``), or ``"unsupported"`` (no registered form
+            is built only from Coral's ops; ``to_tflite(target="edgetpu")`` refuses it).
+        lowering: the form the Edge TPU target traces, or None when unsupported.
+        source: which registry lowering it is (``"edgetpu"``, ``"int8"``, ``"float"`` or
+            ``"cpu"``), or None.
+        off_table: per registered form, the ops it uses that are not on Coral's table.
+        reason: one sentence saying why (the measured ops that are missing, for unsupported).
     """
 
     status: str
-    note: str = ""
+    lowering: Lowering | None
+    source: str | None
+    off_table: Mapping[str, tuple[str, ...]]
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -156,7 +199,7 @@ class Activation:
         builtins: per frontend (``"keras3"``, ``"tf_keras"``) the same-named builtin.
         qat: quantization-aware-training scheme name (see :mod:`keras_acts.quantization`).
         lowerings: per target in :data:`LOWERING_TARGETS`.
-        edgetpu: the Edge TPU story.
+        edgetpu: notes on the Edge TPU (the verdict itself is :meth:`edgetpu_form`).
         learnable: True for activations with trainable weights (layer only).
         recompute_gradient: train with a custom gradient that recomputes the
             activation from its input in the backward pass instead of keeping its
@@ -177,7 +220,7 @@ class Activation:
     builtins: Mapping[str, Builtin] = field(default_factory=dict)
     qat: str = "output"
     lowerings: Mapping[str, Lowering] = field(default_factory=dict)
-    edgetpu: EdgeTPU = field(default_factory=lambda: EdgeTPU("unsupported"))
+    edgetpu: EdgeTPU = field(default_factory=EdgeTPU)
     learnable: bool = False
     recompute_gradient: bool = False
 
@@ -198,11 +241,43 @@ class Activation:
         return {k: known[k].check(v, self.name) for k, v in params.items()}
 
     def lowering(self, target: str) -> Lowering | None:
-        """The lowering used for ``target``, following the fallback chain."""
+        """The lowering used for ``target``, following the fallback chain.
+
+        For a target with an op table (``"edgetpu"``), only forms built entirely from ops on
+        that table qualify; None when none does (the target refuses the activation).
+        """
+        table = _OP_TABLES[target]() if target in _OP_TABLES else None
         for t in _FALLBACK[target]:
-            if t in self.lowerings:
-                return self.lowerings[t]
+            low = self.lowerings.get(t)
+            if low is not None and (table is None or set(low.ops) <= table):
+                return low
         return None
+
+    def edgetpu_form(self) -> EdgeTPUForm:
+        """The Edge TPU verdict, derived from the registered forms' ops and Coral's op table."""
+        table = _OP_TABLES["edgetpu"]()
+        off = {t: tuple(dict.fromkeys(op for op in low.ops if op not in table)) for t, low in self.lowerings.items()}
+        chosen = self.lowering("edgetpu")
+        if chosen is None:
+            if not self.lowerings:
+                reason = "no form with known ops is registered (add a Lowering with its ops)"
+            else:
+                uses = "; ".join(f"{t} form uses {', '.join(ops)}" for t, ops in off.items() if ops)
+                reason = f"every registered form uses ops that are not on Coral's op table ({uses})"
+            return EdgeTPUForm("unsupported", None, None, off, reason)
+        source = next(t for t in _FALLBACK["edgetpu"] if self.lowerings.get(t) is chosen)
+        ops = ", ".join(chosen.ops)
+        float_form = self.lowerings.get("float")
+        if chosen.max_abs_error > 0:
+            status = "approximate"
+            reason = f"{ops}, all Coral ops; float max abs error {chosen.max_abs_error:.2g} vs the exact function"
+        elif float_form is not None and (chosen is float_form or tuple(chosen.ops) == tuple(float_form.ops)):
+            status = "native"
+            reason = f"{ops}: Coral ops as is"
+        else:
+            status = "lowered"
+            reason = f"exact rewrite into Coral ops: {ops}"
+        return EdgeTPUForm(status, chosen, source, off, reason)
 
 
 _REGISTRY: dict[str, Activation] = {}
@@ -297,7 +372,7 @@ def _forms(e: Activation) -> list[dict[str, Any]]:
     forms: list[dict[str, Any]] = []
     for target, key in (("cpu", "cpu"), ("micro", "int8"), ("edgetpu", "edgetpu"), ("float", "float")):
         low = e.lowering(key)
-        if low is None or (target == "edgetpu" and e.edgetpu.status == "unsupported"):
+        if low is None:
             continue
         same = [f for f in forms if f["lowering"] is low]
         if same:
@@ -315,7 +390,8 @@ def names_table(entries_: Sequence[Activation] | None = None) -> list[dict[str, 
     for e in entries_ or entries():
         int8 = e.lowering("int8")
         cpu = e.lowering("cpu")
-        edge = e.lowering("edgetpu")
+        verdict = e.edgetpu_form()
+        edge = verdict.lowering
         rows.append(
             {
                 "name": e.name,
@@ -327,8 +403,10 @@ def names_table(entries_: Sequence[Activation] | None = None) -> list[dict[str, 
                 "cpu_ops": list(cpu.ops) if cpu else [],
                 "cpu_xnnpack_whole": bool(cpu and form_is_delegable(cpu.ops)),
                 "forms": _forms(e),
-                "edgetpu": e.edgetpu.status,
-                "edgetpu_ops": list(edge.ops) if edge and e.edgetpu.status != "unsupported" else [],
+                "edgetpu": verdict.status,
+                "edgetpu_ops": list(edge.ops) if edge else [],
+                "edgetpu_form": verdict.source,
+                "edgetpu_reason": verdict.reason,
                 "edgetpu_note": e.edgetpu.note,
                 "paper": e.paper,
             }

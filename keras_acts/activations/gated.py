@@ -336,7 +336,7 @@ register(
             ),
             "edgetpu": Lowering(_swish_plain, ("LOGISTIC", "MUL"), "x * LOGISTIC(x); beta != 1 adds one MUL"),
         },
-        edgetpu=EdgeTPU("native", "x * LOGISTIC(beta x): LOGISTIC and MUL are Edge TPU ops"),
+        edgetpu=EdgeTPU("x * LOGISTIC(beta x): LOGISTIC and MUL are Edge TPU ops"),
     )
 )
 
@@ -368,7 +368,7 @@ register(
                 "relu6 rides on the ADD as a fused activation",
             ),
         },
-        edgetpu=EdgeTPU("lowered", "HARD_SWISH is not an Edge TPU op; exact rewrite (x / 6) * relu6(x + 3)"),
+        edgetpu=EdgeTPU("HARD_SWISH is not an Edge TPU op; exact rewrite (x / 6) * relu6(x + 3)"),
     )
 )
 
@@ -399,7 +399,9 @@ register(
                 max_abs_error=0.023,  # 0.003 on -8..8; the fit's end error times |x| up to 60
             ),
         },
-        edgetpu=EdgeTPU("unsupported", "softplus needs EXP/LOG, not Edge TPU ops; use hard_mish or hard_swish"),
+        edgetpu=EdgeTPU(
+            "softplus needs EXP/LOG, not Edge TPU ops; the cpu form x G(sigmoid(x)) uses only LOGISTIC, MUL and ADD"
+        ),
     )
 )
 
@@ -434,7 +436,7 @@ register(
                 _hard_mish_edgetpu, ("ADD", "MINIMUM", "MUL", "MUL"), "(x / 2) * min(relu(x + 2), 2), exact"
             ),
         },
-        edgetpu=EdgeTPU("lowered", "exact rewrite (x / 2) * min(relu(x + 2), 2): ADD+RELU, MINIMUM, MUL"),
+        edgetpu=EdgeTPU("exact rewrite (x / 2) * min(relu(x + 2), 2): ADD+RELU, MINIMUM, MUL"),
     )
 )
 
@@ -466,7 +468,6 @@ register(
             ),
         },
         edgetpu=EdgeTPU(
-            "approximate",
             f"GELU/erf are not Edge TPU ops; x * sigmoid(1.702 x), max abs error {GELU_EDGETPU_ERROR} in float",
         ),
     )
@@ -496,6 +497,6 @@ register(
                 "x * sigmoid(c x + 0.044715 c x^3), c = 2 sqrt(2/pi): exactly tanh-GELU, not re-fused into GELU",
             ),
         },
-        edgetpu=EdgeTPU("lowered", "GELU is not an Edge TPU op; exact sigmoid form from MUL/ADD/LOGISTIC"),
+        edgetpu=EdgeTPU("GELU is not an Edge TPU op; exact sigmoid form from MUL/ADD/LOGISTIC"),
     )
 )

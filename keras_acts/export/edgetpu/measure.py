@@ -102,7 +102,7 @@ def measure(entry: Any) -> dict[str, Any]:
     err = np.abs(y - ref(grid.astype(np.float64)))
     return {
         "name": entry.name,
-        "status": entry.edgetpu.status,
+        "status": entry.edgetpu_form().status,
         "ops": ops,
         "float_max_abs_error": float_err,
         "int8_max_abs_error": float(err.max()),
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     from keras_acts import registry  # noqa: PLC0415
     from keras_acts.export.edgetpu.check import check_edgetpu  # noqa: PLC0415
 
-    rows = [measure(e) for e in registry.entries() if e.edgetpu.status != "unsupported"]
+    rows = [measure(e) for e in registry.entries() if e.edgetpu_form().status != "unsupported"]
     if args.markdown:
         print("| activation | Edge TPU | TFLite ops (int8) | float max abs error | int8 max error (LSB / abs) | static check |")
         print("|---|---|---|---|---|---|")
