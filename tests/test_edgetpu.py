@@ -397,3 +397,35 @@ def test_missing_compiler_says_how_to_get_it(tmp_path, monkeypatch):
     msg = str(err.value)
     assert "apt" in msg and "x86-64" in msg and "check_edgetpu" in msg
     assert isinstance(err.value, FileNotFoundError)
+
+
+# --- QAT models export their QAT formulations: the same op table decides -------------------------
+
+
+@pytest.mark.parametrize("engine", ["keras_acts"] + (["tfmot"] if keras_acts.FRONTEND == "tf_keras" else []))
+def test_qat_activation_whose_qat_formulation_is_off_the_table_is_refused(engine):
+    """A QAT model exports each chain activation in its QAT formulation (elu: EXP), not in the registry's
+    Edge TPU form: the target refuses it, and check_edgetpu rejects the model's cpu export for that op."""
+    from keras_acts.quantization import quantize_model
+    from keras_acts.quantization.formulations import form
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(shape=(8, 8, 1))
+    h = L.ELU(name="elu_act")(keras.layers.Conv2D(4, 3, padding="same")(inp))
+    h = L.HardSwish(name="hs_act")(keras.layers.Conv2D(4, 3, padding="same")(h))
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(h)))
+    x = _digits()[0][:32]
+    qat = quantize_model(model, calibration_data=x, engine=engine)
+    off = [op for op in form("elu").ops if op not in OPS]
+    assert off == ["EXP"]
+    with pytest.raises(EdgeTPUPreflightError) as err:
+        to_tflite(qat, target="edgetpu")
+    msg = str(err.value)
+    assert "elu" in msg and "QAT formulation" in msg and "EXP" in msg and "post-training" in msg
+    assert "hs_act" not in msg  # hard_swish's QAT formulation (ADD, MUL, MUL) is Coral-only
+    cpu = to_tflite(qat, quantization="int8", input_type="int8", output_type="int8", batch_size=1)
+    report = check_edgetpu(cpu.content)
+    assert not report.compatible and not report.fixed_by_edgetpu_target
+    assert "EXP" in {i.op for i in report.unsupported}, str(report)
+    # the float model exports for the Edge TPU with elu's Coral-only form
+    assert check_edgetpu(to_tflite(model, target="edgetpu", representative_data=x).content).compatible
