@@ -212,8 +212,8 @@ register(
             ),
         },
         edgetpu=EdgeTPU(
-            "EXP is not an Edge TPU op and no form from Coral's ops is registered; for a positive output use "
-            "softplus (Coral-only form) or relu"
+            "EXP is not an Edge TPU op, and the Coral-only form tried, (p(x/8))^8, is over the 1.5 LSB budget "
+            "(python -m keras_acts.export.edgetpu.measure); for a positive output use softplus or relu"
         ),
     )
 )

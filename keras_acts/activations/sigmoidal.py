@@ -115,7 +115,11 @@ register(
                 "refuses int8 ABS and has no DIV, so on LiteRT's CPU runtime these run outside its graph",
             ),
         },
-        edgetpu=EdgeTPU("ABS and DIV are not Edge TPU ops; use tanh (TANH) or hard_tanh instead"),
+        edgetpu=EdgeTPU(
+            "ABS and DIV are not Edge TPU ops, and the Coral-only form tried, rsqrt(1 + relu(-x))^2 - "
+            "rsqrt(1 + relu(x))^2, is over the 1.5 LSB budget (python -m keras_acts.export.edgetpu.measure); "
+            "use tanh (TANH) or hard_tanh instead"
+        ),
     )
 )
 
