@@ -189,7 +189,7 @@ def render(rows, command: str) -> str:
         "target is at most 1.5 LSB and no op with a float32 output. \"cpu\", \"micro\" and \"edgetpu\" are",
         "`keras_acts.export.to_tflite(..., quantization=\"int8\", target=...)` with the registry's",
         "lowerings for LiteRT's CPU runtime (XNNPACK; the default), for single-op runtimes and for",
-        "Coral's Edge TPU (the first registered form whose ops are all on Coral's op table; \"same\":",
+        "Coral's Edge TPU (the first of the explicit Edge TPU, micro and cpu forms whose ops are all on Coral's op table; \"same\":",
         "the cpu form; \"refused\": no form is, and the target refuses the activation before conversion);",
         "\"XNNPACK\" says whether the cpu form uses only ops the installed LiteRT's XNNPACK",
         "delegate takes (`keras_acts/export/xnnpack_ops.json`); \"stock\" is the frontend's own same-named activation converted the plain",

@@ -1,8 +1,9 @@
 """Measures the Edge TPU forms: ops, float error and int8 error per activation.
 
 Run ``python -m keras_acts.export.edgetpu.measure`` (add ``--markdown`` for tables).
-For every registry activation with an Edge TPU form (``Activation.edgetpu_form()``, the
-first registered form whose ops are all on Coral's table), the function is traced under
+For every registry activation with an Edge TPU form (``Activation.edgetpu_form()``: the
+first of its explicit Edge TPU form, its micro form and its cpu form whose ops are all on
+Coral's table), the function is traced under
 ``lowering_target("edgetpu")`` on a 1x16x16x4 input, converted to a fully int8 TFLite
 model (int8 I/O) calibrated on an evenly spaced grid over [-8, 8], and run with the
 LiteRT reference kernels on that grid. Reported: the TFLite ops, the worst float error
