@@ -80,15 +80,16 @@ def _stock(entry, frontend):
 QUICK_CASES = ("selu", "mish", "hard_swish", "prelu")
 
 
-def _edgetpu(measure):
-    """The edgetpu target's measurement, or ``{"refused": ops}`` when the target refuses the activation."""
+def _edgetpu(name, measure):
+    """The edgetpu target's measurement, or ``{"refused": why}`` when the target refuses the activation."""
+    from keras_acts import registry
     from keras_acts.export.edgetpu import EdgeTPUPreflightError
 
     try:
         return measure()
-    except EdgeTPUPreflightError as err:
-        reason = str(err).split("has no Edge TPU form: ", 1)[-1].split(". ", 1)[0]
-        return {"refused": reason}
+    except EdgeTPUPreflightError:
+        off = registry.lookup(name).edgetpu_form().off_table
+        return {"refused": "; ".join(f"{t} form uses {', '.join(ops)}" for t, ops in off.items() if ops)}
 
 
 def measure_all(quick: bool = False) -> list[dict]:
@@ -108,10 +109,10 @@ def measure_all(quick: bool = False) -> list[dict]:
                 return layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.0, 0.6, seed=3))
 
             ours, micro = (measure_int8_fidelity(act(), target=t) for t in ("cpu", "micro"))
-            edgetpu = _edgetpu(lambda: measure_int8_fidelity(act(), target="edgetpu"))
+            edgetpu = _edgetpu(name, lambda: measure_int8_fidelity(act(), target="edgetpu"))
         else:
             ours, micro = (measure_int8_fidelity(name, params=params, target=t) for t in ("cpu", "micro"))
-            edgetpu = _edgetpu(lambda: measure_int8_fidelity(name, params=params, target="edgetpu"))
+            edgetpu = _edgetpu(name, lambda: measure_int8_fidelity(name, params=params, target="edgetpu"))
         # "ours" is the default export target, LiteRT's CPU runtime; "micro" the single-op forms;
         # "edgetpu" Coral's ops only (or the target's refusal).
         row = {"name": name, "params": params, "ours": ours, "micro": micro, "edgetpu": edgetpu,
@@ -161,7 +162,7 @@ def _fmt_ops(ops):
 
 def _edgetpu_cells(e, cpu_ops):
     if "refused" in e:
-        return [f"refused: {e['refused']}", "—"]
+        return [f"refused ({e['refused']})", "—"]
     ok = e["is_fully_int8"] and e["covers_grid"]
     return [_fmt_ops(e["ops"]) if e["ops"] != cpu_ops else "same", f"{e['max_lsb']:.2f}" + ("" if ok else " (not fully int8)")]
 

@@ -278,7 +278,13 @@ class Activation:
                 reason = "no form with known ops is registered (add a Lowering with its ops)"
             else:
                 uses = "; ".join(f"{t} form uses {', '.join(ops)}" for t, ops in off.items() if ops)
-                reason = f"every registered form uses ops that are not on Coral's op table ({uses})"
+                reason = f"no candidate form is built only from ops on Coral's op table ({uses})"
+                unused = [t for t, ops in off.items() if not ops]
+                if unused:
+                    reason += (
+                        f"; the {', '.join(unused)} form is Coral-only but no int8 target uses it: register it as "
+                        "lowerings['edgetpu'] once its int8 error is measured"
+                    )
             return EdgeTPUForm("unsupported", None, None, off, reason)
         source, chosen = found
         ops = ", ".join(chosen.ops)

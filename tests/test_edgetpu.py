@@ -77,6 +77,32 @@ def test_registry_derives_the_edgetpu_verdict_from_the_op_table(entry):
     assert row["edgetpu_ops"] == list(low.ops)
 
 
+def test_a_new_activation_gets_its_edgetpu_verdict_from_its_forms_ops():
+    """The rule needs no list: an entry (not registered) gets its verdict from its forms' ops alone."""
+    import numpy as np
+
+    def entry(**lowerings):
+        return registry.Activation(
+            name="probe", fn=lambda x: x, reference=lambda x: np.asarray(x), formula="x", paper="-",
+            lowerings={k: registry.Lowering(None, tuple(v.split()), max_abs_error=0.0) for k, v in lowerings.items()},
+        )
+
+    # the micro form uses EXP, the cpu form only Coral ops: the cpu form, exact -> "lowered"
+    v = entry(float="EXP", int8="RELU SUB EXP", cpu="MUL ADD TANH").edgetpu_form()
+    assert (v.status, v.source, v.lowering.ops) == ("lowered", "cpu", ("MUL", "ADD", "TANH"))
+    # an explicit Edge TPU form with an op off the table does not qualify; the micro form (here the
+    # float form, which the micro target falls back to) does, and as the float ops it is "native"
+    v = entry(float="LOGISTIC MUL", edgetpu="HARD_SWISH").edgetpu_form()
+    assert (v.status, v.source) == ("native", "float") and v.off_table["edgetpu"] == ("HARD_SWISH",)
+    # a float form that neither int8 target uses is no candidate (its int8 error is measured nowhere)
+    v = entry(float="MUL", int8="EXP", cpu="EXP SUB").edgetpu_form()
+    assert v.status == "unsupported" and v.lowering is None
+    assert "int8 form uses EXP" in v.reason and "cpu form uses EXP" in v.reason and "lowerings['edgetpu']" in v.reason
+    v = entry(float="ABS ADD DIV").edgetpu_form()
+    assert v.status == "unsupported" and "ABS, DIV" in v.reason
+    assert entry().edgetpu_form().status == "unsupported"
+
+
 def test_the_cpu_forms_of_elu_selu_softplus_mish_are_their_edgetpu_forms():
     """The forms built for XNNPACK from MUL/ADD/TANH/LOGISTIC only are Coral-only too (issue 19)."""
     for name in ("elu", "selu", "softplus", "mish"):
