@@ -80,6 +80,18 @@ def _stock(entry, frontend):
 QUICK_CASES = ("selu", "mish", "hard_swish", "prelu")
 
 
+def _edgetpu(name, measure):
+    """The edgetpu target's measurement, or ``{"refused": why}`` when the target refuses the activation."""
+    from keras_acts import registry
+    from keras_acts.export.edgetpu import EdgeTPUPreflightError
+
+    try:
+        return measure()
+    except EdgeTPUPreflightError:
+        off = registry.lookup(name).edgetpu_form().off_table
+        return {"refused": "; ".join(f"{t} form uses {', '.join(ops)}" for t, ops in off.items() if ops)}
+
+
 def measure_all(quick: bool = False) -> list[dict]:
     from keras_acts import FRONTEND, layers, registry
     from keras_acts.export.fidelity import measure_int8_fidelity
@@ -97,10 +109,14 @@ def measure_all(quick: bool = False) -> list[dict]:
                 return layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.0, 0.6, seed=3))
 
             ours, micro = (measure_int8_fidelity(act(), target=t) for t in ("cpu", "micro"))
+            edgetpu = _edgetpu(name, lambda: measure_int8_fidelity(act(), target="edgetpu"))
         else:
             ours, micro = (measure_int8_fidelity(name, params=params, target=t) for t in ("cpu", "micro"))
-        # "ours" is the default export target, LiteRT's CPU runtime; "micro" the single-op forms.
-        row = {"name": name, "params": params, "ours": ours, "micro": micro, "stock": None, "stock_name": None}
+            edgetpu = _edgetpu(name, lambda: measure_int8_fidelity(name, params=params, target="edgetpu"))
+        # "ours" is the default export target, LiteRT's CPU runtime; "micro" the single-op forms;
+        # "edgetpu" Coral's ops only (or the target's refusal).
+        row = {"name": name, "params": params, "ours": ours, "micro": micro, "edgetpu": edgetpu,
+               "stock": None, "stock_name": None}
         stock = None if params else _stock(entry, FRONTEND)
         if stock is not None:
             layer, ref = stock
@@ -135,12 +151,20 @@ def _jsonable(rows: list[dict], command: str) -> dict:
         "date": datetime.date.today().isoformat(),
         "frontend": FRONTEND,
         "tensorflow": tf.__version__,
-        "rows": [{**r, "ours": clean(r["ours"]), "micro": clean(r["micro"]), "stock": clean(r["stock"])} for r in rows],
+        "rows": [{**r, "ours": clean(r["ours"]), "micro": clean(r["micro"]), "edgetpu": clean(r["edgetpu"]),
+                  "stock": clean(r["stock"])} for r in rows],
     }
 
 
 def _fmt_ops(ops):
     return " ".join(ops)
+
+
+def _edgetpu_cells(e, cpu_ops):
+    if "refused" in e:
+        return [f"refused ({e['refused']})", "—"]
+    ok = e["is_fully_int8"] and e["covers_grid"]
+    return [_fmt_ops(e["ops"]) if e["ops"] != cpu_ops else "same", f"{e['max_lsb']:.2f}" + ("" if ok else " (not fully int8)")]
 
 
 def render(rows, command: str) -> str:
@@ -163,9 +187,11 @@ def render(rows, command: str) -> str:
         "`linspace(-8, 8, 256)`, int8 input and output; every int8 input code is fed and the",
         "dequantized output is compared with the float64 reference at the dequantized input.",
         "Errors are in output LSB (units of the output scale; one rounding = 0.5 LSB). The",
-        "target is at most 1.5 LSB and no op with a float32 output. \"cpu\" and \"micro\" are",
+        "target is at most 1.5 LSB and no op with a float32 output. \"cpu\", \"micro\" and \"edgetpu\" are",
         "`keras_acts.export.to_tflite(..., quantization=\"int8\", target=...)` with the registry's",
-        "lowerings for LiteRT's CPU runtime (XNNPACK; the default) and for single-op runtimes;",
+        "lowerings for LiteRT's CPU runtime (XNNPACK; the default), for single-op runtimes and for",
+        "Coral's Edge TPU (the first of the explicit Edge TPU, micro and cpu forms whose ops are all on Coral's op table; \"same\":",
+        "the cpu form; \"refused\": no form is, and the target refuses the activation before conversion);",
         "\"XNNPACK\" says whether the cpu form uses only ops the installed LiteRT's XNNPACK",
         "delegate takes (`keras_acts/export/xnnpack_ops.json`); \"stock\" is the frontend's own same-named activation converted the plain",
         "way (concrete function, `TFLITE_BUILTINS_INT8`, no substitution). Both measured by",
@@ -174,8 +200,8 @@ def render(rows, command: str) -> str:
         f"Produced by `{command}` on {datetime.date.today().isoformat()} with TensorFlow {tf.__version__},",
         f"{FRONTEND} {keras.__version__}, ai-edge-litert {litert}, keras_acts {keras_acts.__version__}.",
         "",
-        "| activation | cpu ops | max LSB | mean LSB | fully int8 | XNNPACK | micro ops | micro max LSB | stock | stock ops | stock max LSB | stock mean LSB | stock fully int8 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| activation | cpu ops | max LSB | mean LSB | fully int8 | XNNPACK | micro ops | micro max LSB | edgetpu ops | edgetpu max LSB | stock | stock ops | stock max LSB | stock mean LSB | stock fully int8 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     from keras_acts.export.xnnpack import form_is_delegable
 
@@ -206,6 +232,7 @@ def render(rows, command: str) -> str:
             "one partition" if form_is_delegable(o["ops"]) else "splits",
             _fmt_ops(mi["ops"]) if mi["ops"] != o["ops"] else "same",
             f"{mi['max_lsb']:.2f}",
+            *_edgetpu_cells(row["edgetpu"], o["ops"]),
             *stock_cells,
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -223,6 +250,8 @@ def render(rows, command: str) -> str:
         "  `keras_acts/activations/_int8_forms.py`.",
         "- Op order can differ between frontends for multi-branch lowerings; the op multiset is",
         "  the same (`tests/test_int8_lowerings.py`).",
+        "- edgetpu: the forms and the verdict per activation, and the Coral-only forms tried for",
+        "  exponential and softsign (over the budget), are in [EDGETPU.md](EDGETPU.md).",
         "",
     ]
     return "\n".join(lines)

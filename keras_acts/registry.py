@@ -12,6 +12,7 @@ read from here, so adding an activation means adding one entry.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -27,11 +28,27 @@ from typing import Any, Callable, Mapping, Sequence
 # A missing lowering falls back along the chain, then to the training function.
 LOWERING_TARGETS = ("float", "int8", "cpu", "edgetpu")
 _FALLBACK = {
-    "edgetpu": ("edgetpu", "int8", "float"),
     "cpu": ("cpu", "int8", "float"),
     "int8": ("int8", "float"),
     "float": ("float",),
 }
+# The Edge TPU runs only the ops on Coral's table (keras_acts/export/edgetpu/optable.py). Its form is
+# chosen from data, not from a hand-kept list: the first of these candidates whose ops (``Lowering.ops``,
+# asserted against the converted model by the tests) are all on that table --
+#   "edgetpu" - an explicit Edge TPU form, if registered;
+#   "int8"    - the form the int8 single-op target ("micro") uses;
+#   "cpu"     - the form the LiteRT-CPU target uses (the EXP/LOG-free forms of elu, selu, softplus and
+#               mish are Coral-only).
+# Each candidate's int8 fidelity is measured under its own target by the tests, so a chosen form meets
+# the same budget; a new activation or form gets its Edge TPU verdict automatically.
+_EDGETPU_CANDIDATES = ("edgetpu", "int8", "cpu")
+
+
+@functools.lru_cache(maxsize=None)
+def _edgetpu_ops() -> frozenset[str]:
+    from keras_acts.export.edgetpu.optable import OPS  # noqa: PLC0415 - keras_acts.export loads lazily
+
+    return frozenset(OPS)
 
 
 @dataclass(frozen=True)
@@ -103,18 +120,43 @@ class Lowering:
 
 @dataclass(frozen=True)
 class EdgeTPU:
-    """What happens to an activation on a Coral Edge TPU.
+    """What a user should know about an activation on a Coral Edge TPU.
+
+    Whether it runs there is not written here but derived from data
+    (:meth:`Activation.edgetpu_form`): the activation's forms and Coral's op table.
 
     Attributes:
-        status: ``"native"`` (a supported op as is), ``"lowered"`` (exact rewrite into
-            supported ops), ``"approximate"`` (supported ops, with a measured error),
-            or ``"unsupported"`` (refused before conversion, with ``note`` naming the
-            alternatives).
-        note: the limits and the alternatives.
+        note: how the Edge TPU form is built and its limits, or (when no form is built
+            only from Coral's ops) the alternatives.
+    """
+
+    note: str = ""
+
+
+EDGETPU_STATUSES = ("native", "lowered", "approximate", "unsupported")
+
+
+@dataclass(frozen=True)
+class EdgeTPUForm:
+    """The Edge TPU verdict for one activation, derived from its forms and Coral's op table.
+
+    Attributes:
+        status: ``"native"`` (the activation's own float ops are Coral ops), ``"lowered"``
+            (an exact rewrite into Coral ops), ``"approximate"`` (Coral ops with a measured
+            float error, ``lowering.max_abs_error``), or ``"unsupported"`` (no registered form
+            is built only from Coral's ops; ``to_tflite(target="edgetpu")`` refuses it).
+        lowering: the form the Edge TPU target traces, or None when unsupported.
+        source: which registry lowering it is (``"edgetpu"``, ``"int8"``, ``"float"`` or
+            ``"cpu"``), or None.
+        off_table: per registered form, the ops it uses that are not on Coral's table.
+        reason: one sentence saying why (the measured ops that are missing, for unsupported).
     """
 
     status: str
-    note: str = ""
+    lowering: Lowering | None
+    source: str | None
+    off_table: Mapping[str, tuple[str, ...]]
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -156,7 +198,7 @@ class Activation:
         builtins: per frontend (``"keras3"``, ``"tf_keras"``) the same-named builtin.
         qat: quantization-aware-training scheme name (see :mod:`keras_acts.quantization`).
         lowerings: per target in :data:`LOWERING_TARGETS`.
-        edgetpu: the Edge TPU story.
+        edgetpu: notes on the Edge TPU (the verdict itself is :meth:`edgetpu_form`).
         learnable: True for activations with trainable weights (layer only).
         recompute_gradient: train with a custom gradient that recomputes the
             activation from its input in the backward pass instead of keeping its
@@ -177,7 +219,7 @@ class Activation:
     builtins: Mapping[str, Builtin] = field(default_factory=dict)
     qat: str = "output"
     lowerings: Mapping[str, Lowering] = field(default_factory=dict)
-    edgetpu: EdgeTPU = field(default_factory=lambda: EdgeTPU("unsupported"))
+    edgetpu: EdgeTPU = field(default_factory=EdgeTPU)
     learnable: bool = False
     recompute_gradient: bool = False
 
@@ -197,12 +239,66 @@ class Activation:
             )
         return {k: known[k].check(v, self.name) for k, v in params.items()}
 
-    def lowering(self, target: str) -> Lowering | None:
-        """The lowering used for ``target``, following the fallback chain."""
+    def _resolve(self, target: str) -> tuple[str, Lowering] | None:
+        """``(key, lowering)`` the fallback chain of ``target`` (not "edgetpu") gives."""
         for t in _FALLBACK[target]:
             if t in self.lowerings:
-                return self.lowerings[t]
+                return t, self.lowerings[t]
         return None
+
+    def _edgetpu_choice(self) -> tuple[str, Lowering] | None:
+        """``(key, lowering)`` of the first Coral-only candidate in :data:`_EDGETPU_CANDIDATES`, or None."""
+        table = _edgetpu_ops()
+        for cand in _EDGETPU_CANDIDATES:
+            if cand == "edgetpu":
+                found = ("edgetpu", self.lowerings["edgetpu"]) if "edgetpu" in self.lowerings else None
+            else:
+                found = self._resolve(cand)
+            if found is not None and set(found[1].ops) <= table:
+                return found
+        return None
+
+    def lowering(self, target: str) -> Lowering | None:
+        """The lowering used for ``target``, following the fallback chain.
+
+        For ``"edgetpu"``: the first of an explicit Edge TPU form, the int8 (micro) target's form and
+        the cpu target's form whose ops are all on Coral's op table; None when none is (the target
+        refuses the activation). See :meth:`edgetpu_form`.
+        """
+        found = self._edgetpu_choice() if target == "edgetpu" else self._resolve(target)
+        return None if found is None else found[1]
+
+    def edgetpu_form(self) -> EdgeTPUForm:
+        """The Edge TPU verdict, derived from the registered forms' ops and Coral's op table."""
+        table = _edgetpu_ops()
+        off = {t: tuple(dict.fromkeys(op for op in low.ops if op not in table)) for t, low in self.lowerings.items()}
+        found = self._edgetpu_choice()
+        if found is None:
+            if not self.lowerings:
+                reason = "no form with known ops is registered (add a Lowering with its ops)"
+            else:
+                uses = "; ".join(f"{t} form uses {', '.join(ops)}" for t, ops in off.items() if ops)
+                reason = f"no candidate form is built only from ops on Coral's op table ({uses})"
+                unused = [t for t, ops in off.items() if not ops]
+                if unused:
+                    reason += (
+                        f"; the {', '.join(unused)} form is Coral-only but no int8 target uses it: register it as "
+                        "lowerings['edgetpu'] once its int8 error is measured"
+                    )
+            return EdgeTPUForm("unsupported", None, None, off, reason)
+        source, chosen = found
+        ops = ", ".join(chosen.ops)
+        float_form = self.lowerings.get("float")
+        if chosen.max_abs_error > 0:
+            status = "approximate"
+            reason = f"{ops}, all Coral ops; float max abs error {chosen.max_abs_error:.2g} vs the exact function"
+        elif float_form is not None and (chosen is float_form or tuple(chosen.ops) == tuple(float_form.ops)):
+            status = "native"
+            reason = f"{ops}: Coral ops as is"
+        else:
+            status = "lowered"
+            reason = f"exact rewrite into Coral ops: {ops}"
+        return EdgeTPUForm(status, chosen, source, off, reason)
 
 
 _REGISTRY: dict[str, Activation] = {}
@@ -297,7 +393,7 @@ def _forms(e: Activation) -> list[dict[str, Any]]:
     forms: list[dict[str, Any]] = []
     for target, key in (("cpu", "cpu"), ("micro", "int8"), ("edgetpu", "edgetpu"), ("float", "float")):
         low = e.lowering(key)
-        if low is None or (target == "edgetpu" and e.edgetpu.status == "unsupported"):
+        if low is None:
             continue
         same = [f for f in forms if f["lowering"] is low]
         if same:
@@ -315,7 +411,8 @@ def names_table(entries_: Sequence[Activation] | None = None) -> list[dict[str, 
     for e in entries_ or entries():
         int8 = e.lowering("int8")
         cpu = e.lowering("cpu")
-        edge = e.lowering("edgetpu")
+        verdict = e.edgetpu_form()
+        edge = verdict.lowering
         rows.append(
             {
                 "name": e.name,
@@ -327,8 +424,10 @@ def names_table(entries_: Sequence[Activation] | None = None) -> list[dict[str, 
                 "cpu_ops": list(cpu.ops) if cpu else [],
                 "cpu_xnnpack_whole": bool(cpu and form_is_delegable(cpu.ops)),
                 "forms": _forms(e),
-                "edgetpu": e.edgetpu.status,
-                "edgetpu_ops": list(edge.ops) if edge and e.edgetpu.status != "unsupported" else [],
+                "edgetpu": verdict.status,
+                "edgetpu_ops": list(edge.ops) if edge else [],
+                "edgetpu_form": verdict.source,
+                "edgetpu_reason": verdict.reason,
                 "edgetpu_note": e.edgetpu.note,
                 "paper": e.paper,
             }

@@ -8,6 +8,11 @@ dequantized input, no op with a float32 output, an input range that covers the g
 and exactly the ops registered in ``Lowering.ops``. They also check that lowerings are
 the same function as the training math in float, that the training math is untouched
 outside the export context, and that the ``"float"`` target converts with builtin ops.
+
+The ``"edgetpu"`` target is measured the same way for every activation that has a form
+built only from Coral's ops (the registry derives which), and for every activation the
+Edge TPU target's verdict (export, or refusal) must agree with ``check_edgetpu`` on the
+``target="cpu"`` export of the same model.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import tensorflow as tf
 
 import keras_acts
 from keras_acts import registry
+from keras_acts.export.edgetpu import OPS as CORAL_OPS
+from keras_acts.export.edgetpu import EdgeTPUPreflightError, check_edgetpu
 from keras_acts.export.fidelity import build_activation_model, measure_int8_fidelity
 from keras_acts.export.targets import TARGETS
 from keras_acts.lowering import lowering_target
@@ -58,19 +65,28 @@ def _prelu_layer():
 
 
 # Export target -> the registry lowering its int8 exports trace (keras_acts.export.targets).
-INT8_TARGETS = {name: t.lowering for name, t in TARGETS.items() if name != "edgetpu"}
-CASES = [(n, t) for t in INT8_TARGETS for n in NAMES]
+INT8_TARGETS = {name: t.lowering for name, t in TARGETS.items()}
+# The Edge TPU target exports the activations with a Coral-only form (derived by the registry from
+# the forms' ops and Coral's op table) and refuses the others (test_edgetpu_verdicts_agree).
+EDGETPU_NAMES = [e.name for e in ENTRIES if e.edgetpu_form().status != "unsupported"]
+CASES = [(n, t) for t in INT8_TARGETS for n in (EDGETPU_NAMES if t == "edgetpu" else NAMES)]
 
 
 @pytest.fixture(scope="module")
 def int8_results():
     """(name, target) -> fidelity dict, one conversion per registry entry and int8 target
-    (PReLU with random alphas)."""
+    (PReLU with random alphas); for the Edge TPU target, the EdgeTPUPreflightError instead
+    when the target refuses the activation."""
     out = {}
     for target in INT8_TARGETS:
         for entry in ENTRIES:
             act = _prelu_layer() if entry.learnable else entry.name
-            out[entry.name, target] = measure_int8_fidelity(act, target=target)
+            try:
+                out[entry.name, target] = measure_int8_fidelity(act, target=target)
+            except EdgeTPUPreflightError as err:
+                if target != "edgetpu":
+                    raise
+                out[entry.name, target] = err
     return out
 
 
@@ -100,6 +116,41 @@ def test_int8_ops_match_registry(int8_results, name, target):
     # same graph) differs between Keras 3 and tf_keras for multi-branch lowerings.
     got = int8_results[name, target]["ops"]
     assert sorted(low.ops) == sorted(got), (low.ops, got)
+
+
+@pytest.mark.parametrize("name", EDGETPU_NAMES)
+def test_edgetpu_export_uses_only_coral_ops_and_passes_the_static_check(int8_results, name):
+    """Every op is on Coral's table, and the whole model passes check_edgetpu: 8-bit tensors
+    everywhere, static shapes, at most 3 non-1 dimensions, constant parameters, per-op limits."""
+    r = int8_results[name, "edgetpu"]
+    assert set(r["ops"]) <= set(CORAL_OPS), (name, sorted(set(r["ops"]) - set(CORAL_OPS)))
+    report = check_edgetpu(r["content"])
+    assert report.compatible and report.mapped_fraction == 1.0, str(report)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_edgetpu_verdicts_agree(int8_results, name):
+    """One verdict per question: to_tflite(target="edgetpu") refuses an activation exactly when
+    check_edgetpu rejects the target="cpu" export (batch 1, int8) of the same model for a reason that
+    no Edge TPU form removes. A cpu export that check_edgetpu rejects only for ops that keras_acts
+    writes with Coral ops on the Edge TPU target (LEAKY_RELU, GELU: fast on XNNPACK) says so
+    (``fixed_by_edgetpu_target``), and the Edge TPU export of it must then succeed."""
+    edge = int8_results[name, "edgetpu"]
+    cpu_report = check_edgetpu(int8_results[name, "cpu"]["content"])
+    verdict = registry.lookup(name).edgetpu_form()
+    if isinstance(edge, EdgeTPUPreflightError):
+        assert verdict.status == "unsupported" and verdict.lowering is None
+        assert not cpu_report.compatible and not cpu_report.fixed_by_edgetpu_target, str(cpu_report)
+        flagged = {i.op for i in cpu_report.unsupported}
+        off_table = {op for ops in verdict.off_table.values() for op in ops}
+        # the checker flags the very ops the refusal names as the reason
+        assert flagged and flagged <= off_table, (flagged, off_table)
+        for op in flagged:
+            assert op in str(edge), (op, str(edge))
+    else:
+        assert verdict.status != "unsupported"
+        assert cpu_report.compatible or cpu_report.fixed_by_edgetpu_target, str(cpu_report)
+        assert check_edgetpu(edge["content"]).compatible
 
 
 BUILTIN_OPS = {

@@ -211,7 +211,10 @@ register(
                 "LiteRT's CPU runtime it runs outside its graph",
             ),
         },
-        edgetpu=EdgeTPU("unsupported", "EXP is not an Edge TPU op; for a positive output use softplus on the CPU or relu"),
+        edgetpu=EdgeTPU(
+            "EXP is not an Edge TPU op, and the Coral-only form tried, (p(x/8))^8, is over the 1.5 LSB budget "
+            "(python -m keras_acts.export.edgetpu.measure); for a positive output use softplus or relu"
+        ),
     )
 )
 
@@ -250,7 +253,8 @@ register(
         },
         qat="output",
         edgetpu=EdgeTPU(
-            "unsupported", "ELU/EXP are not Edge TPU ops; use leaky_relu or prelu (PRELU) or hard_swish instead"
+            "ELU and EXP are not Edge TPU ops; the cpu form relu(x) + P(tanh(min(x, 0) / 2)) uses only MUL, ADD "
+            "and TANH"
         ),
     )
 )
@@ -281,7 +285,8 @@ register(
             ),
         },
         edgetpu=EdgeTPU(
-            "unsupported", "EXP is not an Edge TPU op; use leaky_relu, prelu or hard_swish (with BatchNormalization)"
+            "EXP is not an Edge TPU op; the cpu form scale relu(x) + scale alpha P(tanh(min(x, 0) / 2)) uses only "
+            "MUL, ADD and TANH"
         ),
     )
 )
@@ -311,6 +316,8 @@ register(
                 max_abs_error=0.001,
             ),
         },
-        edgetpu=EdgeTPU("unsupported", "EXP/LOG are not Edge TPU ops; use relu or relu6 instead"),
+        edgetpu=EdgeTPU(
+            "EXP and LOG are not Edge TPU ops; the cpu form relu(x) + R(sigmoid(|x|)) uses only MUL, ADD and LOGISTIC"
+        ),
     )
 )

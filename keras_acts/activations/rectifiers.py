@@ -124,7 +124,7 @@ register(
         output_range=(0.0, None),
         builtins={"keras3": _same("relu", True), "tf_keras": _same("relu", True)},
         lowerings={"float": Lowering(None, ("RELU",), "fused into the preceding CONV_2D/FULLY_CONNECTED when there is one")},
-        edgetpu=EdgeTPU("native", "RELU, usually fused into the preceding convolution"),
+        edgetpu=EdgeTPU("RELU, usually fused into the preceding convolution"),
     )
 )
 
@@ -144,7 +144,7 @@ register(
             "tf_keras": _same(None, False, note="tf_keras has no relu6 activation string"),
         },
         lowerings={"float": Lowering(None, ("RELU6",), "fused into the preceding op when there is one")},
-        edgetpu=EdgeTPU("native", "RELU6"),
+        edgetpu=EdgeTPU("RELU6"),
     )
 )
 
@@ -177,7 +177,6 @@ register(
             ),
         },
         edgetpu=EdgeTPU(
-            "lowered",
             "LEAKY_RELU is not an Edge TPU op; exported as PRELU with a constant per-channel alpha "
             "(avoids max(x, a*x), which hit internal compiler errors)",
         ),
@@ -197,7 +196,7 @@ register(
         output_range=(-1.0, 1.0),
         builtins={"keras3": _same("hard_tanh", True), "tf_keras": _same(None, False)},
         lowerings={"float": Lowering(None, ("RELU_N1_TO_1",), "clip(x, -1, 1) converts to RELU_N1_TO_1")},
-        edgetpu=EdgeTPU("native", "RELU_N1_TO_1"),
+        edgetpu=EdgeTPU("RELU_N1_TO_1"),
     )
 )
 
@@ -224,7 +223,6 @@ register(
             ),
         },
         edgetpu=EdgeTPU(
-            "native",
             "PRELU with a 1-D alpha: on 4-D inputs use PReLU(shared_axes=[1, 2]); per-element alpha is refused",
         ),
         learnable=True,

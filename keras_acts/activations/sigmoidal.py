@@ -115,7 +115,11 @@ register(
                 "refuses int8 ABS and has no DIV, so on LiteRT's CPU runtime these run outside its graph",
             ),
         },
-        edgetpu=EdgeTPU("unsupported", "ABS and DIV are not Edge TPU ops; use tanh (TANH) or hard_tanh instead"),
+        edgetpu=EdgeTPU(
+            "ABS and DIV are not Edge TPU ops, and the Coral-only form tried, rsqrt(1 + relu(-x))^2 - "
+            "rsqrt(1 + relu(x))^2, is over the 1.5 LSB budget (python -m keras_acts.export.edgetpu.measure); "
+            "use tanh (TANH) or hard_tanh instead"
+        ),
     )
 )
 
@@ -131,7 +135,7 @@ register(
         output_range=(0.0, 1.0),
         builtins={"keras3": Builtin("sigmoid", True), "tf_keras": Builtin("sigmoid", True)},
         lowerings={"float": Lowering(None, ("LOGISTIC",), "LOGISTIC runs in int8 as a lookup table")},
-        edgetpu=EdgeTPU("native", "LOGISTIC"),
+        edgetpu=EdgeTPU("LOGISTIC"),
     )
 )
 
@@ -161,7 +165,7 @@ register(
                 "min(relu6(x + 3) / 6, 1): exact, and x * hard_sigmoid(x) does not fuse into HARD_SWISH",
             ),
         },
-        edgetpu=EdgeTPU("lowered", "exact: ADD+RELU6, MUL, MINIMUM (never fused into HARD_SWISH)"),
+        edgetpu=EdgeTPU("exact: ADD+RELU6, MUL, MINIMUM (never fused into HARD_SWISH)"),
         builtins={
             "keras3": Builtin("hard_sigmoid", True),
             "tf_keras": Builtin(
@@ -186,6 +190,6 @@ register(
         output_range=(-1.0, 1.0),
         builtins={"keras3": Builtin("tanh", True), "tf_keras": Builtin("tanh", True)},
         lowerings={"float": Lowering(_tanh_tflite, ("TANH",), "TANH runs in int8 as a lookup table")},
-        edgetpu=EdgeTPU("native", "TANH"),
+        edgetpu=EdgeTPU("TANH"),
     )
 )

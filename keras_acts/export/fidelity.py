@@ -83,6 +83,7 @@ def convert_int8(model: Any, representative: np.ndarray, *, target: str | None =
             representative_data=representative.astype(np.float32),
             input_type="int8",
             output_type="int8",
+            batch_size=1,  # static shapes, as the Edge TPU needs; the rows are fed one at a time
         ).content
     spec = tf.TensorSpec((1, *representative.shape[1:]), tf.float32)
     from keras_acts.quantization.engine.integer import exporting

@@ -7,8 +7,10 @@
 * :func:`compile_edgetpu` — runs ``edgetpu_compiler`` when it is installed and reads
   its log into the same :class:`EdgeTPUReport`.
 
-The Edge-TPU-safe activation lowerings live in the registry entries
-(``lowerings["edgetpu"]`` and ``edgetpu=EdgeTPU(...)``, see ``keras-acts list``).
+Which form of each activation the Edge TPU target uses is derived by the registry from the
+forms' ops and this op table (``Activation.edgetpu_form()``: an explicit
+``lowerings["edgetpu"]``, else the micro or the cpu target's form when it is Coral-only; see
+``keras-acts list``), so the target, :func:`preflight` and :func:`check_edgetpu` agree.
 """
 
 from keras_acts.export.edgetpu.check import EdgeTPUReport, Issue, check_edgetpu

@@ -53,6 +53,11 @@ class EdgeTPUReport:
         ops_on_cpu: ops left on the CPU.
         compiler_version: from the compiler log, else None.
         compiled_path: the ``*_edgetpu.tflite`` written by the compiler, else None.
+        fixed_by_edgetpu_target: the model is not compatible, but every problem is an op that
+            keras_acts activations emit only in forms that ``target="edgetpu"`` replaces by
+            Coral-only forms (e.g. a LiteRT-CPU export with HARD_SWISH or LEAKY_RELU): the same
+            model exported with ``to_tflite(model, target="edgetpu")`` runs there. Static
+            check only.
     """
 
     compatible: bool
@@ -66,6 +71,7 @@ class EdgeTPUReport:
     ops_on_cpu: int = 0
     compiler_version: str | None = None
     compiled_path: str | None = None
+    fixed_by_edgetpu_target: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable dict."""
@@ -81,6 +87,7 @@ class EdgeTPUReport:
             "ops_on_cpu": self.ops_on_cpu,
             "compiler_version": self.compiler_version,
             "compiled_path": self.compiled_path,
+            "fixed_by_edgetpu_target": self.fixed_by_edgetpu_target,
         }
 
     def __str__(self) -> str:
@@ -93,6 +100,11 @@ class EdgeTPUReport:
         lines = [head] + [
             f"  {op}{'' if idx is None else f' #{idx}'}: {reason}" for op, idx, reason in self.unsupported
         ]
+        if self.fixed_by_edgetpu_target:
+            lines.append(
+                "  every flagged op has a Coral-only form in keras_acts: export the model with "
+                "to_tflite(model, target='edgetpu')"
+            )
         return "\n".join(lines)
 
 
@@ -297,7 +309,7 @@ _EIGHT_BIT = ("INT8", "UINT8")
 def _op_problems(op: _Op) -> list[str]:
     spec = optable.OPS.get(op.name)
     if spec is None:
-        hint = optable.UNSUPPORTED_HINTS.get(op.name) or _registry_hint(op.name)
+        hint = _registry_hint(op.name) or optable.UNSUPPORTED_HINTS.get(op.name)
         return [f"{op.name} is not on Coral's supported-op list" + (f": {hint}" if hint else "")]
     problems = []
     for pos, t in enumerate(op.inputs):
@@ -333,18 +345,43 @@ def _op_problems(op: _Op) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
-def _registry_hint(op_name: str) -> str:
-    """Names the registry activations that emit ``op_name`` and what to do about it."""
+def _emitters(op_name: str) -> tuple[list[str], list[str]]:
+    """Registry activations with a form that converts to ``op_name``: (with, without) a Coral-only form."""
     from keras_acts import registry  # noqa: PLC0415
 
-    names = [
-        e.name
-        for e in registry.entries()
-        if any(op_name in (low.ops or ()) for t, low in e.lowerings.items() if t != "edgetpu")
-    ]
-    if not names:
-        return ""
-    return f"emitted by {', '.join(names)}; export with target='edgetpu' (keras-acts list shows the Edge TPU forms)"
+    with_form, without = [], []
+    for e in registry.entries():
+        if any(op_name in (low.ops or ()) for low in e.lowerings.values()):
+            (with_form if e.edgetpu_form().lowering is not None else without).append(e.name)
+    return with_form, without
+
+
+def retargetable_op(op_name: str) -> bool:
+    """True when every registry activation that can emit ``op_name`` has a form built only from Coral's ops.
+
+    Then ``to_tflite(model, target="edgetpu")`` writes those activations without ``op_name``.
+    Derived from the registry, like the Edge TPU target's own choice of forms.
+    """
+    with_form, without = _emitters(op_name)
+    return bool(with_form) and not without
+
+
+def _registry_hint(op_name: str) -> str:
+    """Names the registry activations that emit ``op_name`` and what to do about it."""
+    with_form, without = _emitters(op_name)
+    parts = []
+    if with_form:
+        parts.append(
+            f"emitted by {', '.join(with_form)}, whose Edge TPU forms use only Coral ops: export with "
+            "target='edgetpu' (keras-acts list shows the Edge TPU forms)"
+        )
+    if without:
+        parts.append(
+            f"{'also ' if with_form else ''}emitted by {', '.join(without)}, which "
+            f"{'has' if len(without) == 1 else 'have'} no form built only from Coral ops: replace "
+            f"{'it' if len(without) == 1 else 'them'} (keras-acts list shows the alternatives)"
+        )
+    return "; ".join(parts)
 
 
 def check_edgetpu(path_or_bytes: str | os.PathLike | bytes) -> EdgeTPUReport:
@@ -361,6 +398,8 @@ def check_edgetpu(path_or_bytes: str | os.PathLike | bytes) -> EdgeTPUReport:
     """
     ops = _read_ops(path_or_bytes)
     issues = [Issue(op.name, op.index, reason) for op in ops for reason in _op_problems(op)]
+    off_table = {op.name for op in ops if op.name not in optable.OPS}
+    retarget = bool(issues) and all(i.op in off_table and retargetable_op(i.op) for i in issues)
     first = min((i.index for i in issues), default=None)
     n = len(ops)
     on_tpu = n if first is None else first
@@ -374,4 +413,5 @@ def check_edgetpu(path_or_bytes: str | os.PathLike | bytes) -> EdgeTPUReport:
         source="static",
         ops_on_tpu=on_tpu,
         ops_on_cpu=n - on_tpu,
+        fixed_by_edgetpu_target=retarget,
     )

@@ -5,11 +5,17 @@
 * PReLU layers with a per-element alpha over spatial axes (the Edge TPU's PRELU needs a
   1-D alpha: ``shared_axes=[1, 2]``);
 * inputs whose non-batch dimensions are dynamic (``None``);
-* activations whose registry ``edgetpu.status`` is ``"unsupported"`` (elu, selu, ...),
-  with the alternatives from the registry note.
+* activations with no form built only from Coral's ops
+  (:meth:`keras_acts.registry.Activation.edgetpu_form`, derived from the registered forms'
+  ops and :data:`~keras_acts.export.edgetpu.optable.OPS`), naming the ops that are missing
+  and the alternatives;
+* in QAT models, activations whose QAT formulation (which is what a QAT model exports,
+  :mod:`keras_acts.quantization.formulations`) uses ops that are not on Coral's table.
 
-It covers keras_acts layers and functions and the Keras built-ins that the exporter
-substitutes by registry activations (:mod:`keras_acts.export.substitution`).
+It covers keras_acts layers and functions, the Keras built-ins that the exporter
+substitutes by registry activations (:mod:`keras_acts.export.substitution`) and the QAT
+activation layers of both QAT engines. The same op table decides what
+:func:`~keras_acts.export.edgetpu.check_edgetpu` accepts, so the two verdicts agree.
 """
 
 from __future__ import annotations
@@ -70,13 +76,59 @@ def _layer_activation(layer: Any, builtins: dict[Any, tuple[str, dict[str, Any]]
     return mapped[0] if mapped else None
 
 
+def _usable() -> list[str]:
+    return [e.name for e in registry.entries(include_layers=False) if e.edgetpu_form().status != "unsupported"]
+
+
 def _alternatives(entry: registry.Activation) -> str:
-    usable = [e.name for e in registry.entries(include_layers=False) if e.edgetpu.status != "unsupported"]
-    note = f" ({entry.edgetpu.note})" if entry.edgetpu.note else ""
+    verdict = entry.edgetpu_form()
+    note = f" {entry.edgetpu.note}." if entry.edgetpu.note else ""
     return (
-        f"{entry.name} has no Edge TPU form{note}. Replace it before export, e.g. by "
-        f"{', '.join(usable)} (`keras-acts list` shows each one's Edge TPU lowering)."
+        f"{entry.name} has no Edge TPU form: {verdict.reason}.{note} Replace it before export, e.g. by "
+        f"{', '.join(_usable())} (`keras-acts list` shows each one's Edge TPU form)."
     )
+
+
+def _qat_activation(layer: Any) -> str | None:
+    """The registry name a QAT activation layer (either QAT engine) computes, else None."""
+    if not type(layer).__module__.startswith("keras_acts.quantization"):
+        return None
+    name = getattr(layer, "activation", None)
+    return name if isinstance(name, str) else None
+
+
+def _qat_problem(layer: Any, name: str) -> str | None:
+    """Refuses a QAT activation whose QAT formulation exports to ops off Coral's table."""
+    from keras_acts.export.edgetpu.optable import OPS  # noqa: PLC0415
+    from keras_acts.quantization import formulations  # noqa: PLC0415
+
+    form = formulations.form(name)
+    if form is None:  # output-only QAT: the registry's Edge TPU form is traced
+        return None
+    off = [op for op in dict.fromkeys(form.ops) if op not in OPS]
+    if not off:
+        return None
+    return (
+        f"{name} is trained in its QAT formulation ({', '.join(form.ops)}), which is what a QAT model exports, "
+        f"and {', '.join(off)} {'is' if len(off) == 1 else 'are'} not on Coral's op table. Export the float model "
+        "with post-training quantization instead (to_tflite(float_model, target='edgetpu', representative_data=...)"
+        + (f", which uses the Coral-only form of {name}" if registry.lookup(name).edgetpu_form().lowering else "")
+        + f"), or train with one of {', '.join(n for n in _usable() if _qat_ok(n))}."
+    )
+
+
+def _has_qat_form(name: str) -> bool:
+    from keras_acts.quantization import formulations  # noqa: PLC0415
+
+    return formulations.form(name) is not None
+
+
+def _qat_ok(name: str) -> bool:
+    from keras_acts.export.edgetpu.optable import OPS  # noqa: PLC0415
+    from keras_acts.quantization import formulations  # noqa: PLC0415
+
+    form = formulations.form(name)
+    return form is None or set(form.ops) <= set(OPS)
 
 
 def _prelu_problem(layer: Any) -> str | None:
@@ -127,15 +179,19 @@ def preflight(model: Any) -> list[str]:
         if msg:
             problems.append((layer.name, msg))
             continue
-        name = _layer_activation(layer, builtins)
+        qat_name = _qat_activation(layer)
+        name = qat_name or _layer_activation(layer, builtins)
         if name is None:
             continue
         entry = registry.lookup(name)
-        if entry.edgetpu.status == "unsupported":
+        verdict = entry.edgetpu_form()
+        qat_msg = _qat_problem(layer, entry.name) if qat_name else None
+        if qat_msg:
+            problems.append((layer.name, qat_msg))
+        elif verdict.status == "unsupported":
             problems.append((layer.name, _alternatives(entry)))
-        elif entry.edgetpu.status == "approximate":
-            low = entry.lowering("edgetpu")
-            err = f" (max abs error {low.max_abs_error:.3g})" if low is not None else ""
+        elif verdict.status == "approximate" and not (qat_name and _has_qat_form(entry.name)):
+            err = f" (max abs error {verdict.lowering.max_abs_error:.3g})" if verdict.lowering is not None else ""
             notes.append(f"{layer.name}: {entry.name} is approximated on the Edge TPU{err}")
     if problems:
         raise EdgeTPUPreflightError(problems)
