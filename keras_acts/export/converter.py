@@ -258,7 +258,7 @@ def to_tflite(
     except Exception as err:  # the converter raises several private error types
         raise ExportError(_converter_message(err, quantization)) from err
     folding = None
-    if quantization == "int8" and fold_scales:
+    if quantization == "int8" and fold_scales and not (qat and _has_v1_formulations(model)):
         from keras_acts.export.scale_folding import fold_constant_multipliers
 
         folding = fold_constant_multipliers(bytes(content))
@@ -465,6 +465,22 @@ def _is_qat_model(model: Any) -> bool:
         if type(layer).__module__.startswith("keras_acts.quantization.engine"):  # keras_acts's own QAT engine
             return True
     return False
+
+
+def _has_v1_formulations(model: Any) -> bool:
+    """True for QAT models saved before scale folding: their hard_swish/hard_sigmoid round ``* 1/6``.
+
+    Folding those MULs away would make the int8 model differ from the QAT model by a step here
+    and there; re-running ``quantize_model`` on the float model gives the folded formulation.
+    """
+    try:
+        layers = list(model._flatten_layers(include_self=False, recursive=True))
+    except (AttributeError, TypeError):
+        layers = list(getattr(model, "layers", []))
+    return any(
+        getattr(layer, "formulation", None) == 1 and getattr(layer, "activation", None) in ("hard_swish", "hard_sigmoid")
+        for layer in layers
+    )
 
 
 def _graph_has_fake_quant(frozen: Any) -> bool:
