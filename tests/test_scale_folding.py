@@ -129,7 +129,6 @@ def test_the_folded_hard_swish_is_closer_to_the_exact_product():
 
     err_plain = error_in_steps(plain.content, 1.0)
     err_folded = error_in_steps(folded.content, 6.0)  # the folded tensor holds 6 * hard_swish
-    print("hard_swish error in steps: plain max %.3f mean %.3f, folded max %.3f mean %.3f" % (err_plain.max(), err_plain.mean(), err_folded.max(), err_folded.mean()))
     assert err_folded.max() <= err_plain.max()
     assert err_folded.mean() < err_plain.mean()
     assert err_folded.max() <= 1.0, err_folded.max()  # its own rounding plus relu6(x + 3)'s (measured 0.80)
@@ -194,3 +193,46 @@ def test_float_models_pass_through_unchanged():
     res = to_tflite(model)
     assert res.folding is None
     assert fold_constant_multipliers(res.content).content == res.content
+
+
+def test_qat_export_is_folded_and_equals_the_qat_model():
+    """The QAT engine trains hard_swish/hard_sigmoid in the folded form: same ops as the PTQ export."""
+    from keras_acts import quantization
+
+    keras.utils.set_random_seed(0)
+    model = _mobilenetv3_block()
+    x = _data(96)
+    qat = quantization.quantize_model(model, calibration_data=x[:64], engine="keras_acts")
+    res = to_tflite(qat, quantization="int8", input_type="int8", output_type="int8")
+    ptq = to_tflite(model, quantization="int8", representative_data=x[:64])
+    assert len(res.folding.folds) == 3
+    qat_ops, ptq_ops = _ops(res.content), _ops(ptq.content)
+    assert qat_ops.count("MUL") == ptq_ops.count("MUL") == 3, (qat_ops, ptq_ops)
+    # PTQ folds the gate's +3 and RELU6 into the conv before it; the QAT graph keeps that ADD
+    # (the conv's output has a range of its own): one op on a 1x1 tensor.
+    assert qat_ops.count("ADD") == ptq_ops.count("ADD") + 1
+    it = make_interpreter(res.content, xnnpack=True)
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    (si, zi), (so, zo) = i["quantization"], o["quantization"]
+    got, want = [], []
+    for sample in x[64:]:
+        q = np.clip(np.round(sample / si) + zi, -128, 127).astype(np.int8)
+        it.set_tensor(i["index"], q[None])
+        it.invoke()
+        got.append(it.get_tensor(o["index"])[0].astype(int))
+        deq = (q.astype(np.float32) - zi) * si
+        want.append(np.round(np.asarray(qat(deq[None], training=False))[0] / so) + zo)
+    assert np.abs(np.asarray(got) - np.asarray(want)).max() == 0
+
+
+def test_qat_layers_saved_before_versioning_keep_their_formulation():
+    """A QAT hard_swish saved without a formulation version loads as version 1 and exports unfolded."""
+    from keras_acts.quantization.engine.layers import QuantizedActivation
+
+    new = QuantizedActivation("hard_swish", name="hs")
+    assert new.get_config()["formulation"] == 2
+    old_config = {k: v for k, v in new.get_config().items() if k != "formulation"}
+    old = QuantizedActivation.from_config(old_config)
+    assert old.formulation == 1
+    old.build((None, 4))
+    assert [w.name.split("/")[-1] for w in old.weights if "x_over_6" in w.name], [w.name for w in old.weights]
