@@ -102,11 +102,62 @@ def stock_exports(model: Any, rep: np.ndarray) -> dict[str, bytes]:
     return {"float": float_model, "stock int8": conv.convert()}
 
 
+_HARD_SWISH_NAMES = ("hard_silu", "hard_swish")
+
+
+def relu_twin(model: Any) -> Any | None:
+    """``model`` with every hard-swish replaced by ReLU, same weights; None if it has no hard-swish.
+
+    The twin is the floor of what an activation can cost: ReLU is fused into the convolution
+    before it, so it costs no pass of its own. Its BatchNorm statistics are re-estimated by the
+    caller (a ReLU network's tensors are distributed differently). keras.applications MobileNetV3 builds hard-swish
+    from ``x + 3``, ReLU(6) and multiplies; :func:`keras_acts.adopt` turns those into activation
+    layers first. The squeeze-excite gates (hard-sigmoid) are kept: they are not hard-swish.
+    """
+    adopted = keras_acts.adopt(model, builtins=False).model
+    config = adopted.get_config()
+    replaced = 0
+    for layer in config["layers"]:
+        cfg = layer["config"]
+        act = cfg.get("activation") if layer["class_name"] == "Activation" else None
+        act_name = act if isinstance(act, str) else json.dumps(act)
+        is_hard_swish = layer["class_name"].endswith("HardSwish") or (
+            act is not None and any(n in act_name for n in _HARD_SWISH_NAMES)
+        )
+        if is_hard_swish:
+            layer.update(class_name="ReLU", module="keras.layers", registered_name=None)
+            layer["config"] = {"name": cfg["name"], "trainable": cfg.get("trainable", True), "dtype": cfg.get("dtype")}
+            replaced += 1
+    if not replaced:
+        return None
+    twin = keras.Model.from_config(config)
+    twin.set_weights(adopted.get_weights())
+    return twin
+
+
+def _count_ops(content: bytes) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for op in xnnpack_plan(content).ops:
+        counts[op] = counts.get(op, 0) + 1
+    return counts
+
+
 def measure(name: str, model: Any, rep: np.ndarray, rounds: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Exports ``model`` three ways and times them side by side; returns one result row."""
+    """Exports ``model`` three ways (plus its ReLU twin and the unfolded int8 export where it has
+    hard-swish) and times them side by side; returns one result row."""
     contents = stock_exports(model, rep)
     res = to_tflite(model, quantization="int8", representative_data=rep, input_type="int8", output_type="int8")
     contents["keras_acts int8"] = res.content
+    twin = relu_twin(model) if extra and extra.get("kind") == "keras.applications" else None
+    if twin is not None:
+        settle_batchnorm(twin, rep)  # the statistics a ReLU network has on these images
+        contents["keras_acts int8 unfolded"] = to_tflite(
+            model, quantization="int8", representative_data=rep, input_type="int8", output_type="int8", fold_scales=False
+        ).content
+        contents["relu twin float"] = stock_exports(twin, rep[:1])["float"]
+        contents["relu twin int8"] = to_tflite(
+            twin, quantization="int8", representative_data=rep, input_type="int8", output_type="int8"
+        ).content
     sample = rep[:1]
     invokes = 10 if rep.shape[1] <= 96 else 3
     lat = {t: latency_ms(contents, sample, t, rounds, invokes=invokes) for t in (1, 2)}
@@ -129,12 +180,29 @@ def measure(name: str, model: Any, rep: np.ndarray, rounds: int, extra: dict[str
         "float_islands": {k: v for k, v in islands.items() if k != "float"},
         "size_kb": {k: round(len(c) / 1024, 1) for k, c in contents.items()},
     }
+    if twin is not None:
+        m = lat[1]
+        row["hard_swish_overhead_1t"] = {
+            "float": round(m["float"] / m["relu twin float"], 3),
+            "keras_acts int8": round(m["keras_acts int8"] / m["relu twin int8"], 3),
+            "keras_acts int8 unfolded": round(m["keras_acts int8 unfolded"] / m["relu twin int8"], 3),
+        }
+        row["relu_twin_int8_vs_float_1t"] = round(m["relu twin int8"] / m["relu twin float"], 3)
+        row["op_kinds"] = {k: _count_ops(c) for k, c in contents.items()}
+        row["folded_multiplications"] = len(res.folding.folds) if res.folding is not None else 0
     print(
         f"{name:28s} {row['input']:>9s} float {lat[1]['float']:.3f} ms | stock int8 {lat[1]['stock int8']:.3f} | "
         f"keras_acts int8 {lat[1]['keras_acts int8']:.3f} | ka/stock {row['ka_vs_stock_1t']:.2f} "
         f"ka/float {row['ka_vs_float_1t']:.2f} | partitions {row['partitions']} | outside {row['outside_xnnpack']['keras_acts int8']}",
         flush=True,
     )
+    if twin is not None:
+        o = row["hard_swish_overhead_1t"]
+        print(
+            f"{'':28s} hard-swish vs ReLU twin: float {o['float']:.2f}, keras_acts int8 {o['keras_acts int8']:.2f} "
+            f"(unfolded {o['keras_acts int8 unfolded']:.2f}); ops {op_counts}",
+            flush=True,
+        )
     return row
 
 
@@ -255,6 +323,24 @@ def markdown(result: dict[str, Any]) -> str:
     sweep = [r for r in result["rows"] if r["kind"] == "activation sweep"]
     out = [f"Command: `{result['command']}` ({result['date']}, {result['runtime']}; {result['machine']['cpus']} CPUs).", ""]
     out += table(models, False) + [""] + table(sweep, True) if sweep else table(models, False)
+    twins = [r for r in models if "hard_swish_overhead_1t" in r]
+    if twins:
+        out += [
+            "",
+            "Hard-swish overhead: each model against its ReLU twin (every hard-swish a ReLU, same weights), 1 thread.",
+            "",
+            "| model | input | float / twin float | ka int8 / twin int8 | unfolded ka int8 / twin int8 | ka int8 / float "
+            "| twin int8 / twin float | ops: float / twin int8 / ka int8 / unfolded | MULs folded |",
+            "|" + "---|" * 9,
+        ]
+        for r in twins:
+            o, n = r["hard_swish_overhead_1t"], r["ops"]
+            out.append(
+                f"| {r['model']} | {r['input']} | {o['float']:.2f} | {o['keras_acts int8']:.2f} | "
+                f"{o['keras_acts int8 unfolded']:.2f} | {r['ka_vs_float_1t']:.2f} | {r['relu_twin_int8_vs_float_1t']:.2f} | "
+                f"{n['float']} / {n['relu twin int8']} / {n['keras_acts int8']} / {n['keras_acts int8 unfolded']} | "
+                f"{r['folded_multiplications']} |"
+            )
     return "\n".join(out) + "\n"
 
 

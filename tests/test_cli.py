@@ -42,7 +42,7 @@ def test_export_int8_and_inspect(files, capsys):
     assert "calibrating: 24/24 samples (100%)" in captured.err
     assert main(["inspect", str(out), "--json"]) == 0
     d_ = json.loads(capsys.readouterr().out)
-    assert d_["is_fully_int8"] and d_["op_names"].count("MUL") >= 2 and d_["edgetpu"] is None
+    assert d_["is_fully_int8"] and d_["op_names"].count("MUL") >= 1 and d_["edgetpu"] is None
     assert d_["xnnpack"]["partitions"] == 1 and d_["warnings"] == []
     micro = d / "m_micro.tflite"
     assert main(["export", str(model_path), "-q", "int8", "-c", str(d / "calib.npy"), "--target", "micro",

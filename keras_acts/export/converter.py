@@ -56,6 +56,8 @@ class ExportResult:
         num_calibration_samples: samples used for int8 calibration (0 if none).
         qat: True when the model was quantization-aware trained (no calibration).
         substitutions: Keras built-in activations replaced by registry lowerings.
+        folding: the :class:`keras_acts.export.scale_folding.FoldResult` of an int8 export (which
+            constant multiplications were folded into scales), or None.
     """
 
     content: bytes
@@ -67,6 +69,7 @@ class ExportResult:
     num_calibration_samples: int = 0
     qat: bool = False
     substitutions: list[Substitution] = field(default_factory=list)
+    folding: Any = None
     _report: Any = field(default=None, repr=False)
 
     @property
@@ -115,6 +118,7 @@ def to_tflite(
     num_calibration_samples: int | None = None,
     batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    fold_scales: bool = True,
 ) -> ExportResult:
     """Converts a Keras model to TFLite with every activation in its export form.
 
@@ -144,6 +148,10 @@ def to_tflite(
             (default 500).
         batch_size: fix the batch dimension (default: dynamic; 1 for the Edge TPU).
         progress: called as ``progress(done, total)`` while calibrating.
+        fold_scales: for int8 exports, delete every MUL by a constant whose factor the graph can
+            carry in its quantization scales (the ``* 1/6`` of hard-swish and hard-sigmoid; see
+            :mod:`keras_acts.export.scale_folding`): fewer ops, same integers downstream, at most
+            one step of difference where a MUL now rounds once instead of twice. Default True.
 
     Returns:
         An :class:`ExportResult`.
@@ -249,8 +257,15 @@ def to_tflite(
         content = converter.convert()
     except Exception as err:  # the converter raises several private error types
         raise ExportError(_converter_message(err, quantization)) from err
+    folding = None
+    if quantization == "int8" and fold_scales and not (qat and _has_v1_formulations(model)):
+        from keras_acts.export.scale_folding import fold_constant_multipliers
+
+        folding = fold_constant_multipliers(bytes(content))
+        content = folding.content
     return ExportResult(
         content=bytes(content),
+        folding=folding,
         quantization=quantization,
         target=target,
         input_type=in_type,
@@ -450,6 +465,22 @@ def _is_qat_model(model: Any) -> bool:
         if type(layer).__module__.startswith("keras_acts.quantization.engine"):  # keras_acts's own QAT engine
             return True
     return False
+
+
+def _has_v1_formulations(model: Any) -> bool:
+    """True for QAT models saved before scale folding: their hard_swish/hard_sigmoid round ``* 1/6``.
+
+    Folding those MULs away would make the int8 model differ from the QAT model by a step here
+    and there; re-running ``quantize_model`` on the float model gives the folded formulation.
+    """
+    try:
+        layers = list(model._flatten_layers(include_self=False, recursive=True))
+    except (AttributeError, TypeError):
+        layers = list(getattr(model, "layers", []))
+    return any(
+        getattr(layer, "formulation", None) == 1 and getattr(layer, "activation", None) in ("hard_swish", "hard_sigmoid")
+        for layer in layers
+    )
 
 
 def _graph_has_fake_quant(frozen: Any) -> bool:

@@ -16,8 +16,21 @@ from keras_acts.backend import keras
 class ActivationWeights:
     """Mixin for a Keras layer computing one registry activation in QAT."""
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        """Layers saved before formulations were versioned keep formulation 1."""
+        config = dict(config)
+        config.setdefault("formulation", 1)
+        return super().from_config(config)
+
     def _init_activation(
-        self, activation: str, params: Any, trainable_beta: bool, shared_axes: Any, alpha_initializer: Any
+        self,
+        activation: str,
+        params: Any,
+        trainable_beta: bool,
+        shared_axes: Any,
+        alpha_initializer: Any,
+        formulation: int | None = None,
     ) -> None:
         if callable(activation):
             # tf_keras's legacy (.h5) loader turns any config string naming a registered custom
@@ -29,8 +42,11 @@ class ActivationWeights:
                     f"{getattr(activation, '__name__', activation)!r}."
                 )
             activation = found.name
+        from keras_acts.quantization import formulations
+
         entry = registry.lookup(activation)
         self.activation = entry.name
+        self.formulation = int(formulation) if formulation is not None else formulations.FORMULATION
         self.params = entry.check_params(dict(params or {}))
         self.trainable_beta = bool(trainable_beta)
         self.shared_axes = sorted(shared_axes) if shared_axes else None
@@ -64,4 +80,5 @@ class ActivationWeights:
             "trainable_beta": self.trainable_beta,
             "shared_axes": self.shared_axes,
             "alpha_initializer": keras.initializers.serialize(self.alpha_initializer),
+            "formulation": self.formulation,
         }

@@ -18,7 +18,10 @@ from keras_acts.quantization import formulations
 
 
 def _output_quantizer(activation: str) -> Any:
-    form = formulations.form(activation)
+    # tfmot's output quantizer keeps formulation 1's choice (a moving range for hard_sigmoid), so
+    # QuantizeConfigs saved before versioning load unchanged; the exporter's scale folding then
+    # moves those outputs by at most a step, within the tfmot path's 2-LSB budget.
+    form = formulations.form(activation, version=1)
     if form is not None and form.output_range is not None:
         lo, hi = form.output_range
         return quantizers.FixedQuantizer(num_bits=8, init_min=lo, init_max=hi, narrow_range=False)

@@ -52,7 +52,8 @@ class QATForm:
         moving: names of the moving-average points ``fn`` uses.
         output_range: a fixed output range the int8 kernel imposes (LOGISTIC, TANH),
             used instead of a moving-average output quantizer; None otherwise.
-        ops: the int8 TFLite ops the activation converts to (for tests and docs).
+        ops: the int8 TFLite ops the activation converts to (for tests and docs), after the
+            exporter's scale folding (:mod:`keras_acts.export.scale_folding`).
     """
 
     fn: Callable[..., Any]
@@ -116,11 +117,19 @@ def _hard_mish(x: Any, point: Any) -> Any:
 
 
 def _hard_swish(x: Any, point: Any) -> Any:
-    """``(x / 6) * relu6(x + 3)``: the registry's ``cpu`` form (ADD+RELU6, MUL, MUL).
+    """``x * (relu6(x + 3) * 1/6)``: ADD+RELU6, MUL, MUL, the middle one folded away on export.
 
-    LiteRT's XNNPACK delegate refuses int8 HARD_SWISH; a QAT model trained with this form
-    converts to three ops it takes. relu6(x + 3) has the fixed range [0, 6].
+    LiteRT's XNNPACK delegate refuses int8 HARD_SWISH. relu6(x + 3) has the fixed range [0, 6] and
+    its sixth the fixed range [0, 1], on which it is exact (256 levels each): the ``* 1/6`` rounds
+    nothing, so :mod:`keras_acts.export.scale_folding` can move it into the scales of the layers
+    after the activation, leaving ADD+RELU6 and one MUL. (``(x * relu6(x + 3)) * 1/6`` would be
+    fused by the converter into one HARD_SWISH, which XNNPACK refuses in int8.)
     """
+    return x * fixed(fixed(tf.nn.relu6(x + 3.0), 0.0, 6.0) * (1.0 / 6.0), 0.0, 1.0)
+
+
+def _hard_swish_v1(x: Any, point: Any) -> Any:
+    """Formulation 1 (QAT models saved before scale folding): ``(x / 6) * relu6(x + 3)``."""
     return point(x * (1.0 / 6.0), "x_over_6") * fixed(tf.nn.relu6(x + 3.0), 0.0, 6.0)
 
 
@@ -167,8 +176,10 @@ FORMS: dict[str, QATForm] = {
     "softplus": QATForm(_softplus, moving=("abs", "pos"), ops=("ABS", "LOGISTIC", "LOG", "RELU", "SUB")),
     "mish": QATForm(_mish, moving=("abs", "pos", "softplus"), ops=("ABS", "LOGISTIC", "LOG", "TANH", "MUL")),
     "hard_mish": QATForm(_hard_mish, ops=("ADD", "MUL")),
-    "hard_sigmoid": QATForm(_hard_sigmoid, moving=("scaled",), ops=("ADD", "MUL")),
-    "hard_swish": QATForm(_hard_swish, moving=("x_over_6",), ops=("ADD", "MUL", "MUL")),
+    # relu6(x + 3) / 6 is exactly on the [0, 1] grid: a fixed output range adds no rounding, and the
+    # exporter can fold the 1/6 into the scales of the layer the gate multiplies.
+    "hard_sigmoid": QATForm(_hard_sigmoid, moving=("scaled",), output_range=(0.0, 1.0), ops=("ADD",)),
+    "hard_swish": QATForm(_hard_swish, ops=("ADD", "MUL")),
     "prelu": QATForm(_prelu, moving=("negative", "scaled"), ops=("MUL", "MUL", "ADD")),
     "swish": QATForm(_swish, moving=("beta_x",), ops=("LOGISTIC", "MUL")),
     "softsign": QATForm(_softsign, moving=("abs", "denominator"), ops=("ABS", "ADD", "DIV")),
@@ -182,8 +193,25 @@ one) whose only new range is the output's. hard_swish and prelu are trained in t
 ADD/MUL ops that every runtime (TFLite Micro, the Edge TPU) also runs."""
 
 
-def form(name: str) -> QATForm | None:
-    """The QAT formulation of registry activation ``name``, or None for output-only ones."""
+FORMULATION = 2
+"""The formulation version new QAT layers use. 2: hard_swish and hard_sigmoid carry their 1/6 in
+scales (:mod:`keras_acts.export.scale_folding`). QAT layers saved without a version are 1."""
+
+_V1_FORMS: dict[str, QATForm] = {
+    "hard_sigmoid": QATForm(_hard_sigmoid, moving=("scaled",), ops=("ADD", "MUL")),
+    "hard_swish": QATForm(_hard_swish_v1, moving=("x_over_6",), ops=("ADD", "MUL", "MUL")),
+}
+
+
+def form(name: str, version: int = FORMULATION) -> QATForm | None:
+    """The QAT formulation of registry activation ``name``, or None for output-only ones.
+
+    Args:
+        name: canonical registry name.
+        version: the formulation version a QAT layer was built with (see :data:`FORMULATION`).
+    """
+    if version == 1 and name in _V1_FORMS:
+        return _V1_FORMS[name]
     return FORMS.get(name)
 
 
@@ -207,7 +235,12 @@ def prelu_gain_range(alpha: Any, dtype: Any) -> tuple[Any, Any]:
 
 
 def qat_activation(
-    name: str, x: Any, point: Callable[[Any, str], Any], params: dict[str, Any], alpha: Any = None
+    name: str,
+    x: Any,
+    point: Callable[[Any, str], Any],
+    params: dict[str, Any],
+    alpha: Any = None,
+    version: int = FORMULATION,
 ) -> Any:
     """Registry activation ``name`` as QAT computes it (both QAT engines call this).
 
@@ -217,10 +250,11 @@ def qat_activation(
         point: ``point(t, name)`` applies the moving range ``name`` of the formulation.
         params: the activation's parameters (a tensor ``beta`` for a learnable Swish-β).
         alpha: PReLU's alpha weight.
+        version: the layer's formulation version.
     """
     if name == "prelu":
         params = {**params, "gain": prelu_gain(alpha, x.dtype)}
-    f = FORMS.get(name)
+    f = form(name, version)
     if f is not None:
         return f.fn(x, point, **params)
     from keras_acts import registry

@@ -35,6 +35,7 @@ class QATActivation(ActivationWeights, keras.layers.Layer):
         trainable_beta: Swish only: beta is a learned scalar (Swish-β).
         shared_axes: PReLU only: axes along which alpha is shared.
         alpha_initializer: PReLU only: initializer of alpha (default 0.25).
+        formulation: formulation version (default the current one; layers saved without it are 1).
     """
 
     def __init__(
@@ -44,11 +45,12 @@ class QATActivation(ActivationWeights, keras.layers.Layer):
         trainable_beta: bool = False,
         shared_axes: list[int] | None = None,
         alpha_initializer: Any = None,
+        formulation: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._init_activation(activation, params, trainable_beta, shared_axes, alpha_initializer)
-        self.form = formulations.form(self.activation)
+        self._init_activation(activation, params, trainable_beta, shared_axes, alpha_initializer, formulation)
+        self.form = formulations.form(self.activation, self.formulation)
         self._points: dict[str, Any] = {}
 
     def build(self, input_shape: Any) -> None:
@@ -72,7 +74,9 @@ class QATActivation(ActivationWeights, keras.layers.Layer):
                 lambda: q(t, False, variables),
             )
 
-        return formulations.qat_activation(self.activation, inputs, point, self._call_params(), alpha=self.alpha)
+        return formulations.qat_activation(
+            self.activation, inputs, point, self._call_params(), alpha=self.alpha, version=self.formulation
+        )
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape

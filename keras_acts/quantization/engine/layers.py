@@ -462,6 +462,7 @@ class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
         alpha_initializer: PReLU only: initializer of alpha (default 0.25).
         quantize_output, output_range, decay: see :class:`QuantizedOutput`; the fixed
             range of LOGISTIC/TANH outputs is taken from the formulation by default.
+        formulation: formulation version (default the current one; layers saved without it are 1).
     """
 
     def __init__(
@@ -474,11 +475,12 @@ class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
         quantize_output: bool = True,
         output_range: Any = None,
         decay: float = DEFAULT_DECAY,
+        formulation: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._init_activation(activation, params, trainable_beta, shared_axes, alpha_initializer)
-        form = formulations.form(self.activation)
+        self._init_activation(activation, params, trainable_beta, shared_axes, alpha_initializer, formulation)
+        form = formulations.form(self.activation, self.formulation)
         if output_range is None and form is not None:
             output_range = form.output_range
         self._init_output(quantize_output, output_range, decay)
@@ -486,7 +488,7 @@ class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
 
     def build(self, input_shape: Any) -> None:
         self._build_activation_weights(input_shape)
-        form = formulations.form(self.activation)
+        form = formulations.form(self.activation, self.formulation)
         for name in form.moving if form is not None else ():
             self._points[name] = RangeQuantizer(self, name, self.decay)
         self._build_output()
@@ -500,7 +502,9 @@ class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
             y = self._integer_call(inputs)
             if y is not None:
                 return y
-        y = formulations.qat_activation(self.activation, inputs, point, self._call_params(), alpha=self.alpha)
+        y = formulations.qat_activation(
+            self.activation, inputs, point, self._call_params(), alpha=self.alpha, version=self.formulation
+        )
         return self._quantize_output(y, training)
 
     def _integer_call(self, inputs: Any) -> Any:
