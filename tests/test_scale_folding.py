@@ -236,3 +236,14 @@ def test_qat_layers_saved_before_versioning_keep_their_formulation():
     assert old.formulation == 1
     old.build((None, 4))
     assert [w.name.split("/")[-1] for w in old.weights if "x_over_6" in w.name], [w.name for w in old.weights]
+
+
+def test_a_fold_that_would_leave_xnnpacks_mul_range_is_skipped(exports, monkeypatch):
+    """The first reader's new scale ratio is checked against the measured XNNPACK limits."""
+    from keras_acts.export import xnnpack
+
+    _, _, plain, _ = exports
+    monkeypatch.setattr(xnnpack, "scale_limits", lambda: {"MUL": {"min": 1e3, "max": 1e4}})
+    res = fold_constant_multipliers(plain.content)
+    assert res.folds == []
+    assert any("XNNPACK" in reason for _, reason in res.skipped), res.skipped

@@ -148,6 +148,28 @@ class _Graph:
         return float(tensor.quantization.scale[0]) * (q - zp)
 
 
+def _scale(g: _Graph, t: int) -> float:
+    return float(np.asarray(g.tensors[t].quantization.scale, dtype=np.float64).reshape(-1)[0])
+
+
+def _mul_ratio_allowed(g: _Graph, op: int, out: int, a: int, o: int, k: float) -> bool:
+    """Whether MUL ``op``, which will read ``a`` instead of ``out``, stays within XNNPACK's limits.
+
+    XNNPACK refuses an int8 MUL whose input-scale product over its output scale leaves a range
+    (measured on the installed LiteRT, ``xnnpack_ops.json``). A MUL further down keeps its ratio
+    exactly (its input and output labels both carry the factor); the first reader's ratio becomes
+    ``s_a * s_other / (s_out / k)``, close to the old one, and is checked.
+    """
+    from keras_acts.export.xnnpack import scale_limits  # noqa: PLC0415
+
+    limits = scale_limits().get("MUL")
+    if not limits:
+        return True
+    ins = [a if t == out else t for t in g.inputs(op)]
+    ratio = _scale(g, ins[0]) * _scale(g, ins[1]) / (_scale(g, o) / k)
+    return float(limits["min"]) <= ratio < float(limits["max"])
+
+
 def _plan(g: _Graph, mul: int) -> tuple[float, int, dict[int, int], list[int], list[int]] | str:
     """What folding MUL ``mul`` needs: (k, a, {tensor: op that relabels it}, weight tensors, absorbers) or why not."""
     if g.names[mul] != "MUL":
@@ -211,6 +233,8 @@ def _plan(g: _Graph, mul: int) -> tuple[float, int, dict[int, int], list[int], l
             return f"{name} #{op} has a non-int8 output"
         if o in relabel:  # reached twice: it would carry the factor twice
             return "two paths reach the same tensor"
+        if name == "MUL" and via == out and not _mul_ratio_allowed(g, op, out, a, o, k):
+            return f"MUL #{op}'s scale ratio would leave the range XNNPACK's int8 MUL takes"
         relabel[o] = op
         frontier.extend((r, o) for r in g.readers.get(o, []))
     if len(set(weights)) != len(weights):
