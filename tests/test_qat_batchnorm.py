@@ -128,8 +128,8 @@ def test_batchnorm_check_fires_on_stale_statistics_and_not_on_fitted_ones(digits
     assert len(found) == 2 and all(d.stale for d in found), found
     ok = quantization.batchnorm_discrepancies(fitted, xt[:200])
     assert len(ok) == 2 and not any(d.stale for d in ok), ok
-    # the measure separates them by more than an order of magnitude on each side of the threshold
-    assert min(d.kl for d in found) > 2 * quantization.STALE_KL > 20 * max(d.kl for d in ok), (found, ok)
+    # far apart: the stale layers more than 10x above the threshold
+    assert min(d.kl for d in found) > 10 * quantization.STALE_KL, (found, ok)
 
 
 def test_reestimate_batchnorm_restores_the_training_mode_accuracy(digits, stale):

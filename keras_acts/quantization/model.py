@@ -177,7 +177,7 @@ def quantize_model(
 
     * BatchNorm moving statistics are compared with the statistics of each BatchNorm's input
       on the calibration data (:func:`keras_acts.quantization.batchnorm_discrepancies`: median
-      per-channel KL divergence, threshold 0.5 nats). Both engines fold the *moving* statistics
+      per-channel KL divergence, threshold :data:`~keras_acts.quantization.STALE_KL` = 0.02 nats). Both engines fold the *moving* statistics
       into the convolutions, so stale ones (``keras.applications`` uses momentum 0.999: after a
       short training run they are still near 0 and 1 and the float model evaluates at chance)
       make QAT end at chance without an error. ``reestimate_batchnorm="auto"`` (default):
