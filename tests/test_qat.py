@@ -162,6 +162,25 @@ if not TF_KERAS:
 
 if TF_KERAS:
 
+    def test_tf_keras_default_engine_is_keras_acts_and_tfmot_is_one_argument_away():
+        from keras_acts.quantization import engine
+
+        inp = keras.Input((4,))
+        model = keras.Model(inp, keras_acts.layers.HardSwish()(keras.layers.Dense(3)(inp)))
+        qat = quantization.quantize_model(model)
+        assert engine.is_qat_model(qat)
+        assert any(type(l).__name__ == "QuantizedActivation" for l in qat.layers)
+        tfmot_qat = quantization.quantize_model(model, engine="tfmot")
+        assert not engine.is_qat_model(tfmot_qat)
+        assert any(type(l).__name__ == "QuantizeWrapperV2" for l in tfmot_qat.layers)
+        # the old import paths of the tfmot classes still work and name the same objects
+        from keras_acts.quantization.configs import config_for
+        from keras_acts.quantization.layer import QATActivation
+        from keras_acts.quantization.tfmot.layer import QATActivation as Moved
+
+        assert QATActivation is Moved is quantization.QATActivation
+        assert type(config_for("hard_swish")).__name__ == "OutputQuantizeConfig"
+
     @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
     def test_every_activation_as_layer_and_argument(entry):
         """Input -> activation layer (output 0) and Input -> Dense(activation=fn) (output 1).
