@@ -65,6 +65,15 @@ def _engine_for(model: Any, engine: str | None) -> str:
     return engine or "keras_acts"
 
 
+def _has_inputs(model: Any) -> bool:
+    """True when ``model`` has symbolic inputs (an unbuilt Sequential or a subclassed model has none;
+    the engine's rewrite then names the fix)."""
+    try:
+        return bool(model.inputs)
+    except Exception:  # noqa: BLE001 - Keras raises different errors for models without inputs
+        return False
+
+
 def _check_weights(model: Any) -> None:
     from keras_acts.health import ModelHealthError, check_finite_weights
 
@@ -234,11 +243,11 @@ def quantize_model(
 
     with bnmod.statistics_restored(model):
         reestimated = False
-        if calibration_data is not None:
+        if calibration_data is not None and _has_inputs(model):
             reestimated = _batchnorm_step(model, calibration_data, reestimate_batchnorm)
             if not allow_constant_output:
                 _check_not_constant(model, calibration_data, reestimated)
-        else:
+        elif calibration_data is None:
             initial = bnmod.at_initial_values(model)
             if initial:
                 warnings.warn(
