@@ -12,7 +12,8 @@ starts from tfmot's default ranges ([-6, 6], adapted by a 0.999 EMA during the f
 with) so the fine-tune starts from the PTQ ranges. All int8
 models are fully int8 (int8 input and output) and are run with the LiteRT interpreter.
 
-Needs tf_keras (tfmot):
+It measures the tfmot path (``quantize_model(..., engine="tfmot")``; keras_acts's engine, the default
+since 0.1.0's successor, is measured by ``bench_qat_parity.py``). Needs tf_keras (tfmot):
 
     TF_USE_LEGACY_KERAS=1 python benchmarks/bench_qat.py [--quick] [--json PATH]
 """
@@ -79,7 +80,7 @@ def run(name: str, data, epochs: int, qat_epochs: int, seed: int = 0) -> dict:
     float_ft_acc = float(ft.evaluate(x_te, y_te, verbose=0)[1])
 
     def qat_run(calibration_data):
-        q = quantize_model(model, calibration_data=calibration_data)
+        q = quantize_model(model, calibration_data=calibration_data, engine="tfmot")
         q.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
         start = float(q.evaluate(x_te, y_te, verbose=0)[1])
         q.fit(x_tr, y_tr, epochs=qat_epochs, batch_size=32, verbose=0)

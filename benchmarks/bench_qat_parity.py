@@ -15,14 +15,13 @@ This benchmark measures how far that goes, on the network of the comparison exam
 
 Reported per activation: top-1 agreement, share of outputs within 2 output LSB, the 99th
 percentile, mean and max difference in output LSB (the softmax output's step is 1/256), and
-whether the model is all-int8. Under Keras 3 the QAT model comes from keras_acts's own
-engine; under tf_keras (``TF_USE_LEGACY_KERAS=1``) from tfmot with keras_acts's configs, or
-from keras_acts's engine with ``--engine keras_acts``. Run them to compare on the same network,
-data and seed:
+whether the model is all-int8. The QAT model comes from keras_acts's own engine (the default
+in both frontends); under tf_keras (``TF_USE_LEGACY_KERAS=1``) ``--engine tfmot`` uses tfmot
+with keras_acts's configs instead. Run them to compare on the same network, data and seed:
 
     python benchmarks/bench_qat_parity.py --json docs/benchmarks/qat_parity_keras3.json
-    TF_USE_LEGACY_KERAS=1 python benchmarks/bench_qat_parity.py --json docs/benchmarks/qat_parity_tf_keras.json
-    TF_USE_LEGACY_KERAS=1 python benchmarks/bench_qat_parity.py --engine keras_acts --json docs/benchmarks/qat_parity_tf_keras_engine.json
+    TF_USE_LEGACY_KERAS=1 python benchmarks/bench_qat_parity.py --engine tfmot --json docs/benchmarks/qat_parity_tf_keras.json
+    TF_USE_LEGACY_KERAS=1 python benchmarks/bench_qat_parity.py --json docs/benchmarks/qat_parity_tf_keras_engine.json
 """
 
 from __future__ import annotations
@@ -84,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--blocks", type=int, default=3, help="basic blocks per stage (3 = ResNet-20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--engine", choices=("keras_acts", "tfmot"), default=None,
-                   help="QAT engine (default: keras_acts under Keras 3, tfmot under tf_keras)")
+                   help="QAT engine (default: keras_acts in both frontends; tfmot: tf_keras only)")
     p.add_argument("--quick", action="store_true", help="one activation, ResNet-8, 1+1 epochs (a smoke run)")
     p.add_argument("--json", metavar="PATH", help="write the rows as JSON")
     args = p.parse_args(argv)
@@ -110,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     import tensorflow as tf
 
-    engine = args.engine or ("keras_acts" if keras_acts.FRONTEND == "keras3" else "tfmot")
+    engine = args.engine or "keras_acts"
     result = {
         "command": "python " + " ".join([pathlib.Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
         "frontend": keras_acts.FRONTEND,

@@ -12,7 +12,7 @@ activation: the same initial weights wherever the layers match and the same data
 * PTQ int8: post-training full-integer quantization (int8 I/O), evaluated with LiteRT
   (latency on LiteRT's default CPU path, XNNPACK).
 * QAT int8: quantization-aware fine-tuning with :func:`keras_acts.quantization.quantize_model`
-  (tfmot under tf_keras; keras_acts's own QAT engine under Keras 3).
+  (keras_acts's own QAT engine, the default in both frontends).
 * Edge TPU: export for ``target="edgetpu"`` and the static Edge TPU check (or the
   reason the export was refused); ``--no-edgetpu`` skips it.
 
@@ -314,15 +314,14 @@ def _qat(
 ) -> tuple[float | None, str]:
     """QAT fine-tuning and int8 export; (accuracy, note) or (None, why not).
 
-    tf_keras: tfmot with keras_acts's QuantizeConfigs; Keras 3: keras_acts's own QAT engine.
+    keras_acts's own QAT engine (quantize_model's default) in both frontends.
     The note also gives the int8 model's largest disagreement with the QAT model (output LSB).
     """
     try:
         from keras_acts.export import evaluate, to_tflite
         from keras_acts.quantization import quantize_model
 
-        # Quantizer ranges from the calibration images, as PTQ uses (tfmot's default start of
-        # [-6, 6] clips wide activations for the whole fine-tune; see docs/QAT.md).
+        # Quantizer ranges from the calibration images, as PTQ uses (see docs/QAT.md).
         qat_model = quantize_model(model, calibration_data=rep)
         qat_model.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
         import tensorflow as tf
@@ -336,7 +335,7 @@ def _qat(
         qat_model.fit(train, epochs=args.qat_epochs, verbose=0)
         res = to_tflite(qat_model, quantization="int8", input_type="int8", output_type="int8")
         ev = evaluate(res.content, ds.x_test, ds.y_test, reference=qat_model)
-        engine = "tfmot" if keras_acts.FRONTEND == "tf_keras" else "keras_acts engine"
+        engine = "keras_acts engine"  # quantize_model's default in both frontends
         note = (
             f"{engine}, {args.qat_epochs} QAT epochs on {n} images, ranges calibrated on {len(rep)} images, "
             f"int8 vs QAT model max {ev.max_diff_lsb:.2f} LSB, float islands {[o.op for o in res.report.float_islands]}"
@@ -416,7 +415,7 @@ def _write(out_dir, args, ds, rows, summary, curves, argv) -> None:
         f"{keras_acts.FRONTEND}. {ds.describe()}.",
         f"Command: `{command.strip()}`. Latency: LiteRT's default CPU runtime (XNNPACK delegate), 1 "
         "thread, median ms per sample in batches of 32. QAT: "
-        + ("tfmot" if keras_acts.FRONTEND == "tf_keras" else "keras_acts's own QAT engine")
+        + "keras_acts's own QAT engine"
         + f", {args.qat_epochs} epoch(s) at Adam 1e-4 on "
         + (f"the first {args.qat_limit}" if args.qat_limit else "all")
         + " training images, ranges calibrated on 200 training images; PTQ calibrated on the same 200.",

@@ -12,8 +12,10 @@ One run, in whichever Keras frontend the process uses (Keras 3 by default,
    tiled to three channels.
 2. PTQ int8: :func:`keras_acts.export.to_tflite` with ``quantization="int8"`` calibrated on
    ``--calibration`` training images, evaluated with LiteRT on the test set.
-3. QAT int8: :func:`keras_acts.quantization.quantize_model` (keras_acts's own engine under
-   Keras 3, tfmot with keras_acts's configs under tf_keras) with ranges calibrated on the
+   After float training the BatchNorm moving statistics are checked and re-estimated from
+   ``--bn-reestimate`` training images (:func:`keras_acts.quantization.reestimate_batchnorm`).
+3. QAT int8: :func:`keras_acts.quantization.quantize_model` (keras_acts's own engine, the
+   default in both frontends; ``--engine tfmot`` for tfmot under tf_keras) with ranges calibrated on the
    same images, fine-tuned ``--qat-epochs`` with Adam at ``--qat-lr`` (cosine-decayed),
    exported to int8 without calibration data and evaluated with LiteRT; plus the parity of
    the int8 model with the QAT Keras model on the test set (top-1 agreement, share of
@@ -110,19 +112,39 @@ def build_model(size: int, alpha: float, classes: int, imagenet_weights: bool = 
     return keras.applications.MobileNetV3Small(weights=None, **kwargs), "random init (weights=None)"
 
 
-def set_bn_momentum(model: Any, momentum: float) -> int:
-    """Sets every BatchNormalization's moving-average momentum; returns how many layers.
+def set_bn_momentum(model: Any, momentum: float | None) -> int:
+    """Sets every BatchNormalization's moving-average momentum (None: keep the model's); returns how many layers.
 
-    keras.applications builds MobileNetV3 with momentum 0.999, made for ImageNet's hundreds of
-    thousands of steps: after the ~1,000 steps of a run here the moving statistics would still
-    hold 0.999^1000 = 37 % of their initial values (mean 0, variance 1), and the model evaluates
-    (and quantizes: PTQ and QAT fold these statistics) with statistics it never trained with.
-    0.99 (Keras's own BatchNormalization default) forgets them within a few hundred steps.
+    The momentum only shapes the moving statistics *during* training; after float training this
+    example re-estimates them with :func:`keras_acts.quantization.reestimate_batchnorm` anyway
+    (``--bn-reestimate``), so the momentum does not change what is evaluated and quantized.
     """
     layers = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
-    for layer in layers:
-        layer.momentum = float(momentum)
+    if momentum is not None:
+        for layer in layers:
+            layer.momentum = float(momentum)
     return len(layers)
+
+
+def reestimate_float_batchnorm(model: Any, x: np.ndarray, calib: np.ndarray, n: int) -> dict[str, Any]:
+    """The library's BatchNorm check and re-estimation on the trained float model.
+
+    keras.applications builds MobileNetV3 with BatchNorm momentum 0.999, made for ImageNet's hundreds
+    of thousands of steps: after a short run here the moving statistics still hold much of their
+    initial values (mean 0, variance 1), and the model evaluates -- and quantizes: PTQ and QAT fold
+    these statistics -- with statistics it never trained with.
+    :func:`keras_acts.quantization.batchnorm_discrepancies` measures that on the calibration
+    images and :func:`keras_acts.quantization.reestimate_batchnorm` recomputes them from ``n``
+    training images (a cumulative average of training-mode batch statistics).
+    """
+    from keras_acts.quantization import batchnorm_discrepancies, reestimate_batchnorm
+
+    before = batchnorm_discrepancies(model, calib)
+    row: dict[str, Any] = {"stale_layers_before": sum(d.stale for d in before), "layers": len(before)}
+    if n > 0:
+        row.update(reestimate_batchnorm(model, x[:n]))
+        row["stale_layers_after"] = sum(d.stale for d in batchnorm_discrepancies(model, calib))
+    return row
 
 
 def _loss() -> Any:
@@ -298,7 +320,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--qat-lr", type=float, default=1e-4, help="QAT Adam learning rate (cosine decay to 0)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--bn-momentum", type=float, default=0.99,
-                   help="BatchNormalization momentum (keras.applications uses 0.999, tuned for ImageNet-length runs)")
+                   help="BatchNormalization momentum during float training (keras.applications uses 0.999)")
+    p.add_argument("--bn-reestimate", type=int, default=1000,
+                   help="after float training, re-estimate the BatchNorm statistics on this many training images "
+                        "(keras_acts.quantization.reestimate_batchnorm; 0: keep the moving averages)")
     p.add_argument("--calibration", type=int, default=500, help="training images for PTQ and QAT range calibration")
     p.add_argument("--latency-samples", type=int, default=100, help="test images timed per model and round")
     p.add_argument("--seed", type=int, default=0)
@@ -308,7 +333,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="float_weights.npz of an earlier run (e.g. the other frontend): skip float training")
     p.add_argument("--skip-tfmot", action="store_true", help="do not try tfmot alone")
     p.add_argument("--engine", choices=("keras_acts", "tfmot"), default=None,
-                   help="QAT engine of quantize_model (default: keras_acts under Keras 3, tfmot under tf_keras)")
+                   help="QAT engine of quantize_model (default: keras_acts in both frontends; tfmot: tf_keras only)")
     p.add_argument("--side-by-side", nargs="+", metavar="RESULTS_JSON",
                    help="print the comparison table of these results.json files and exit")
     args = p.parse_args(argv)
@@ -364,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         wall["float_train_s"] = 0.0
     else:
         wall["float_train_s"] = _fit(model, x_train, y_train, lr=args.lr, epochs=args.epochs, batch_size=bs)
+    bn_row = reestimate_float_batchnorm(model, x_train, calib, args.bn_reestimate)
     np.savez(out_dir / "float_weights.npz", **{f"w{i}": w for i, w in enumerate(model.get_weights())})
     float_acc = _keras_accuracy(model, x_test, y_test, bs)
     print(f"float Keras accuracy {float_acc:.4f} ({wall['float_train_s']:.0f} s)", flush=True)
@@ -391,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     qat_fit_s = _fit(qat_model, x_train, y_train, lr=args.qat_lr, epochs=args.qat_epochs, batch_size=bs)
     qat, qat_content = qat_int8(qat_model, x_test, y_test, bs)
     qat.update(start_keras_accuracy=qat_start_acc, fit_s=qat_fit_s,
-               engine="tfmot + keras_acts configs" if (args.engine or ("tfmot" if keras_acts.FRONTEND == "tf_keras" else "keras_acts")) == "tfmot" else "keras_acts QAT engine")
+               engine="tfmot + keras_acts configs" if args.engine == "tfmot" else "keras_acts QAT engine")
     wall["qat_s"] = time.perf_counter() - t
     print(f"QAT int8 accuracy {qat['accuracy']:.4f}, parity {qat['parity']}", flush=True)
 
@@ -422,8 +448,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "model": {"name": "MobileNetV3Small", "alpha": args.alpha, "input_shape": [args.size, args.size, 3],
                   "classes": ds.num_classes, "init": init, "params": int(model.count_params()),
                   "head": "logits (classifier_activation=None)"},
-        "settings": {k: getattr(args, k) for k in ("seed", "epochs", "lr", "qat_epochs", "qat_lr", "batch_size", "bn_momentum",
+        "settings": {k: getattr(args, k) for k in ("seed", "epochs", "lr", "qat_epochs", "qat_lr", "batch_size", "bn_momentum", "bn_reestimate",
                                                    "calibration", "latency_samples")},
+        "batchnorm": bn_row,
         "float": {"keras_accuracy": float_acc, "tflite_accuracy": float_tflite_acc, "size_kb": float_res.size_bytes / 1024.0},
         "ptq_int8": ptq,
         "qat_int8": qat,

@@ -143,11 +143,9 @@ def test_compare_activations_end_to_end(tmp_path):
         assert 0.0 <= r["float_accuracy"] <= 1.0 and np.isfinite(r["final_loss"])
         assert 0.0 <= r["ptq_int8_accuracy"] <= 1.0 and r["int8_size_kb"] > 0
         assert r["edgetpu"].startswith("compatible")  # per-channel PReLU maps to the Edge TPU
-        if keras_acts.FRONTEND == "keras3":  # keras_acts's own QAT engine: all int8
-            assert 0.0 <= r["qat_int8_accuracy"] <= 1.0, r["qat_note"]
-            assert "keras_acts engine" in r["qat_note"] and "float islands []" in r["qat_note"], r["qat_note"]
-        else:  # QAT is attempted; it either works or fails with keras_acts.quantization's clear error
-            assert r["qat_int8_accuracy"] is not None or r["qat_note"].startswith("QuantizationError")
+        # keras_acts's own QAT engine (the default in both frontends): all int8
+        assert 0.0 <= r["qat_int8_accuracy"] <= 1.0, r["qat_note"]
+        assert "keras_acts engine" in r["qat_note"] and "float islands []" in r["qat_note"], r["qat_note"]
     text = (tmp_path / "results.md").read_text()
     assert "| prelu |" in text and "digits" in text and "requested 'cifar10'" in text
     assert (tmp_path / "curves.png").stat().st_size > 1000

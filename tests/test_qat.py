@@ -1,8 +1,9 @@
 """Quantization-aware training: every registry activation trains with fake quantization,
 converts to a clean int8 TFLite graph, and the converted model agrees with the QAT model.
 
-Under Keras 3 (the default run) quantize_model uses keras_acts's own QAT engine (swept in
-tests/test_qat_keras3.py); the tf_keras run (TF_USE_LEGACY_KERAS=1) exercises tfmot end to end.
+quantize_model uses keras_acts's own QAT engine by default in both frontends (swept in
+tests/test_qat_keras3.py); the tf_keras run (TF_USE_LEGACY_KERAS=1) also exercises tfmot
+(``engine="tfmot"``) end to end here.
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def _run_int8(
 
 
 def _qat(model, calibration_data=None):
-    q = quantization.quantize_model(model, calibration_data=calibration_data)
+    """The tfmot QAT model (this file's tf_keras section tests the tfmot path; the engine is swept in
+    tests/test_qat_keras3.py in both frontends)."""
+    q = quantization.quantize_model(model, calibration_data=calibration_data, engine="tfmot")
     q.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
     return q
 
@@ -158,6 +161,25 @@ if not TF_KERAS:
 # tf_keras: tfmot end to end.
 
 if TF_KERAS:
+
+    def test_tf_keras_default_engine_is_keras_acts_and_tfmot_is_one_argument_away():
+        from keras_acts.quantization import engine
+
+        inp = keras.Input((4,))
+        model = keras.Model(inp, keras_acts.layers.HardSwish()(keras.layers.Dense(3)(inp)))
+        qat = quantization.quantize_model(model)
+        assert engine.is_qat_model(qat)
+        assert any(type(l).__name__ == "QuantizedActivation" for l in qat.layers)
+        tfmot_qat = quantization.quantize_model(model, engine="tfmot")
+        assert not engine.is_qat_model(tfmot_qat)
+        assert any(type(l).__name__ == "QuantizeWrapperV2" for l in tfmot_qat.layers)
+        # the old import paths of the tfmot classes still work and name the same objects
+        from keras_acts.quantization.configs import config_for
+        from keras_acts.quantization.layer import QATActivation
+        from keras_acts.quantization.tfmot.layer import QATActivation as Moved
+
+        assert QATActivation is Moved is quantization.QATActivation
+        assert type(config_for("hard_swish")).__name__ == "OutputQuantizeConfig"
 
     @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
     def test_every_activation_as_layer_and_argument(entry):
@@ -302,7 +324,7 @@ if TF_KERAS:
         x = keras.layers.Lambda(tf.math.square, name="doubler")(inp)
         x = keras.layers.Dense(4, activation=tf.math.square, name="dense_square")(x)
         with pytest.raises(quantization.QuantizationError, match="doubler.*dense_square.*'square'"):
-            quantization.quantize_model(keras.Model(inp, x))
+            quantization.quantize_model(keras.Model(inp, x), engine="tfmot")
 
     def test_tf_keras_own_hard_sigmoid_trains_quantization_aware():
         """tf_keras's "hard_sigmoid" (clip(0.2x + 0.5, 0, 1)) keeps its math under QAT and converts all-int8."""
@@ -331,14 +353,14 @@ if TF_KERAS:
         inp = keras.Input((4,))
         model = keras.Model(inp, keras.layers.Dense(2)(inp))
         with pytest.raises(TypeError, match="unknown option"):
-            quantization.quantize_model(model, per_channel=True)
+            quantization.quantize_model(model, per_channel=True, engine="tfmot")
 
         class Sub(keras.Model):
             def call(self, x):
                 return x
 
         with pytest.raises(quantization.QuantizationError, match="functional"):
-            quantization.quantize_model(Sub())
+            quantization.quantize_model(Sub(), engine="tfmot")
 
 
 # ---------------------------------------------------------------------------------------
@@ -371,8 +393,8 @@ if TF_KERAS:
         want = model.predict(xs, verbose=0)
         wide = keras.Model(inp, model.get_layer("wide").output).predict(xs, verbose=0)
 
-        plain = quantization.quantize_model(model)
-        q = quantization.quantize_model(model, calibration_data=xs)
+        plain = quantization.quantize_model(model, engine="tfmot")
+        q = quantization.quantize_model(model, calibration_data=xs, engine="tfmot", reestimate_batchnorm=False)
         before = _non_range_values(q)
         ranges = _range_vars(q)
         assert all(np.all(a == b) for a, b in zip(before, _non_range_values(plain)))  # weights, BN stats as tfmot set them
@@ -411,7 +433,7 @@ if TF_KERAS:
         model = keras.Model(inp, outs)
         xs = (4.0 * rng.normal(size=(64, 16))).astype(np.float32)
         pre = keras.Model(inp, h).predict(xs, verbose=0).astype(np.float64)
-        q = quantization.quantize_model(model, calibration_data=tf.data.Dataset.from_tensor_slices(xs).batch(16))
+        q = quantization.quantize_model(model, calibration_data=tf.data.Dataset.from_tensor_slices(xs).batch(16), engine="tfmot")
         ranges = _range_vars(q)
         # a range still at tfmot's initial [-6, 6]; swish with beta = 1 does not use its beta_x point
         untouched = [
@@ -432,6 +454,6 @@ if TF_KERAS:
         inp = keras.Input((4,))
         model = keras.Model(inp, keras_acts.layers.get("elu")(keras.layers.Dense(2)(inp)))
         with pytest.raises(TypeError, match="calibration_data must be an array"):
-            quantization.quantize_model(model, calibration_data=[[0.0] * 4])
+            quantization.quantize_model(model, calibration_data=[[0.0] * 4], engine="tfmot")
         with pytest.raises(ValueError, match="empty"):
-            quantization.quantize_model(model, calibration_data=np.zeros((0, 4), np.float32))
+            quantization.quantize_model(model, calibration_data=np.zeros((0, 4), np.float32), engine="tfmot")

@@ -1,10 +1,13 @@
 """Quantization-aware training (QAT) for every keras_acts activation.
 
-``quantize_model(model)`` returns the QAT model: Keras 3 models through keras_acts's own
-QAT engine (:mod:`keras_acts.quantization.engine`, no tfmot or tf_keras needed; saved models
-load without a scope), tf_keras models through tfmot by default or through the same engine
-with ``engine="keras_acts"`` (``quantize_scope()`` loads saved ones). The engine's QAT model
-computes, in inference, what the int8 kernels compute, integer for integer.
+``quantize_model(model, calibration_data=...)`` returns the QAT model. Both Keras frontends use
+keras_acts's own QAT engine by default (:mod:`keras_acts.quantization.engine`; no tfmot needed;
+its QAT model computes, in inference, what the int8 kernels compute, integer for integer).
+tf_keras models can use tfmot instead with ``engine="tfmot"`` (:mod:`keras_acts.quantization.tfmot`,
+optional); ``quantize_scope()`` loads saved QAT models of either engine under tf_keras. Before
+quantizing, ``quantize_model`` refuses non-finite weights and constant outputs and checks (and,
+by default, re-estimates when stale) the BatchNorm moving statistics against the calibration
+data (:mod:`keras_acts.quantization.batchnorm`).
 
 Design (why QAT models convert to clean int8): a QAT model converts using only the
 ranges of its FakeQuant ops. An activation whose int8 graph is one op with a free
@@ -26,49 +29,65 @@ The layer traces the same formulation while an exporter traces the model under
 QAT formulation rather than the post-training int8 lowering (which needs calibration
 data for its intermediates); single-op activations use the registry's lowering.
 
-Both paths compute every activation with the same formulation
-(:func:`keras_acts.quantization.formulations.qat_activation`). The tfmot classes
-(QuantizeConfigs, ``QATActivation``) exist only under tf_keras; under Keras 3 asking for them
-raises one error pointing to the engine.
+Both engines compute every activation with the same formulation
+(:func:`keras_acts.quantization.formulations.qat_activation`) and share the activation lookup,
+the PReLU/Swish-β weight copy, the calibration batches and :class:`QuantizationError`. The tfmot
+classes (QuantizeConfigs, ``QATActivation``) exist only under tf_keras; under Keras 3 asking for
+them raises one error pointing to the engine.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from keras_acts.quantization.model import QuantizationError, quantize_model, quantize_scope
+from keras_acts.quantization.batchnorm import (
+    STALE_KL,
+    BatchNormDiscrepancy,
+    batchnorm_discrepancies,
+    reestimate_batchnorm,
+)
+from keras_acts.quantization.errors import QuantizationError, UnhealthyModelError
+from keras_acts.quantization.model import (
+    ENGINES,
+    BatchNormStatisticsWarning,
+    calibrate,
+    quantize_model,
+    quantize_scope,
+)
 
 __all__ = [
+    "ENGINES",
+    "STALE_KL",
+    "BatchNormDiscrepancy",
+    "BatchNormStatisticsWarning",
     "OutputQuantizeConfig",
     "PReLUQuantizeConfig",
     "QATActivation",
     "QuantizationError",
+    "UnhealthyModelError",
+    "batchnorm_discrepancies",
     "calibrate",
     "quantize_model",
     "quantize_scope",
+    "reestimate_batchnorm",
 ]
 
 _LAZY = {
-    "OutputQuantizeConfig": "keras_acts.quantization.configs",
-    "PReLUQuantizeConfig": "keras_acts.quantization.configs",
-    "QATActivation": "keras_acts.quantization.layer",
-    "calibrate": "keras_acts.quantization.calibration",
+    "OutputQuantizeConfig": "keras_acts.quantization.tfmot.configs",
+    "PReLUQuantizeConfig": "keras_acts.quantization.tfmot.configs",
+    "QATActivation": "keras_acts.quantization.tfmot.layer",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Loads the tfmot-based classes on first use (tf_keras only; ``calibrate`` in both)."""
+    """Loads the tfmot-based classes on first use (tf_keras with tfmot installed only)."""
     if name in _LAZY:
         from keras_acts.backend import FRONTEND
 
-        if FRONTEND == "keras3" and name == "calibrate":
-            from keras_acts.quantization.engine import calibrate
-
-            return calibrate
         if FRONTEND == "keras3":
-            from keras_acts.quantization.model import keras3_error
+            from keras_acts.quantization.errors import tfmot_unavailable_error
 
-            raise keras3_error()
+            raise tfmot_unavailable_error()
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)

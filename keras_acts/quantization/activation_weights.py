@@ -1,7 +1,7 @@
 """What both QAT activation layers share: the registry activation, its parameters and its
 learnable weights (PReLU alpha, Swish-β beta), their creation and their config.
 
-Used by the tfmot path's :class:`~keras_acts.quantization.layer.QATActivation` and the QAT
+Used by the tfmot path's :class:`~keras_acts.quantization.tfmot.layer.QATActivation` and the QAT
 engine's :class:`~keras_acts.quantization.engine.layers.QuantizedActivation`.
 """
 

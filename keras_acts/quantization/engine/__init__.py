@@ -21,7 +21,8 @@ from typing import Any
 from keras_acts.quantization.engine.calibrate import calibrate
 from keras_acts.quantization.engine.integer import exporting
 from keras_acts.quantization.engine.layers import QAT_LAYERS, FakeQuant, QuantizedActivation, QuantizedOutput, QuantizedWeights
-from keras_acts.quantization.engine.rewrite import QuantizationError, rewrite
+from keras_acts.quantization.engine.rewrite import rewrite
+from keras_acts.quantization.errors import QuantizationError
 
 __all__ = [
     "FakeQuant",
@@ -31,6 +32,7 @@ __all__ = [
     "QuantizedOutput",
     "QuantizedWeights",
     "calibrate",
+    "adopted",
     "exporting",
     "is_qat_model",
     "quantize",
@@ -56,13 +58,13 @@ def quantize(model: Any, calibration_data: Any = None) -> Any:
         QuantizationError: a subclassed model, layers with no int8 scheme (all named),
             or bad calibration data (the message names the fix).
     """
-    qat = rewrite(_adopted(model))
+    qat = rewrite(adopted(model))
     if calibration_data is not None:
         calibrate(qat, calibration_data)
     return qat
 
 
-def _adopted(model: Any) -> Any:
+def adopted(model: Any) -> Any:
     """``model`` with hard-sigmoid / hard-swish / swish subgraphs as registry layers
     (:func:`keras_acts.adopt`), so they train in their registry QAT formulation; the model
     itself when there is nothing to adopt or its config cannot be rebuilt (the engine then

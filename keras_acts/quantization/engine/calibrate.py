@@ -4,30 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import tensorflow as tf
-
-from keras_acts.quantization.batches import input_batches
+from keras_acts.quantization.batches import model_batches
 from keras_acts.quantization.engine.ranges import RangeObserver, observing
-from keras_acts.quantization.engine.rewrite import QuantizationError
-
-
-def _check(batch: Any, shape: tuple) -> Any:
-    dtype = getattr(batch, "dtype", None)
-    if dtype is None or not (np.issubdtype(np.dtype(getattr(dtype, "as_numpy_dtype", dtype)), np.number)):
-        raise QuantizationError(
-            f"calibration_data must be numeric model inputs, got dtype {dtype}; convert it, e.g. x.astype('float32')."
-        )
-    x = np.asarray(batch, dtype=np.float32)
-    want = tuple(shape[1:])
-    if x.ndim != len(shape) or any(w is not None and w != g for w, g in zip(want, x.shape[1:])):
-        raise QuantizationError(
-            f"calibration_data batches have shape {x.shape}, but the model takes inputs of shape "
-            f"(batch, {', '.join(str(d) for d in want)}); pass inputs shaped like the training inputs."
-        )
-    if not np.all(np.isfinite(x)):
-        raise QuantizationError("calibration_data contains NaN or inf; pass finite inputs scaled like the training inputs.")
-    return tf.convert_to_tensor(x)
+from keras_acts.quantization.errors import QuantizationError
 
 
 def calibrate(qat_model: Any, data: Any, batch_size: int = 128) -> dict[str, int]:
@@ -51,11 +30,10 @@ def calibrate(qat_model: Any, data: Any, batch_size: int = 128) -> dict[str, int
         ValueError: ``data`` is empty.
         QuantizationError: ``data`` is not numeric, misshaped or not finite.
     """
-    shape = tuple(qat_model.inputs[0].shape)
     obs = RangeObserver()
     with observing(obs):
-        for batch in input_batches(data, batch_size):
-            qat_model(_check(batch, shape), training=False)
+        for batch in model_batches(qat_model, data, batch_size):
+            qat_model(batch, training=False)
     if not obs.ranges:
         raise QuantizationError("calibration_data produced no batch; pass a non-empty array or Dataset of model inputs.")
     return {"activation_ranges": obs.assign()}

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from keras_acts.backend import keras, model_frontend
 from keras_acts.quantization.engine import activations as acts
 from keras_acts.quantization.engine import graph as g
-from keras_acts.quantization.model import QuantizationError
+from keras_acts.quantization.errors import QuantizationError
 from keras_acts.quantization.engine.layers import FakeQuant, QuantizedActivation, QuantizedOutput, QuantizedWeights
 
 _L = keras.layers
