@@ -27,11 +27,23 @@ def make_interpreter(content: bytes, *, num_threads: int = 1, xnnpack: bool = Fa
         import tensorflow as tf  # noqa: PLC0415
 
         Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+    from keras_acts import _quiet
+
     resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interpreter = Interpreter(
-        model_content=bytes(content), num_threads=num_threads, experimental_op_resolver_type=resolver
-    )
-    interpreter.allocate_tensors()
+    # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." from C++: kept out of
+    # the terminal unless asked for (keras_acts._quiet); shown when creating the interpreter fails.
+    error: Exception | None = None
+    with _quiet.captured_stderr(not _quiet.verbose_requested()) as log:
+        try:
+            interpreter = Interpreter(
+                model_content=bytes(content), num_threads=num_threads, experimental_op_resolver_type=resolver
+            )
+            interpreter.allocate_tensors()
+        except Exception as err:  # noqa: BLE001 - re-raised below, after LiteRT's own lines
+            error = err
+    if error is not None:
+        _quiet.replay(log.text)
+        raise error
     return interpreter
 
 

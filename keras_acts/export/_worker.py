@@ -1,0 +1,152 @@
+"""The TFLite converter, run in a child process so that its crashes cannot end the caller's.
+
+The TFLite converter is C++ (MLIR). On some graphs it does not raise but crashes: measured with
+TF 2.21, a tf_keras EfficientNetB0 quantization-aware trained with tfmot made it segfault, which
+ended the Python process that called it - training results and all. :func:`keras_acts.export.to_tflite`
+therefore traces and freezes the model in the caller's process (the keras_acts lowerings are
+substituted while tracing, so that part has to run where the model lives) and hands the frozen
+GraphDef, the converter options and the calibration arrays to this worker. A crash becomes an
+:class:`~keras_acts.export.ExportError` in the caller.
+
+This file is self-contained (only NumPy and TensorFlow): the parent starts it by path with
+``python -c "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')" _worker.py``
+so the child does not import keras_acts or Keras. One worker is started per parent process, on
+the first export, and then reused: TensorFlow's import (3-6 s) is paid once. It exits when the
+parent closes its stdin (the parent exits or is killed).
+
+Protocol (one JSON object per line): the parent writes ``{"dir": JOB_DIR, "crash": null}`` to the
+worker's stdin; JOB_DIR holds ``job.json`` (input and output tensor names, options),
+``graph.pb`` and ``calibration_<i>.npy`` (one per model input). The worker answers on its original
+stdout (its fd 1 is pointed at stderr, so library prints cannot corrupt the protocol):
+``{"progress": [done, total]}`` per calibration sample, then ``{"ok": true}`` (``model.tflite``
+written into JOB_DIR) or ``{"error": MESSAGE, "type": NAME}`` for a converter exception.
+Everything the converter prints goes to the worker's stderr, which the parent keeps in a log
+file and shows the tail of when something fails.
+
+``"crash"`` is a test hook: ``"abort"`` or ``"segv"`` make the worker die that way at the start
+of the calibration (the parent sets it only from ``KERAS_ACTS_TEST_CONVERTER_CRASH``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Any, Callable, Iterator, Sequence
+
+
+def configure(converter: Any, tf: Any, options: dict, arrays: Sequence[Any] | None,
+              progress: Callable[[int, int], None] | None = None) -> None:
+    """Sets the converter options of one export (shared by the worker and the in-process path).
+
+    Args:
+        converter: a ``tf.lite.TFLiteConverter``.
+        tf: the ``tensorflow`` module.
+        options: ``quantization``, ``qat``, ``input_type``, ``output_type``, ``batch``.
+        arrays: calibration arrays, one per input (``(n, *sample_shape)``), or None.
+        progress: called as ``progress(done, total)`` after each calibration sample.
+    """
+    quantization = options["quantization"]
+    if quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantization == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if not options["qat"]:
+            # (The converter rejects INT8-only op sets without a representative dataset even
+            # for QAT graphs; QAT graphs come out int8 from their fake-quant ranges.)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if arrays is not None:
+            converter.representative_dataset = representative_dataset(arrays, int(options.get("batch") or 1), progress)
+        converter.inference_input_type = tf.as_dtype(options["input_type"])
+        converter.inference_output_type = tf.as_dtype(options["output_type"])
+
+
+def representative_dataset(arrays: Sequence[Any], batch: int, progress: Callable[[int, int], None] | None
+                           ) -> Callable[[], Iterator[list[Any]]]:
+    """The converter's ``representative_dataset``: batches of ``batch`` samples, one array per input.
+
+    A model with a fixed batch of ``batch`` is calibrated on that many samples at a time (a
+    remainder smaller than the batch is left out).
+    """
+    total = int(arrays[0].shape[0]) // batch * batch
+
+    def gen() -> Iterator[list[Any]]:
+        for start in range(0, total, batch):
+            yield [a[start : start + batch] for a in arrays]
+            if progress is not None:
+                progress(start + batch, total)
+
+    return gen
+
+
+def _convert_job(job_dir: str, send: Callable[[dict], None], crash: str | None) -> None:
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.python.eager import wrap_function
+
+    with open(os.path.join(job_dir, "job.json"), encoding="utf-8") as f:
+        job = json.load(f)
+    graph_def = tf.compat.v1.GraphDef()
+    with open(os.path.join(job_dir, "graph.pb"), "rb") as f:
+        graph_def.ParseFromString(f.read())
+    fn = wrap_function.function_from_graph_def(graph_def, job["inputs"], job["outputs"])
+    arrays = None
+    if job["num_calibration_arrays"]:
+        arrays = [np.load(os.path.join(job_dir, f"calibration_{i}.npy"), mmap_mode="r")
+                  for i in range(job["num_calibration_arrays"])]
+
+    def progress(done: int, total: int) -> None:
+        if crash:
+            _crash(crash)
+        send({"progress": [done, total]})
+
+    if crash and arrays is None:
+        _crash(crash)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn])
+    configure(converter, tf, job["options"], arrays, progress)
+    content = converter.convert()
+    tmp = os.path.join(job_dir, "model.tflite.part")
+    with open(tmp, "wb") as f:
+        f.write(bytes(content))
+    os.replace(tmp, os.path.join(job_dir, "model.tflite"))
+
+
+def _crash(how: str) -> None:
+    sys.stderr.write(f"keras_acts converter worker: crashing on purpose ({how}, test hook)\n")
+    sys.stderr.flush()
+    if how == "segv":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    os.abort()
+
+
+def main() -> int:
+    """Serves conversion jobs from stdin until it is closed."""
+    protocol = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)  # anything printed to stdout by TensorFlow lands in the log, not in the protocol
+    sys.stdout = sys.stderr
+
+    def send(message: dict) -> None:
+        protocol.write(json.dumps(message) + "\n")
+        protocol.flush()
+
+    import tensorflow  # noqa: F401 - imported while the parent is still tracing its model
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        try:
+            _convert_job(request["dir"], send, request.get("crash"))
+        except Exception as err:  # noqa: BLE001 - every converter error goes back to the parent
+            send({"error": str(err), "type": type(err).__name__})
+        else:
+            send({"ok": True})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
