@@ -20,7 +20,7 @@ from keras_acts import _quiet
 _quiet_import = "tensorflow" not in _sys.modules and not _quiet.verbose_requested()
 _import_log = _quiet.Captured()
 try:
-    with _quiet.captured_stderr(_quiet_import) as _import_log:
+    with _quiet.captured_stderr(_quiet_import, replay_on_error=False) as _import_log:
         from keras_acts.backend import FRONTEND, keras
         from keras_acts import activations
         from keras_acts.activations import (

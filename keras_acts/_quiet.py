@@ -52,7 +52,7 @@ class Captured:
 
 
 @contextlib.contextmanager
-def captured_stderr(enabled: bool = True) -> Iterator[Captured]:
+def captured_stderr(enabled: bool = True, replay_on_error: bool = True) -> Iterator[Captured]:
     """Points file descriptor 2 at a temporary file while the block runs.
 
     Python code writing to ``sys.stderr`` (warnings, ``absl`` logging) is captured as well when
@@ -61,6 +61,8 @@ def captured_stderr(enabled: bool = True) -> Iterator[Captured]:
 
     Args:
         enabled: False yields without redirecting (``text`` stays empty).
+        replay_on_error: when the block raises, write what was captured to the real stderr,
+            so that the lines explaining a failure are not lost.
 
     Yields:
         A :class:`Captured` whose ``text`` holds everything written, once the block has exited
@@ -84,8 +86,10 @@ def captured_stderr(enabled: bool = True) -> Iterator[Captured]:
         tmp = tempfile.TemporaryFile()
         try:
             os.dup2(tmp.fileno(), 2)
+            failed = True
             try:
                 yield cap
+                failed = False
             finally:
                 try:
                     sys.stderr.flush()
@@ -94,6 +98,8 @@ def captured_stderr(enabled: bool = True) -> Iterator[Captured]:
                 os.dup2(saved, 2)
                 tmp.seek(0)
                 cap.text = tmp.read().decode("utf-8", errors="replace")
+                if failed and replay_on_error:
+                    replay(cap.text)
         finally:
             os.close(saved)
             tmp.close()

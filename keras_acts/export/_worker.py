@@ -23,8 +23,14 @@ written into JOB_DIR) or ``{"error": MESSAGE, "type": NAME}`` for a converter ex
 Everything the converter prints goes to the worker's stderr, which the parent keeps in a log
 file and shows the tail of when something fails.
 
+After an int8 conversion with ``validation_<i>.npy`` arrays in JOB_DIR, the worker also runs the
+new model on them with LiteRT (:func:`run_tflite`; announced by ``{"phase": "validate"}``, since
+a model with absurd scales can make XNNPACK abort) and writes ``validation_output_<i>.npy`` and
+``validation.json``.
+
 ``"crash"`` is a test hook: ``"abort"`` or ``"segv"`` make the worker die that way at the start
-of the calibration (the parent sets it only from ``KERAS_ACTS_TEST_CONVERTER_CRASH``).
+of the calibration, ``"validate"`` (abort) when it starts running the converted model (the
+parent sets it only from ``KERAS_ACTS_TEST_CONVERTER_CRASH``).
 """
 
 from __future__ import annotations
@@ -83,6 +89,77 @@ def representative_dataset(arrays: Sequence[Any], batch: int, progress: Callable
     return gen
 
 
+def run_tflite(content: bytes, arrays: Sequence[Any]) -> tuple[list[Any], list[dict]]:
+    """Runs a TFLite model with LiteRT's default CPU path (XNNPACK), as apps run it.
+
+    Float ``arrays`` are quantized with each input's scale and zero point; outputs come back
+    dequantized (float64). Used to validate an int8 export - in the worker, because a model
+    with absurd quantization scales can make XNNPACK abort the process that loads it.
+
+    Returns:
+        (outputs, details): one array per model output, and per output its ``name``,
+        ``dtype`` and ``scale`` (the output quantization step; for a float output computed
+        by a final DEQUANTIZE, the step of the int8 tensor it reads; 0 for float outputs).
+    """
+    import numpy as np
+
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - depends on the install
+        from tensorflow.lite import Interpreter  # type: ignore[no-redef]
+
+    it = Interpreter(model_content=bytes(content), num_threads=1)
+    it.allocate_tensors()
+    ins = it.get_input_details()
+    n = int(arrays[0].shape[0])
+    static = all(int(d["shape_signature"][0]) > 0 for d in ins)
+    step = int(ins[0]["shape"][0]) if static else n
+    if not static:
+        for d, a in zip(ins, arrays):
+            it.resize_tensor_input(d["index"], [n, *a.shape[1:]], strict=False)
+        it.allocate_tensors()
+        ins = it.get_input_details()
+    parts: list[list[Any]] = []
+    for start in range(0, n, step):
+        chunk = [np.asarray(a[start : start + step], np.float64) for a in arrays]
+        m = int(chunk[0].shape[0])
+        if m < step:
+            chunk = [np.concatenate([c, np.repeat(c[-1:], step - m, axis=0)]) for c in chunk]
+        for d, c in zip(ins, chunk):
+            dtype = np.dtype(d["dtype"])
+            scale, zp = d["quantization"]
+            if dtype.kind in "iu" and scale:
+                info = np.iinfo(dtype)
+                c = np.clip(np.floor(c / scale + 0.5) + zp, info.min, info.max)
+            it.set_tensor(d["index"], c.astype(dtype))
+        it.invoke()
+        outs = []
+        for d in it.get_output_details():
+            y = it.get_tensor(d["index"]).astype(np.float64)
+            scale, zp = d["quantization"]
+            if np.dtype(d["dtype"]).kind in "iu" and scale:
+                y = (y - zp) * scale
+            outs.append(y[:m])
+        parts.append(outs)
+    outputs = [np.concatenate([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
+    details = []
+    ops = []
+    try:
+        ops = it._get_ops_details()
+    except AttributeError:  # pragma: no cover
+        pass
+    for d in it.get_output_details():
+        scale = float(d["quantization"][0]) if np.dtype(d["dtype"]).kind in "iu" else 0.0
+        if not scale:
+            for op in ops:
+                if op["op_name"] == "DEQUANTIZE" and d["index"] in list(op["outputs"]):
+                    src = it._get_tensor_details(int(op["inputs"][0]), 0)
+                    if np.dtype(src["dtype"]).kind in "iu":
+                        scale = float(src["quantization"][0])
+        details.append({"name": str(d["name"]), "dtype": np.dtype(d["dtype"]).name, "scale": scale})
+    return outputs, details
+
+
 def _convert_job(job_dir: str, send: Callable[[dict], None], crash: str | None) -> None:
     import numpy as np
     import tensorflow as tf
@@ -100,11 +177,11 @@ def _convert_job(job_dir: str, send: Callable[[dict], None], crash: str | None) 
                   for i in range(job["num_calibration_arrays"])]
 
     def progress(done: int, total: int) -> None:
-        if crash:
+        if crash in ("abort", "segv"):
             _crash(crash)
         send({"progress": [done, total]})
 
-    if crash and arrays is None:
+    if crash in ("abort", "segv") and arrays is None:
         _crash(crash)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn])
     configure(converter, tf, job["options"], arrays, progress)
@@ -113,6 +190,16 @@ def _convert_job(job_dir: str, send: Callable[[dict], None], crash: str | None) 
     with open(tmp, "wb") as f:
         f.write(bytes(content))
     os.replace(tmp, os.path.join(job_dir, "model.tflite"))
+    if job.get("num_validation_arrays"):
+        send({"phase": "validate"})
+        if crash == "validate":
+            _crash("abort")
+        inputs = [np.load(os.path.join(job_dir, f"validation_{i}.npy")) for i in range(job["num_validation_arrays"])]
+        outputs, details = run_tflite(bytes(content), inputs)
+        for i, o in enumerate(outputs):
+            np.save(os.path.join(job_dir, f"validation_output_{i}.npy"), o)
+        with open(os.path.join(job_dir, "validation.json"), "w", encoding="utf-8") as f:
+            json.dump(details, f)
 
 
 def _crash(how: str) -> None:

@@ -317,12 +317,13 @@ def to_tflite(
         # lowerings of the remaining single-op activations are the same for both targets.
         lowering = "int8"
     traced = model if qat else _adopted(model)
-    frozen, substitutions = _trace(traced, specs, lowering)
-    if quantization == "int8" and not qat and _graph_has_fake_quant(frozen):
-        qat = True
-        if lowering == "cpu":
-            lowering = "int8"
-            frozen, substitutions = _trace(traced, specs, lowering)
+    with _quiet.captured_stderr(not verbose):  # grappler's "Starting new session" lines while freezing
+        frozen, substitutions = _trace(traced, specs, lowering)
+        if quantization == "int8" and not qat and _graph_has_fake_quant(frozen):
+            qat = True
+            if lowering == "cpu":
+                lowering = "int8"
+                frozen, substitutions = _trace(traced, specs, lowering)
     del traced
 
     # QAT graphs too: the converter quantizes the frozen graph from its FakeQuant ranges
@@ -336,6 +337,8 @@ def to_tflite(
     }
     what = _describe(model, quantization, target, qat, data)
     arrays = data.arrays if data is not None else None
+    run_inputs = val_arrays if (quantization == "int8" and validate and val_arrays is not None) else None
+    run = None
     if isolate:
         from keras_acts.export import isolation
 
@@ -345,7 +348,9 @@ def to_tflite(
         # before the conversion runs, so the two processes do not both hold it.
         del frozen
         try:
-            content, log = isolation.convert(graph_def, names[0], names[1], options, arrays, progress)
+            content, log, run = isolation.convert(
+                graph_def, names[0], names[1], options, arrays, progress, validation_inputs=run_inputs
+            )
         except isolation.ConverterFailed as err:
             if verbose:
                 _quiet.replay(err.log)
@@ -353,9 +358,14 @@ def to_tflite(
         except isolation.WorkerCrashed as err:
             if verbose:
                 _quiet.replay(err.log)
-            raise ExportError(_crash_message(model, what, quantization, qat, err)) from None
+            raise ExportError(_crash_message(model, what, quantization, qat, err, data)) from None
     else:
         content, log = _convert_here(frozen, options, arrays, progress, what, verbose)
+        if run_inputs is not None:
+            from keras_acts.export._worker import run_tflite
+
+            with _quiet.captured_stderr(not verbose):
+                run = run_tflite(content, run_inputs)
     _LOG.debug("TFLite converter output for %s:\n%s", what, log)
     if verbose:
         _quiet.replay(log)
@@ -373,7 +383,7 @@ def to_tflite(
         converter_log=log,
     )
     if quantization == "int8" and validate:
-        result.validation = _validate(result, model, qat, val_arrays, val_source, held_out, calib_refs, data)
+        result.validation = _validate(model, qat, val_arrays, run, val_source, held_out, calib_refs, data)
         for message in result.validation.warnings:
             warnings.warn(f"to_tflite: {message}", UserWarning, stacklevel=2)
     return result
@@ -438,9 +448,9 @@ def _check_float_outputs(model: Any, arrays: Sequence[np.ndarray]) -> list[np.nd
     return refs
 
 
-def _validate(result: ExportResult, model: Any, qat: bool, val_arrays: Any, source: str, held_out: bool,
+def _validate(model: Any, qat: bool, val_arrays: Any, run: Any, source: str, held_out: bool,
               calib_refs: Any, data: Any) -> Any:
-    if val_arrays is None:
+    if val_arrays is None or run is None:
         return validation.skipped(
             "QAT model exported without samples; pass validation_data=x[:64] to compare it with the int8 model"
             if qat else "no samples"
@@ -452,8 +462,9 @@ def _validate(result: ExportResult, model: Any, qat: bool, val_arrays: Any, sour
     if refs is None:
         refs = validation.reference_outputs(model, val_arrays, fixed_batch=_fixed_batch(model))
     hint = f"Calibration data values span {_value_range(data.arrays)}." if data is not None else ""
+    outputs, details = run
     return validation.validate(
-        result.content, val_arrays, refs, source=source, held_out=held_out,
+        outputs, details, refs, num_samples=len(val_arrays[0]), source=source, held_out=held_out,
         reference="QAT model" if qat else "Keras float model", fix_hint=hint,
     )
 
@@ -469,7 +480,7 @@ def _convert_here(frozen: Any, options: dict, arrays: Any, progress: Any, what: 
     level = absl.level
     error: Exception | None = None
     content = b""
-    with _quiet.captured_stderr(not verbose) as cap, warnings.catch_warnings():
+    with _quiet.captured_stderr(not verbose, replay_on_error=False) as cap, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         if not verbose:
             absl.setLevel(logging.ERROR)  # "Please consider providing the trackable_obj argument ..."
@@ -486,9 +497,19 @@ def _convert_here(frozen: Any, options: dict, arrays: Any, progress: Any, what: 
     return bytes(content), cap.text
 
 
-def _crash_message(model: Any, what: str, quantization: str, qat: bool, err: Any) -> str:
+def _crash_message(model: Any, what: str, quantization: str, qat: bool, err: Any, data: Any = None) -> str:
     import tensorflow as tf
 
+    tail = "\n".join([ln.rstrip() for ln in err.log.splitlines() if ln.strip()][-15:]) or "(nothing printed)"
+    if getattr(err, "phase", "convert") == "validate":
+        span = f" (the calibration data's values span {_value_range(data.arrays)})" if data is not None else ""
+        return (
+            f"the int8 model of {what} converted, but LiteRT's CPU runtime (XNNPACK) crashed ({err}) loading or "
+            "running it: the model is broken, so it was not returned and no file was written. Its quantization "
+            f"ranges are outside anything the runtime accepts{span}: calibrate on samples scaled exactly as the "
+            "training inputs (e.g. x_train[:300] after the same preprocessing). This process is unaffected (the "
+            f"model ran in the converter's worker process).\nWorker log (last lines):\n{tail}"
+        )
     tries = []
     if _qat_engine(model) == "tfmot":
         tries.append(
@@ -503,7 +524,6 @@ def _crash_message(model: Any, what: str, quantization: str, qat: bool, err: Any
         )
     tries.append(f"try another TensorFlow version (installed: {tf.__version__})")
     tries.append("if it persists, report it to TensorFlow with the model and the log below")
-    tail = "\n".join([ln.rstrip() for ln in err.log.splitlines() if ln.strip()][-15:]) or "(the converter printed nothing)"
     return (
         f"the TFLite converter crashed ({err}) while converting {what}. It ran in a separate worker "
         "process, so this process and your model are unaffected and no file was written. What to try: "
@@ -607,7 +627,8 @@ def _input_specs(model: Any, batch_size: int | None) -> list[InputSpec]:
                 "inputs. Build it first with model.build((None, *sample_shape)) or by calling it on a "
                 "batch, or decorate `call` with @tf.function(input_signature=[tf.TensorSpec(...)])."
             )
-        raw = [(f"input_{i}", s) for i, s in enumerate(shapes)]
+        # The batch a subclassed model was built or called with is not a fixed batch size.
+        raw = [(f"input_{i}", (None,) + tuple(s[1:]) if s else s) for i, s in enumerate(shapes)]
     specs = []
     seen: set[str] = set()
     for i, (name, shape) in enumerate(raw):

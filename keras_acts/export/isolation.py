@@ -51,12 +51,15 @@ class WorkerCrashed(Exception):
     Attributes:
         returncode: the process's return code (negative: killed by that signal).
         log: what the worker printed during the job.
+        phase: ``"convert"`` (the converter crashed) or ``"validate"`` (the conversion
+            finished and LiteRT crashed loading or running the new model).
     """
 
-    def __init__(self, returncode: int | None, log: str) -> None:
+    def __init__(self, returncode: int | None, log: str, phase: str = "convert") -> None:
         super().__init__(describe_exit(returncode))
         self.returncode = returncode
         self.log = log
+        self.phase = phase
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -170,8 +173,13 @@ def convert(
     options: dict,
     arrays: Sequence[np.ndarray] | None,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[bytes, str]:
-    """Converts a frozen GraphDef in the worker; returns (flatbuffer, the converter's log).
+    validation_inputs: Sequence[np.ndarray] | None = None,
+) -> tuple[bytes, str, Any]:
+    """Converts a frozen GraphDef in the worker; returns (flatbuffer, the converter's log, run).
+
+    With ``validation_inputs``, the worker then runs the new model on them with LiteRT
+    (XNNPACK) and ``run`` is ``(outputs, details)`` as returned by
+    :func:`keras_acts.export._worker.run_tflite`; else None.
 
     Raises:
         ConverterFailed: the converter raised an error.
@@ -183,8 +191,11 @@ def convert(
             f.write(graph_def)
         for i, a in enumerate(arrays or []):
             np.save(os.path.join(job_dir, f"calibration_{i}.npy"), np.ascontiguousarray(a, dtype=np.float32))
+        for i, a in enumerate(validation_inputs or []):
+            np.save(os.path.join(job_dir, f"validation_{i}.npy"), np.ascontiguousarray(a, dtype=np.float32))
         job = {"inputs": list(inputs), "outputs": list(outputs), "options": options,
-               "num_calibration_arrays": len(arrays or [])}
+               "num_calibration_arrays": len(arrays or []),
+               "num_validation_arrays": len(validation_inputs or [])}
         with open(os.path.join(job_dir, "job.json"), "w", encoding="utf-8") as f:
             json.dump(job, f)
         crash = os.environ.get(CRASH_HOOK_ENV) or None
@@ -193,6 +204,7 @@ def convert(
             proc = _WORKER.proc
             assert proc is not None and proc.stdin is not None and proc.stdout is not None
             offset = _WORKER.log_size()
+            phase = "convert"
             try:
                 proc.stdin.write(json.dumps({"dir": job_dir, "crash": crash}) + "\n")
                 proc.stdin.flush()
@@ -202,8 +214,11 @@ def convert(
                         returncode = proc.wait()
                         log = _WORKER.log_since(offset)
                         _WORKER.stop()
-                        raise WorkerCrashed(returncode, log)
+                        raise WorkerCrashed(returncode, log, phase)
                     message = json.loads(line)
+                    if "phase" in message:
+                        phase = message["phase"]
+                        continue
                     if "progress" in message:
                         if progress is not None:
                             progress(*message["progress"])
@@ -212,12 +227,19 @@ def convert(
                     if "error" in message:
                         raise ConverterFailed(message["error"], message.get("type", "Exception"), log)
                     with open(os.path.join(job_dir, "model.tflite"), "rb") as f:
-                        return f.read(), log
+                        content = f.read()
+                    run = None
+                    if validation_inputs:
+                        with open(os.path.join(job_dir, "validation.json"), encoding="utf-8") as f:
+                            details = json.load(f)
+                        run = ([np.load(os.path.join(job_dir, f"validation_output_{i}.npy")) for i in range(len(details))],
+                               details)
+                    return content, log, run
             except BrokenPipeError:
                 returncode = proc.wait()
                 log = _WORKER.log_since(offset)
                 _WORKER.stop()
-                raise WorkerCrashed(returncode, log) from None
+                raise WorkerCrashed(returncode, log, phase) from None
             except (ConverterFailed, WorkerCrashed):
                 raise
             except BaseException:

@@ -33,7 +33,7 @@ def make_interpreter(content: bytes, *, num_threads: int = 1, xnnpack: bool = Fa
     # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." from C++: kept out of
     # the terminal unless asked for (keras_acts._quiet); shown when creating the interpreter fails.
     error: Exception | None = None
-    with _quiet.captured_stderr(not _quiet.verbose_requested()) as log:
+    with _quiet.captured_stderr(not _quiet.verbose_requested(), replay_on_error=False) as log:
         try:
             interpreter = Interpreter(
                 model_content=bytes(content), num_threads=num_threads, experimental_op_resolver_type=resolver

@@ -221,49 +221,47 @@ def _snr_db(ref: np.ndarray, got: np.ndarray) -> float:
 
 
 def validate(
-    content: bytes,
-    inputs: Sequence[np.ndarray],
+    outputs: Sequence[np.ndarray],
+    details: Sequence[dict],
     references: Sequence[np.ndarray],
     *,
+    num_samples: int,
     source: str,
     held_out: bool,
     reference: str,
     fix_hint: str = "",
 ) -> Validation:
-    """Runs the int8 model on ``inputs`` and compares it with ``references``.
+    """Compares the int8 model's outputs with the reference's.
 
     Args:
-        content: the int8 TFLite model.
-        inputs: validation samples, one float array per model input.
-        references: the reference model's outputs on them, one array per output.
+        outputs: the int8 model's dequantized outputs on the validation samples, as returned
+            with ``details`` by :func:`keras_acts.export._worker.run_tflite` (LiteRT, XNNPACK).
+        details: per output ``name``, ``dtype`` and ``scale`` (the output quantization step).
+        references: the reference model's outputs on the same samples, one array per output.
+        num_samples: the number of validation samples.
         source: where the samples came from (for the summary).
         held_out: whether they were left out of calibration.
         reference: what produced ``references``.
         fix_hint: added to degenerate-model warnings (e.g. the calibration data's value range).
     """
     from keras_acts import health
-    from keras_acts.export.runner import _dequantized_scale, evaluate, make_interpreter, runtime_name
+    from keras_acts.export.runner import runtime_name
 
-    ev = evaluate(content, inputs[0] if len(inputs) == 1 else list(inputs), xnnpack=True)
-    got = ev.outputs if isinstance(ev.outputs, list) else [ev.outputs]
-    interpreter = make_interpreter(content)
-    details = interpreter.get_output_details()
-    result = Validation(num_samples=int(inputs[0].shape[0]), source=source, held_out=held_out,
+    result = Validation(num_samples=int(num_samples), source=source, held_out=held_out,
                         reference=reference, runtime=runtime_name(True, 1))
-    if len(got) != len(references):
+    if len(outputs) != len(references):
         result.warnings.append(
-            f"the int8 model has {len(got)} output(s) but the Keras model {len(references)}; they were not compared."
+            f"the int8 model has {len(outputs)} output(s) but the Keras model {len(references)}; they were not compared."
         )
         return result
-    for o, r, d in zip(got, references, details):
+    for o, r, d in zip(outputs, references, details):
         o = np.asarray(o, np.float64)
         r = np.asarray(r, np.float64)
         name = str(d.get("name", ""))
         if o.shape != r.shape:
             result.warnings.append(f"output {name!r}: int8 shape {o.shape} differs from the Keras output shape {r.shape}.")
             continue
-        dtype = np.dtype(d["dtype"])
-        scale = float(d["quantization"][0]) if dtype.kind in "iu" else _dequantized_scale(interpreter, d)
+        scale = float(d.get("scale") or 0.0)
         diff = np.abs(o - r).ravel()
         classes = o.ndim == 2 and o.shape[1] >= 2
         check = OutputCheck(
