@@ -60,10 +60,16 @@ def test_runtime_crash_on_the_new_model_is_an_export_error(model, monkeypatch):
         to_tflite(model, quantization="int8", representative_data=X)
 
 
-def test_calibration_scaled_by_1e30_is_refused(model):
-    # Measured: this int8 model makes XNNPACK abort the process that loads it.
-    with pytest.raises(ExportError, match="XNNPACK.*crashed.*1e\\+30"):
-        to_tflite(model, quantization="int8", representative_data=X * np.float32(1e30))
+def test_calibration_scaled_by_1e30_is_refused_or_flagged(model):
+    # Measured with LiteRT 2.3.0: this int8 model makes XNNPACK abort the process that loads it,
+    # which the worker turns into an ExportError. Should a LiteRT version load it, the validation
+    # has to flag it instead.
+    try:
+        res = to_tflite(model, quantization="int8", representative_data=X * np.float32(1e30))
+    except ExportError as err:
+        assert "XNNPACK" in str(err) and "crashed" in str(err) and "1e+30" in str(err)
+    else:  # pragma: no cover - depends on the LiteRT version
+        assert res.validation.warnings
 
 
 def test_progress_is_relayed_and_isolation_gives_the_same_bytes(model):
@@ -153,6 +159,7 @@ def test_generic_target_is_a_deprecated_alias(model):
 
 _FRESH = textwrap.dedent(
     """
+    import sys
     import numpy as np
     import keras_acts
     from keras_acts import keras
@@ -160,21 +167,23 @@ _FRESH = textwrap.dedent(
     inp = keras.Input((6,))
     m = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(8, activation=keras_acts.hard_swish)(inp)))
     x = np.random.default_rng(0).normal(size=(80, 6)).astype("float32")
-    res = to_tflite(m, quantization="int8", representative_data=x, VERBOSE)
+    res = to_tflite(m, quantization="int8", representative_data=x)
     print(evaluate(res.content, x, reference=m).num_samples, res.report.op_names[0])
+    sys.stdout.flush()
+    print("--- verbose ---", file=sys.stderr, flush=True)
+    to_tflite(m, quantization="int8", representative_data=x, verbose=True)
     """
 )
 
 
-@pytest.mark.parametrize("verbose", [False, True])
-def test_fresh_process_stderr_is_quiet_unless_asked(verbose):
+@pytest.mark.slow
+def test_fresh_process_stderr_is_quiet_unless_asked():
+    """import keras_acts, an int8 export and evaluate print nothing on stderr; verbose=True shows the converter."""
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_ACTS_VERBOSE")}
     env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
-    code = _FRESH.replace("VERBOSE", f"verbose={verbose}")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", _FRESH], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["80", "QUANTIZE"]
-    if verbose:
-        assert "fully_quantize" in proc.stderr
-    else:
-        assert proc.stderr == ""
+    quiet, loud = proc.stderr.split("--- verbose ---\n")
+    assert quiet == ""
+    assert "fully_quantize" in loud
