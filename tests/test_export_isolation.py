@@ -187,3 +187,25 @@ def test_fresh_process_stderr_is_quiet_unless_asked():
     quiet, loud = proc.stderr.split("--- verbose ---\n")
     assert quiet == ""
     assert "fully_quantize" in loud
+
+
+def test_validation_warnings_from_outputs():
+    ref = np.array([[0.300, 0.301, 0.1 + 0.01 * i] for i in range(10)])  # classes 0/1 nearly tied
+    det = [{"name": "probs", "dtype": "int8", "scale": 1 / 256}]
+    int8 = ref.copy()
+    int8[:, 0] += 0.002  # within one output step: the int8 model flips every near-tie
+    v = validation.validate([int8], det, [ref], num_samples=10, source="s", held_out=True, reference="Keras float model")
+    (o,) = v.outputs
+    assert o.top1_agreement == 0.0 and o.near_ties == 1.0
+    assert "within one output step" in v.warnings[0] and "untrained" in v.warnings[0]
+    assert o.max_lsb == pytest.approx(0.002 * 256)
+    const = np.tile(int8[:1], (10, 1))
+    v = validation.validate([const], det, [ref], num_samples=10, source="s", held_out=True, reference="Keras float model")
+    assert v.outputs[0].int8_constant and "degenerate" in v.warnings[0]
+    vals = np.linspace(-1, 1, 20).reshape(10, 2, 1)[:, :, 0][:, :1]  # (10, 1): a "values" output
+    noisy = vals + 0.5
+    v = validation.validate([noisy], [{"name": "y", "dtype": "float32", "scale": 0.0}], [vals], num_samples=10,
+                            source="s", held_out=False, reference="Keras float model")
+    expected = 10 * np.log10(np.sum(vals**2) / np.sum((noisy - vals) ** 2))
+    assert v.outputs[0].snr_db == pytest.approx(expected) and v.outputs[0].max_lsb is None
+    assert "SNR" in v.warnings[0] and "SNR" in v.summary_lines()[0]

@@ -124,6 +124,8 @@ class Report:
         xnnpack: how LiteRT's default CPU runtime partitions the model
             (:class:`keras_acts.export.xnnpack.XnnpackPlan`), or None when not asked for.
         source: the file inspected, or None for bytes.
+        validation: for a fresh int8 export, the int8 model against the Keras model
+            (:class:`keras_acts.export.validation.Validation`); None for files.
     """
 
     ops: list[OpInfo]
@@ -135,6 +137,7 @@ class Report:
     edgetpu: Any = None
     xnnpack: Any = None
     source: str | None = None
+    validation: Any = None
     _constants: int = field(default=0, repr=False)
 
     @property

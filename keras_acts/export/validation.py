@@ -74,6 +74,9 @@ class OutputCheck:
         scale: the output quantization step (0 for float outputs).
         int8_constant: the int8 model gives the same output for every sample.
         reference_constant: the reference gives the same output for every sample.
+        near_ties: share of samples whose reference top-2 scores are within one output step
+            (``"classes"`` only): there the int8 model cannot tell the two classes apart, so
+            top-1 disagreement says little (typical of an untrained model).
     """
 
     name: str
@@ -85,6 +88,7 @@ class OutputCheck:
     scale: float
     int8_constant: bool
     reference_constant: bool
+    near_ties: float | None = None
 
     def headline(self) -> str:
         """``"top-1 agreement 98.4 %, max 2.0 LSB (p99 1.0)"`` and the like."""
@@ -108,6 +112,7 @@ class OutputCheck:
             "scale": self.scale,
             "int8_constant": self.int8_constant,
             "reference_constant": self.reference_constant,
+            "near_ties": self.near_ties,
         }
 
 
@@ -264,6 +269,10 @@ def validate(
         scale = float(d.get("scale") or 0.0)
         diff = np.abs(o - r).ravel()
         classes = o.ndim == 2 and o.shape[1] >= 2
+        near_ties = None
+        if classes:
+            top2 = np.sort(r, axis=1)[:, -2:]
+            near_ties = float(np.mean(top2[:, 1] - top2[:, 0] <= (scale or 0.0)))
         check = OutputCheck(
             name=name,
             kind="classes" if classes else "values",
@@ -274,6 +283,7 @@ def validate(
             scale=scale,
             int8_constant=result.num_samples >= 2 and health.is_constant(o),
             reference_constant=result.num_samples >= 2 and health.is_constant(r),
+            near_ties=near_ties,
         )
         result.outputs.append(check)
         result.warnings.extend(_warnings(check, fix_hint))
@@ -296,6 +306,13 @@ def _warnings(c: OutputCheck, fix_hint: str) -> list[str]:
         ]
     out = []
     if c.kind == "classes" and c.top1_agreement is not None and c.top1_agreement < MIN_TOP1:
+        if c.near_ties is not None and c.near_ties >= 0.5:
+            return [
+                f"output {c.name!r}: the int8 model agrees with the Keras model on only {100 * c.top1_agreement:.0f} % "
+                f"of top-1 classes, but on {100 * c.near_ties:.0f} % of the samples the Keras model's two best "
+                "scores are within one output step of each other, which int8 cannot tell apart: the model looks "
+                "untrained or very uncertain on these samples. Validate a trained model on samples it classifies."
+            ]
         out.append(
             f"output {c.name!r}: the int8 model agrees with the Keras model on only {100 * c.top1_agreement:.0f} % of "
             "top-1 classes: check the calibration data matches the inputs the model sees, or use "
