@@ -209,3 +209,11 @@ def test_validation_warnings_from_outputs():
     expected = 10 * np.log10(np.sum(vals**2) / np.sum((noisy - vals) ** 2))
     assert v.outputs[0].snr_db == pytest.approx(expected) and v.outputs[0].max_lsb is None
     assert "SNR" in v.warnings[0] and "SNR" in v.summary_lines()[0]
+
+
+def test_no_worker_possible_falls_back_to_in_process(model, monkeypatch):
+    isolation.shutdown()
+    monkeypatch.setattr(isolation.sys, "executable", "")
+    with pytest.warns(UserWarning, match="worker process cannot be started.*isolate=False"):
+        res = to_tflite(model, quantization="int8", representative_data=X[:32])
+    assert res.content[4:8] == b"TFL3" and isolation.worker_pid() is None

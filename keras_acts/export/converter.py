@@ -257,7 +257,17 @@ def to_tflite(
     if isolate:
         from keras_acts.export import isolation
 
-        isolation.prewarm()  # the worker imports TensorFlow while this process traces
+        try:
+            isolation.prewarm()  # the worker imports TensorFlow while this process traces
+        except isolation.WorkerUnavailable as err:
+            warnings.warn(
+                f"to_tflite: the converter's worker process cannot be started ({err}); converting in this "
+                "process, where a converter crash would end it. Pass isolate=False to convert here without "
+                "this warning.",
+                UserWarning,
+                stacklevel=2,
+            )
+            isolate = False
 
     health.check_finite_weights(model, action="export")
     if target == "edgetpu":

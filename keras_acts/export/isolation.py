@@ -45,6 +45,10 @@ class ConverterFailed(Exception):
         self.log = log
 
 
+class WorkerUnavailable(OSError):
+    """The worker process could not be started (no usable ``sys.executable``, no ``fork``/``exec``)."""
+
+
 class WorkerCrashed(Exception):
     """The worker process died during a conversion.
 
@@ -92,6 +96,9 @@ class _Worker:
         self.stop()
         self.owner = os.getpid()
         fd, self.log_path = tempfile.mkstemp(prefix="keras_acts_converter_", suffix=".log")
+        if not sys.executable:
+            os.close(fd)
+            raise WorkerUnavailable("sys.executable is empty: no Python interpreter to start the worker with")
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _BOOT, _WORKER_PATH],
@@ -103,6 +110,8 @@ class _Worker:
                 encoding="utf-8",
                 bufsize=1,
             )
+        except OSError as err:
+            raise WorkerUnavailable(f"cannot start {sys.executable!r}: {err}") from err
         finally:
             os.close(fd)
 
