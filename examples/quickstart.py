@@ -35,12 +35,10 @@ import sys
 import time
 from typing import Any, Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import keras_acts  # noqa: E402
-from keras_acts import data  # noqa: E402
+import keras_acts  # keeps TensorFlow's start-up and converter log lines out of the terminal
+from keras_acts import data
 
 keras = keras_acts.keras
 
