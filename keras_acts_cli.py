@@ -7,21 +7,22 @@ answered from here alone; a command imports :mod:`keras_acts.cli`, where the com
 only once the arguments are valid.
 
 TensorFlow and LiteRT write start-up and conversion logs (oneDNN, CUDA, absl, MLIR) straight
-to the process's stderr from C++. Unless ``--debug`` is given, the command runs with file
-descriptor 2 pointed at ``/dev/null`` and Python's ``sys.stderr`` at the real terminal, so the
-user sees keras_acts's messages and errors and none of that noise.
+to the process's stderr from C++. Unless ``--verbose`` (or ``--debug``) is given, the command runs
+with file descriptor 2 pointed at ``/dev/null`` and Python's ``sys.stderr`` at the real terminal,
+so the user sees keras_acts's messages, warnings and errors and none of that noise.
 
 Subcommands::
 
     keras-acts export MODEL.keras --quantization int8 --calibration DATA.npy \\
-        [--target cpu|micro|edgetpu] [--input-type int8] [--output-type int8] -o OUT.tflite
+        [--target cpu|micro|edgetpu] [--input-type int8] [--output-type int8] [--no-validate] [--verbose] -o OUT.tflite
     keras-acts inspect OUT.tflite [--json] [--markdown] [--edgetpu] [--target T] [--verbose]
         [--html OUT.html [--reference FLOAT.tflite --samples DATA.npy]]
     keras-acts list [--json]
     keras-acts plot NAME... [--derivative] [--both] -o FILE.png
 
 Exit codes: 0 success, 2 usage error (argparse), 1 failure, reported as one line
-``keras-acts: error: <reason>`` on stderr (add ``--debug`` for the traceback).
+``keras-acts: error: <reason>`` on stderr (add ``--debug`` for the traceback). Errors name the
+command's flags (``-c FILE.npy``), not the Python arguments behind them.
 
 Adding a subcommand: write ``_add_<name>_parser(subparsers)`` here (``set_defaults(command=<name>)``)
 and ``_cmd_<name>(args) -> int`` in :mod:`keras_acts.cli`, and call the former in :func:`build_parser`.
@@ -63,7 +64,9 @@ def _add_export_parser(sub: Any) -> None:
                    help="default: none, or int8 for --target edgetpu")
     p.add_argument("--calibration", "-c", metavar="DATA.npy",
                    help="representative inputs for int8 (.npy, or .npz with one array per input)")
-    p.add_argument("--target", choices=("cpu", "micro", "edgetpu"), default="cpu",
+    # "generic" is the former name of "micro": accepted for one release, with a deprecation notice.
+    p.add_argument("--target", choices=("cpu", "micro", "edgetpu", "generic"), default="cpu",
+                   metavar="{cpu,micro,edgetpu}",
                    help="runtime: cpu = LiteRT CPU/XNNPACK (default), micro = single-op kernels "
                    "(TFLite Micro, NNAPI, GPU), edgetpu = Coral")
     p.add_argument("--input-type", choices=("float32", "int8", "uint8"), default=None)
@@ -74,6 +77,8 @@ def _add_export_parser(sub: Any) -> None:
     fmt.add_argument("--json", action="store_true", help="print the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="print the report as Markdown")
     p.add_argument("--quiet", action="store_true", help="no calibration progress")
+    p.add_argument("--no-validate", dest="validate", action="store_false",
+                   help="skip running the int8 model against the Keras model after export")
     p.set_defaults(command="export")
 
 
@@ -124,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks on errors and TensorFlow's own log output")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show TensorFlow's and the TFLite converter's own log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_export_parser(sub)
@@ -169,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``keras-acts``; returns the exit code (0 ok, 1 failure, 2 usage)."""
     args = build_parser().parse_args(argv)  # exits with 2 on usage errors, before any heavy import
     try:
-        with quiet_native_logs(not args.debug):
+        with quiet_native_logs(not (args.debug or args.verbose)):
             commands = importlib.import_module("keras_acts.cli")
             return int(getattr(commands, f"_cmd_{args.command}")(args) or 0)
     except KeyboardInterrupt:
@@ -178,9 +185,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - every failure becomes one line
         if args.debug:
             traceback.print_exc()
-        reason = " ".join(str(err).split()) or type(err).__name__
+        text = str(err)
+        log = ""
+        if "\nConverter log" in text or "\nWorker log" in text:  # a converter crash: keep its log readable
+            text, log = text.split("\n", 1)
+        reason = cli_wording(" ".join(text.split())) or type(err).__name__
         print(f"{PROG}: error: {reason}", file=sys.stderr)
+        if log:
+            print(log, file=sys.stderr)
         return 1
+
+
+#: Python argument spellings in keras_acts's error messages -> the ``keras-acts export`` flags.
+_FLAG_WORDS = (
+    (r"representative_data=x_train\[:\d+\]", "-c FILE.npy"),
+    (r"validation_data=x\[:\d+\]", "a calibration file (-c FILE.npy)"),
+    (r"\brepresentative_data\b", "the calibration data (-c FILE.npy)"),
+    (r"num_calibration_samples=(\w+)", r"--num-calibration-samples \1"),
+    (r"\bnum_calibration_samples\b", "--num-calibration-samples"),
+    (r"batch_size=(\w+)", r"--batch-size \1"),
+    (r"quantization='(\w+)'", r"-q \1"),
+    (r"input_type='(\w+)'", r"--input-type \1"),
+    (r"output_type='(\w+)'", r"--output-type \1"),
+    (r"\binput_type/output_type\b", "--input-type/--output-type"),
+    (r"target='(\w+)'", r"--target \1"),
+    (r"validate=False", "--no-validate"),
+)
+
+
+def cli_wording(message: str) -> str:
+    """Rewrites the Python argument names in an error message as ``keras-acts`` flags."""
+    import re
+
+    for pattern, flag in _FLAG_WORDS:
+        message = re.sub(pattern, flag, message)
+    return message
 
 
 if __name__ == "__main__":  # pragma: no cover

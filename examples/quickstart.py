@@ -35,12 +35,10 @@ import sys
 import time
 from typing import Any, Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import keras_acts  # noqa: E402
-from keras_acts import data  # noqa: E402
+import keras_acts  # keeps TensorFlow's start-up and converter log lines out of the terminal
+from keras_acts import data
 
 keras = keras_acts.keras
 
@@ -145,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "fully_int8": bool(report.is_fully_int8),
                 "float_islands": [o.op for o in report.float_islands],
                 "edgetpu": _edgetpu_dict(edge),
+                # int8 exports: the int8 model against the Keras model on held-out samples
+                "validation": res.validation.to_dict() if res.validation is not None else None,
+                "validation_summary": res.validation.summary_lines()[0] if res.validation is not None else None,
             }
         )
 
@@ -191,7 +192,8 @@ def _print_table(float_acc: float, rows: list[dict[str, Any]]) -> None:
         )
     print(f"latency: median ms per sample, {rows[0]['latency_runtime']} (LiteRT's default CPU path)")
     for r in rows:
-        print(f"  {r['file']}: {r['xnnpack_partitions']} XNNPACK partition(s)")
+        check = f"; {r['validation_summary']}" if r.get("validation_summary") else ""
+        print(f"  {r['file']}: {r['xnnpack_partitions']} XNNPACK partition(s){check}")
     print()
 
 

@@ -8,34 +8,55 @@ The Keras frontend is chosen once, at import (see :mod:`keras_acts.backend`):
 """
 
 from keras_acts._version import __version__
-from keras_acts.backend import FRONTEND, keras
-from keras_acts import activations
-from keras_acts.activations import (
-    elu,
-    exponential,
-    gelu,
-    gelu_tanh,
-    hard_mish,
-    hard_sigmoid,
-    hard_swish,
-    hard_tanh,
-    leaky_relu,
-    mish,
-    relu,
-    relu6,
-    selu,
-    sigmoid,
-    softplus,
-    softsign,
-    swish,
-    tanh,
-)
-from keras_acts.api import deserialize, get, serialize
-from keras_acts.registry import list_activations
-from keras_acts import layers
-from keras_acts import serialization as _serialization
+import sys as _sys
 
-_serialization.register_all()
+from keras_acts import _quiet
+
+# TensorFlow prints its start-up lines (oneDNN, CUDA, absl) from C++ on import and on first device
+# use, whatever TF_CPP_MIN_LOG_LEVEL says; they are kept out of the terminal unless asked for
+# (KERAS_ACTS_VERBOSE=1, TF_CPP_MIN_LOG_LEVEL=0, or the "keras_acts" logger at DEBUG). If the user
+# imported TensorFlow first, its lines are already out and nothing is redirected. No environment
+# variable is changed.
+_quiet_import = "tensorflow" not in _sys.modules and not _quiet.verbose_requested()
+_import_log = _quiet.Captured()
+try:
+    with _quiet.captured_stderr(_quiet_import, replay_on_error=False) as _import_log:
+        from keras_acts.backend import FRONTEND, keras
+        from keras_acts import activations
+        from keras_acts.activations import (
+            elu,
+            exponential,
+            gelu,
+            gelu_tanh,
+            hard_mish,
+            hard_sigmoid,
+            hard_swish,
+            hard_tanh,
+            leaky_relu,
+            mish,
+            relu,
+            relu6,
+            selu,
+            sigmoid,
+            softplus,
+            softsign,
+            swish,
+            tanh,
+        )
+        from keras_acts.api import deserialize, get, serialize
+        from keras_acts.registry import list_activations
+        from keras_acts import layers
+        from keras_acts import serialization as _serialization
+
+        _serialization.register_all()
+        if _quiet_import and "tensorflow" in _sys.modules:
+            # The first device query prints CUDA probing errors ("failed call to cuInit") on
+            # machines without a GPU; enumerating physical devices here (which leaves
+            # tf.config.set_visible_devices and memory growth configurable) keeps them quiet.
+            _sys.modules["tensorflow"].config.list_physical_devices()
+except BaseException:
+    _quiet.replay(_import_log.text)  # an import that fails shows everything TensorFlow said
+    raise
 
 # Subpackages with heavier or optional dependencies load on first use, so that
 # `import keras_acts` stays light and `keras_acts.export.to_tflite(...)` still works.

@@ -32,7 +32,10 @@ def _load_calibration(path: str) -> Any:
     import numpy as np
 
     if not os.path.exists(path):
-        raise CLIError(f"calibration file {path!r} does not exist; pass a .npy or .npz file of input samples.")
+        raise CLIError(
+            f"calibration file {path!r} (-c) does not exist; pass -c FILE.npy with input samples saved by "
+            "numpy.save (or .npz with one array per input)."
+        )
     try:
         data = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as err:
@@ -64,29 +67,58 @@ def _load_model(path: str) -> Any:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from keras_acts.export import to_tflite
+    import warnings
 
+    from keras_acts.export import to_tflite
+    from keras_acts.export.converter import _is_qat_model
+    from keras_acts.export.targets import DEPRECATED_TARGETS, deprecation_message
+
+    target = args.target
+    if target in DEPRECATED_TARGETS:
+        print(f"keras-acts: warning: {deprecation_message(target)}", file=sys.stderr)
+        target = DEPRECATED_TARGETS[target]
     model = _load_model(args.model)
+    int8 = args.quantization == "int8" or (args.quantization is None and target == "edgetpu")
+    if int8 and not args.calibration and not _is_qat_model(model):
+        raise CLIError(
+            "an int8 export needs calibration samples: pass -c FILE.npy (--calibration; inputs as the model "
+            "sees them in training, shape (n, ...), saved with numpy.save; .npz with one array per input for "
+            "several inputs), or export with -q dynamic (int8 weights, no data needed)."
+        )
     data = _load_calibration(args.calibration) if args.calibration else None
-    result = to_tflite(
-        model,
-        quantization=args.quantization,
-        representative_data=data,
-        target=args.target,
-        input_type=args.input_type,
-        output_type=args.output_type,
-        num_calibration_samples=args.num_calibration_samples,
-        batch_size=args.batch_size,
-        progress=None if args.quiet else _progress_printer(sys.stderr),
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = to_tflite(
+            model,
+            quantization=args.quantization,
+            representative_data=data,
+            target=target,
+            input_type=args.input_type,
+            output_type=args.output_type,
+            num_calibration_samples=args.num_calibration_samples,
+            batch_size=args.batch_size,
+            progress=None if args.quiet else _progress_printer(sys.stderr),
+            validate=args.validate,
+            verbose=bool(getattr(args, "verbose", False) or getattr(args, "debug", False)),
+        )
+    for w in caught:
+        if issubclass(w.category, UserWarning) and str(w.message).startswith("to_tflite:"):
+            print(f"keras-acts: warning: {str(w.message)[len('to_tflite: '):]}", file=sys.stderr)
     path = result.save(args.output)
     report = result.report
+    validation = result.validation
     if args.json:
-        print(json.dumps({"output": str(path), **report.to_dict()}, indent=2))
+        extra = {"validation": validation.to_dict()} if validation is not None else {}
+        print(json.dumps({"output": str(path), **report.to_dict(), **extra}, indent=2))
     else:
         for s in result.substitutions:
             print(f"lowered Keras {s.builtin} in layer {s.layer!r} as keras_acts {s.activation}")
-        print(report.to_markdown() if args.markdown else str(report))
+        text = report.to_markdown() if args.markdown else str(report)
+        print(text)
+        if validation is not None:
+            lines = validation.summary_lines()
+            if not all(line in text for line in lines):  # the report may render them itself
+                print("\n".join(lines))
         print(f"wrote {path} ({result.size_bytes} bytes)")
     return 0
 

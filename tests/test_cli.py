@@ -143,3 +143,35 @@ def test_commands_keep_tensorflow_logs_out_of_stderr():
                           timeout=300, env=env)
     assert proc.returncode == 0 and "hard_swish" in proc.stdout
     assert proc.stderr == "", proc.stderr[:2000]
+
+
+def test_errors_name_cli_flags_and_generic_alias(files, tmp_path, capsys):
+    d, model_path = files
+    out = tmp_path / "m.tflite"
+    assert main(["export", str(model_path), "-q", "int8", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "-c FILE.npy" in err and "representative_data" not in err and "-q dynamic" in err
+    assert main(["export", str(model_path), "-q", "int8", "-c", str(d / "calib.npy"), "--num-calibration-samples",
+                 "0", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "--num-calibration-samples" in err and "num_calibration_samples" not in err
+    assert main(["export", str(model_path), "-q", "int8", "-c", str(d / "nope.npy"), "-o", str(out)]) == 1
+    assert "-c FILE.npy" in capsys.readouterr().err
+    # The former target name still works, with a notice naming the new one.
+    assert main(["export", str(model_path), "-q", "int8", "-c", str(d / "calib.npy"), "--target", "generic",
+                 "--quiet", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "--target generic" not in captured.out and "renamed to 'micro'" in captured.err
+    assert "HARD_SWISH" in captured.out  # the micro form
+    assert "validation: int8 vs Keras float model, 24 calibration samples" in captured.out
+
+
+def test_export_command_is_quiet_unless_verbose(files, tmp_path):
+    d, model_path = files
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_ACTS_VERBOSE")}
+    base = [sys.executable, "-m", "keras_acts_cli"]
+    args = ["export", str(model_path), "-q", "int8", "-c", str(d / "calib.npy"), "--quiet", "-o", str(tmp_path / "q.tflite")]
+    quiet = subprocess.run(base + args, capture_output=True, text=True, timeout=300, env=env)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr[:2000]
+    loud = subprocess.run(base + ["--verbose"] + args, capture_output=True, text=True, timeout=300, env=env)
+    assert loud.returncode == 0 and "fully_quantize" in loud.stderr

@@ -85,3 +85,15 @@ def test_float_io_int8_model_reports_lsb_of_the_inner_output(classifier):
     ev = evaluate(res, X, reference=classifier)
     inner = res.report.ops[-1].inputs[0]  # the int8 tensor the final DEQUANTIZE reads
     assert ev.max_diff_lsb == pytest.approx(ev.max_abs_diff / inner.scale, rel=1e-4)
+
+
+def test_reference_accuracy_is_shown_beside_the_tflite_accuracy(classifier):
+    y = RNG.integers(0, 3, size=len(X))
+    res = to_tflite(classifier, quantization="int8", representative_data=X)
+    ev = evaluate(res.content, X, y, reference=classifier)
+    keras_pred = np.asarray(classifier(X)).argmax(axis=1)
+    assert ev.reference_accuracy == pytest.approx(np.mean(keras_pred == y))
+    assert ev.accuracy == pytest.approx(np.mean(ev.outputs.argmax(axis=1) == y))
+    assert f"accuracy {ev.accuracy:.4f} (reference {ev.reference_accuracy:.4f})" in str(ev)
+    assert ev.to_dict()["reference_accuracy"] == ev.reference_accuracy
+    assert evaluate(res.content, X, y).reference_accuracy is None

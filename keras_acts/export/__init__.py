@@ -12,6 +12,7 @@ from keras_acts.export.converter import ExportError, ExportResult, to_tflite
 from keras_acts.export.edgetpu import EdgeTPUReport, check_edgetpu, compile_edgetpu
 from keras_acts.export.report import OpInfo, Report, TensorInfo, inspect
 from keras_acts.export.runner import EvalResult, evaluate, make_interpreter
+from keras_acts.export.validation import Validation
 
 __all__ = [
     "EdgeTPUReport",
@@ -21,6 +22,7 @@ __all__ = [
     "OpInfo",
     "Report",
     "TensorInfo",
+    "Validation",
     "check_edgetpu",
     "compile_edgetpu",
     "evaluate",

@@ -89,6 +89,7 @@ def prepare(
     *,
     max_samples: int | None = None,
     min_samples: int = MIN_INT8_SAMPLES,
+    extra_samples: int = 0,
 ) -> CalibrationData:
     """Validates representative data against the model inputs.
 
@@ -98,6 +99,8 @@ def prepare(
         max_samples: use at most this many samples (default
             :data:`DEFAULT_MAX_SAMPLES`).
         min_samples: fewer samples than this is an error.
+        extra_samples: read up to this many samples beyond ``max_samples`` (the exporter
+            holds them out of calibration to validate the int8 model on).
 
     Returns:
         The samples as :class:`CalibrationData`.
@@ -116,8 +119,9 @@ def prepare(
         )
     if data is None:
         raise ValueError(_missing_message(inputs))
-    arrays = _collect(data, inputs, int(max_samples))
-    arrays = [a[:max_samples] for a in arrays]
+    limit = int(max_samples) + max(int(extra_samples), 0)
+    arrays = _collect(data, inputs, limit)
+    arrays = [a[:limit] for a in arrays]
     for spec, arr in zip(inputs, arrays):
         _check_array(spec, arr, len(inputs))
     counts = {int(a.shape[0]) for a in arrays}

@@ -10,23 +10,29 @@ The pipeline, in order:
    activations onto the registry, so every activation is traced in its export form;
 3. freeze the variables into constants and convert with
    ``tf.lite.TFLiteConverter.from_concrete_functions`` (the path that works for both
-   Keras 3 and tf_keras models);
-4. return an :class:`ExportResult` holding the bytes; files are written separately and
+   Keras 3 and tf_keras models) - by default in a worker process
+   (:mod:`keras_acts.export.isolation`), so that a converter crash (segfault, abort) becomes an
+   :class:`ExportError` instead of ending the caller's process;
+4. for int8, validate: run the int8 model with LiteRT and the Keras model on validation
+   samples (:mod:`keras_acts.export.validation`);
+5. return an :class:`ExportResult` holding the bytes; files are written separately and
    atomically by :meth:`ExportResult.save`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from keras_acts import backend
-from keras_acts.export import calibration
+from keras_acts.export import calibration, validation
 from keras_acts.export.atomic import atomic_write_bytes
 from keras_acts.export.calibration import InputSpec
 from keras_acts.export.substitution import Substitution, static_reshapes, substitute_builtins
@@ -37,8 +43,16 @@ QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 IO_TYPES = ("float32", "int8", "uint8")
 
 
+_LOG = logging.getLogger("keras_acts.export")
+
+
 class ExportError(RuntimeError):
-    """The TFLite converter rejected the model; the message carries its reason."""
+    """The TFLite converter rejected the model or crashed; the message carries its reason.
+
+    A crash of the converter (a signal such as SIGSEGV or SIGABRT in its worker process) is
+    reported as an ExportError too: the message names the model, quantization, target and
+    signal, what to try, and ends with the tail of the converter's log.
+    """
 
 
 @dataclass
@@ -56,6 +70,11 @@ class ExportResult:
         num_calibration_samples: samples used for int8 calibration (0 if none).
         qat: True when the model was quantization-aware trained (no calibration).
         substitutions: Keras built-in activations replaced by registry lowerings.
+        validation: for int8 exports, the int8 model against the Keras model on validation
+            samples (:class:`keras_acts.export.validation.Validation`); None for other
+            quantizations and with ``validate=False``.
+        converter_log: what the TFLite converter printed (kept out of the terminal unless
+            ``verbose=True``).
         folding: the :class:`keras_acts.export.scale_folding.FoldResult` of an int8 export (which
             constant multiplications were folded into scales), or None.
     """
@@ -69,6 +88,8 @@ class ExportResult:
     num_calibration_samples: int = 0
     qat: bool = False
     substitutions: list[Substitution] = field(default_factory=list)
+    validation: Any = None
+    converter_log: str = field(default="", repr=False)
     folding: Any = None
     _report: Any = field(default=None, repr=False)
 
@@ -79,6 +100,7 @@ class ExportResult:
             from keras_acts.export.report import inspect
 
             self._report = inspect(self.content, target=self.target)
+            self._report.validation = self.validation
         return self._report
 
     @property
@@ -91,7 +113,9 @@ class ExportResult:
 
         A temporary file in the same directory is written, flushed, fsync-ed and
         renamed over ``path``: an existing file is replaced only by a complete new
-        one, and left untouched if anything fails.
+        one, and left untouched if anything fails. Temporary files of earlier saves
+        to the same path whose process was killed are removed
+        (:func:`keras_acts.export.atomic.atomic_write_bytes`).
 
         Raises:
             IsADirectoryError: ``path`` is a directory.
@@ -118,6 +142,10 @@ def to_tflite(
     num_calibration_samples: int | None = None,
     batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    validate: bool = True,
+    validation_data: Any = None,
+    isolate: bool = True,
+    verbose: bool | None = None,
     fold_scales: bool = True,
 ) -> ExportResult:
     """Converts a Keras model to TFLite with every activation in its export form.
@@ -126,14 +154,17 @@ def to_tflite(
         model: a Keras 3 or tf_keras model: Sequential, functional, or subclassed
             with a known input signature (built, or ``call`` decorated with
             ``tf.function(input_signature=...)``). QAT models (tfmot) need no
-            representative data.
+            representative data. Models holding NaN or inf weights are refused, naming
+            the layer and variable.
         quantization: ``"none"`` (float32), ``"float16"`` (float16 weights),
             ``"dynamic"`` (int8 weights, float activations) or ``"int8"`` (full
             integer: TFLITE_BUILTINS_INT8 only). Default ``"none"``, or ``"int8"``
             for ``target="edgetpu"``.
         representative_data: calibration inputs for ``"int8"``: a NumPy array (a
             tuple of arrays for several inputs), a ``tf.data.Dataset`` or a callable
-            returning an iterator; see :mod:`keras_acts.export.calibration`.
+            returning an iterator; see :mod:`keras_acts.export.calibration`. With 64 or
+            more samples, the last ``min(64, n // 8)`` are held out of calibration to
+            validate the int8 model on (:mod:`keras_acts.export.validation`).
         target: the runtime the model is for (:mod:`keras_acts.export.targets`):
             ``"cpu"`` (default) - LiteRT's CPU runtime with XNNPACK (phones, computers,
             the Python interpreter): int8 activations use only ops XNNPACK delegates;
@@ -141,17 +172,42 @@ def to_tflite(
             GPU delegate): the fewest, fused ops (HARD_SWISH, PRELU);
             ``"edgetpu"`` - Coral (forces int8, static batch 1, int8 I/O by default, and
             runs the Edge TPU preflight on the model). Float exports are the same for all.
+            ``"generic"``, the former name of ``"micro"``, still works in this release
+            with a DeprecationWarning.
         input_type: ``"float32"`` (default; ``"int8"`` for the Edge TPU), ``"int8"`` or
             ``"uint8"``; strings, NumPy or tf dtypes. Only for int8 models.
         output_type: like ``input_type``, for the outputs.
         num_calibration_samples: use at most this many calibration samples
             (default 500).
-        batch_size: fix the batch dimension (default: dynamic; 1 for the Edge TPU).
+        batch_size: fix the batch dimension. Default: the model's own batch size when
+            its inputs have a fixed one (``keras.Input(..., batch_size=1)``), else
+            dynamic; 1 for the Edge TPU.
         progress: called as ``progress(done, total)`` while calibrating.
+        validate: for int8 exports, run the int8 model (LiteRT, XNNPACK) and the Keras
+            model on validation samples and attach the comparison as
+            :attr:`ExportResult.validation` (also ``result.report.validation``).
+            ``False`` skips it (batch jobs that validate otherwise) and calibrates on
+            every representative sample.
+        validation_data: samples to validate on (same forms as ``representative_data``;
+            at most 64 are used). Default: held out from ``representative_data``. A
+            quantization-aware-trained model has no calibration data: pass this (or
+            ``representative_data``) to have it validated.
+        isolate: run the TFLite converter in a worker process (default), so that a
+            converter crash raises :class:`ExportError` instead of ending this process.
+            The first export of a process starts the worker (its TensorFlow import,
+            about 3-6 s, overlaps with tracing); later exports reuse it. ``False``
+            converts in this process: use it where starting a process is not possible
+            (some sandboxes, frozen executables) or for debugging the converter with a
+            debugger attached.
+        verbose: show what TensorFlow and the converter print (normally kept out of the
+            terminal and available as :attr:`ExportResult.converter_log`). Default: on
+            when ``KERAS_ACTS_VERBOSE=1``, ``TF_CPP_MIN_LOG_LEVEL=0`` or the
+            ``keras_acts`` logger is enabled for DEBUG.
         fold_scales: for int8 exports, delete every MUL by a constant whose factor the graph can
             carry in its quantization scales (the ``* 1/6`` of hard-swish and hard-sigmoid; see
-            :mod:`keras_acts.export.scale_folding`): fewer ops, same integers downstream, at most
-            one step of difference where a MUL now rounds once instead of twice. Default True.
+            :mod:`keras_acts.export.scale_folding`): fewer ops, same integers after the layers that
+            absorb the factor, one rounding fewer where a MUL now reads the unscaled tensor.
+            Validation runs the folded model. Default True.
 
     Returns:
         An :class:`ExportResult`.
@@ -159,9 +215,11 @@ def to_tflite(
     Raises:
         TypeError: ``model`` is not a Keras model, or bad option/data types.
         ValueError: invalid options or representative data (the message names the fix).
-        ExportError: the TFLite converter failed.
+        keras_acts.health.ModelHealthError: NaN/inf weights (naming the layer and
+            variable), or a float model that outputs NaN/inf on the calibration data.
+        ExportError: the TFLite converter failed or crashed.
     """
-    import tensorflow as tf
+    from keras_acts import _quiet, health
 
     frontend = backend.model_frontend(model)
     if frontend is None:
@@ -201,19 +259,64 @@ def to_tflite(
         )
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a callable progress(done, total), got {type(progress).__name__}.")
+    if verbose is None:
+        verbose = _quiet.verbose_requested()
     if target == "edgetpu":
         batch_size = 1
+    if isolate:
+        from keras_acts.export import isolation
 
+        try:
+            isolation.prewarm()  # the worker imports TensorFlow while this process traces
+        except isolation.WorkerUnavailable as err:
+            warnings.warn(
+                f"to_tflite: the converter's worker process cannot be started ({err}); converting in this "
+                "process, where a converter crash would end it. Pass isolate=False to convert here without "
+                "this warning.",
+                UserWarning,
+                stacklevel=2,
+            )
+            isolate = False
+
+    health.check_finite_weights(model, action="export")
     if target == "edgetpu":
         _edgetpu_preflight(model)
 
     specs = _input_specs(model, batch_size)
     qat = _is_qat_model(model)
     data = None
+    val_arrays: list[np.ndarray] | None = None
+    val_source, held_out = "", False
+    if validation_data is not None and not (validate and quantization == "int8"):
+        raise ValueError(
+            "validation_data is only used to validate int8 exports; drop it, or use quantization='int8' "
+            "with validate=True."
+        )
+    if quantization == "int8" and validate and validation_data is not None:
+        val_arrays = calibration.prepare(
+            validation_data, specs, max_samples=validation.MAX_SAMPLES, min_samples=2
+        ).arrays
+        val_source, held_out = "validation_data", True
     if quantization == "int8" and not qat:
-        data = calibration.prepare(representative_data, specs, max_samples=num_calibration_samples)
+        cap = calibration.DEFAULT_MAX_SAMPLES if num_calibration_samples is None else num_calibration_samples
+        holding_out = validate and val_arrays is None
+        data = calibration.prepare(
+            representative_data, specs, max_samples=num_calibration_samples,
+            extra_samples=validation.MAX_SAMPLES if holding_out else 0,
+        )
+        if holding_out:
+            calib, val_arrays, held_out = validation.split(data.arrays, int(cap))
+            data = calibration.CalibrationData(calib)
+            val_source = "held out from representative_data" if held_out else "representative_data (also calibrated on)"
+        else:
+            data = calibration.CalibrationData([a[: int(cap)] for a in data.arrays])
     elif quantization == "int8" and qat and representative_data is not None:
-        data = None  # QAT models carry their own ranges: calibration data is not needed.
+        # QAT models carry their own ranges: calibration data is not needed, but it can validate.
+        if validate and val_arrays is None:
+            val_arrays = calibration.prepare(
+                representative_data, specs, max_samples=validation.MAX_SAMPLES, min_samples=2
+            ).arrays
+            val_source, held_out = "representative_data", True
     elif representative_data is not None and quantization != "int8":
         raise ValueError(
             f"representative_data is only used for quantization='int8', not {quantization!r}; "
@@ -226,46 +329,76 @@ def to_tflite(
         # their LiteRT-CPU forms), whose fake-quant ranges define the int8 graph; registry
         # lowerings of the remaining single-op activations are the same for both targets.
         lowering = "int8"
-    if not qat:
-        model = _adopted(model)
-    frozen, substitutions = _trace(model, specs, lowering)
-    if quantization == "int8" and not qat and _graph_has_fake_quant(frozen):
-        qat = True
-        if lowering == "cpu":
-            lowering = "int8"
-            frozen, substitutions = _trace(model, specs, lowering)
+    traced = model if qat else _adopted(model)
+    with _quiet.captured_stderr(not verbose):  # grappler's "Starting new session" lines while freezing
+        frozen, substitutions = _trace(traced, specs, lowering)
+        if quantization == "int8" and not qat and _graph_has_fake_quant(frozen):
+            qat = True
+            if lowering == "cpu":
+                lowering = "int8"
+                frozen, substitutions = _trace(traced, specs, lowering)
+    del traced
+    if data is not None:
+        # The traced float graph on the calibration samples (what the converter calibrates): NaN/inf
+        # there would make every range meaningless, and an output that is the same for every sample
+        # makes a degenerate int8 model.
+        _check_float_outputs(model, frozen, specs, data.arrays)
 
     # QAT graphs too: the converter quantizes the frozen graph from its FakeQuant ranges
     # (same ops as its Keras path, measured 3.9 s instead of 46 s for MobileNetV3Small).
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
-    if quantization == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif quantization == "dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quantization == "int8":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if not qat:
-            # (The converter rejects INT8-only op sets without a representative dataset even
-            # for QAT graphs; QAT graphs come out int8 from their fake-quant ranges.)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if data is not None:
-            converter.representative_dataset = data.generator(progress)
-        converter.inference_input_type = tf.as_dtype(in_type)
-        converter.inference_output_type = tf.as_dtype(out_type)
-    try:
-        content = converter.convert()
-    except Exception as err:  # the converter raises several private error types
-        raise ExportError(_converter_message(err, quantization)) from err
-    folding = None
-    if quantization == "int8" and fold_scales and not (qat and _has_v1_formulations(model)):
-        from keras_acts.export.scale_folding import fold_constant_multipliers
+    fold = quantization == "int8" and fold_scales and not (qat and _has_v1_formulations(model))
+    options = {
+        "quantization": quantization,
+        "qat": qat,
+        "input_type": in_type,
+        "output_type": out_type,
+        "batch": _calibration_batch(specs),
+        "fold_scales": _fold_options() if fold else None,
+    }
+    what = _describe(model, quantization, target, qat, data)
+    arrays = data.arrays if data is not None else None
+    run_inputs = val_arrays if (quantization == "int8" and validate and val_arrays is not None) else None
+    run = None
+    if isolate:
+        from keras_acts.export import isolation
 
-        folding = fold_constant_multipliers(bytes(content))
-        content = folding.content
-    return ExportResult(
+        graph_def = frozen.graph.as_graph_def().SerializeToString()
+        names = ([t.name for t in frozen.inputs], [t.name for t in frozen.outputs])
+        # The worker gets the only copy of the traced graph; this process drops its own
+        # before the conversion runs, so the two processes do not both hold it.
+        del frozen
+        try:
+            content, log, run, extras = isolation.convert(
+                graph_def, names[0], names[1], options, arrays, progress, validation_inputs=run_inputs
+            )
+        except isolation.ConverterFailed as err:
+            if verbose:
+                _quiet.replay(err.log)
+            raise ExportError(_converter_message(err.message, what)) from None
+        except isolation.WorkerCrashed as err:
+            if verbose:
+                _quiet.replay(err.log)
+            raise ExportError(_crash_message(model, what, quantization, qat, err, data)) from None
+        folding = _folding_from(extras, content)
+    else:
+        content, log = _convert_here(frozen, options, arrays, progress, what, verbose)
+        folding = None
+        if fold:
+            from keras_acts.export.scale_folding import fold_constant_multipliers
+
+            folding = fold_constant_multipliers(content, mul_limits=options["fold_scales"]["mul_limits"])
+            content = folding.content
+        if run_inputs is not None:
+            from keras_acts.export._worker import run_tflite
+
+            with _quiet.captured_stderr(not verbose):
+                run = run_tflite(content, run_inputs)
+    _LOG.debug("TFLite converter output for %s:\n%s", what, log)
+    if verbose:
+        _quiet.replay(log)
+
+    result = ExportResult(
         content=bytes(content),
-        folding=folding,
         quantization=quantization,
         target=target,
         input_type=in_type,
@@ -274,14 +407,191 @@ def to_tflite(
         num_calibration_samples=data.num_samples if data is not None else 0,
         qat=qat,
         substitutions=list(substitutions),
+        converter_log=log,
+        folding=folding,
+    )
+    if quantization == "int8" and validate:
+        result.validation = _validate(model, qat, val_arrays, run, val_source, held_out, data)
+        for message in result.validation.warnings:
+            warnings.warn(f"to_tflite: {message}", UserWarning, stacklevel=2)
+    return result
+
+
+def _calibration_batch(specs: Sequence[InputSpec]) -> int:
+    """Samples per calibration step: the model's fixed batch size, else 1."""
+    batch = specs[0].shape[0] if specs and specs[0].shape else None
+    return int(batch) if batch else 1
+
+
+def _fixed_batch(model: Any) -> int | None:
+    """The batch size the Keras model's inputs fix, or None."""
+    try:
+        shapes = [_shape_tuple(t.shape) for t in (model.inputs or [])]
+    except (AttributeError, ValueError, TypeError):
+        return None
+    batches = {s[0] for s in shapes if s}
+    return int(batches.pop()) if len(batches) == 1 and None not in batches else None
+
+
+def _describe(model: Any, quantization: str, target: str, qat: bool, data: Any) -> str:
+    how = "QAT model" if qat else (f"calibrated on {data.num_samples} samples" if data is not None else "")
+    return (
+        f"model {getattr(model, 'name', type(model).__name__)!r} (quantization={quantization!r}, "
+        f"target={target!r}{', ' + how if how else ''})"
     )
 
 
-def _converter_message(err: Exception, quantization: str) -> str:
-    text = str(err).strip()
+def _value_range(arrays: Sequence[np.ndarray]) -> str:
+    lo = min(float(np.min(a)) for a in arrays)
+    hi = max(float(np.max(a)) for a in arrays)
+    return f"[{lo:.4g}, {hi:.4g}]"
+
+
+def _run_frozen(frozen: Any, specs: Sequence[InputSpec], arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Runs the frozen (traced, lowered) float graph on ``arrays``; one float64 array per output."""
+    import tensorflow as tf
+
+    n = int(arrays[0].shape[0])
+    fixed = specs[0].shape[0] if specs and specs[0].shape else None
+    step = int(fixed or 64)
+    parts: list[list[np.ndarray]] = []
+    for start in range(0, n, step):
+        xs = [np.asarray(a[start : start + step], np.float32) for a in arrays]
+        m = int(xs[0].shape[0])
+        if fixed and m < step:
+            xs = [np.concatenate([x, np.repeat(x[-1:], step - m, axis=0)]) for x in xs]
+        outs = tf.nest.flatten(frozen(*[tf.constant(x) for x in xs]))
+        parts.append([np.asarray(o, np.float64)[:m] for o in outs])
+    return [np.concatenate([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
+
+
+def _check_float_outputs(model: Any, frozen: Any, specs: Sequence[InputSpec], arrays: Sequence[np.ndarray]) -> None:
+    """Refuses NaN/inf outputs of the float graph on the calibration samples; warns on a constant output."""
+    from keras_acts import health
+
+    refs = _run_frozen(frozen, specs, arrays)
+    for i, r in enumerate(refs):
+        bad = ~np.isfinite(r.reshape(len(r), -1)).all(axis=1)
+        if bad.any():
+            raise health.ModelHealthError(
+                f"the float model {getattr(model, 'name', '')!r} outputs NaN or inf (output {i}) on "
+                f"{int(bad.sum())} of the {len(r)} calibration samples (first: sample {int(np.argmax(bad))}); "
+                "int8 ranges calibrated on them would be meaningless. Check that representative_data is "
+                f"scaled exactly as the training inputs (its values span {_value_range(arrays)}), and that "
+                "model.predict on training data is finite (if not, training diverged: reload a good "
+                "checkpoint or retrain with a lower learning rate)."
+            )
+    if len(refs[0]) >= 2 and health.is_constant(refs):
+        warnings.warn(
+            f"to_tflite: the float model {getattr(model, 'name', '')!r} gives the same output for every one of "
+            f"the {len(refs[0])} calibration samples, so its int8 model will too. Check that representative_data "
+            f"is scaled exactly as the training inputs (its values span {_value_range(arrays)}) and that the "
+            "model is trained (briefly trained keras.applications models: re-estimate the BatchNorm "
+            "statistics).",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _validate(model: Any, qat: bool, val_arrays: Any, run: Any, source: str, held_out: bool, data: Any) -> Any:
+    if val_arrays is None or run is None:
+        return validation.skipped(
+            "QAT model exported without samples; pass validation_data=x[:64] to compare it with the int8 model"
+            if qat else "no samples"
+        )
+    # The reference is the model as the user has it (training math), not the traced export forms.
+    refs = validation.reference_outputs(model, val_arrays, fixed_batch=_fixed_batch(model))
+    hint = f"Calibration data values span {_value_range(data.arrays)}." if data is not None else ""
+    outputs, details = run
+    return validation.validate(
+        outputs, details, refs, num_samples=len(val_arrays[0]), source=source, held_out=held_out,
+        reference="QAT model" if qat else "Keras float model", fix_hint=hint,
+    )
+
+
+def _convert_here(frozen: Any, options: dict, arrays: Any, progress: Any, what: str, verbose: bool) -> tuple[bytes, str]:
+    """Converts in this process (``isolate=False``), keeping the converter's output out of the terminal."""
+    import tensorflow as tf
+
+    from keras_acts import _quiet
+    from keras_acts.export._worker import configure
+
+    absl = logging.getLogger("absl")
+    level = absl.level
+    error: Exception | None = None
+    content = b""
+    with _quiet.captured_stderr(not verbose, replay_on_error=False) as cap, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        if not verbose:
+            absl.setLevel(logging.ERROR)  # "Please consider providing the trackable_obj argument ..."
+        try:
+            converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+            configure(converter, tf, options, arrays, progress)
+            content = converter.convert()
+        except Exception as err:  # noqa: BLE001 - the converter raises several private error types
+            error = err
+        finally:
+            absl.setLevel(level)
+    if error is not None:
+        raise ExportError(_converter_message(str(error), what)) from error
+    return bytes(content), cap.text
+
+
+def _crash_message(model: Any, what: str, quantization: str, qat: bool, err: Any, data: Any = None) -> str:
+    import tensorflow as tf
+
+    tail = "\n".join([ln.rstrip() for ln in err.log.splitlines() if ln.strip()][-15:]) or "(nothing printed)"
+    if getattr(err, "phase", "convert") == "validate":
+        span = f" (the calibration data's values span {_value_range(data.arrays)})" if data is not None else ""
+        return (
+            f"the int8 model of {what} converted, but LiteRT's CPU runtime (XNNPACK) crashed ({err}) loading or "
+            "running it: the model is broken, so it was not returned and no file was written. Its quantization "
+            f"ranges are outside anything the runtime accepts{span}: calibrate on samples scaled exactly as the "
+            "training inputs (e.g. x_train[:300] after the same preprocessing). This process is unaffected (the "
+            f"model ran in the converter's worker process).\nWorker log (last lines):\n{tail}"
+        )
+    tries = []
+    if _qat_engine(model) == "tfmot":
+        tries.append(
+            "this model was quantization-aware trained with tfmot: quantize the float model with keras_acts's "
+            "engine instead, quantize_model(model, engine='keras_acts', calibration_data=...) (measured: tf_keras "
+            "EfficientNetB0 with tfmot crashes the converter, with keras_acts's engine it converts)"
+        )
+    if quantization == "int8":
+        tries.append(
+            "export with quantization='none' (or 'dynamic') to see whether the crash is in int8 "
+            "quantization or in the graph itself"
+        )
+    tries.append(f"try another TensorFlow version (installed: {tf.__version__})")
+    tries.append("if it persists, report it to TensorFlow with the model and the log below")
+    return (
+        f"the TFLite converter crashed ({err}) while converting {what}. It ran in a separate worker "
+        "process, so this process and your model are unaffected and no file was written. What to try: "
+        + "; ".join(tries)
+        + f".\nConverter log (last lines):\n{tail}"
+    )
+
+
+def _qat_engine(model: Any) -> str | None:
+    """``"tfmot"`` or ``"keras_acts"`` for QAT models, else None."""
+    try:
+        layers = list(model._flatten_layers(include_self=False, recursive=True))
+    except (AttributeError, TypeError):
+        layers = list(getattr(model, "layers", []))
+    for layer in layers:
+        module = type(layer).__module__
+        if module.startswith("tensorflow_model_optimization") or type(layer).__name__.startswith("QuantizeWrapper"):
+            return "tfmot"
+        if module.startswith("keras_acts.quantization.engine"):
+            return "keras_acts"
+    return None
+
+
+def _converter_message(text: str, what: str = "") -> str:
+    text = str(text).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     errors = [ln for ln in lines if "error:" in ln and "failed while converting" not in ln]
-    reason = (errors[0].split("error:", 1)[1].strip() if errors else (lines[-1] if lines else type(err).__name__))
+    reason = (errors[0].split("error:", 1)[1].strip() if errors else (lines[-1] if lines else "unknown error"))
     custom = [ln for ln in lines if ln.startswith("Custom ops:")]
     if custom:
         reason += f" ({custom[0]})"
@@ -289,7 +599,8 @@ def _converter_message(err: Exception, quantization: str) -> str:
         " Ops that are not TFLite builtins cannot be exported: replace them in the model "
         "(`keras-acts list` shows the activations with TFLite lowerings)."
     )
-    return f"TFLite conversion failed: {reason.rstrip('.')}.{hint}"
+    where = f" (converting {what})" if what else ""
+    return f"TFLite conversion failed: {reason.rstrip('.')}.{hint}{where}"
 
 
 def _io_type(value: Any, what: str, default: str) -> str:
@@ -332,7 +643,7 @@ def _shape_tuple(shape: Any) -> tuple[int | None, ...]:
 
 
 def _input_specs(model: Any, batch_size: int | None) -> list[InputSpec]:
-    """The model's inputs with the batch axis set to ``batch_size`` (None = dynamic)."""
+    """The model's inputs, the batch axis set to ``batch_size`` (None: the model's own, fixed or dynamic)."""
     raw: list[tuple[str, tuple[int | None, ...]]] = []
     sig = getattr(getattr(model, "call", None), "input_signature", None)
     inputs = None
@@ -356,7 +667,8 @@ def _input_specs(model: Any, batch_size: int | None) -> list[InputSpec]:
                 "inputs. Build it first with model.build((None, *sample_shape)) or by calling it on a "
                 "batch, or decorate `call` with @tf.function(input_signature=[tf.TensorSpec(...)])."
             )
-        raw = [(f"input_{i}", s) for i, s in enumerate(shapes)]
+        # The batch a subclassed model was built or called with is not a fixed batch size.
+        raw = [(f"input_{i}", (None,) + tuple(s[1:]) if s else s) for i, s in enumerate(shapes)]
     specs = []
     seen: set[str] = set()
     for i, (name, shape) in enumerate(raw):
@@ -366,7 +678,8 @@ def _input_specs(model: Any, batch_size: int | None) -> list[InputSpec]:
         if name in seen:
             name = f"{name}_{i}"
         seen.add(name)
-        specs.append(InputSpec(name, (batch_size,) + tuple(shape[1:])))
+        batch = batch_size if batch_size is not None else shape[0]  # a fixed batch is kept
+        specs.append(InputSpec(name, (batch,) + tuple(shape[1:])))
     return specs
 
 
@@ -465,6 +778,23 @@ def _is_qat_model(model: Any) -> bool:
         if type(layer).__module__.startswith("keras_acts.quantization.engine"):  # keras_acts's own QAT engine
             return True
     return False
+
+
+def _fold_options() -> dict:
+    """What the scale-folding pass needs, as JSON for the worker (which imports no keras_acts)."""
+    from keras_acts.export.xnnpack import scale_limits
+
+    return {"mul_limits": scale_limits().get("MUL")}
+
+
+def _folding_from(extras: dict, content: bytes) -> Any:
+    """The worker's folding summary as a :class:`~keras_acts.export.scale_folding.FoldResult`."""
+    summary = (extras or {}).get("folding")
+    if summary is None:
+        return None
+    from keras_acts.export.scale_folding import FoldResult
+
+    return FoldResult.from_dict(summary, content)
 
 
 def _has_v1_formulations(model: Any) -> bool:

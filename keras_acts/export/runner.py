@@ -27,11 +27,23 @@ def make_interpreter(content: bytes, *, num_threads: int = 1, xnnpack: bool = Fa
         import tensorflow as tf  # noqa: PLC0415
 
         Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+    from keras_acts import _quiet
+
     resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interpreter = Interpreter(
-        model_content=bytes(content), num_threads=num_threads, experimental_op_resolver_type=resolver
-    )
-    interpreter.allocate_tensors()
+    # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." from C++: kept out of
+    # the terminal unless asked for (keras_acts._quiet); shown when creating the interpreter fails.
+    error: Exception | None = None
+    with _quiet.captured_stderr(not _quiet.verbose_requested(), replay_on_error=False) as log:
+        try:
+            interpreter = Interpreter(
+                model_content=bytes(content), num_threads=num_threads, experimental_op_resolver_type=resolver
+            )
+            interpreter.allocate_tensors()
+        except Exception as err:  # noqa: BLE001 - re-raised below, after LiteRT's own lines
+            error = err
+    if error is not None:
+        _quiet.replay(log.text)
+        raise error
     return interpreter
 
 
@@ -43,6 +55,8 @@ class EvalResult:
         num_samples: samples run.
         outputs: the model outputs, dequantized to float32 (a list when the model has several).
         accuracy: fraction correct when labels were given, else None.
+        reference_accuracy: the reference (Keras) model's own accuracy on the same samples,
+            when labels and a reference were given, else None.
         max_abs_diff: largest |tflite - reference| over all outputs, or None without a reference.
         mean_abs_diff: mean |tflite - reference|, or None.
         max_diff_lsb: ``max_abs_diff`` in output quantization steps, for quantized outputs
@@ -62,6 +76,7 @@ class EvalResult:
     num_samples: int
     outputs: Any
     accuracy: float | None = None
+    reference_accuracy: float | None = None
     max_abs_diff: float | None = None
     mean_abs_diff: float | None = None
     max_diff_lsb: float | None = None
@@ -79,6 +94,7 @@ class EvalResult:
         return {
             "num_samples": self.num_samples,
             "accuracy": self.accuracy,
+            "reference_accuracy": self.reference_accuracy,
             "max_abs_diff": self.max_abs_diff,
             "mean_abs_diff": self.mean_abs_diff,
             "max_diff_lsb": self.max_diff_lsb,
@@ -94,7 +110,8 @@ class EvalResult:
     def __str__(self) -> str:
         parts = [f"{self.num_samples} samples"]
         if self.accuracy is not None:
-            parts.append(f"accuracy {self.accuracy:.4f}")
+            ref = f" (reference {self.reference_accuracy:.4f})" if self.reference_accuracy is not None else ""
+            parts.append(f"accuracy {self.accuracy:.4f}{ref}")
         if self.max_abs_diff is not None:
             parts.append(f"max |diff| {self.max_abs_diff:.4g} (mean {self.mean_abs_diff:.4g})")
         if self.max_diff_lsb is not None:
@@ -174,7 +191,8 @@ def evaluate(
         y: optional labels: class indices, one-hot rows, or 0/1 for a single sigmoid
             output. Accuracy uses argmax for several classes and threshold 0.5 for one.
         reference: optional Keras model (the float original); its outputs on ``x``
-            give the differences.
+            give the differences, and with ``y`` its own accuracy
+            (:attr:`EvalResult.reference_accuracy`), shown beside the TFLite model's.
         batch_size: samples per invocation when the batch axis is dynamic (default 32);
             a static batch-1 model runs sample by sample.
         num_threads: interpreter threads.
@@ -244,7 +262,9 @@ def evaluate(
     if y is not None:
         result.accuracy = _accuracy(merged[0], np.asarray(y))
     if reference is not None:
-        _compare(result, merged, out_details, interpreter, reference, arrays)
+        refs = _compare(result, merged, out_details, interpreter, reference, arrays)
+        if y is not None:
+            result.reference_accuracy = _accuracy(refs[0], np.asarray(y))
     return result
 
 
@@ -280,7 +300,8 @@ def _dequantized_scale(interpreter: Any, detail: dict) -> float:
     return 0.0
 
 
-def _compare(result: EvalResult, merged: Sequence[np.ndarray], out_details: Sequence[dict], interpreter: Any, reference: Any, arrays: list[np.ndarray]) -> None:
+def _compare(result: EvalResult, merged: Sequence[np.ndarray], out_details: Sequence[dict], interpreter: Any, reference: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Fills the difference fields of ``result``; returns the reference outputs."""
     if not callable(reference) and not hasattr(reference, "predict"):
         raise TypeError(f"reference must be a Keras model, got {type(reference).__name__}.")
     inputs = arrays[0] if len(arrays) == 1 else list(arrays)
@@ -315,3 +336,4 @@ def _compare(result: EvalResult, merged: Sequence[np.ndarray], out_details: Sequ
         result.top1_agreement = float(
             np.mean(first.reshape(len(first), -1).argmax(axis=1) == ref0.reshape(len(ref0), -1).argmax(axis=1))
         )
+    return refs

@@ -81,6 +81,22 @@ class FoldResult:
     folds: list[Fold] = field(default_factory=list)
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict of what was folded and skipped (without the model bytes)."""
+        return {
+            "folds": [
+                {"op_index": f.op_index, "factor": f.factor, "relabelled": f.relabelled, "absorbed_by": list(f.absorbed_by)}
+                for f in self.folds
+            ],
+            "skipped": [[i, reason] for i, reason in self.skipped],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], content: bytes) -> "FoldResult":
+        """The inverse of :meth:`to_dict`, for ``content`` (the folded model)."""
+        folds = [Fold(int(f["op_index"]), float(f["factor"]), int(f["relabelled"]), tuple(f["absorbed_by"])) for f in data["folds"]]
+        return cls(content, folds, [(int(i), str(r)) for i, r in data["skipped"]])
+
     def summary(self) -> str:
         """One line for reports."""
         if not self.folds:
@@ -152,7 +168,10 @@ def _scale(g: _Graph, t: int) -> float:
     return float(np.asarray(g.tensors[t].quantization.scale, dtype=np.float64).reshape(-1)[0])
 
 
-def _mul_ratio_allowed(g: _Graph, op: int, out: int, a: int, o: int, k: float) -> bool:
+_MEASURED: Any = object()  # read the limits from keras_acts/export/xnnpack_ops.json
+
+
+def _mul_ratio_allowed(g: _Graph, op: int, out: int, a: int, o: int, k: float, limits: Any) -> bool:
     """Whether MUL ``op``, which will read ``a`` instead of ``out``, stays within XNNPACK's limits.
 
     XNNPACK refuses an int8 MUL whose input-scale product over its output scale leaves a range
@@ -160,9 +179,6 @@ def _mul_ratio_allowed(g: _Graph, op: int, out: int, a: int, o: int, k: float) -
     exactly (its input and output labels both carry the factor); the first reader's ratio becomes
     ``s_a * s_other / (s_out / k)``, close to the old one, and is checked.
     """
-    from keras_acts.export.xnnpack import scale_limits  # noqa: PLC0415
-
-    limits = scale_limits().get("MUL")
     if not limits:
         return True
     ins = [a if t == out else t for t in g.inputs(op)]
@@ -170,7 +186,7 @@ def _mul_ratio_allowed(g: _Graph, op: int, out: int, a: int, o: int, k: float) -
     return float(limits["min"]) <= ratio < float(limits["max"])
 
 
-def _plan(g: _Graph, mul: int) -> tuple[float, int, dict[int, int], list[int], list[int]] | str:
+def _plan(g: _Graph, mul: int, limits: Any) -> tuple[float, int, dict[int, int], list[int], list[int]] | str:
     """What folding MUL ``mul`` needs: (k, a, {tensor: op that relabels it}, weight tensors, absorbers) or why not."""
     if g.names[mul] != "MUL":
         return "not a MUL"
@@ -233,7 +249,7 @@ def _plan(g: _Graph, mul: int) -> tuple[float, int, dict[int, int], list[int], l
             return f"{name} #{op} has a non-int8 output"
         if o in relabel:  # reached twice: it would carry the factor twice
             return "two paths reach the same tensor"
-        if name == "MUL" and via == out and not _mul_ratio_allowed(g, op, out, a, o, k):
+        if name == "MUL" and via == out and not _mul_ratio_allowed(g, op, out, a, o, k, limits):
             return f"MUL #{op}'s scale ratio would leave the range XNNPACK's int8 MUL takes"
         relabel[o] = op
         frontier.extend((r, o) for r in g.readers.get(o, []))
@@ -242,16 +258,23 @@ def _plan(g: _Graph, mul: int) -> tuple[float, int, dict[int, int], list[int], l
     return k, a, relabel, weights, absorbers
 
 
-def fold_constant_multipliers(content: bytes) -> FoldResult:
+def fold_constant_multipliers(content: bytes, *, mul_limits: Any = _MEASURED) -> FoldResult:
     """Deletes every int8 MUL by a positive constant whose factor the graph can carry in its scales.
 
     Args:
         content: a TFLite flatbuffer.
+        mul_limits: XNNPACK's int8 MUL scale-ratio limits (``{"min": ..., "max": ...}``) that a MUL
+            reading the unscaled tensor must stay within; default: the limits measured for the
+            installed LiteRT (:func:`keras_acts.export.xnnpack.scale_limits`); None: no check.
 
     Returns:
         A :class:`FoldResult`; ``content`` is returned unchanged when nothing can be folded (float
         models, models with several subgraphs, constants that reach an output, ...).
     """
+    if mul_limits is _MEASURED:
+        from keras_acts.export.xnnpack import scale_limits  # noqa: PLC0415
+
+        mul_limits = scale_limits().get("MUL")
     schema = _schema()
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     if model.subgraphs is None or len(model.subgraphs) != 1:
@@ -262,7 +285,7 @@ def fold_constant_multipliers(content: bytes) -> FoldResult:
     for mul in range(len(g.ops)):
         if g.names[mul] != "MUL" or mul in removed:
             continue
-        plan = _plan(g, mul)
+        plan = _plan(g, mul, mul_limits)
         if isinstance(plan, str):
             if "constant scalar" not in plan:
                 result.skipped.append((mul, plan))

@@ -13,6 +13,7 @@ exports trace (:data:`keras_acts.registry.LOWERING_TARGETS`); float exports alwa
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 
@@ -62,14 +63,34 @@ TARGETS: dict[str, ExportTarget] = {
 }
 DEFAULT_TARGET = "cpu"
 
+#: Former target names that still work for one release, with a DeprecationWarning: old -> new.
+DEPRECATED_TARGETS: dict[str, str] = {"generic": "micro"}
+
+
+def deprecation_message(old: str) -> str:
+    """The warning text for a deprecated target name."""
+    new = DEPRECATED_TARGETS[old]
+    return (
+        f"target={old!r} was renamed to {new!r} (single-op kernels: TFLite Micro, NNAPI, GPU delegate); "
+        f"{old!r} still works in this release and will be removed in the next one. Use target={new!r} "
+        f"(keras-acts export --target {new})."
+    )
+
 
 def get_target(name: object) -> ExportTarget:
     """The :class:`ExportTarget` called ``name``.
+
+    A deprecated name (:data:`DEPRECATED_TARGETS`, e.g. ``"generic"``) gives its new target
+    and a :class:`DeprecationWarning` naming the new name.
 
     Raises:
         ValueError: unknown name; the message lists every target and what it is for.
     """
     if isinstance(name, str) and name.strip().lower() in TARGETS:
         return TARGETS[name.strip().lower()]
+    if isinstance(name, str) and name.strip().lower() in DEPRECATED_TARGETS:
+        old = name.strip().lower()
+        warnings.warn(deprecation_message(old), DeprecationWarning, stacklevel=3)
+        return TARGETS[DEPRECATED_TARGETS[old]]
     listing = "; ".join(f"{t.name!r}: {t.runtime}" for t in TARGETS.values())
     raise ValueError(f"target={name!r} is not an export target. Use one of: {listing}.")
