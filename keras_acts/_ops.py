@@ -109,9 +109,20 @@ else:
     exp = ops.exp
     expm1 = ops.expm1
     square = ops.square
-    maximum = ops.maximum
-    minimum = ops.minimum
     where = ops.where
+
+    def maximum(x: Any, y: Any) -> Any:
+        # A Python number as a scalar of x's dtype: Keras 3.15's torch backend computes
+        # maximum(float64 tensor, 0.0) in float32.
+        return ops.maximum(x, _scalar_like(y, x))
+
+    def minimum(x: Any, y: Any) -> Any:
+        return ops.minimum(x, _scalar_like(y, x))
+
+    def _scalar_like(y: Any, x: Any) -> Any:
+        if isinstance(y, numbers.Number):
+            return ops.convert_to_tensor(y, dtype=dtype_name(x))
+        return y
     clip = ops.clip
     tanh = ops.tanh
     softplus = ops.softplus
@@ -145,6 +156,17 @@ else:
 
         def erfc(x: Any) -> Any:
             return torch.special.erfc(x)
+
+        # Keras 3.15's torch maximum, minimum and clip compute float64 inputs in float32 (and clip
+        # rounds its bounds to float32): torch's own ops keep the input's dtype.
+        def maximum(x: Any, y: Any) -> Any:
+            return torch.clamp_min(x, y) if isinstance(y, numbers.Number) else torch.maximum(x, y)
+
+        def minimum(x: Any, y: Any) -> Any:
+            return torch.clamp_max(x, y) if isinstance(y, numbers.Number) else torch.minimum(x, y)
+
+        def clip(x: Any, lo: Any, hi: Any) -> Any:
+            return torch.clamp(x, lo, hi)
     else:  # numpy, openvino: backend-neutral forms
 
         def mul_no_nan(x: Any, y: Any) -> Any:

@@ -152,7 +152,10 @@ def to_tflite(
         TypeError: ``model`` is not a Keras model, or bad option/data types.
         ValueError: invalid options or representative data (the message names the fix).
         ExportError: the TFLite converter failed.
+        keras_acts.backend.BackendError: Keras 3 runs on another backend than TensorFlow (the
+            message gives the recipe: save ``.keras``, export in a TensorFlow-backend process).
     """
+    backend.require_tensorflow_backend("keras_acts.export.to_tflite")
     import tensorflow as tf
 
     frontend = backend.model_frontend(model)
