@@ -73,7 +73,11 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
                 return lowered(_as_float_tensor(x, name), **params)
             x = _as_float_tensor(x, name)
             if entry.derivative is not None and not any(hasattr(v, "dtype") for v in params.values()):
-                return _with_derivative(math_fn, entry.derivative, params)(x)
+                key = (name, tuple(sorted(params.items())))
+                fn = _DIFFERENTIABLE.get(key)
+                if fn is None:
+                    fn = _DIFFERENTIABLE[key] = _with_derivative(math_fn, entry.derivative, params)
+                return fn(x)
             return math_fn(x, **params)
 
         activation.__name__ = public_name or math_fn.__name__
@@ -82,6 +86,11 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
         return activation
 
     return decorate
+
+
+# (registry name, parameters) -> the activation with its custom gradient, made once: creating a
+# custom-gradient function costs more than evaluating it on small eager tensors.
+_DIFFERENTIABLE: dict[tuple[str, tuple[tuple[str, Any], ...]], Callable[[Any], Any]] = {}
 
 
 def _as_float_tensor(x: Any, name: str) -> Any:
