@@ -59,7 +59,14 @@ if is_tf_keras():
     square = tf.math.square
     maximum = tf.maximum
     minimum = tf.minimum
-    where = tf.where
+
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        # A Python number takes the other branch's dtype (tf.where would make it float32).
+        if isinstance(a, numbers.Number) and tf.is_tensor(b):
+            a = tf.constant(a, b.dtype)
+        elif isinstance(b, numbers.Number) and tf.is_tensor(a):
+            b = tf.constant(b, a.dtype)
+        return tf.where(cond, a, b)
     mul_no_nan = tf.math.multiply_no_nan
     tanh = tf.math.tanh
     softplus = tf.math.softplus
