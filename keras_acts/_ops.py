@@ -197,6 +197,17 @@ else:
         return ops.custom_gradient(forward)
 
 
+def fuse(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn`` compiled as one kernel where the backend does that per function: ``jax.jit`` on jax
+    (jax's own ``jax.nn`` activations are jitted the same way; inside an outer ``jit`` it is
+    inlined). Unchanged on tensorflow (``tf.function``/XLA compile the model) and torch."""
+    if BACKEND == "jax" and not is_tf_keras():
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
 def finfo(dtype: str) -> Any:
     """``np.finfo`` for a float dtype name, bfloat16 included (via ml_dtypes)."""
     if dtype == "bfloat16":

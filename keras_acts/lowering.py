@@ -72,13 +72,13 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
             if lowered is not None:
                 return lowered(_as_float_tensor(x, name), **params)
             x = _as_float_tensor(x, name)
-            if entry.derivative is not None and not any(hasattr(v, "dtype") for v in params.values()):
-                key = (name, tuple(sorted(params.items())))
-                fn = _DIFFERENTIABLE.get(key)
-                if fn is None:
-                    fn = _DIFFERENTIABLE[key] = _with_derivative(math_fn, entry.derivative, params)
-                return fn(x)
-            return math_fn(x, **params)
+            if any(hasattr(v, "dtype") for v in params.values()):
+                return math_fn(x, **params)  # a learnable parameter: plain autodiff, also for it
+            key = (name, tuple(sorted(params.items())))
+            fn = _PREPARED.get(key)
+            if fn is None:
+                fn = _PREPARED[key] = _prepare(math_fn, entry.derivative, params)
+            return fn(x)
 
         activation.__name__ = public_name or math_fn.__name__
         activation.__qualname__ = activation.__name__
@@ -88,9 +88,24 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
     return decorate
 
 
-# (registry name, parameters) -> the activation with its custom gradient, made once: creating a
-# custom-gradient function costs more than evaluating it on small eager tensors.
-_DIFFERENTIABLE: dict[tuple[str, tuple[tuple[str, Any], ...]], Callable[[Any], Any]] = {}
+# (registry name, parameters) -> the activation of x alone, made once: with its custom gradient
+# (creating one costs more than evaluating it on small eager tensors) and, on jax, compiled.
+_PREPARED: dict[tuple[str, tuple[tuple[str, Any], ...]], Callable[[Any], Any]] = {}
+
+
+def _prepare(
+    math_fn: Callable[..., Any], derivative: Callable[..., Any] | None, params: dict[str, Any]
+) -> Callable[[Any], Any]:
+    """``math_fn`` with fixed ``params``: with the analytic gradient when there is one, and
+    compiled into one fused kernel on jax (:func:`keras_acts._ops.fuse`), as jax's own
+    activations are, so that it is not dispatched op by op outside ``jit``."""
+    from keras_acts import _ops
+
+    if derivative is not None:
+        fn = _with_derivative(math_fn, derivative, params)
+    else:
+        fn = functools.partial(math_fn, **params)
+    return _ops.fuse(fn)
 
 
 def _as_float_tensor(x: Any, name: str) -> Any:
