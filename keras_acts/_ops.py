@@ -53,6 +53,7 @@ if is_tf_keras():
     relu6 = tf.nn.relu6
     sigmoid = tf.math.sigmoid
     softsign = tf.nn.softsign
+    abs = tf.math.abs
     exp = tf.math.exp
     expm1 = tf.math.expm1
     erfc = tf.math.erfc
@@ -113,6 +114,7 @@ else:
     relu6 = ops.relu6
     sigmoid = ops.sigmoid
     softsign = ops.softsign
+    abs = ops.abs
     exp = ops.exp
     expm1 = ops.expm1
     square = ops.square

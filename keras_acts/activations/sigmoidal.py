@@ -88,10 +88,15 @@ def softsign(x: Any) -> Any:
     Reference: Turian, Bergstra & Bengio, 2009, "Quadratic Features and Deep Architectures
     for Chunking"; studied by Glorot & Bengio, 2010.
     """
-    # softsign(+-largest finite) is exactly +-1 in every dtype, and the clip's derivative is 0
-    # outside its range: the limits at +-inf, value and derivative, at the cost of one clip.
+    # softsign(+-largest finite) is exactly +-1 in every dtype: the limits at +-inf, at the cost of
+    # one clip; the analytic derivative (0 at +-inf) keeps nothing but x for the backward pass.
     info = K.finfo(K.dtype_name(x))
     return K.softsign(K.clip(x, float(info.min), float(info.max)))
+
+
+def _softsign_derivative(x: Any) -> Any:
+    """``1 / (1 + |x|)^2``: 0 at +-inf."""
+    return 1.0 / K.square(K.abs(x) + 1.0)
 
 
 def _softsign_plain(x: Any) -> Any:
@@ -103,6 +108,7 @@ register(
     Activation(
         name="softsign",
         fn=softsign,
+        derivative=_softsign_derivative,
         reference=lambda x: np.asarray(x, np.float64) / (1.0 + np.abs(np.asarray(x, np.float64))),
         formula="x / (1 + |x|)",
         paper="Turian, Bergstra & Bengio 2009; Glorot & Bengio 2010",
