@@ -354,9 +354,12 @@ def test_train_here_load_and_export_int8_with_tensorflow(tmp_path):
         timeout=600,
     )
     got = json.loads(out.strip().splitlines()[-1])
+    print(f"round trip {BACKEND} -> tensorflow: max |diff| {got['max_diff']:.3g} (output scale {got['scale']:.3g})")
     # The same float32 weights and formulas; only the backends' kernels differ in summation order
-    # (oneDNN/Eigen convolutions vs XLA vs ATen): a few float32 rounding units per layer, six layers.
-    assert got["max_diff"] <= 1e-4 * max(1.0, got["scale"]), got
+    # (oneDNN/Eigen convolutions vs XLA vs ATen): a few float32 rounding units per layer, six layers
+    # (measured 4.5e-8 from jax and 6e-8 from torch at an output scale of 0.2). 1e-5 leaves a wide
+    # margin for that and still fails any difference of formula (gelu's tanh form is 1e-3 off).
+    assert got["max_diff"] <= 1e-5 * max(1.0, got["scale"]), got
     assert got["fully_int8"] and got["islands"] == 0, got
     ops = got["ops"]
     # LiteRT-CPU lowerings (the default target): PReLU as MUL, MUL, ADD, hard_swish unfused; no
