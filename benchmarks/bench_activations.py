@@ -7,9 +7,9 @@ keras_acts's). Runs are interleaved (ours, theirs, ours, theirs, ...) and the ra
 per-pair ratios, so machine noise hits both sides alike. A ratio below 1.0 means keras_acts is faster
 (or uses less memory).
 
-It also measures, for mish, swish, hard_swish and gelu, a variant with a custom gradient that recomputes
-the activation's intermediates in the backward pass instead of keeping them (the memory-efficient
-activations used in other frameworks), to report what that would change.
+For activations named in ``RECOMPUTE`` (empty by default) it also measures a variant with a custom
+gradient that re-runs the formula under a tape in the backward pass (what keras_acts did before its
+analytic derivatives), to compare.
 
 On the jax and torch backends of Keras 3 (``--backend jax``, ``--backend torch``; ``--backend all`` runs
 every backend in its own child process and merges the rows) the same ratios are measured against
