@@ -99,8 +99,9 @@ def require_tensorflow_backend(what: str) -> None:
     if name == "tensorflow":
         return
     raise BackendError(
-        f"{what} needs Keras's TensorFlow backend (the TFLite converter traces TensorFlow graphs), but "
-        f"this process runs Keras 3 on the {name!r} backend. Train here, export with TensorFlow:\n"
+        f"{what} needs Keras's TensorFlow backend (KERAS_BACKEND=tensorflow: the TFLite converter traces "
+        f"TensorFlow graphs), but this process runs Keras 3 on the {name!r} backend. Train here, export "
+        f"with TensorFlow:\n"
         f"  1. here:  model.save('model.keras')\n"
         f"  2. in a fresh process with KERAS_BACKEND=tensorflow:  import keras, keras_acts; "
         f"model = keras.models.load_model('model.keras'); "
