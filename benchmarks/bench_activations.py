@@ -7,29 +7,45 @@ keras_acts's). Runs are interleaved (ours, theirs, ours, theirs, ...) and the ra
 per-pair ratios, so machine noise hits both sides alike. A ratio below 1.0 means keras_acts is faster
 (or uses less memory).
 
-It also measures, for mish, swish, hard_swish and gelu, a variant with a custom gradient that recomputes
-the activation's intermediates in the backward pass instead of keeping them (the memory-efficient
-activations used in other frameworks), to report what that would change.
+For activations named in ``RECOMPUTE`` (empty by default) it also measures a variant with a custom
+gradient that re-runs the formula under a tape in the backward pass (what keras_acts did before its
+analytic derivatives), to compare.
+
+On the jax and torch backends of Keras 3 (``--backend jax``, ``--backend torch``; ``--backend all`` runs
+every backend in its own child process and merges the rows) the same ratios are measured against
+``keras.activations.<name>`` of the same math, without and with compilation: op-by-op (``eager``) and
+``jax.jit`` (``jit``) on jax; eager and ``torch.compile`` (``compile``) on torch. Forward runs without
+recording gradients; forward+backward is the vector-Jacobian product with respect to the input.
 
 Usage:
     python benchmarks/bench_activations.py [--quick] [--json PATH] [--size LOG2] [--repeats N]
+        [--backend tensorflow|jax|torch|all]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from typing import Any, Callable
+
+# The Keras backend is chosen when keras is first imported: take --backend from the command line first.
+for _i, _arg in enumerate(sys.argv[:-1]):
+    if _arg == "--backend" and sys.argv[_i + 1] in ("tensorflow", "jax", "torch"):
+        os.environ["KERAS_BACKEND"] = sys.argv[_i + 1]
 
 import numpy as np
 import tensorflow as tf
 
 import keras_acts
 from keras_acts import keras, registry
+from keras_acts.backend import keras_backend
 
 
 def keras_builtin(entry: registry.Activation) -> Callable[[tf.Tensor], tf.Tensor] | None:
@@ -214,18 +230,153 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 rows.append(row)
                 print(_fmt_row(row), flush=True)
+    for r in rows:
+        r["backend"] = "tensorflow"
+    return _result(args, rows, {"tensorflow": tf.__version__, "keras": keras.__version__,
+                                "keras_acts": keras_acts.__version__})
+
+
+def _neutral_cases(names: list[str] | None) -> list[dict[str, Any]]:
+    """(name, ours, theirs) as functions of x alone, for the jax and torch backends."""
+    out = []
+    for entry in registry.entries(include_layers=True):
+        if names and entry.name not in names:
+            continue
+        if entry.learnable:
+            alpha = keras.ops.full((64,), 0.25)  # one alpha per channel, as PReLU(shared_axes=[1, 2])
+            stub = type("PReLUWeights", (), {"alpha": alpha})()
+            out.append({"name": entry.name, "ours": lambda x, a=alpha, f=entry.fn: f(x, a),
+                        "theirs": lambda x, s=stub: keras.layers.PReLU.call(s, x),
+                        "baseline": "keras.layers.PReLU.call", "image": True})
+            continue
+        theirs = keras_builtin(entry)
+        info = entry.builtins.get(keras_acts.FRONTEND)
+        out.append({"name": entry.name, "ours": entry.fn, "theirs": theirs, "image": False,
+                    "baseline": f"keras.activations.{info.name}" if theirs is not None else None})
+    return out
+
+
+def _neutral_steps(backend: str, fn: Callable, backward: bool, compiled: bool) -> tuple[Callable, Callable]:
+    """(step, wait): ``step(x)`` runs fn (or its input gradient); ``wait(out)`` blocks until it is done."""
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def fwd_bwd(x):
+            y, vjp = jax.vjp(fn, x)
+            return vjp(jnp.ones_like(y))[0]
+
+        step = fwd_bwd if backward else fn
+        return (jax.jit(step) if compiled else step), (lambda out: out.block_until_ready())
+    import torch
+
+    f = torch.compile(fn) if compiled else fn
+
+    def forward(x):
+        with torch.no_grad():
+            return f(x)
+
+    def forward_backward(x):
+        xr = x.detach().requires_grad_(True)
+        y = f(xr)
+        return torch.autograd.grad(y, xr, torch.ones_like(y))[0]
+
+    return (forward_backward if backward else forward), (lambda out: None)  # CPU ops are synchronous
+
+
+def _time_pair_neutral(a: Callable, b: Callable, wait: Callable, x: Any, repeats: int) -> tuple[list, list]:
+    for _ in range(2):
+        wait(a(x))
+        wait(b(x))
+    ta, tb = [], []
+    for i in range(repeats):
+        order = ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta))
+        for step, sink in order:
+            t0 = time.perf_counter()
+            wait(step(x))
+            sink.append(time.perf_counter() - t0)
+    return ta, tb
+
+
+def run_neutral(args: argparse.Namespace) -> dict[str, Any]:
+    """Time ratios on the jax or torch backend (no memory figures: their allocators are not comparable)."""
+    backend = keras.backend.backend()
+    n = 1 << args.size
+    data = np.random.default_rng(0).uniform(-8, 8, n).astype(np.float32)
+    flat = keras.ops.convert_to_tensor(data)
+    image = keras.ops.reshape(flat, (-1, 16, 16, 64)) if n % (16 * 16 * 64) == 0 else keras.ops.reshape(flat, (1, 1, -1, 64))
+    modes = ("eager", "jit") if backend == "jax" else ("eager", "compile")
+    rows = []
+    for case in _neutral_cases(args.activations):
+        x = image if case["image"] else flat
+        for mode in modes:
+            for backward in (False, True):
+                row = {"activation": case["name"], "mode": mode, "pass": "fwd+bwd" if backward else "fwd",
+                       "baseline": case["baseline"], "backend": backend}
+                step_a, wait = _neutral_steps(backend, case["ours"], backward, mode != "eager")
+                if case["theirs"] is None:
+                    ta, _ = _time_pair_neutral(step_a, step_a, wait, x, args.repeats)
+                    row.update(ours_ms=1e3 * statistics.median(ta), theirs_ms=None, time_ratio=None)
+                else:
+                    step_b, _ = _neutral_steps(backend, case["theirs"], backward, mode != "eager")
+                    ta, tb = _time_pair_neutral(step_a, step_b, wait, x, args.repeats)
+                    row.update(ours_ms=1e3 * statistics.median(ta), theirs_ms=1e3 * statistics.median(tb),
+                               time_ratio=statistics.median(p / q for p, q in zip(ta, tb)))
+                row.update(ours_peak_mb=None, theirs_peak_mb=None, memory_ratio=None)
+                rows.append(row)
+                print(_fmt_row(row), flush=True)
+    versions = {"keras": keras.__version__, "keras_acts": keras_acts.__version__}
+    if backend == "jax":
+        import jax
+
+        versions["jax"] = jax.__version__
+    else:
+        import torch
+
+        versions["torch"] = torch.__version__
+    return _result(args, rows, versions)
+
+
+def _result(args: argparse.Namespace, rows: list[dict[str, Any]], versions: dict[str, str]) -> dict[str, Any]:
     return {
         "benchmark": "bench_activations",
         "command": " ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
         "date": time.strftime("%Y-%m-%d"),
         "frontend": keras_acts.FRONTEND,
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "keras_acts": keras_acts.__version__},
+        "backend": keras_backend(),
+        "versions": versions,
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": _cpus()},
-        "elements": n,
+        "elements": 1 << args.size,
         "repeats": args.repeats,
         "rows": rows,
     }
+
+
+def run_all_backends(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    """Runs this benchmark once per backend, each in a child process, and merges the rows."""
+    rest = [a for i, a in enumerate(argv) if a != "--backend" and (i == 0 or argv[i - 1] != "--backend")]
+    rest = [a for i, a in enumerate(rest) if a not in ("--json", "--markdown")
+            and (i == 0 or rest[i - 1] not in ("--json", "--markdown"))]
+    merged: dict[str, Any] | None = None
+    for backend in ("tensorflow", "jax", "torch"):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "rows.json")
+            env = {**os.environ, "KERAS_BACKEND": backend, "TF_USE_LEGACY_KERAS": "0"}
+            print(f"== backend {backend}", flush=True)
+            subprocess.run([sys.executable, __file__, *rest, "--backend", backend, "--json", path], env=env, check=True)
+            with open(path, encoding="utf-8") as f:
+                part = json.load(f)
+        for r in part["rows"]:
+            r.setdefault("backend", backend)
+        if merged is None:
+            merged = {**part, "backend": "all", "versions": dict(part["versions"])}
+        else:
+            merged["rows"] += part["rows"]
+            merged["versions"].update(part["versions"])
+    assert merged is not None
+    merged["command"] = " ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv])
+    return merged
 
 
 def _cpus() -> int:
@@ -243,7 +394,7 @@ def _fmt(v: Any, spec: str) -> str:
 
 
 def _fmt_row(r: dict[str, Any]) -> str:
-    return (f"{r['activation']:<20} {r['mode']:<5} {r['pass']:<7} ours {_fmt(r['ours_ms'], '8.2f')} ms  "
+    return (f"{r.get('backend', 'tensorflow'):<10} {r['activation']:<20} {r['mode']:<7} {r['pass']:<7} ours {_fmt(r['ours_ms'], '8.2f')} ms  "
             f"theirs {_fmt(r['theirs_ms'], '8.2f')} ms  time x{_fmt(r['time_ratio'], '5.2f')}  "
             f"mem {_fmt(r['ours_peak_mb'], '7.1f')}/{_fmt(r['theirs_peak_mb'], '7.1f')} MB  "
             f"x{_fmt(r['memory_ratio'], '5.2f')}"
@@ -253,13 +404,13 @@ def _fmt_row(r: dict[str, Any]) -> str:
 def markdown(result: dict[str, Any]) -> str:
     """The result as a markdown table."""
     lines = [
-        "| activation | mode | pass | baseline | keras_acts ms | baseline ms | time ratio | keras_acts peak MB "
+        "| backend | activation | mode | pass | baseline | keras_acts ms | baseline ms | time ratio | keras_acts peak MB "
         "| baseline peak MB | peak ratio | saved for backward MB (ours / baseline) |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['activation']} | {r['mode']} | {r['pass']} | {r['baseline'] or '—'} | {_fmt(r['ours_ms'], '.2f')} | "
+            f"| {r.get('backend', 'tensorflow')} | {r['activation']} | {r['mode']} | {r['pass']} | {r['baseline'] or '—'} | {_fmt(r['ours_ms'], '.2f')} | "
             f"{_fmt(r['theirs_ms'], '.2f')} | {_fmt(r['time_ratio'], '.2f')} | {_fmt(r['ours_peak_mb'], '.1f')} | "
             f"{_fmt(r['theirs_peak_mb'], '.1f')} | {_fmt(r['memory_ratio'], '.2f')} | "
             + (f"{_fmt(r['ours_saved_mb'], '.1f')} / {_fmt(r['theirs_saved_mb'], '.1f')} |" if "ours_saved_mb" in r else "— |")
@@ -275,11 +426,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=22, help="log2 of the number of elements (default 22)")
     p.add_argument("--repeats", type=int, default=15, help="interleaved pairs per measurement")
     p.add_argument("--activations", nargs="*", help="restrict to these registry names")
+    p.add_argument("--backend", choices=("tensorflow", "jax", "torch", "all"),
+                   help="Keras 3 backend (default: KERAS_BACKEND, else tensorflow); 'all' runs each in a child process")
     args = p.parse_args(argv)
     if args.quick:
         args.size, args.repeats = min(args.size, 14), min(args.repeats, 3)
         args.activations = args.activations or ["hard_swish", "mish", "leaky_relu", "prelu"]
-    result = run(args)
+    if args.backend == "all":
+        result = run_all_backends(args, list(sys.argv[1:] if argv is None else argv))
+    elif args.backend not in (None, keras_backend()):
+        raise SystemExit(f"--backend {args.backend}: keras was imported with backend {keras_backend()!r}; "
+                         "run this script directly (it sets KERAS_BACKEND before importing keras).")
+    elif keras_backend() in ("jax", "torch"):
+        result = run_neutral(args)
+    else:
+        result = run(args)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2)

@@ -76,3 +76,36 @@ def model_frontend(model: Any) -> str | None:
             if module.startswith("tf_keras.") or module.startswith("keras.src.engine"):
                 return "tf_keras"
     return None
+
+
+def keras_backend() -> str:
+    """The Keras backend in use: ``keras.backend.backend()`` for Keras 3, ``"tensorflow"`` for tf_keras."""
+    if is_tf_keras():
+        return "tensorflow"
+    return keras.backend.backend()
+
+
+class BackendError(RuntimeError):
+    """A TensorFlow-only step (TFLite export) was called under another Keras 3 backend."""
+
+
+def require_tensorflow_backend(what: str) -> None:
+    """Raises :class:`BackendError` with the save-and-export recipe unless the backend is TensorFlow.
+
+    Args:
+        what: the step that needs TensorFlow, e.g. ``"to_tflite"``.
+    """
+    name = keras_backend()
+    if name == "tensorflow":
+        return
+    raise BackendError(
+        f"{what} needs Keras's TensorFlow backend (KERAS_BACKEND=tensorflow: the TFLite converter traces "
+        f"TensorFlow graphs), but this process runs Keras 3 on the {name!r} backend. Train here, export "
+        f"with TensorFlow:\n"
+        f"  1. here:  model.save('model.keras')\n"
+        f"  2. in a fresh process with KERAS_BACKEND=tensorflow:  import keras, keras_acts; "
+        f"model = keras.models.load_model('model.keras'); "
+        f"keras_acts.export.to_tflite(model, quantization='int8', representative_data=x).save('model.tflite')\n"
+        f"(or from the shell: KERAS_BACKEND=tensorflow keras-acts export model.keras -q int8 -c calib.npy "
+        f"-o model.tflite). The .keras file is backend-neutral."
+    )

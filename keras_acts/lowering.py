@@ -1,6 +1,7 @@
 """Export-time lowering of activations.
 
-Training uses each activation's exact TF formula. When the exporter traces a model
+Training uses each activation's exact formula, written with :mod:`keras_acts._ops` so that it runs
+on every Keras 3 backend (and tf_keras); the lowerings are TensorFlow code. When the exporter traces a model
 for TFLite it enters :func:`lowering_target`; while that context is active, every
 keras_acts activation function emits the formulation registered for the target
 (``"float"``, ``"int8"`` or ``"edgetpu"``) instead, so only the exported graph
@@ -53,10 +54,13 @@ def export_form(name: str) -> Callable[..., Any] | None:
 
 
 def activation_function(name: str, public_name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorates the training-time TF formula of registry activation ``name``.
+    """Decorates the training-time formula of registry activation ``name``.
 
-    The returned function validates Python-number parameters, and while a lowering
-    target is active dispatches to the registry's lowering for that target.
+    The formula is written with :mod:`keras_acts._ops` (every Keras 3 backend, and tf_keras).
+    The returned function validates its input and Python-number parameters; when the entry
+    has an analytic ``derivative`` it trains with a custom gradient that keeps only the input
+    for the backward pass; while a lowering target is active (export, TensorFlow only) it
+    dispatches to the registry's lowering for that target.
     """
 
     def decorate(math_fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,9 +72,13 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
             if lowered is not None:
                 return lowered(_as_float_tensor(x, name), **params)
             x = _as_float_tensor(x, name)
-            if entry.recompute_gradient and not any(hasattr(v, "dtype") for v in params.values()):
-                return _recomputing(math_fn, params)(x)
-            return math_fn(x, **params)
+            if any(hasattr(v, "dtype") for v in params.values()):
+                return math_fn(x, **params)  # a learnable parameter: plain autodiff, also for it
+            key = (name, tuple(sorted(params.items())))
+            fn = _PREPARED.get(key)
+            if fn is None:
+                fn = _PREPARED[key] = _prepare(math_fn, entry.derivative, params)
+            return fn(x)
 
         activation.__name__ = public_name or math_fn.__name__
         activation.__qualname__ = activation.__name__
@@ -80,42 +88,67 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
     return decorate
 
 
-def _as_float_tensor(x: Any, name: str) -> Any:
-    import tensorflow as tf
+# (registry name, parameters) -> the activation of x alone, made once: with its custom gradient
+# (creating one costs more than evaluating it on small eager tensors) and, on jax, compiled.
+_PREPARED: dict[tuple[str, tuple[tuple[str, Any], ...]], Callable[[Any], Any]] = {}
 
-    if not tf.is_tensor(x):
-        x = tf.convert_to_tensor(x)
-    if not x.dtype.is_floating:
+
+def _prepare(
+    math_fn: Callable[..., Any], derivative: Callable[..., Any] | None, params: dict[str, Any]
+) -> Callable[[Any], Any]:
+    """``math_fn`` with fixed ``params``: with the analytic gradient when there is one, and
+    compiled into one fused kernel on jax (:func:`keras_acts._ops.fuse`), as jax's own
+    activations are, so that it is not dispatched op by op outside ``jit``."""
+    from keras_acts import _ops
+
+    if derivative is not None:
+        fn = _with_derivative(math_fn, derivative, params)
+    else:
+        fn = functools.partial(math_fn, **params)
+    return _ops.fuse(fn)
+
+
+def _as_float_tensor(x: Any, name: str) -> Any:
+    """``x`` as a floating-point tensor of the backend in use (NumPy, jax, torch, TF inputs).
+
+    Raises:
+        TypeError: a symbolic Keras tensor (``keras.Input``), or a non-float dtype.
+    """
+    from keras_acts import _ops
+
+    if not _ops.is_tensor(x):
+        if type(x).__name__ == "KerasTensor":
+            raise TypeError(
+                f"{name}: got a symbolic KerasTensor; keras_acts activations run inside layers. Use "
+                f"keras_acts.layers.get({name!r})(x), or pass the function as a layer's "
+                f"activation=keras_acts.get({name!r})."
+            )
+        x = _ops.convert_to_tensor(x)
+    dtype = _ops.dtype_name(x)
+    if dtype not in _ops.FLOAT_DTYPES:
         raise TypeError(
             f"{name}: expected a floating-point tensor (float16, bfloat16, float32 or float64), "
-            f"got {x.dtype.name}. Cast first, e.g. tf.cast(x, tf.float32)."
+            f"got {dtype}. Cast first, e.g. keras.ops.cast(x, 'float32') (tf.cast under tf_keras)."
         )
     return x
 
 
-def _recomputing(math_fn: Callable[..., Any], params: dict[str, Any]) -> Callable[[Any], Any]:
-    """``math_fn`` with a gradient that recomputes it from x in the backward pass.
+def _with_derivative(
+    math_fn: Callable[..., Any], derivative: Callable[..., Any], params: dict[str, Any]
+) -> Callable[[Any], Any]:
+    """``math_fn`` with the gradient ``upstream * derivative(x)``.
 
-    The forward pass keeps only its input for the backward pass; the gradient re-runs the
-    formula under a tape. Peak memory of training drops by the intermediates the formula
-    would otherwise keep (one to four tensors of the input's size), at the cost of one
-    more forward evaluation, which for these memory-bound elementwise functions is
-    measured in benchmarks/bench_activations.py.
+    The forward pass keeps only its input for the backward pass, which evaluates the
+    analytic derivative from it: peak memory of training drops by the intermediates the
+    formula would otherwise keep (one to four tensors of the input's size), and the
+    formula is not run a second time (measured in benchmarks/bench_activations.py).
     """
-    import tensorflow as tf
+    from keras_acts import _ops
 
-    @tf.custom_gradient
-    def fn(x):
-        def grad(dy):
-            # At +-inf the derivative is taken at the largest finite magnitude, where every
-            # recomputed activation's derivative has reached its limit (0 or the asymptotic
-            # slope) and no inf * 0 = NaN can occur; finite inputs are unchanged.
-            xg = tf.clip_by_value(x, x.dtype.min, x.dtype.max)
-            with tf.GradientTape() as tape:
-                tape.watch(xg)
-                y = math_fn(xg, **params)
-            return tape.gradient(y, xg, output_gradients=dy)
+    def fn(x: Any) -> Any:
+        def grad(upstream: Any) -> Any:
+            return upstream * derivative(x, **params)
 
         return math_fn(x, **params), grad
 
-    return fn
+    return _ops.custom_gradient(fn)

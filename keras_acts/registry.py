@@ -1,8 +1,9 @@
 """The activation registry: the single source of truth of keras_acts.
 
 Every activation has exactly one :class:`Activation` entry, created next to its
-TensorFlow implementation in ``keras_acts/activations/<family>.py``. The entry holds
-everything the rest of the package needs: names and aliases, the TF function, the
+implementation in ``keras_acts/activations/<family>.py``. The entry holds
+everything the rest of the package needs: names and aliases, the function (training math
+on every Keras 3 backend and tf_keras, its analytic derivative), the
 layer class, an independent NumPy reference formula, its parameters and their
 checks, its quantization-aware-training scheme, its export lowerings (per target)
 and its Edge TPU story. The tests, the README table, the CLI and the exporters all
@@ -183,7 +184,8 @@ class Activation:
 
     Attributes:
         name: canonical name (lower case, snake_case).
-        fn: the public TF function (dispatching to lowerings during export).
+        fn: the public function: training math on every backend (``keras_acts._ops``),
+            dispatching to the TF lowerings while the exporter traces.
         reference: NumPy float64 implementation written from the paper's formula,
             ``reference(x, **params)``; used only by tests, plots and reports.
         formula: the formula as text.
@@ -200,9 +202,12 @@ class Activation:
         lowerings: per target in :data:`LOWERING_TARGETS`.
         edgetpu: notes on the Edge TPU (the verdict itself is :meth:`edgetpu_form`).
         learnable: True for activations with trainable weights (layer only).
-        recompute_gradient: train with a custom gradient that recomputes the
-            activation from its input in the backward pass instead of keeping its
-            intermediate tensors alive (less memory; see benchmarks/bench_activations.py).
+        derivative: the analytic derivative ``derivative(x, **params)``, written with
+            :mod:`keras_acts._ops` (every Keras 3 backend and tf_keras), or None. When set,
+            the activation trains with a custom gradient that keeps only its input for the
+            backward pass and evaluates this derivative there: no intermediate tensors stay
+            alive and the formula is not run twice (see benchmarks/bench_activations.py). It
+            must give the limits at +-inf (never NaN there) like the activation itself.
     """
 
     name: str
@@ -221,7 +226,7 @@ class Activation:
     lowerings: Mapping[str, Lowering] = field(default_factory=dict)
     edgetpu: EdgeTPU = field(default_factory=EdgeTPU)
     learnable: bool = False
-    recompute_gradient: bool = False
+    derivative: Callable[..., Any] | None = None
 
     def defaults(self) -> dict[str, Any]:
         """The default parameters as a dict."""

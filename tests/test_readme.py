@@ -72,9 +72,13 @@ def test_ci_runs_the_readme_test_command():
     cmd = _readme_command("test")
     # The command shown in the README is the one CI gets, and it is a single line.
     assert f"<!-- command:test -->\n```bash\n{cmd}\n```" in _readme()
-    # It runs the suite once per frontend, Keras 3 first, then tf_keras.
-    runs = re.findall(r"(TF_USE_LEGACY_KERAS=1 )?\S*python -m pytest", cmd)
-    assert runs == ["", "TF_USE_LEGACY_KERAS=1 "], cmd
+    # It runs the suite once per frontend, Keras 3 first, then tf_keras; then the backend-neutral
+    # module on Keras 3's jax and torch backends.
+    runs = re.findall(r"((?:TF_USE_LEGACY_KERAS|KERAS_BACKEND)=\w+ )?\S*python -m pytest -n 2 -q( tests/\S+)?", cmd)
+    assert runs == [
+        ("", ""), ("TF_USE_LEGACY_KERAS=1 ", ""),
+        ("KERAS_BACKEND=jax ", " tests/test_backends.py"), ("KERAS_BACKEND=torch ", " tests/test_backends.py"),
+    ], cmd
     assert '.[all]' in cmd
 
 

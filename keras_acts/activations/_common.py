@@ -50,8 +50,9 @@ def gated_product(x: Any, f: Callable[[Any], Any], direction: Any = None) -> Any
     """``f(x)`` for a self-gated activation ``x * gate(x)`` (gate 0 at -inf, 1 at +inf), safe at +-inf.
 
     For gates with a tensor parameter (a learnable Swish-beta), which are differentiated by plain
-    autodiff: it costs several selects, forward and backward. Activations with fixed parameters
-    use :func:`no_neg_inf` and the recomputing gradient instead (one op each way).
+    autodiff (also with respect to the parameter): it costs several selects, forward and backward.
+    Activations with fixed parameters use :func:`keras_acts._ops.mul_no_nan` and their analytic
+    derivative instead (see :mod:`keras_acts.lowering`).
 
     ``x * gate(x)`` is ``-inf * 0 = NaN`` at ``x = -inf``, and its derivative
     ``gate + x * gate'`` is ``inf * 0 = NaN`` at ``+-inf``. Here ``f`` only ever sees finite
@@ -68,30 +69,9 @@ def gated_product(x: Any, f: Callable[[Any], Any], direction: Any = None) -> Any
     Returns:
         ``f(x)`` with the limits at ``+-inf``.
     """
-    import tensorflow as tf
+    from keras_acts import _ops
 
-    finite = tf.math.is_finite(x)
-    zeros = tf.zeros_like(x)
-    safe = tf.where(finite, x, zeros)
+    finite = _ops.isfinite(x)
+    safe = _ops.where(finite, x, 0.0)
     closed = x < 0 if direction is None else direction * x < 0
-    return tf.where(finite, f(safe), tf.where(closed, zeros, x))
-
-
-def no_neg_inf(x: Any) -> Any:
-    """``max(x, lowest finite)``: -inf becomes the most negative finite value; NaN stays NaN.
-
-    The cheap guard of a self-gated ``x * gate(x)`` whose gate is 0 at -inf: one MAXIMUM, and
-    ``f(no_neg_inf(x))`` is ``-0`` at ``x = -inf`` (the limit) instead of ``-inf * 0 = NaN``.
-    Finite inputs pass unchanged, bit for bit. The derivative at +-inf is handled by the
-    recomputing gradient (:func:`keras_acts.lowering._recomputing`).
-    """
-    import tensorflow as tf
-
-    return tf.maximum(x, tf.constant(x.dtype.min, x.dtype))
-
-
-def no_pos_inf(x: Any) -> Any:
-    """``min(x, largest finite)``: the mirror of :func:`no_neg_inf`, for gates that are 0 at +inf."""
-    import tensorflow as tf
-
-    return tf.minimum(x, tf.constant(x.dtype.max, x.dtype))
+    return _ops.where(finite, f(safe), _ops.where(closed, 0.0, x))

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_acts import _ops as K
 from keras_acts.activations._common import SELU_ALPHA, SELU_SCALE, np_softplus, param_as
 from keras_acts.lowering import activation_function
 from keras_acts.activations._int8_forms import fit_polynomial, horner, split_sign, split_sign_delegable
@@ -23,10 +24,10 @@ def elu(x: Any, alpha: float = 1.0) -> Any:
     Reference: Clevert et al., 2016, "Fast and Accurate Deep Network Learning by
     Exponential Linear Units (ELUs)" (arXiv:1511.07289).
     """
-    if isinstance(alpha, float) and alpha == 1.0 and x.dtype != tf.float64:
-        return tf.nn.elu(x)  # one ELU op in TFLite; its kernel uses exp(x) - 1
-    negative = param_as(alpha, x.dtype) * tf.math.expm1(tf.minimum(x, tf.zeros_like(x)))
-    return tf.where(x > 0, x, negative)
+    if isinstance(alpha, float) and alpha == 1.0 and K.dtype_name(x) != "float64":
+        return K.elu(x)  # one ELU op in TFLite; its kernel uses exp(x) - 1
+    negative = K.expm1(K.minimum(x, 0.0)) * K.as_dtype_of(alpha, x)
+    return K.where(x > 0, x, negative)
 
 
 @activation_function("selu")
@@ -39,17 +40,15 @@ def selu(x: Any) -> Any:
     Reference: Klambauer et al., 2017, "Self-Normalizing Neural Networks"
     (arXiv:1706.02515).
     """
-    if x.dtype not in (tf.float64, tf.bfloat16):
-        # TF's fused kernel: 2.8x faster than the composite below and keeps nothing but
-        # its output for the backward pass (benchmarks/bench_activations.py).
-        return tf.nn.selu(x)
+    if K.dtype_name(x) not in ("float64", "bfloat16"):
+        # The backend's selu (TF's fused kernel: 2.8x faster than the composite below and keeps
+        # nothing but its output for the backward pass, benchmarks/bench_activations.py).
+        return K.selu(x)
     # float64: expm1 keeps full relative precision for tiny negative x. bfloat16: TF 2.21's
     # SeluGrad takes the positive branch for small negative bfloat16 inputs (derivative 1.05
     # instead of 1.76 at x = -0.001, tests/test_edge_values.py).
-    alpha = tf.constant(SELU_ALPHA, x.dtype)
-    scale = tf.constant(SELU_SCALE, x.dtype)
-    negative = alpha * tf.math.expm1(tf.minimum(x, tf.zeros_like(x)))
-    return scale * tf.where(x > 0, x, negative)
+    negative = K.expm1(K.minimum(x, 0.0)) * SELU_ALPHA
+    return K.where(x > 0, x, negative) * SELU_SCALE
 
 
 @activation_function("softplus")
@@ -59,7 +58,7 @@ def softplus(x: Any) -> Any:
     Reference: Dugas et al., 2001, "Incorporating Second-Order Functional Knowledge
     for Better Option Pricing"; Glorot et al., 2011.
     """
-    return tf.math.softplus(x)
+    return K.softplus(x)
 
 
 @activation_function("exponential")
@@ -72,7 +71,7 @@ def exponential(x: Any) -> Any:
     Reference: the natural exponential; as a neural-network output link, McCullagh &
     Nelder, 1989, "Generalized Linear Models".
     """
-    return tf.math.exp(x)
+    return K.exp(x)
 
 
 def _elu_int8(x: Any, alpha: float = 1.0) -> Any:

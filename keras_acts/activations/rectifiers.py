@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_acts import _ops as K
 from keras_acts.activations._common import param_as
 from keras_acts.lowering import activation_function, export_form
 from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param, register
@@ -19,7 +20,7 @@ def relu(x: Any) -> Any:
     Reference: Nair & Hinton, 2010, "Rectified Linear Units Improve Restricted
     Boltzmann Machines".
     """
-    return tf.nn.relu(x)
+    return K.relu(x)
 
 
 @activation_function("relu6")
@@ -29,7 +30,7 @@ def relu6(x: Any) -> Any:
     Reference: Krizhevsky, 2010, "Convolutional Deep Belief Networks on CIFAR-10";
     used by MobileNets (Howard et al., 2017).
     """
-    return tf.nn.relu6(x)
+    return K.relu6(x)
 
 
 @activation_function("leaky_relu")
@@ -40,10 +41,10 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
     Improve Neural Network Acoustic Models" (and PyTorch). Keras's own defaults differ
     (0.2 for the Keras 3 function, 0.3 for the Keras layers).
     """
-    if x.dtype == tf.float64 or not isinstance(negative_slope, float):
+    if K.dtype_name(x) == "float64" or not isinstance(negative_slope, float):
         # tf.nn.leaky_relu keeps its slope as a float32 attribute.
-        return tf.where(x >= 0, x, param_as(negative_slope, x.dtype) * x)
-    return tf.nn.leaky_relu(x, alpha=negative_slope)
+        return K.where(x >= 0, x, x * K.as_dtype_of(negative_slope, x))
+    return K.leaky_relu(x, negative_slope)
 
 
 @activation_function("hard_tanh")
@@ -52,7 +53,7 @@ def hard_tanh(x: Any) -> Any:
 
     Reference: Collobert, 2004, "Large Scale Machine Learning" (PhD thesis).
     """
-    return tf.clip_by_value(x, -1.0, 1.0)
+    return K.clip(x, -1.0, 1.0)
 
 
 def prelu(x: Any, alpha: Any) -> Any:
@@ -68,12 +69,13 @@ def prelu(x: Any, alpha: Any) -> Any:
 
     Reference: He et al., 2015, "Delving Deep into Rectifiers" (arXiv:1502.01852).
     """
-    x = tf.convert_to_tensor(x)
+    if not K.is_tensor(x):
+        x = K.convert_to_tensor(x)
     lowered = export_form("prelu")
     if lowered is not None:
         return lowered(x, alpha)
-    alpha = param_as(alpha, x.dtype)
-    return tf.maximum(x, tf.zeros_like(x)) + (-alpha) * tf.nn.relu(-x)
+    alpha = K.as_dtype_of(alpha, x)
+    return K.maximum(x, 0.0) + (-alpha) * K.relu(-x)
 
 
 def _prelu_fused(x: Any, alpha: Any) -> Any:

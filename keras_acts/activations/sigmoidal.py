@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_acts import _ops as K
 from keras_acts.activations._common import np_sigmoid, param_as
-from keras_acts.backend import is_tf_keras
 from keras_acts.lowering import activation_function
 from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param, register
 
@@ -22,7 +22,7 @@ def sigmoid(x: Any) -> Any:
 
     Reference: e.g. Rumelhart, Hinton & Williams, 1986.
     """
-    return tf.math.sigmoid(x)
+    return K.sigmoid(x)
 
 
 @activation_function("hard_sigmoid", public_name="hard_sigmoid_relu6")
@@ -43,8 +43,9 @@ def hard_sigmoid(x: Any, slope: float = MOBILENET_SLOPE) -> Any:
     Courbariaux et al., 2015 (BinaryConnect) for the 0.2 slope.
     """
     if isinstance(slope, float) and slope == MOBILENET_SLOPE:
-        return tf.nn.relu6(x + 3.0) / 6.0
-    return tf.nn.relu6(x * param_as(6.0 * slope, x.dtype) + 3.0) / 6.0
+        return K.relu6(x + 3.0) / 6.0
+    six_slope = 6.0 * slope if isinstance(slope, float) else K.as_dtype_of(slope, x) * 6.0
+    return K.relu6(x * six_slope + 3.0) / 6.0
 
 
 def _hard_sigmoid_edgetpu(x: Any, slope: float = MOBILENET_SLOPE) -> Any:
@@ -69,9 +70,7 @@ def tanh(x: Any) -> Any:
     [FusedBatchNorm,Tanh]"), so BatchNormalization -> tanh fails at evaluate/predict
     time; the negation keeps the two apart. Export uses the plain TANH.
     """
-    if is_tf_keras():
-        return -tf.math.tanh(-x)
-    return tf.math.tanh(x)
+    return K.bn_safe_tanh(x)
 
 
 def _tanh_tflite(x: Any) -> Any:
@@ -89,7 +88,15 @@ def softsign(x: Any) -> Any:
     Reference: Turian, Bergstra & Bengio, 2009, "Quadratic Features and Deep Architectures
     for Chunking"; studied by Glorot & Bengio, 2010.
     """
-    return tf.where(tf.math.is_inf(x), tf.sign(x), tf.nn.softsign(x))
+    # softsign(+-largest finite) is exactly +-1 in every dtype: the limits at +-inf, at the cost of
+    # one clip; the analytic derivative (0 at +-inf) keeps nothing but x for the backward pass.
+    info = K.finfo(K.dtype_name(x))
+    return K.softsign(K.clip(x, float(info.min), float(info.max)))
+
+
+def _softsign_derivative(x: Any) -> Any:
+    """``1 / (1 + |x|)^2``: 0 at +-inf."""
+    return 1.0 / K.square(K.abs(x) + 1.0)
 
 
 def _softsign_plain(x: Any) -> Any:
@@ -101,6 +108,7 @@ register(
     Activation(
         name="softsign",
         fn=softsign,
+        derivative=_softsign_derivative,
         reference=lambda x: np.asarray(x, np.float64) / (1.0 + np.abs(np.asarray(x, np.float64))),
         formula="x / (1 + |x|)",
         paper="Turian, Bergstra & Bengio 2009; Glorot & Bengio 2010",

@@ -218,7 +218,10 @@ def to_tflite(
         keras_acts.health.ModelHealthError: NaN/inf weights (naming the layer and
             variable), or a float model that outputs NaN/inf on the calibration data.
         ExportError: the TFLite converter failed or crashed.
+        keras_acts.backend.BackendError: Keras 3 runs on another backend than TensorFlow (the
+            message gives the recipe: save ``.keras``, export in a TensorFlow-backend process).
     """
+    backend.require_tensorflow_backend("keras_acts.export.to_tflite")
     from keras_acts import _quiet, health
 
     frontend = backend.model_frontend(model)

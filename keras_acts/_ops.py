@@ -1,0 +1,246 @@
+"""The few tensor operations the activations' training math is written with, for every backend.
+
+Under Keras 3 these are ``keras.ops`` (so the activations and layers run on the jax, torch and
+tensorflow backends, as Keras's own layers do); under tf_keras they are the TensorFlow
+equivalents. The activation modules (:mod:`keras_acts.activations`) write each formula once
+with this namespace and never branch on the frontend or backend: the few places where a
+backend needs its own op live here.
+
+Besides thin aliases, three functions carry the edge-value guarantees cheaply:
+
+* :func:`mul_no_nan` -- ``x * g`` with ``0`` wherever ``g == 0``, even for ``x = +-inf``: the
+  guard of a self-gated ``x * gate(x)`` (``-inf * 0`` would be NaN). On TensorFlow this is one
+  op (``MulNoNan``), so the guard costs no extra pass over memory; on jax and torch it is a
+  select, which their compilers (``jit``) fuse into the product.
+* :func:`custom_gradient` -- one signature (``fn(x) -> (y, grad(upstream))``) for
+  ``keras.ops.custom_gradient``, whose backward function is called positionally on
+  tensorflow and jax but with the saved inputs and ``upstream=`` as keyword on torch, and for
+  ``tf.custom_gradient`` under tf_keras.
+* :func:`bn_safe_tanh` / :func:`bn_safe_softplus` -- a tanh and a softplus that TensorFlow
+  2.21's CPU graph optimizer does not fuse with tf_keras's ``FusedBatchNorm`` into ops that
+  have no kernel; plain ops everywhere else.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable
+
+import numpy as np
+
+from keras_acts.backend import is_tf_keras, keras
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+if is_tf_keras():
+    import tensorflow as tf
+
+    BACKEND = "tensorflow"
+
+    def convert_to_tensor(x: Any, dtype: Any = None) -> Any:
+        return tf.convert_to_tensor(x, dtype=dtype)
+
+    def is_tensor(x: Any) -> bool:
+        return tf.is_tensor(x)
+
+    def dtype_name(x: Any) -> str:
+        return tf.as_dtype(x.dtype).name
+
+    def cast(x: Any, dtype: Any) -> Any:
+        return tf.cast(x, dtype)
+
+    relu = tf.nn.relu
+    relu6 = tf.nn.relu6
+    sigmoid = tf.math.sigmoid
+    softsign = tf.nn.softsign
+    abs = tf.math.abs
+    exp = tf.math.exp
+    expm1 = tf.math.expm1
+    erfc = tf.math.erfc
+    square = tf.math.square
+    maximum = tf.maximum
+    minimum = tf.minimum
+
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        # A Python number takes the other branch's dtype (tf.where would make it float32).
+        if isinstance(a, numbers.Number) and tf.is_tensor(b):
+            a = tf.constant(a, b.dtype)
+        elif isinstance(b, numbers.Number) and tf.is_tensor(a):
+            b = tf.constant(b, a.dtype)
+        return tf.where(cond, a, b)
+    mul_no_nan = tf.math.multiply_no_nan
+    tanh = tf.math.tanh
+    softplus = tf.math.softplus
+    isfinite = tf.math.is_finite
+    elu = tf.nn.elu
+    selu = tf.nn.selu
+
+    def clip(x: Any, lo: Any, hi: Any) -> Any:
+        return tf.clip_by_value(x, lo, hi)
+
+    def leaky_relu(x: Any, negative_slope: float) -> Any:
+        return tf.nn.leaky_relu(x, alpha=negative_slope)
+
+    def bn_safe_tanh(x: Any) -> Any:
+        # -tanh(-x) == tanh(x) exactly (tanh is odd); the negation keeps tf_keras's
+        # FusedBatchNorm -> Tanh apart ("Fusion is not implemented: [FusedBatchNorm,Tanh]").
+        return -tf.math.tanh(-x)
+
+    def bn_safe_softplus(x: Any) -> Any:
+        # relu(x) + log1p(exp(-|x|)): exact and stable, and not the Softplus op that the
+        # optimizer fuses with FusedBatchNorm -> x * tanh(Softplus(x)) into a kernel-less op.
+        return tf.nn.relu(x) + tf.math.log1p(tf.math.exp(-tf.math.abs(x)))
+
+    def mish(x: Any) -> Any:
+        # With bn_safe_softplus: tf_keras's FusedBatchNorm -> x * tanh(Softplus(x)) has no kernel.
+        return x * tf.math.tanh(bn_safe_softplus(x))
+
+    def custom_gradient(fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]]) -> Callable[[Any], Any]:
+        return tf.custom_gradient(fn)
+
+else:
+    ops = keras.ops
+    BACKEND = keras.backend.backend()
+
+    def convert_to_tensor(x: Any, dtype: Any = None) -> Any:
+        return ops.convert_to_tensor(x, dtype=dtype)
+
+    def is_tensor(x: Any) -> bool:
+        return ops.is_tensor(x)
+
+    def dtype_name(x: Any) -> str:
+        return keras.backend.standardize_dtype(x.dtype)
+
+    def cast(x: Any, dtype: Any) -> Any:
+        return ops.cast(x, dtype)
+
+    relu = ops.relu
+    relu6 = ops.relu6
+    sigmoid = ops.sigmoid
+    softsign = ops.softsign
+    abs = ops.abs
+    exp = ops.exp
+    expm1 = ops.expm1
+    square = ops.square
+    where = ops.where
+
+    def maximum(x: Any, y: Any) -> Any:
+        # A Python number as a scalar of x's dtype: Keras 3.15's torch backend computes
+        # maximum(float64 tensor, 0.0) in float32.
+        return ops.maximum(x, _scalar_like(y, x))
+
+    def minimum(x: Any, y: Any) -> Any:
+        return ops.minimum(x, _scalar_like(y, x))
+
+    def _scalar_like(y: Any, x: Any) -> Any:
+        if isinstance(y, numbers.Number):
+            return ops.convert_to_tensor(y, dtype=dtype_name(x))
+        return y
+    clip = ops.clip
+    tanh = ops.tanh
+    softplus = ops.softplus
+    isfinite = ops.isfinite
+    elu = ops.elu
+    selu = ops.selu
+    bn_safe_tanh = ops.tanh  # the fusion trap is tf_keras's FusedBatchNorm only
+    bn_safe_softplus = ops.softplus
+    # Keras's own x * tanh(softplus(x)), which TensorFlow's graph optimizer fuses into one kernel.
+    mish = keras.activations.mish
+
+    def leaky_relu(x: Any, negative_slope: float) -> Any:
+        return ops.leaky_relu(x, negative_slope=negative_slope)
+
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        mul_no_nan = tf.math.multiply_no_nan
+        erfc = tf.math.erfc
+    elif BACKEND == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def mul_no_nan(x: Any, y: Any) -> Any:
+            return jnp.where(y == 0, jnp.zeros((), y.dtype), x * y)
+
+        erfc = jax.lax.erfc
+    elif BACKEND == "torch":
+        import torch
+
+        def mul_no_nan(x: Any, y: Any) -> Any:
+            return torch.where(y == 0, torch.zeros((), dtype=y.dtype, device=y.device), x * y)
+
+        def erfc(x: Any) -> Any:
+            return torch.special.erfc(x)
+
+        # Keras 3.15's torch maximum, minimum and clip compute float64 inputs in float32 (and clip
+        # rounds its bounds to float32): torch's own ops keep the input's dtype.
+        def maximum(x: Any, y: Any) -> Any:
+            return torch.clamp_min(x, y) if isinstance(y, numbers.Number) else torch.maximum(x, y)
+
+        def minimum(x: Any, y: Any) -> Any:
+            return torch.clamp_max(x, y) if isinstance(y, numbers.Number) else torch.minimum(x, y)
+
+        def clip(x: Any, lo: Any, hi: Any) -> Any:
+            return torch.clamp(x, lo, hi)
+    else:  # numpy, openvino: backend-neutral forms
+
+        def mul_no_nan(x: Any, y: Any) -> Any:
+            return ops.where(ops.equal(y, 0), ops.zeros_like(y), ops.multiply(x, y))
+
+        def erfc(x: Any) -> Any:
+            return 1.0 - ops.erf(x)
+
+    def custom_gradient(fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]]) -> Callable[[Any], Any]:
+        def forward(x: Any) -> Any:
+            y, grad_fn = fn(x)
+
+            def grad(*args: Any, upstream: Any = None) -> Any:
+                # tensorflow and jax call grad(upstream); torch calls grad(*inputs, upstream=...).
+                if upstream is None:
+                    (upstream,) = args
+                return grad_fn(upstream)
+
+            return y, grad
+
+        return ops.custom_gradient(forward)
+
+
+def no_neg_inf(x: Any) -> Any:
+    """``max(x, lowest finite)``: -inf becomes the most negative finite value, NaN stays NaN.
+
+    The guard of a self-gated ``x * gate(x)`` that is computed by a fused kernel (mish), where
+    :func:`mul_no_nan` would break the fusion: one more elementwise op.
+    """
+    return maximum(x, float(finfo(dtype_name(x)).min))
+
+
+def fuse(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn`` compiled as one kernel where the backend does that per function: ``jax.jit`` on jax
+    (jax's own ``jax.nn`` activations are jitted the same way; inside an outer ``jit`` it is
+    inlined). Unchanged on tensorflow (``tf.function``/XLA compile the model) and torch."""
+    if BACKEND == "jax" and not is_tf_keras():
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
+def finfo(dtype: str) -> Any:
+    """``np.finfo`` for a float dtype name, bfloat16 included (via ml_dtypes)."""
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return ml_dtypes.finfo(ml_dtypes.bfloat16)
+    return np.finfo(dtype)
+
+
+def as_dtype_of(value: Any, x: Any) -> Any:
+    """A parameter (Python number, tensor or variable) for arithmetic with ``x``.
+
+    Python numbers stay Python numbers: every backend then converts them straight to
+    ``x``'s dtype (a cast through float32 would lose float64 precision); tensors and
+    variables are cast to ``x``'s dtype.
+    """
+    if isinstance(value, numbers.Number):
+        return value
+    return cast(value, dtype_name(x))

@@ -1,0 +1,368 @@
+"""keras_acts on the Keras backend of this process: jax, torch or tensorflow (and tf_keras).
+
+This module is backend-neutral: it never imports TensorFlow itself, and computes values and
+gradients with the backend's own autodiff (``tf.GradientTape``, ``jax.vjp``, torch autograd).
+The README's test command runs it three times: with the default TensorFlow backend (in both
+frontends, with the rest of the suite) and with ``KERAS_BACKEND=jax`` and ``KERAS_BACKEND=torch``.
+
+Parametrized over :func:`keras_acts.registry.entries`, so a new activation is tested on every
+backend without editing this file:
+
+* forward values against the registry's NumPy reference (``entry.reference``) on a grid, at and
+  1e-3 either side of every breakpoint, in the saturated regions (up to +-1e30) and at +-inf
+  (the limits) and NaN, in float32 and (not on jax, which computes in float32 unless
+  ``jax_enable_x64`` is set) float64;
+* the gradient against central finite differences of the reference in float64 (one-sided at
+  breakpoints, where any value between them is accepted), and at +-inf the derivative's limit;
+* the layers, input validation, a ``model.fit`` with PReLU, Swish-beta and registry activations,
+  ``to_tflite``'s up-front error on non-TensorFlow backends, and the round trip: train and save
+  ``.keras`` on this backend, load it in a fresh TensorFlow-backend process, compare the outputs
+  and export all-int8 with the registry's lowerings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import keras_acts
+from keras_acts import registry
+from keras_acts.backend import FRONTEND, keras_backend
+
+from tests.conftest import run_python
+
+keras = keras_acts.keras
+BACKEND = keras_backend()
+ENTRIES = registry.entries(include_layers=True)
+IDS = [e.name for e in ENTRIES]
+PRELU_ALPHA = 0.25
+# jax computes in float32 unless jax_enable_x64 is set (Keras does not set it).
+DTYPES = ["float32"] if BACKEND == "jax" else ["float32", "float64"]
+# Values: a few float32 rounding units (several roundings per formula); float64 near exact.
+RTOL = {"float32": 1e-5, "float64": 1e-11}
+ATOL = {"float32": 1e-6, "float64": 1e-13}
+# Derivatives vs float64 central differences (truncation ~1e-10 relative): float32 rounds more.
+GRAD_RTOL = {"float32": 5e-5, "float64": 1e-7}
+GRAD_ATOL = {"float32": 5e-6, "float64": 1e-9}
+SATURATED = [20.0, 40.0, 90.0, 1e4, 1e30]
+
+
+# -- the backend's tensors and autodiff -------------------------------------------------------
+
+
+def _to_numpy(t: Any) -> np.ndarray:
+    if BACKEND == "torch" and hasattr(t, "detach"):
+        return t.detach().cpu().numpy().astype(np.float64)
+    if FRONTEND == "keras3":
+        return np.asarray(keras.ops.convert_to_numpy(t)).astype(np.float64)
+    return np.asarray(t).astype(np.float64)
+
+
+def _tensor(x: np.ndarray, dtype: str) -> Any:
+    """``x`` as a tensor of the backend (not a NumPy array)."""
+    if BACKEND == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(x, dtype)
+    if BACKEND == "torch":
+        import torch
+
+        return torch.tensor(x, dtype=getattr(torch, dtype))
+    import tensorflow as tf  # the tensorflow backend (Keras 3 or tf_keras)
+
+    return tf.constant(x, dtype)
+
+
+def value_and_grad(f: Callable[[Any], Any], x: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """``f(x)`` and ``d f(x) / dx`` elementwise (the vector-Jacobian product with ones)."""
+    if BACKEND == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        y, vjp = jax.vjp(f, jnp.asarray(x, dtype))
+        (g,) = vjp(jnp.ones_like(y))
+    elif BACKEND == "torch":
+        import torch
+
+        t = torch.tensor(x, dtype=getattr(torch, dtype), requires_grad=True)
+        y = f(t)
+        y.backward(torch.ones_like(y))
+        g = t.grad
+    else:
+        import tensorflow as tf
+
+        t = tf.constant(x, dtype)
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            y = f(t)
+        g = tape.gradient(y, t)
+    assert dtype in str(y.dtype) and dtype in str(g.dtype), (y.dtype, g.dtype)
+    return _to_numpy(y), _to_numpy(g)
+
+
+# -- references -----------------------------------------------------------------------------
+
+
+def _params(entry: registry.Activation) -> dict[str, Any]:
+    return {"alpha": PRELU_ALPHA} if entry.learnable else {}
+
+
+def _call(entry: registry.Activation, t: Any) -> Any:
+    if entry.learnable:  # prelu as a function of x and alpha
+        return entry.fn(t, PRELU_ALPHA)
+    return entry.fn(t)
+
+
+def _reference(entry: registry.Activation) -> Callable[[np.ndarray], np.ndarray]:
+    params = _params(entry)
+
+    def ref(x: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.asarray(entry.reference(np.asarray(x, np.float64), **params), np.float64)
+
+    return ref
+
+
+def _inputs(entry: registry.Activation, dtype: str) -> np.ndarray:
+    grid = np.linspace(-8.0, 8.0, 81)
+    near = [k + d for k in entry.kinks for d in (-1e-3, 0.0, 1e-3)]
+    sat = [s * sign for s in SATURATED for sign in (-1.0, 1.0)]
+    x = np.concatenate([grid, near, sat, [-math.inf, math.inf]])
+    return x.astype(dtype).astype(np.float64)  # the values the dtype represents
+
+
+def _limit(f: Callable[[np.ndarray], np.ndarray], sign: float) -> float:
+    v = float(f(np.array([sign * 1e300]))[0])
+    return math.copysign(math.inf, v) if abs(v) > 1e200 else v
+
+
+def _expected_values(ref: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    out = ref(np.where(np.isfinite(x), x, 0.0))
+    out[x == math.inf] = _limit(ref, 1.0)
+    out[x == -math.inf] = _limit(ref, -1.0)
+    return out
+
+
+def _derivative_bounds(
+    entry: registry.Activation, ref: Callable[[np.ndarray], np.ndarray], x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bound of the accepted derivative: equal away from breakpoints (central
+    differences), the two one-sided differences at a breakpoint, the limit at +-inf."""
+    lo = np.empty_like(x)
+    hi = np.empty_like(x)
+    for i, v in enumerate(x):
+        if math.isinf(v):
+            # lim f'(x) for x -> +-inf: the slope far out (inf where f itself overflows there).
+            far = math.copysign(1e6, v)
+            d = _central(ref, far)
+            if not math.isfinite(float(ref(np.array([far]))[0])):
+                d = math.inf
+            lo[i] = hi[i] = d
+            continue
+        at_kink = any(abs(v - k) <= 1e-9 * max(1.0, abs(k)) for k in entry.kinks)
+        if at_kink:
+            h = 1e-7 * max(1.0, abs(v))
+            f0 = ref(np.array([v]))[0]
+            left = (f0 - ref(np.array([v - h]))[0]) / h
+            right = (ref(np.array([v + h]))[0] - f0) / h
+            lo[i], hi[i] = min(left, right), max(left, right)
+        else:
+            d = _central(ref, v)
+            if math.isnan(d) and math.isinf(float(ref(np.array([v]))[0])):
+                d = math.inf  # exponential(1e30): f and f' overflow together
+            lo[i] = hi[i] = d
+    return lo, hi
+
+
+def _central(ref: Callable[[np.ndarray], np.ndarray], v: float) -> float:
+    """Central differences with Richardson extrapolation: truncation O(h^4), rounding ~3e-9 relative."""
+    h = 1e-7 * max(1.0, abs(v))
+
+    def d(step: float) -> float:
+        return float((ref(np.array([v + step]))[0] - ref(np.array([v - step]))[0]) / (2.0 * step))
+
+    with np.errstate(all="ignore"):
+        return (4.0 * d(h / 2.0) - d(h)) / 3.0
+
+
+def _in_dtype(values: np.ndarray, dtype: str) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return values.astype(dtype).astype(np.float64)
+
+
+def _check(got, lo, hi, x, rtol, atol, what) -> list[str]:
+    """Where ``got`` is outside ``[lo, hi]`` widened by the tolerance (inf must match exactly)."""
+    with np.errstate(invalid="ignore"):
+        tol = rtol * np.maximum(np.abs(lo), np.abs(hi)) + atol
+        inf = np.isinf(lo) & (lo == hi)
+        bad = np.where(inf, got != lo, ~((got >= lo - tol) & (got <= hi + tol)))
+    bad |= np.isnan(got)
+    if not bad.any():
+        return []
+    i = np.flatnonzero(bad)
+    return [f"{what}: x={x[i].tolist()} got={got[i].tolist()} want in [{lo[i].tolist()}, {hi[i].tolist()}]"]
+
+
+# -- tests ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Overrides conftest's fixture without the Keras session reset (pure functions here)."""
+    np.random.seed(0)
+    yield
+
+
+def test_backend_is_the_one_asked_for():
+    import os
+
+    want = "tensorflow" if FRONTEND == "tf_keras" else os.environ.get("KERAS_BACKEND", "tensorflow")
+    assert BACKEND == want
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_values_and_gradient_on_this_backend(entry, dtype):
+    ref = _reference(entry)
+    x = _inputs(entry, dtype)
+    y, g = value_and_grad(lambda t: _call(entry, t), x, dtype)
+    errors = []
+    want = _in_dtype(_expected_values(ref, x), dtype)
+    errors += _check(y, want, want, x, RTOL[dtype], ATOL[dtype], f"{entry.name} value [{BACKEND} {dtype}]")
+    lo, hi = _derivative_bounds(entry, ref, x)
+    lo, hi = _in_dtype(lo, dtype), _in_dtype(hi, dtype)
+    errors += _check(g, lo, hi, x, GRAD_RTOL[dtype], GRAD_ATOL[dtype], f"{entry.name} gradient [{BACKEND} {dtype}]")
+    # NaN in, NaN out
+    y_nan = _to_numpy(_call(entry, _tensor(np.array([math.nan, 1.0]), dtype)))
+    if not (math.isnan(y_nan[0]) and not math.isnan(y_nan[1])):
+        errors.append(f"{entry.name}: NaN in gave {y_nan[0]}")
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_layer_on_this_backend(entry):
+    """Each registry layer runs on this backend and computes the function's values."""
+    kwargs = {"alpha_initializer": keras.initializers.Constant(PRELU_ALPHA)} if entry.learnable else {}
+    layer = keras_acts.layers.get(entry.name, **kwargs)
+    x = np.linspace(-6.0, 6.0, 24, dtype=np.float32).reshape(2, 3, 4)
+    got = _to_numpy(layer(_tensor(x, "float32")))
+    np.testing.assert_allclose(got, _reference(entry)(x), rtol=1e-5, atol=1e-6)
+
+
+def test_input_validation_on_this_backend():
+    """NumPy arrays, Python lists and the backend's own tensors are accepted; integers are refused."""
+    fn = keras_acts.get("hard_swish")
+    x = np.array([-4.0, -1.0, 0.0, 2.0, 5.0], np.float32)
+    want = _reference(registry.lookup("hard_swish"))(x)
+    for value in (x, x.tolist(), _tensor(x, "float32")):
+        np.testing.assert_allclose(_to_numpy(fn(value)), want, rtol=1e-6, atol=1e-7)
+    with pytest.raises(TypeError, match="Cast first"):
+        fn(np.arange(3, dtype=np.int32))
+    with pytest.raises(TypeError, match="expected a floating-point tensor"):
+        keras_acts.get("gelu")(_tensor(np.arange(3), "int32") if BACKEND != "torch" else np.arange(3))
+
+
+def test_model_fit_with_keras_acts_layers_on_this_backend():
+    """A small model with registry activations, PReLU and a learnable Swish-beta trains here."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype(np.float32)
+    y = (np.sin(x[:, :1] * 2.0) + x[:, 1:2] ** 2).astype(np.float32)
+    inp = keras.Input((8,))
+    h = keras.layers.Dense(32, activation=keras_acts.get("hard_swish"))(inp)
+    h = keras_acts.layers.PReLU()(h)
+    h = keras.layers.Dense(32, activation=keras_acts.get("gelu"))(h)
+    h = keras_acts.layers.Swish(trainable_beta=True)(h)
+    h = keras_acts.layers.get("mish")(h)
+    out = keras.layers.Dense(1)(h)
+    model = keras.Model(inp, out)
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    before = model.evaluate(x, y, verbose=0)
+    alpha0 = _to_numpy(model.layers[2].alpha).copy()
+    hist = model.fit(x, y, epochs=8, batch_size=32, verbose=0)
+    after = model.evaluate(x, y, verbose=0)
+    assert np.isfinite(hist.history["loss"]).all()
+    assert after < 0.6 * before, (before, after)
+    assert not np.allclose(_to_numpy(model.layers[2].alpha), alpha0)  # PReLU's alpha learned
+    beta = float(_to_numpy(model.layers[4].beta_weight))
+    assert beta != 1.0 and math.isfinite(beta)  # Swish-beta learned
+
+
+def test_to_tflite_needs_the_tensorflow_backend():
+    """Under jax/torch, to_tflite fails up front with the save-and-export recipe; under TF it exports."""
+    from keras_acts.backend import BackendError
+    from keras_acts.export import to_tflite
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation=keras_acts.get("hard_swish"))])
+    if BACKEND == "tensorflow":
+        assert to_tflite(model).content[4:8] == b"TFL3"
+    else:
+        with pytest.raises(BackendError) as err:
+            to_tflite(model, quantization="int8", representative_data=np.zeros((4, 4), np.float32))
+        msg = str(err.value)
+        assert BACKEND in msg and "model.save('model.keras')" in msg and "KERAS_BACKEND=tensorflow" in msg
+
+
+def _cnn() -> Any:
+    """Conv+BN, PReLU(shared_axes), depthwise conv, hard_swish, swish, mish, residual Add, GAP."""
+    inp = keras.Input((12, 12, 1))
+    h = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(inp)
+    h = keras.layers.BatchNormalization()(h)
+    h = keras_acts.layers.PReLU(shared_axes=[1, 2])(h)
+    r = keras.layers.DepthwiseConv2D(3, padding="same", activation=keras_acts.get("hard_swish"))(h)
+    r = keras.layers.Conv2D(8, 1, activation=keras_acts.get("swish"))(r)
+    h = keras.layers.Add()([h, r])
+    h = keras_acts.layers.get("mish")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    out = keras.layers.Dense(4)(h)
+    return keras.Model(inp, out)
+
+
+@pytest.mark.slow
+def test_train_here_load_and_export_int8_with_tensorflow(tmp_path):
+    """Train and save on this backend; a fresh TensorFlow-backend process loads the .keras file,
+    computes the same outputs and exports all-int8 with the registry's lowerings."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 12, 12, 1)).astype(np.float32)
+    y = rng.integers(0, 4, size=96)
+    model = _cnn()
+    model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    path = tmp_path / ("model.keras" if FRONTEND == "keras3" else "model.h5")
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", _to_numpy(model.predict(x, verbose=0)))
+    out = run_python(
+        f"""
+        import json, numpy as np, keras_acts
+        from keras_acts import keras
+        from keras_acts.backend import keras_backend
+        from keras_acts.export import to_tflite
+        assert keras_backend() == "tensorflow", keras_backend()
+        model = keras.models.load_model({str(path)!r})
+        x = np.load({str(tmp_path / 'x.npy')!r}); y_here = np.load({str(tmp_path / 'y.npy')!r})
+        y_tf = model.predict(x, verbose=0)
+        res = to_tflite(model, quantization="int8", representative_data=x, input_type="int8", output_type="int8")
+        print(json.dumps({{"max_diff": float(np.abs(y_tf - y_here).max()), "scale": float(np.abs(y_here).max()),
+                          "fully_int8": res.report.is_fully_int8, "ops": res.report.op_names,
+                          "islands": len(res.report.float_islands)}}))
+        """,
+        env={"KERAS_BACKEND": "tensorflow"},
+        timeout=600,
+    )
+    got = json.loads(out.strip().splitlines()[-1])
+    print(f"round trip {BACKEND} -> tensorflow: max |diff| {got['max_diff']:.3g} (output scale {got['scale']:.3g})")
+    # The same float32 weights and formulas; only the backends' kernels differ in summation order
+    # (oneDNN/Eigen convolutions vs XLA vs ATen): a few float32 rounding units per layer, six layers
+    # (measured 4.5e-8 from jax and 6e-8 from torch at an output scale of 0.2). 1e-5 leaves a wide
+    # margin for that and still fails any difference of formula (gelu's tanh form is 1e-3 off).
+    assert got["max_diff"] <= 1e-5 * max(1.0, got["scale"]), got
+    assert got["fully_int8"] and got["islands"] == 0, got
+    ops = got["ops"]
+    # LiteRT-CPU lowerings (the default target): PReLU as MUL, MUL, ADD, hard_swish unfused; no
+    # PRELU or HARD_SWISH op, which XNNPACK refuses in int8.
+    assert "PRELU" not in ops and "HARD_SWISH" not in ops and "DEPTHWISE_CONV_2D" in ops, ops
+    assert ops.count("LOGISTIC") >= 2, ops  # swish and mish's cpu form are each gated by a LOGISTIC
