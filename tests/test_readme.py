@@ -104,5 +104,8 @@ def test_readme_first_example_runs(tmp_path, monkeypatch):
     report = namespace["result"].report
     # The default target, LiteRT's CPU runtime: hard-swish and PReLU written with ops XNNPACK takes.
     assert report.is_fully_int8 and report.xnnpack.partitions == 1, report.xnnpack.summary()
-    assert report.xnnpack.outside_ops == {"SOFTMAX": 1} and report.warnings == []  # int8 SOFTMAX: not taken
+    assert report.xnnpack.outside_ops == {"SOFTMAX": 1}  # int8 SOFTMAX: not taken
+    # The example's model is untrained (its fit is elided): its softmax varies by less than one int8
+    # step, so the int8 output is constant and validation says why; nothing else is flagged.
+    assert all("degenerate" in w and "untrained" in w for w in report.warnings), report.warnings
     assert "PRELU" not in report.op_names and "HARD_SWISH" not in report.op_names

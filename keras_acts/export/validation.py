@@ -74,6 +74,8 @@ class OutputCheck:
         scale: the output quantization step (0 for float outputs).
         int8_constant: the int8 model gives the same output for every sample.
         reference_constant: the reference gives the same output for every sample.
+        reference_spread: the largest difference of the reference's outputs from its first
+            sample's: below one output step, a constant int8 output is quantization, not a defect.
         near_ties: share of samples whose reference top-2 scores are within one output step
             (``"classes"`` only): there the int8 model cannot tell the two classes apart, so
             top-1 disagreement says little (typical of an untrained model).
@@ -88,6 +90,7 @@ class OutputCheck:
     scale: float
     int8_constant: bool
     reference_constant: bool
+    reference_spread: float = 0.0
     near_ties: float | None = None
 
     def headline(self) -> str:
@@ -112,6 +115,7 @@ class OutputCheck:
             "scale": self.scale,
             "int8_constant": self.int8_constant,
             "reference_constant": self.reference_constant,
+            "reference_spread": self.reference_spread,
             "near_ties": self.near_ties,
         }
 
@@ -283,6 +287,7 @@ def validate(
             scale=scale,
             int8_constant=result.num_samples >= 2 and health.is_constant(o),
             reference_constant=result.num_samples >= 2 and health.is_constant(r),
+            reference_spread=float(np.max(np.abs(r - r[:1]))) if r.size else 0.0,
             near_ties=near_ties,
         )
         result.outputs.append(check)
@@ -293,6 +298,14 @@ def validate(
 def _warnings(c: OutputCheck, fix_hint: str) -> list[str]:
     hint = f" {fix_hint}" if fix_hint else ""
     if c.int8_constant and not c.reference_constant:
+        if c.scale and c.reference_spread < c.scale:
+            return [
+                f"the int8 model is degenerate: output {c.name!r} is the same for every validation sample, "
+                f"because the Keras model's own output varies by less than one int8 step across them "
+                f"({c.reference_spread:.3g} < {c.scale:.3g}). Either the model is untrained (its outputs barely "
+                f"depend on the input: train it first) or the calibrated ranges are far wider than the data "
+                f"(calibrate on samples scaled exactly as in training).{hint}"
+            ]
         return [
             f"the int8 model is degenerate: output {c.name!r} is the same for every validation sample while "
             f"the Keras model's is not. The calibrated ranges do not fit the data: calibrate on samples "
