@@ -239,12 +239,19 @@ def _convert(probe: _Probe, int8: bool) -> bytes:
                 x = rng.uniform(-4.0, 4.0, probe.shape).astype(np.float32)
                 yield [np.abs(x) + 0.1 if probe.positive else x]
 
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = data
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        _full_int8(converter, data)
     return converter.convert()
+
+
+def _full_int8(converter: Any, data: Callable[[], Any]) -> None:
+    """Sets ``converter`` to full int8 (int8 ops and I/O) calibrated on ``data``."""
+    import tensorflow as tf
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = data
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
 
 
 def _taken(probe: _Probe, content: bytes, dtype: str) -> bool | None:
@@ -293,11 +300,7 @@ def _binary_probe(op: str) -> bytes:
         for _ in range(8):
             yield [rng.uniform(-2.0, 2.0, shape).astype(np.float32) for _ in range(2)]
 
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = data
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    _full_int8(converter, data)
     return converter.convert()
 
 
