@@ -454,18 +454,10 @@ def _run_frozen(frozen: Any, specs: Sequence[InputSpec], arrays: Sequence[np.nda
     """Runs the frozen (traced, lowered) float graph on ``arrays``; one float64 array per output."""
     import tensorflow as tf
 
-    n = int(arrays[0].shape[0])
+    from keras_acts.export.validation import run_in_batches
+
     fixed = specs[0].shape[0] if specs and specs[0].shape else None
-    step = int(fixed or 64)
-    parts: list[list[np.ndarray]] = []
-    for start in range(0, n, step):
-        xs = [np.asarray(a[start : start + step], np.float32) for a in arrays]
-        m = int(xs[0].shape[0])
-        if fixed and m < step:
-            xs = [np.concatenate([x, np.repeat(x[-1:], step - m, axis=0)]) for x in xs]
-        outs = tf.nest.flatten(frozen(*[tf.constant(x) for x in xs]))
-        parts.append([np.asarray(o, np.float64)[:m] for o in outs])
-    return [np.concatenate([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
+    return run_in_batches(lambda xs: tf.nest.flatten(frozen(*[tf.constant(x) for x in xs])), arrays, 64, fixed)
 
 
 def _check_float_outputs(model: Any, frozen: Any, specs: Sequence[InputSpec], arrays: Sequence[np.ndarray]) -> None:

@@ -203,6 +203,23 @@ def reference_outputs(model: Any, arrays: Sequence[np.ndarray], batch_size: int 
         fixed_batch: the model's fixed batch size, if its inputs have one: calls use exactly
             that many samples (the last batch padded by repeating its last sample).
     """
+
+    def call(xs: list[np.ndarray]) -> list[Any]:
+        out = model(xs[0] if len(xs) == 1 else xs, training=False)
+        if isinstance(out, dict):
+            out = [out[k] for k in sorted(out)]
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    return run_in_batches(call, arrays, batch_size, fixed_batch)
+
+
+def run_in_batches(fn: Any, arrays: Sequence[np.ndarray], batch_size: int = 64,
+                   fixed_batch: int | None = None) -> list[np.ndarray]:
+    """``fn(batch arrays) -> outputs`` over ``arrays`` in batches; one float64 array per output.
+
+    With ``fixed_batch`` every call gets exactly that many samples (the last batch is padded by
+    repeating its last sample, and the padding's outputs are dropped).
+    """
     n = int(arrays[0].shape[0])
     step = int(fixed_batch or batch_size)
     chunks: list[list[np.ndarray]] = []
@@ -211,11 +228,7 @@ def reference_outputs(model: Any, arrays: Sequence[np.ndarray], batch_size: int 
         m = int(xs[0].shape[0])
         if fixed_batch and m < step:
             xs = [np.concatenate([x, np.repeat(x[-1:], step - m, axis=0)]) for x in xs]
-        out = model(xs[0] if len(xs) == 1 else xs, training=False)
-        if isinstance(out, dict):
-            out = [out[k] for k in sorted(out)]
-        outs = out if isinstance(out, (list, tuple)) else [out]
-        chunks.append([np.asarray(o, np.float64)[:m] for o in outs])
+        chunks.append([np.asarray(o, np.float64)[:m] for o in fn(xs)])
     return [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(chunks[0]))]
 
 
