@@ -60,7 +60,7 @@ except BaseException:
 
 # Subpackages with heavier or optional dependencies load on first use, so that
 # `import keras_acts` stays light and `keras_acts.export.to_tflite(...)` still works.
-_LAZY_SUBMODULES = ("callbacks", "data", "docs", "export", "plot", "quantization")
+_LAZY_SUBMODULES = ("callbacks", "data", "docs", "explain", "export", "plot", "quantization")
 
 
 def __getattr__(name: str):

@@ -54,7 +54,7 @@ def _layer_for(name_or_layer: Any, params: Mapping[str, Any] | None) -> tuple[An
     return layer, (registry.lookup(name) if name else None)
 
 
-def convert_int8(model: Any, representative: np.ndarray, *, target: str | None = "cpu") -> bytes:
+def convert_int8(model: Any, representative: np.ndarray, *, target: str | None = "cpu", isolate: bool = True) -> bytes:
     """Converts ``model`` to a fully int8 TFLite flatbuffer (int8 input and output).
 
     With an export target (``"cpu"``, ``"micro"``, ``"edgetpu"``) this is
@@ -69,6 +69,8 @@ def convert_int8(model: Any, representative: np.ndarray, *, target: str | None =
         representative: calibration samples, shape ``(samples, *input_shape)``.
         target: the export target, or None for the training formulation (as a stock
             Keras activation would export).
+        isolate: with a target, convert in to_tflite's worker process (default) or, False, in this
+            process (no worker start-up; a converter crash would end this process).
     """
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -84,6 +86,7 @@ def convert_int8(model: Any, representative: np.ndarray, *, target: str | None =
             input_type="int8",
             output_type="int8",
             batch_size=1,  # static shapes, as the Edge TPU needs; the rows are fed one at a time
+            isolate=isolate,
         ).content
     spec = tf.TensorSpec((1, *representative.shape[1:]), tf.float32)
     from keras_acts.quantization.engine.integer import exporting
@@ -136,6 +139,7 @@ def measure_int8_fidelity(
     params: Mapping[str, Any] | None = None,
     reference: Callable[[np.ndarray], np.ndarray] | None = None,
     target: str | None = "cpu",
+    isolate: bool = True,
 ) -> dict[str, Any]:
     """Exports one activation alone to int8 TFLite and measures its error in output LSB.
 
@@ -152,6 +156,7 @@ def measure_int8_fidelity(
             registry entry's ``reference`` (for PReLU, with the layer's alpha).
         target: export target (``"cpu"``, ``"micro"``, ``"edgetpu"``); None exports the
             training formulation unchanged (the stock way).
+        isolate: passed to :func:`convert_int8`.
 
     Returns:
         A dict with ``ops`` (builtin op names in order), ``max_lsb`` and ``mean_lsb``
@@ -192,7 +197,7 @@ def measure_int8_fidelity(
     grid = np.linspace(lo, hi, n, dtype=np.float64)
     rng = np.random.default_rng(0)
     rep = np.stack([grid] + [rng.permutation(grid) for _ in range(15)]).astype(np.float32)
-    content = convert_int8(model, rep, target=target)
+    content = convert_int8(model, rep, target=target, isolate=isolate)
 
     interp = _interpreter(content)
     inp = interp.get_input_details()[0]
