@@ -19,6 +19,7 @@ Subcommands::
         [--html OUT.html [--reference FLOAT.tflite --samples DATA.npy]]
     keras-acts list [--json]
     keras-acts plot NAME... [--derivative] [--both] -o FILE.png
+    keras-acts explain NAME [--range LO HI] [--target cpu|micro|edgetpu|float] [--params k=v ...] [--json]
 
 Exit codes: 0 success, 2 usage error (argparse), 1 failure, reported as one line
 ``keras-acts: error: <reason>`` on stderr (add ``--debug`` for the traceback). Errors name the
@@ -120,6 +121,22 @@ def _add_plot_parser(sub: Any) -> None:
     p.set_defaults(command="plot")
 
 
+def _add_explain_parser(sub: Any) -> None:
+    """``keras-acts explain NAME [--range LO HI] [--target T] [--params k=v ...] [--json]`` (:mod:`keras_acts.explain`)."""
+    p = sub.add_parser("explain", help="one activation's forms per target, measured: ops, int8 error, XNNPACK "
+                       "partitions, LiteRT latency vs the plain converter, Edge TPU verdict, QAT ops")
+    p.add_argument("name", metavar="NAME", help="registry name or alias (keras-acts list shows them)")
+    p.add_argument("--range", nargs=2, type=float, default=(-8.0, 8.0), metavar=("LO", "HI"), dest="x_range",
+                   help="input range to calibrate on and measure the int8 error over (default: -8 8)")
+    p.add_argument("--target", action="append", choices=("cpu", "micro", "edgetpu", "float"), default=None,
+                   help="explain only this target (repeat for several; default: all four)")
+    p.add_argument("--params", nargs="+", default=(), metavar="NAME=VALUE",
+                   help="activation parameters, e.g. --params beta=2.0 (true/false for flags)")
+    p.add_argument("--repeats", type=int, default=15, metavar="N", help="latency rounds (median; default 15)")
+    p.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    p.set_defaults(command="explain")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``keras-acts``."""
     parser = argparse.ArgumentParser(
@@ -137,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inspect_parser(sub)
     _add_list_parser(sub)
     _add_plot_parser(sub)
+    _add_explain_parser(sub)
     return parser
 
 

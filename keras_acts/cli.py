@@ -206,6 +206,47 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """``["beta=2", "approximate=true"]`` -> ``{"beta": 2.0, "approximate": True}``; errors name --params."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip() or not text.strip():
+            raise CLIError(f"--params takes NAME=VALUE pairs (e.g. --params beta=2.0), got {item!r}.")
+        text = text.strip()
+        if text.lower() in ("true", "false"):
+            out[key.strip()] = text.lower() == "true"
+            continue
+        try:
+            out[key.strip()] = float(text)
+        except ValueError:
+            raise CLIError(f"--params {item}: VALUE must be a number or true/false (e.g. --params {key.strip()}=2.0).") from None
+    return out
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from keras_acts import registry
+    from keras_acts.explain import explain
+
+    params = _parse_params(args.params)
+    lo, hi = args.x_range
+    if not (lo < hi and all(abs(v) != float("inf") for v in (lo, hi))):
+        raise CLIError(f"--range LO HI needs finite LO < HI (e.g. --range -8 8), got --range {lo:g} {hi:g}.")
+    if args.repeats < 1:
+        raise CLIError(f"--repeats N needs N >= 1, got {args.repeats}.")
+    entry = registry.lookup(args.name)  # unknown names: the registry's error with the closest names
+    try:
+        entry.check_params(params)
+    except (TypeError, ValueError) as err:
+        accepted = " ".join(f"{p.name}={p.default}" for p in entry.params)
+        how = f" Pass parameters as --params NAME=VALUE (defaults: --params {accepted})." if accepted else (
+            f" {entry.name} takes no --params.")
+        raise CLIError(f"{err}{how}") from None
+    result = explain(args.name, x_range=(lo, hi), targets=args.target, params=params, repeats=args.repeats)
+    print(result.to_json() if args.json else str(result))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``keras-acts`` (see :mod:`keras_acts_cli`, where the arguments are parsed)."""
     import keras_acts_cli

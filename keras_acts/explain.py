@@ -32,14 +32,17 @@ does not import it (``keras_acts.explain`` loads lazily). The module is callable
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import math
 import sys
 import time
 import types
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 __all__ = [
     "BUDGET_LSB",
@@ -260,8 +263,9 @@ class Explanation:
             f"{self.name}: {self.formula}",
             f"  paper: {self.paper}",
             f"  aliases: {', '.join(self.aliases) or '-'}; params: {params}",
-            f"measured on {_num(lo)}..{_num(hi)} ({self.frontend}, LiteRT {self.litert}); latency: median, "
-            f"{self.latency_elements} elements, {self.runtime}; x stock = vs the plain converter",
+            f"int8 error on {_num(lo)}..{_num(hi)} in output LSB (budget {BUDGET_LSB}); {self.frontend}, LiteRT {self.litert}",
+            f"latency: median per call on {self.latency_elements} elements, {self.runtime}; "
+            "x stock = vs the plain TFLiteConverter on the training function",
         ]
         rows = [("target", "form", "ops (as converted)", "int8", "XNNPACK", "max err", "latency", "x stock")]
         for t in self.targets:
@@ -319,8 +323,12 @@ def _num(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _ops(ops: Sequence[str]) -> str:
-    return " ".join(ops)
+def _ops(ops: Sequence[str], width: int = 48) -> str:
+    text = " ".join(ops)
+    if len(text) <= width:
+        return text
+    tail = f" ... ({len(ops)} ops)"
+    return text[: width - len(tail)].rsplit(" ", 1)[0] + tail
 
 
 def _parts(n: int | None, outside: Sequence[str]) -> str:
@@ -360,6 +368,26 @@ def _freeze(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(params.items()))
 
 
+@contextlib.contextmanager
+def _hushed(replay_on_error: bool = False) -> Iterator[None]:
+    """Keeps the converter's C++ lines and absl's deprecation warnings out of the terminal (unless
+    verbose output is asked for: KERAS_ACTS_VERBOSE=1, see :mod:`keras_acts._quiet`)."""
+    from keras_acts import _quiet  # noqa: PLC0415
+
+    quiet = not _quiet.verbose_requested()
+    absl = logging.getLogger("absl")
+    level = absl.level
+    if quiet:
+        absl.setLevel(logging.ERROR)
+    try:
+        with _quiet.captured_stderr(quiet, replay_on_error=replay_on_error), warnings.catch_warnings():
+            if quiet:
+                warnings.simplefilter("ignore")
+            yield
+    finally:
+        absl.setLevel(level)
+
+
 def _form_layer(low: Any, params: Mapping[str, Any]) -> Any:
     """A Keras layer that computes the form ``low.fn`` (for forms the exporter does not trace itself)."""
     from keras_acts.backend import keras  # noqa: PLC0415
@@ -385,11 +413,9 @@ def _int8(entry: Any, params: dict[str, Any], lo: float, hi: float, target: str 
     from keras_acts.export.fidelity import measure_int8_fidelity  # noqa: PLC0415
     from keras_acts.export.xnnpack import xnnpack_plan  # noqa: PLC0415
 
-    from keras_acts import _quiet  # noqa: PLC0415
-
     # In this process (isolate=False): the one-activation models convert in ~0.1 s each, and the
     # converter's worker process would take seconds to start.
-    with _quiet.captured_stderr(not _quiet.verbose_requested()):
+    with _hushed():
         if low is None:
             r = measure_int8_fidelity(entry.name, lo=lo, hi=hi, n=_WIDTH, params=params or None, target=target,
                                       isolate=False)
@@ -410,12 +436,13 @@ def _float(entry: Any, params: dict[str, Any], lo: float, hi: float, stock: bool
 
     layer, _ = _layer_for(entry.name, params or None) if low is None else (_form_layer(low, params), None)
     model = build_activation_model(layer, _WIDTH)
-    if stock or low is not None:
-        content = _plain_float(model)
-    else:
-        from keras_acts.export.converter import to_tflite  # noqa: PLC0415
+    with _hushed():
+        if stock or low is not None:
+            content = _plain_float(model)
+        else:
+            from keras_acts.export.converter import to_tflite  # noqa: PLC0415
 
-        content = to_tflite(model, quantization="none", target="cpu", batch_size=1, isolate=False).content
+            content = to_tflite(model, quantization="none", target="cpu", batch_size=1, isolate=False).content
     grid = np.linspace(lo, hi, _WIDTH, dtype=np.float32)
     it = make_interpreter(content, num_threads=1, xnnpack=False)
     it.set_tensor(it.get_input_details()[0]["index"], grid[None])
@@ -437,15 +464,13 @@ def _plain_float(model: Any) -> bytes:
     import tensorflow as tf  # noqa: PLC0415
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: PLC0415
 
-    from keras_acts import _quiet  # noqa: PLC0415
     from keras_acts.lowering import lowering_target  # noqa: PLC0415
 
     spec = tf.TensorSpec((1, _WIDTH), tf.float32)
     with lowering_target(None):
         concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-    with _quiet.captured_stderr(not _quiet.verbose_requested()):
-        frozen = convert_variables_to_constants_v2(concrete)
-        return tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
+    frozen = convert_variables_to_constants_v2(concrete)
+    return tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
 
 
 def _latencies(models: Mapping[str, tuple[bytes, bool]], repeats: int, invokes: int = 10) -> dict[str, tuple[float, int]]:
@@ -593,11 +618,8 @@ def explain(
                 results[t] = measured(f"{t}:{source}", lambda t=t, auto=auto: _int8(entry, given, lo, hi, t, auto))
         except Exception as err:  # noqa: BLE001 - a form that does not convert is reported, not raised
             failures[t] = _first_line(err)
-    try:
-        stock = measured("stock", lambda: _int8(entry, given, lo, hi, None))
-    except Exception as err:  # noqa: BLE001 - a stock conversion that fails is a result too
-        stock = {"error": _first_line(err)}
-    stock_float = measured("stock_float", lambda: _float(entry, given, lo, hi, True)) if "float" in results else None
+    stock = _stock(measured, "stock", lambda: _int8(entry, given, lo, hi, None))
+    stock_float = _stock(measured, "stock_float", lambda: _float(entry, given, lo, hi, True)) if "float" in results else None
 
     # Latency: every model of this explanation not yet timed, interleaved in the same rounds.
     models: dict[str, tuple[bytes, bool]] = {}
@@ -606,7 +628,7 @@ def explain(
     contents = {**{t: (r["content"], t != "float") for t, r in results.items()}}
     if "content" in stock:
         contents["stock"] = (stock["content"], True)
-    if stock_float is not None:
+    if stock_float is not None and "content" in stock_float:
         contents["stock_float"] = (stock_float["content"], False)
     timed: dict[str, tuple[float, int]] = {}
     for k, (content, is_int8) in contents.items():
@@ -698,8 +720,23 @@ def explain(
     )
 
 
+def _stock(measured: Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]], kind: str,
+           fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The stock conversion's measurement, or ``{"error": why}`` when the plain converter fails (e.g. an
+    op with no TFLite builtin, such as gelu's Erfc): a result too, not an exception."""
+    try:
+        with _hushed(replay_on_error=False):
+            return measured(kind, fn)
+    except Exception as err:  # noqa: BLE001
+        return {"error": _first_line(err)}
+
+
 def _first_line(err: BaseException) -> str:
+    """``Type: first line``; for the converter's custom-op failures, the ops it has no builtin for."""
     text = str(err).strip()
+    custom = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("Custom ops:", "Flex ops:"))]
+    if custom:
+        return f"{type(err).__name__}: no TFLite builtin for {'; '.join(c.split(':', 1)[1].strip() for c in custom)}"
     return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
 
 
