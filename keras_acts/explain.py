@@ -52,6 +52,7 @@ __all__ = [
     "automatic_form",
     "clear_cache",
     "explain",
+    "target_forms",
 ]
 
 #: The int8 fidelity budget of every form (issue 21; ``tests/test_int8_lowerings.py``): at most this
@@ -515,19 +516,54 @@ def _latencies(models: Mapping[str, tuple[bytes, bool]], repeats: int, invokes: 
     return {k: (float(np.median(v)), elements[k]) for k, v in times.items()}
 
 
-def _form_for(entry: Any, target: str, provider: FormProvider | None) -> tuple[str | None, Any]:
-    """``(source, lowering)`` of the form the export of ``target`` uses (see :attr:`TargetResult.source`)."""
+def _form_for(entry: Any, target: str, provider: FormProvider | None) -> tuple[str | None, Any, str]:
+    """``(source, lowering, refusal)`` of the form the export of ``target`` uses (see :class:`TargetResult`)."""
     key = EXPLAIN_TARGETS[target]
     low = entry.lowering(key)
     if low is not None:
         if key == "edgetpu":
-            return entry.edgetpu_form().source, low
+            return entry.edgetpu_form().source, low, ""
         source = next((k for k, v in entry.lowerings.items() if v is low), key)
-        return source, low
+        return source, low, ""
     auto = provider(entry, key) if provider is not None else None
+    if key == "edgetpu":
+        reason = entry.edgetpu_form().reason
+        if auto is None:
+            return None, None, reason
+        from keras_acts import registry  # noqa: PLC0415
+
+        off = [op for op in auto.ops if op not in registry._edgetpu_ops()]
+        if off:
+            return None, None, f"{reason}; the automatic form uses {', '.join(dict.fromkeys(off))}, not on Coral's op table"
     if auto is not None:
-        return "automatic", auto
-    return (None, None) if key == "edgetpu" else ("training", None)
+        return "automatic", auto, ""
+    return "training", None, ""
+
+
+def target_forms(
+    name: str, *, params: Mapping[str, Any] | None = None, form_provider: FormProvider | None = automatic_form
+) -> dict[str, dict[str, Any]]:
+    """The form each target's export uses, without measuring anything (cheap).
+
+    Args:
+        name: a registry name or alias.
+        params: the activation's parameters (checked as :func:`explain` checks them).
+        form_provider: as in :func:`explain`.
+
+    Returns:
+        ``{target: {"source": ..., "ops": [...], "note": ..., "refused": ...}}`` for ``"cpu"``,
+        ``"micro"``, ``"edgetpu"`` and ``"float"`` (see :class:`TargetResult` for the fields).
+    """
+    from keras_acts import registry  # noqa: PLC0415
+
+    entry = registry.lookup(name)
+    entry.check_params(dict(params or {}))
+    out = {}
+    for t in EXPLAIN_TARGETS:
+        source, low, refused = _form_for(entry, t, form_provider)
+        out[t] = {"source": source, "ops": list(low.ops) if low is not None else [],
+                  "note": low.note if low is not None else "", "refused": refused}
+    return out
 
 
 def _targets_arg(targets: str | Sequence[str] | None) -> list[str]:
@@ -607,15 +643,16 @@ def explain(
     results: dict[str, dict[str, Any]] = {}
     failures: dict[str, str] = {}
     for t in chosen:
-        source, low = forms[t]
+        source, low, _ = forms[t]
         if source is None:
             continue
         auto = low if source == "automatic" else None
         try:
+            kind = f"{t}:{source}:{id(low)}"
             if t == "float":
-                results[t] = measured(f"{t}:{source}", lambda auto=auto: _float(entry, given, lo, hi, False, auto))
+                results[t] = measured(kind, lambda auto=auto: _float(entry, given, lo, hi, False, auto))
             else:
-                results[t] = measured(f"{t}:{source}", lambda t=t, auto=auto: _int8(entry, given, lo, hi, t, auto))
+                results[t] = measured(kind, lambda t=t, auto=auto: _int8(entry, given, lo, hi, t, auto))
         except Exception as err:  # noqa: BLE001 - a form that does not convert is reported, not raised
             failures[t] = _first_line(err)
     stock = _stock(measured, "stock", lambda: _int8(entry, given, lo, hi, None))
@@ -623,7 +660,7 @@ def explain(
 
     # Latency: every model of this explanation not yet timed, interleaved in the same rounds.
     models: dict[str, tuple[bytes, bool]] = {}
-    keys = {t: f"latency:{t}:{forms[t][0]}" for t in results}
+    keys = {t: f"latency:{t}:{forms[t][0]}:{id(forms[t][1])}" for t in results}
     keys["stock"], keys["stock_float"] = "latency:stock", "latency:stock_float"
     contents = {**{t: (r["content"], t != "float") for t, r in results.items()}}
     if "content" in stock:
@@ -645,9 +682,9 @@ def explain(
 
     rows = []
     for t in chosen:
-        source, low = forms[t]
+        source, low, refused = forms[t]
         if source is None:
-            rows.append(TargetResult(t, _RUNTIMES[t], None, refused=entry.edgetpu_form().reason))
+            rows.append(TargetResult(t, _RUNTIMES[t], None, refused=refused))
             continue
         if t in failures:
             rows.append(TargetResult(t, _RUNTIMES[t], source, form_ops=tuple(low.ops) if low is not None else (),
