@@ -246,3 +246,19 @@ def test_cli_errors(argv, message, capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("keras-acts: error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_readme_excerpt_is_what_explain_reports(explained):
+    """The README's `keras-acts explain hard_swish` excerpt: the same forms, ops and errors (latencies vary)."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Explain an activation", 1)[1]
+    block = re.search(r"```text\n(.+?)\n```", section, re.S).group(1).splitlines()
+    r = explained["hard_swish"]
+    assert block[0] == str(r).splitlines()[0]
+    for t in r.targets:
+        row = next(ln for ln in block if ln.split()[:1] == [t.target])
+        err = f"{t.max_lsb:.2f} LSB" if t.max_lsb is not None else f"{t.max_abs:.1e} abs"
+        assert row.split()[1] == t.source and f" {' '.join(t.ops)} " in row and err in row, (row, t)
