@@ -220,7 +220,9 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
         try:
             out[key.strip()] = float(text)
         except ValueError:
-            raise CLIError(f"--params {item}: VALUE must be a number or true/false (e.g. --params {key.strip()}=2.0).") from None
+            raise CLIError(
+                f"--params {item}: VALUE must be a number or true/false (e.g. --params {key.strip()}=2.0)."
+            ) from None
     return out
 
 

@@ -158,7 +158,8 @@ class TargetResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable dict (tuples become lists)."""
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in dataclasses.fields(self)}
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TargetResult:
@@ -264,7 +265,8 @@ class Explanation:
             f"{self.name}: {self.formula}",
             f"  paper: {self.paper}",
             f"  aliases: {', '.join(self.aliases) or '-'}; params: {params}",
-            f"int8 error on {_num(lo)}..{_num(hi)} in output LSB (budget {BUDGET_LSB}); {self.frontend}, LiteRT {self.litert}",
+            f"int8 error on {_num(lo)}..{_num(hi)} in output LSB (budget {BUDGET_LSB}); {self.frontend}, "
+            f"LiteRT {self.litert}",
             f"latency: median per call on {self.latency_elements} elements, {self.runtime}; "
             "x stock = vs the plain TFLiteConverter on the training function",
         ]
@@ -292,7 +294,9 @@ class Explanation:
         if self.stock_error:
             rows.append(("stock", "training", f"failed: {self.stock_error}"[:60], "-", "-", "-", "-", "-"))
         else:
-            stock_lat = next((t.stock_latency_us for t in self.targets if t.target != "float" and t.stock_latency_us), None)
+            stock_lat = next(
+                (t.stock_latency_us for t in self.targets if t.target != "float" and t.stock_latency_us), None
+            )
             rows.append((
                 "stock",
                 "training",
@@ -534,7 +538,8 @@ def _form_for(entry: Any, target: str, provider: FormProvider | None) -> tuple[s
 
         off = [op for op in auto.ops if op not in registry._edgetpu_ops()]
         if off:
-            return None, None, f"{reason}; the automatic form uses {', '.join(dict.fromkeys(off))}, not on Coral's op table"
+            uses = ", ".join(dict.fromkeys(off))
+            return None, None, f"{reason}; the automatic form uses {uses}, not on Coral's op table"
     if auto is not None:
         return "automatic", auto, ""
     return "training", None, ""
@@ -656,7 +661,9 @@ def explain(
         except Exception as err:  # noqa: BLE001 - a form that does not convert is reported, not raised
             failures[t] = _first_line(err)
     stock = _stock(measured, "stock", lambda: _int8(entry, given, lo, hi, None))
-    stock_float = _stock(measured, "stock_float", lambda: _float(entry, given, lo, hi, True)) if "float" in results else None
+    stock_float = None
+    if "float" in results:
+        stock_float = _stock(measured, "stock_float", lambda: _float(entry, given, lo, hi, True))
 
     # Latency: every model of this explanation not yet timed, interleaved in the same rounds.
     models: dict[str, tuple[bytes, bool]] = {}
