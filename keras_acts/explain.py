@@ -303,13 +303,14 @@ class Explanation:
                 _ops(self.stock_ops),
                 "-" if self.stock_fully_int8 is None else ("yes" if self.stock_fully_int8 else "NO"),
                 _parts(self.stock_xnnpack_partitions, self.stock_xnnpack_outside),
-                "-" if self.stock_max_lsb is None else f"{self.stock_max_lsb:.2f} LSB",
+                "-" if self.stock_max_lsb is None else f"{self.stock_max_lsb:.2f} LSB"
+                + (" !" if self.stock_max_lsb > BUDGET_LSB else ""),
                 "-" if stock_lat is None else f"{stock_lat:.0f} us",
                 "1.00x" if stock_lat else "-",
             ))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-        if any(t.within_budget is False for t in self.targets):
+        if any(t.within_budget is False for t in self.targets) or (self.stock_max_lsb or 0.0) > BUDGET_LSB:
             lines.append(f"  ! over the {BUDGET_LSB} LSB budget, or the int8 input does not cover the range")
         lines.append(f"Edge TPU: {self.edgetpu_status} - {_clip(self.edgetpu_reason, 100)}")
         if self.edgetpu_note:
@@ -489,9 +490,14 @@ def _latencies(models: Mapping[str, tuple[bytes, bool]], repeats: int, invokes: 
 
     from keras_acts.export.runner import make_interpreter  # noqa: PLC0415
 
+    # Identical flatbuffers (e.g. a target whose form is another target's) are timed once.
+    first: dict[bytes, str] = {}
+    same = {key: first.setdefault(content, key) for key, (content, _) in models.items()}
     interps: dict[str, Any] = {}
     elements: dict[str, int] = {}
     for key, (content, is_int8) in models.items():
+        if same[key] != key:
+            continue
         it = make_interpreter(content, num_threads=1, xnnpack=True)
         d = it.get_input_details()[0]
         try:
@@ -517,7 +523,7 @@ def _latencies(models: Mapping[str, tuple[bytes, bool]], repeats: int, invokes: 
             for _ in range(invokes):
                 it.invoke()
             times[key].append((time.perf_counter() - t0) / invokes * 1e6)
-    return {k: (float(np.median(v)), elements[k]) for k, v in times.items()}
+    return {k: (float(np.median(times[same[k]])), elements[same[k]]) for k in models}
 
 
 def _form_for(entry: Any, target: str, provider: FormProvider | None) -> tuple[str | None, Any, str]:

@@ -262,3 +262,43 @@ def test_readme_excerpt_is_what_explain_reports(explained):
         row = next(ln for ln in block if ln.split()[:1] == [t.target])
         err = f"{t.max_lsb:.2f} LSB" if t.max_lsb is not None else f"{t.max_abs:.1e} abs"
         assert row.split()[1] == t.source and f" {' '.join(t.ops)} " in row and err in row, (row, t)
+
+
+@pytest.fixture
+def registered():
+    """A fresh activation registered for one test (squareplus, Barron 2021), removed afterwards."""
+    import keras_acts.explain as ex
+
+    def squareplus(x, b=4.0):
+        if hasattr(keras, "ops"):
+            return 0.5 * (x + keras.ops.sqrt(x * x + b))
+        import tensorflow as tf
+
+        return 0.5 * (x + tf.sqrt(x * x + b))
+
+    entry = registry.register(registry.Activation(
+        name="squareplus_explain_test", fn=squareplus, formula="(x + sqrt(x^2 + b)) / 2",
+        reference=lambda x, b=4.0: 0.5 * (x + np.sqrt(np.asarray(x, np.float64) ** 2 + b)),
+        paper="Barron 2021 (arXiv:2112.11687)", params=(registry.Param("b", 4.0, "curvature", minimum=0.0),),
+    ))
+    yield entry
+    del registry._REGISTRY[entry.name], registry._ALIASES[entry.name]
+    ex.clear_cache()
+
+
+def test_an_activation_without_lowerings(registered):
+    """A registered activation with no forms: the exporter traces its training function, measured as is."""
+    from keras_acts.explain import explain
+
+    r = explain(registered.name, params={"b": 1.0}, repeats=2)
+    assert r.params == {"b": 1.0} and r.qat_ops == ()
+    for t in r.targets:
+        if t.target == "edgetpu":
+            assert t.source is None and "no form with known ops" in t.refused
+            continue
+        assert t.source == "training" and t.ops_match_form is None and "SQRT" in t.ops
+        assert t.latency_us > 0
+    # Both int8 targets trace the same function, as the plain converter does.
+    assert r.target("cpu").ops == r.target("micro").ops
+    assert r.target("cpu").ops == r.stock_ops and r.target("cpu").max_lsb == pytest.approx(r.stock_max_lsb)
+    assert r.edgetpu_status == "unsupported"
