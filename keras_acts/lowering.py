@@ -67,7 +67,7 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
         @functools.wraps(math_fn)
         def activation(x: Any, **params: Any) -> Any:
             entry = registry.lookup(name)
-            params = entry.check_params(params)
+            params = entry.check_params({**entry.defaults(), **params}) if entry.params else entry.check_params(params)
             lowered = export_form(name)
             if lowered is not None:
                 return lowered(_as_float_tensor(x, name), **params)

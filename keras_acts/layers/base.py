@@ -1,4 +1,4 @@
-"""The base of the elementwise activation layers: a thin layer over a pure function."""
+"""The generic activation layer (any registry activation by name) and the base of the generated ones."""
 
 from __future__ import annotations
 
@@ -6,45 +6,9 @@ from typing import Any
 
 from keras_acts import registry
 from keras_acts.backend import keras, register_serializable
+from keras_acts.registration import RegistryActivation
 
-
-class RegistryActivation(keras.layers.Layer):
-    """Applies the registry activation named by the class attribute ``activation_name``.
-
-    Subclasses only declare their parameters in ``__init__``; ``call`` is the pure
-    function from the registry, the configuration holds every parameter, masks pass
-    through and the output shape is the input shape.
-    """
-
-    activation_name: str = ""
-
-    def __init__(self, **kwargs: Any) -> None:
-        entry = registry.lookup(self.activation_name)
-        names = [p.name for p in entry.params]
-        given = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
-        super().__init__(**kwargs)
-        params = entry.check_params({**entry.defaults(), **given})
-        self._param_names = tuple(names)
-        for name in names:
-            setattr(self, name, params[name])
-        self.supports_masking = True
-
-    @property
-    def activation_params(self) -> dict[str, Any]:
-        """The activation's parameters as passed to the function."""
-        return {n: getattr(self, n) for n in self._param_names}
-
-    def call(self, inputs: Any) -> Any:
-        return registry.lookup(self.activation_name).fn(inputs, **self.activation_params)
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
-
-    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
-        return mask
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), **self.activation_params}
+__all__ = ["Activation", "RegistryActivation"]
 
 
 class Activation(keras.layers.Layer):
@@ -71,6 +35,16 @@ class Activation(keras.layers.Layer):
         self._entry_name = entry.name
         self.activation_params = entry.check_params(dict(params or {}))
         self.supports_masking = True
+
+    @property
+    def activation_name(self) -> str:
+        """The registry name of the activation applied."""
+        return self._entry_name
+
+    @property
+    def activation_kwargs(self) -> dict[str, Any]:
+        """The arguments that rebuild this activation as its registry layer."""
+        return dict(self.activation_params)
 
     @property
     def activation(self) -> Any:
