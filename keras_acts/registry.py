@@ -452,30 +452,29 @@ def activation_of_layer(layer: Any) -> tuple[Activation, dict[str, Any]] | None:
     """Which entry a layer applies, with its keras_acts layer arguments, or None.
 
     Covers keras_acts's activation layers (generated, hand-written and the generic
-    ``keras_acts.layers.Activation``) and Keras's own layers mapped by ``keras_layers``.
-    Layers with an ``activation=`` argument (Dense, Conv2D) are not activation layers.
+    ``keras_acts.layers.Activation``) and Keras's own layers mapped by ``keras_layers``
+    (:func:`keras_builtin_layer_activation`). Layers with an ``activation=`` argument (Dense,
+    Conv2D) are not activation layers.
     """
     name = getattr(type(layer), "activation_name", None) or getattr(layer, "_entry_name", None)
     kwargs_of = getattr(layer, "activation_kwargs", None)
     if isinstance(name, str) and name and kwargs_of is not None and _is_keras_acts_layer(layer):
         return lookup(name), dict(kwargs_of)
-    module = type(layer).__module__ or ""
-    if not (module.startswith("keras") or module.startswith("tf_keras")):
-        return None
-    try:
-        config = layer.get_config()
-    except (NotImplementedError, AttributeError, TypeError):
-        return None
+    return keras_builtin_layer_activation(layer)
+
+
+def keras_builtin_layer_activation(layer: Any) -> tuple[Activation, dict[str, Any]] | None:
+    """For one of Keras's own layers (``ReLU``, ``LeakyReLU``, ``ELU``, ``PReLU``, either frontend):
+    the entry whose ``keras_layers`` maps it and the keras_acts layer arguments; else None."""
+    names = {n for e in entries() for n in e.keras_layers}
     for cls in type(layer).__mro__:
-        if cls.__name__ in _KERAS_LAYER_NAMES() and (cls.__module__ or "").split(".")[0] in ("keras", "tf_keras"):
-            found = match_keras_layer(cls.__name__, config)
-            if found is not None:
-                return found
+        if cls.__name__ in names and (cls.__module__ or "").split(".")[0] in ("keras", "tf_keras"):
+            try:
+                config = layer.get_config()
+            except (NotImplementedError, AttributeError, TypeError):
+                return None
+            return match_keras_layer(cls.__name__, config)
     return None
-
-
-def _KERAS_LAYER_NAMES() -> set[str]:  # noqa: N802 - a derived constant
-    return {n for e in entries() for n in e.keras_layers}
 
 
 def _is_keras_acts_layer(layer: Any) -> bool:
