@@ -37,7 +37,7 @@ import sys
 from typing import Any, Callable, Mapping, Sequence
 
 from keras_acts import registry
-from keras_acts.backend import keras, register_serializable
+from keras_acts.backend import is_tf_keras, keras, register_serializable
 from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param
 
 # Keyword arguments every Keras layer takes (and keras_acts's own config keys): no activation
@@ -129,6 +129,8 @@ class ActivationFunction:
 
 
 register_serializable(ActivationFunction, name="ActivationFunction")
+if is_tf_keras():  # tf_keras's legacy (.h5) activation configs name the class without its package
+    keras.utils.get_custom_objects()["ActivationFunction"] = ActivationFunction
 
 
 # --------------------------------------------------------------------------- layers
