@@ -121,9 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                         help="import MODULE first (one that calls keras_acts.register_activation); repeatable")
     args = parser.parse_args(argv)
-    from keras_acts.cli import import_registering_modules
+    from keras_acts.cli import CLIError, import_registering_modules
 
-    import_registering_modules(args.imports)
+    try:
+        import_registering_modules(args.imports)
+    except CLIError as err:
+        print(f"python -m keras_acts.docs: error: {err}", file=sys.stderr)
+        return 1
     table = activation_table_markdown()
     if args.write:
         path = pathlib.Path(args.write)

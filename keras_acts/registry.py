@@ -195,7 +195,8 @@ class Activation:
         fn: the public function: training math on every backend (``keras_acts._ops``),
             dispatching to the TF lowerings while the exporter traces.
         reference: NumPy float64 implementation written from the paper's formula,
-            ``reference(x, **params)``; used only by tests, plots and reports.
+            ``reference(x, **params)``; used only by tests, plots and reports. Every package
+            entry has one; a user entry may not (:meth:`float64_function`).
         formula: the formula as text.
         paper: the reference (authors, year, title or arXiv id).
         aliases: other accepted names.
@@ -242,7 +243,7 @@ class Activation:
 
     name: str
     fn: Callable[..., Any]
-    reference: Callable[..., Any]
+    reference: Callable[..., Any] | None
     formula: str
     paper: str
     aliases: tuple[str, ...] = ()
@@ -295,6 +296,27 @@ class Activation:
         if provider is None:
             return None
         return provider(self, target, input_range)
+
+    def float64_function(self) -> Callable[..., Any]:
+        """``f(x, **params)`` on NumPy float64: the ``reference`` when given, else ``fn`` evaluated in float64.
+
+        A user entry may come without a reference; plots and fidelity measurements then use its
+        own math (on the backend in use, in float64).
+        """
+        if self.reference is not None:
+            return self.reference
+        fn = self.fn
+
+        def evaluate(x: Any, *args: Any, **params: Any) -> Any:
+            import numpy as np  # noqa: PLC0415
+
+            from keras_acts.backend import is_tf_keras, keras  # noqa: PLC0415
+
+            x = np.asarray(x, np.float64)
+            y = fn(x, *args, **params)
+            return np.asarray(y if is_tf_keras() else keras.ops.convert_to_numpy(y), np.float64)
+
+        return evaluate
 
     def layer_class(self) -> type:
         """The keras_acts layer class of this entry (generated, or the hand-written one)."""

@@ -236,3 +236,21 @@ def test_user_activation_as_a_string_in_tf_keras(squareplus):
         # Keras 3 has its own squareplus (same math); strings resolve from Keras's table only.
         layer = keras.layers.Dense(3, activation="squareplus")
         assert layer.activation is keras.activations.squareplus is not keras_acts.get("squareplus")
+
+
+def test_user_activation_without_reference_plots_and_measures_with_its_own_math(squareplus):
+    """Without ``reference=`` plots and the int8 fidelity measure evaluate the activation's math in float64."""
+    from keras_acts import plot
+
+    plain = keras_acts.register_activation("sp_noref_test", lambda x, b=4.0: squareplus.fn(x, b=b))
+    try:
+        entry = registry.lookup("sp_noref_test")
+        assert entry.reference is None
+        x = np.linspace(-5.0, 5.0, 11)
+        np.testing.assert_allclose(plot.curve("sp_noref_test", x, b=2.0), squareplus.reference(x, b=2.0), rtol=1e-12)
+        np.testing.assert_allclose(
+            plot.curve("sp_noref_test", x, derivative=True), 0.5 * (1 + x / np.sqrt(x * x + 4.0)), rtol=1e-6
+        )
+        assert plain is keras_acts.get("sp_noref_test")
+    finally:
+        keras_acts.unregister_activation("sp_noref_test")
