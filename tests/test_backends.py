@@ -431,6 +431,7 @@ def test_registered_activation_layer_dense_fit_and_save_load(squareplus, tmp_pat
     inp = keras.Input((8,))
     h = keras.layers.Dense(16, activation=keras_acts.get("squareplus"), name="dense_sp")(inp)
     h = keras_acts.layers.get("squareplus", b=1.0, name="layer_sp")(h)
+    h = keras_acts.layers.Activation("square_plus", params={"b": 3.0}, name="generic_sp")(h)
     model = keras.Model(inp, keras.layers.Dense(1)(h))
     model.compile(keras.optimizers.Adam(1e-2), "mse")
     before = model.evaluate(xs, ys, verbose=0)
@@ -444,6 +445,7 @@ def test_registered_activation_layer_dense_fit_and_save_load(squareplus, tmp_pat
     assert back.get_layer("dense_sp").activation is keras_acts.get("squareplus")
     assert type(back.get_layer("layer_sp")) is keras_acts.layers.Squareplus
     assert back.get_layer("layer_sp").b == 1.0
+    assert back.get_layer("generic_sp").activation_params == {"b": 3.0}
 
     # A fresh process on this backend: loads once the registering module is imported ...
     np.save(tmp_path / "x.npy", xs)

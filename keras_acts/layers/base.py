@@ -25,9 +25,14 @@ class Activation(keras.layers.Layer):
     """
 
     def __init__(self, activation: Any, params: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        registered_by = kwargs.pop("registered_by", None)  # written for user activations (saved configs)
         super().__init__(**kwargs)
         from keras_acts.api import get
 
+        if registered_by is not None and isinstance(activation, str):
+            from keras_acts.registration import _lookup_saved
+
+            _lookup_saved(activation, registered_by)  # the missing-registration error, naming the module
         fn = get(activation)
         entry = registry.find_by_function(fn)
         if entry is None:  # pragma: no cover - get() only returns registry functions
@@ -61,7 +66,11 @@ class Activation(keras.layers.Layer):
         return mask
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "activation": self._entry_name, "params": dict(self.activation_params)}
+        config = {**super().get_config(), "activation": self._entry_name, "params": dict(self.activation_params)}
+        entry = registry.lookup(self._entry_name)
+        if not entry.builtin_package:
+            config["registered_by"] = entry.origin
+        return config
 
 
 Activation = register_serializable(Activation)
