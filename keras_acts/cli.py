@@ -182,7 +182,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     header = ("name", "aliases", "int8 ops: cpu (XNNPACK)", "int8 ops: micro", "Edge TPU", "Edge TPU ops")
     table = [
         (r["name"], ", ".join(r["aliases"]) or "-",
-         (" ".join(r["cpu_ops"]) or "-") + ("" if r["cpu_xnnpack_whole"] else " [splits]"),
+         (" ".join(r["cpu_ops"]) + ("" if r["cpu_xnnpack_whole"] else " [splits]")) if r["cpu_ops"] else "traced",
          " ".join(r["int8_ops"]) or "-", r["edgetpu"], " ".join(r["edgetpu_ops"]) or "-")
         for r in rows
     ]

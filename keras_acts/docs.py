@@ -71,7 +71,10 @@ def activation_table_markdown(entries: Sequence[registry.Activation] | None = No
         params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "–"
         micro = " ".join(r["int8_ops"]) or "–"
         cpu = " ".join(r["cpu_ops"]) or "–"
-        cpu += " (one XNNPACK partition)" if r["cpu_xnnpack_whole"] else " (**splits the XNNPACK graph**)"
+        if not r["cpu_ops"]:
+            cpu = "traced as written (no measured form)"
+        else:
+            cpu += " (one XNNPACK partition)" if r["cpu_xnnpack_whole"] else " (**splits the XNNPACK graph**)"
         cells = [
             _code(e.name),
             aliases,

@@ -43,13 +43,20 @@ def lowering_target(target: str | None) -> Iterator[None]:
 def export_form(name: str) -> Callable[..., Any] | None:
     """The lowering function of registry activation ``name`` for the target being traced.
 
-    None outside :func:`lowering_target`, or when the target's lowering is the training
-    function itself.
+    The entry's hand-written lowering (:meth:`keras_acts.registry.Activation.lowering`); for an int8
+    target without one, the automatic lowering (:meth:`~keras_acts.registry.Activation.auto_lowering`,
+    None unless a provider is installed). None outside :func:`lowering_target`, or when the
+    target's lowering is the training function itself.
     """
     target = current_target()
     if target is None:
         return None
-    low = registry.lookup(name).lowering(target)
+    entry = registry.lookup(name)
+    low = entry.lowering(target)
+    if low is None and target != "float":
+        # No hand-written form for this int8 target (typically a user's activation): the automatic
+        # int8 lowering, when keras_acts.export installed a provider (registry.set_auto_lowering_provider).
+        low = entry.auto_lowering(target, None)
     return None if low is None else low.fn
 
 

@@ -254,3 +254,32 @@ def test_user_activation_without_reference_plots_and_measures_with_its_own_math(
         assert plain is keras_acts.get("sp_noref_test")
     finally:
         keras_acts.unregister_activation("sp_noref_test")
+
+
+def test_the_exporter_traces_the_automatic_lowering_when_a_provider_gives_one(squareplus):
+    """With no hand-written int8 form, tracing for an int8 target asks the provider; float targets do not."""
+    import tensorflow as tf
+
+    from keras_acts.export import to_tflite
+    from keras_acts.export.fidelity import op_details
+
+    asked = []
+
+    def provider(entry, target, input_range):
+        asked.append((entry.name, target))
+        if entry.name != "squareplus":
+            return None
+        return Lowering(lambda x, b=4.0: tf.nn.relu6(x), ("RELU6",), "stand-in form")
+
+    model = keras.Sequential([keras.Input((4,)), keras_acts.layers.get("squareplus")])
+    x = np.random.default_rng(0).uniform(-4, 4, (32, 4)).astype(np.float32)
+    previous = registry.set_auto_lowering_provider(provider)
+    try:
+        ops = [d["op"] for d in op_details(to_tflite(model).content)]
+        assert "SQRT" in ops and not asked  # float: the math as written
+        result = to_tflite(model, quantization="int8", representative_data=x, input_type="int8", output_type="int8")
+        assert ("squareplus", "cpu") in asked
+        ops = [d["op"] for d in op_details(result.content)]
+        assert "RELU6" in ops and "SQRT" not in ops, ops
+    finally:
+        registry.set_auto_lowering_provider(previous)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,7 @@ def from_layer(layer: Any) -> Act | None:
     return None
 
 
+@functools.lru_cache(maxsize=None)
 def _qat_layer_arguments() -> frozenset[str]:
     """The learnable-layer arguments the QAT activation layer takes (from its signature)."""
     import inspect
