@@ -512,6 +512,11 @@ def test_registration_errors_and_suggestions(squareplus):
     with pytest.raises(ValueError, match="keras_acts's own activations"):
         keras_acts.unregister_activation("swish")
     assert "sp2" not in registry.list_activations() and "my_act" not in registry.list_activations()
+    # keras_acts.serialize / deserialize name the registering module.
+    config = keras_acts.serialize(keras_acts.get("squareplus"))
+    assert config["registered_by"] == USER_MODULE and keras_acts.deserialize(config) is keras_acts.get("squareplus")
+    with pytest.raises(ValueError, match="'ghost' is not registered in this process.*module 'my_module'"):
+        keras_acts.deserialize({**config, "config": "ghost", "registered_by": "my_module"})
     # Unknown names suggest the registered one.
     with pytest.raises(ValueError, match="Did you mean 'squareplus'"):
         keras_acts.get("squarepls")
