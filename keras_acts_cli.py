@@ -17,7 +17,7 @@ Subcommands::
         [--target cpu|micro|edgetpu] [--input-type int8] [--output-type int8] [--no-validate] [--verbose] -o OUT.tflite
     keras-acts inspect OUT.tflite [--json] [--markdown] [--edgetpu] [--target T] [--verbose]
         [--html OUT.html [--reference FLOAT.tflite --samples DATA.npy]]
-    keras-acts list [--json]
+    keras-acts list [--json] [--import MODULE]
     keras-acts plot NAME... [--derivative] [--both] -o FILE.png
     keras-acts explain NAME [--range LO HI] [--target cpu|micro|edgetpu|float] [--params k=v ...] [--json]
 
@@ -105,6 +105,8 @@ def _add_inspect_parser(sub: Any) -> None:
 def _add_list_parser(sub: Any) -> None:
     p = sub.add_parser("list", help="list the activations: aliases, int8 ops, Edge TPU support")
     p.add_argument("--json", action="store_true", help="print the full registry table as JSON")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (one that calls keras_acts.register_activation); repeatable")
     p.set_defaults(command="list")
 
 

@@ -23,28 +23,11 @@ try:
     with _quiet.captured_stderr(_quiet_import, replay_on_error=False) as _import_log:
         from keras_acts.backend import FRONTEND, keras
         from keras_acts import activations
-        from keras_acts.activations import (
-            elu,
-            exponential,
-            gelu,
-            gelu_tanh,
-            hard_mish,
-            hard_sigmoid,
-            hard_swish,
-            hard_tanh,
-            leaky_relu,
-            mish,
-            relu,
-            relu6,
-            selu,
-            sigmoid,
-            softplus,
-            softsign,
-            swish,
-            tanh,
-        )
+        # The public activation functions (keras_acts.hard_swish, ...) are derived from the registry.
+        globals().update({e.name: e.fn for e in activations._registry.entries(include_layers=False) if e.builtin_package})
         from keras_acts.api import deserialize, get, serialize
         from keras_acts.registry import list_activations
+        from keras_acts.registration import register_activation, unregister_activation
         from keras_acts import layers
         from keras_acts import serialization as _serialization
 
@@ -77,33 +60,20 @@ def __getattr__(name: str):
         return importlib.import_module(f"keras_acts.{name}")
     raise AttributeError(f"module 'keras_acts' has no attribute {name!r}")
 
-__all__ = [
-    "FRONTEND",
-    "__version__",
-    "activations",
-    "adopt",
-    "deserialize",
-    "elu",
-    "exponential",
-    "gelu",
-    "gelu_tanh",
-    "get",
-    "hard_mish",
-    "hard_sigmoid",
-    "hard_swish",
-    "hard_tanh",
-    "keras",
-    "layers",
-    "leaky_relu",
-    "list_activations",
-    "mish",
-    "relu",
-    "relu6",
-    "selu",
-    "serialize",
-    "sigmoid",
-    "softplus",
-    "softsign",
-    "swish",
-    "tanh",
-]
+__all__ = sorted(
+    [
+        "FRONTEND",
+        "__version__",
+        "activations",
+        "adopt",
+        "deserialize",
+        "get",
+        "keras",
+        "layers",
+        "list_activations",
+        "register_activation",
+        "serialize",
+        "unregister_activation",
+        *(e.name for e in activations._registry.entries(include_layers=False) if e.builtin_package),
+    ]
+)

@@ -403,26 +403,19 @@ def _builtin_layer(entry: dict) -> tuple[str, dict[str, Any], str] | None:
     if cls == "Activation":
         act = _builtin_activation(cfg.get("activation"))
         return (act, {}, f"Activation({cfg.get('activation')!r})") if act else None
-    if cls == "ReLU":
-        slope, threshold, top = cfg.get("negative_slope") or 0.0, cfg.get("threshold") or 0.0, cfg.get("max_value")
-        if threshold:
-            return None
-        if top is None:
-            if slope:
-                return "leaky_relu", {"negative_slope": float(slope)}, f"ReLU(negative_slope={slope})"
-            return "relu", {}, "ReLU()"
-        if _close(float(top), 6.0) and not slope:
-            return "relu6", {}, "ReLU(max_value=6)"
+    found = registry.match_keras_layer(cls, cfg)  # Keras's ReLU/LeakyReLU/ELU/PReLU, from each entry's keras_layers
+    if found is None:
         return None
-    if cls == "LeakyReLU":
-        slope = cfg.get("negative_slope", cfg.get("alpha"))
-        return ("leaky_relu", {"negative_slope": float(slope)}, f"LeakyReLU({slope})") if slope is not None else None
-    if cls == "ELU":
-        alpha = float(cfg.get("alpha", 1.0))
-        return "elu", {"alpha": alpha}, f"ELU(alpha={alpha})"
-    if cls == "PReLU":
-        return "prelu", {}, "PReLU"
-    return None
+    e, kwargs = found
+    names = {p.name for p in e.params}
+    params = {k: v for k, v in kwargs.items() if k in names}
+    if e.weights:
+        return e.name, {}, cls
+    shown = {k: v for k, v in cfg.items() if k not in _LAYER_KEYS and isinstance(v, (int, float)) and v}
+    return e.name, params, f"{cls}({', '.join(f'{k}={v}' for k, v in shown.items())})"
+
+
+_LAYER_KEYS = frozenset({"name", "trainable", "dtype", "batch_input_shape", "autocast"})
 
 
 def _registry_layer_entry(activation: str, params: dict[str, Any], name: str, source: dict | None) -> dict:
@@ -430,17 +423,12 @@ def _registry_layer_entry(activation: str, params: dict[str, Any], name: str, so
     from keras_acts import layers as ka_layers
 
     entry = registry.lookup(activation)
-    if activation == "prelu" and source is not None:
-        cfg = source.get("config", {})
-        layer = ka_layers.PReLU(
-            alpha_initializer=cfg.get("alpha_initializer"),
-            alpha_regularizer=cfg.get("alpha_regularizer"),
-            alpha_constraint=cfg.get("alpha_constraint"),
-            shared_axes=cfg.get("shared_axes"),
-            name=name,
-        )
-    else:
-        layer = ka_layers.get(entry.name, name=name, **params)
+    found = (
+        registry.match_keras_layer(source.get("class_name", ""), source.get("config", {})) if source is not None else None
+    )
+    if found is not None and found[0] is entry:
+        params = found[1]  # all the keras_acts layer's arguments (PReLU: its alpha initializer, shared_axes, ...)
+    layer = ka_layers.get(entry.name, name=name, **params)
     out = keras.layers.serialize(layer)
     dtype = (source or {}).get("config", {}).get("dtype")
     if dtype is not None:

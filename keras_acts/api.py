@@ -52,7 +52,10 @@ def serialize(fn: Callable[..., Any]) -> dict[str, Any]:
             f"{fn!r} is not a keras_acts activation; serialize Keras built-ins with keras.activations.serialize."
         )
     params = dict(getattr(fn, "keywords", None) or {})
-    return {"module": "keras_acts", "class_name": "function", "config": entry.name, "params": params}
+    config = {"module": "keras_acts", "class_name": "function", "config": entry.name, "params": params}
+    if not entry.builtin_package:
+        config["registered_by"] = entry.origin  # names the module to import when it is not registered
+    return config
 
 
 def deserialize(config: Any) -> Callable[..., Any]:
@@ -71,6 +74,10 @@ def deserialize(config: Any) -> Callable[..., Any]:
     name = config["config"]
     if isinstance(name, str) and name.startswith("keras_acts>"):
         name = name.split(">", 1)[1]
+    if config.get("registered_by") is not None:
+        from keras_acts.registration import _lookup_saved
+
+        _lookup_saved(name, config["registered_by"])  # the missing-registration error, naming the module
     fn = get(name)
     params = config.get("params") or {}
     if params:

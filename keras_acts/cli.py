@@ -154,8 +154,26 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def import_registering_modules(modules: Sequence[str]) -> None:
+    """Imports the modules that register user activations (``--import``), with a clear error."""
+    import importlib
+
+    if modules and "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` would: modules next to the caller are found
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise CLIError(
+                f"cannot import {module!r} (--import): {err}. Pass the module's import name (e.g. my_acts for "
+                "my_acts.py in the current directory, or set PYTHONPATH)."
+            ) from None
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from keras_acts import registry
+
+    import_registering_modules(getattr(args, "imports", []))
 
     rows = registry.names_table()
     if args.json:
@@ -164,7 +182,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     header = ("name", "aliases", "int8 ops: cpu (XNNPACK)", "int8 ops: micro", "Edge TPU", "Edge TPU ops")
     table = [
         (r["name"], ", ".join(r["aliases"]) or "-",
-         (" ".join(r["cpu_ops"]) or "-") + ("" if r["cpu_xnnpack_whole"] else " [splits]"),
+         (" ".join(r["cpu_ops"]) + ("" if r["cpu_xnnpack_whole"] else " [splits]")) if r["cpu_ops"] else "traced",
          " ".join(r["int8_ops"]) or "-", r["edgetpu"], " ".join(r["edgetpu_ops"]) or "-")
         for r in rows
     ]

@@ -5,6 +5,7 @@ Usage::
     python -m keras_acts.docs                    # print the table
     python -m keras_acts.docs --write README.md  # replace the table between the markers
     python -m keras_acts.docs --check README.md  # exit 1 if the README's table is stale
+    python -m keras_acts.docs --import my_acts   # with the activations module my_acts registers
 
 The table sits between ``<!-- activations:start -->`` and ``<!-- activations:end -->``.
 It is computed from registry metadata only (not from the Keras frontend that happens to
@@ -44,6 +45,8 @@ def string_behaviour(entry: registry.Activation, frontend: str) -> str:
         return f"Keras built-in `{b.name}`, different math: use `keras_acts.get({entry.name!r})`"
     # tf_keras: keras_acts registers every name that tf_keras does not define itself.
     if b is None or b.name is None:
+        if not entry.builtin_package:
+            return f"registered by `{entry.origin}`"
         return "keras_acts (registered on import)"
     if b.same_math:
         return f"tf_keras built-in `{b.name}`, same math"
@@ -68,7 +71,10 @@ def activation_table_markdown(entries: Sequence[registry.Activation] | None = No
         params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "–"
         micro = " ".join(r["int8_ops"]) or "–"
         cpu = " ".join(r["cpu_ops"]) or "–"
-        cpu += " (one XNNPACK partition)" if r["cpu_xnnpack_whole"] else " (**splits the XNNPACK graph**)"
+        if not r["cpu_ops"]:
+            cpu = "traced as written (no measured form)"
+        else:
+            cpu += " (one XNNPACK partition)" if r["cpu_xnnpack_whole"] else " (**splits the XNNPACK graph**)"
         cells = [
             _code(e.name),
             aliases,
@@ -115,7 +121,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", metavar="README", help="rewrite the table in this file")
     group.add_argument("--check", metavar="README", help="exit 1 if the table in this file is stale")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first (one that calls keras_acts.register_activation); repeatable")
     args = parser.parse_args(argv)
+    from keras_acts.cli import CLIError, import_registering_modules
+
+    try:
+        import_registering_modules(args.imports)
+    except CLIError as err:
+        print(f"python -m keras_acts.docs: error: {err}", file=sys.stderr)
+        return 1
     table = activation_table_markdown()
     if args.write:
         path = pathlib.Path(args.write)

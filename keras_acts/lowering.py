@@ -43,13 +43,20 @@ def lowering_target(target: str | None) -> Iterator[None]:
 def export_form(name: str) -> Callable[..., Any] | None:
     """The lowering function of registry activation ``name`` for the target being traced.
 
-    None outside :func:`lowering_target`, or when the target's lowering is the training
-    function itself.
+    The entry's hand-written lowering (:meth:`keras_acts.registry.Activation.lowering`); for an int8
+    target without one, the automatic lowering (:meth:`~keras_acts.registry.Activation.auto_lowering`,
+    None unless a provider is installed). None outside :func:`lowering_target`, or when the
+    target's lowering is the training function itself.
     """
     target = current_target()
     if target is None:
         return None
-    low = registry.lookup(name).lowering(target)
+    entry = registry.lookup(name)
+    low = entry.lowering(target)
+    if low is None and target != "float":
+        # No hand-written form for this int8 target (typically a user's activation): the automatic
+        # int8 lowering, when keras_acts.export installed a provider (registry.set_auto_lowering_provider).
+        low = entry.auto_lowering(target, None)
     return None if low is None else low.fn
 
 
@@ -67,7 +74,7 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
         @functools.wraps(math_fn)
         def activation(x: Any, **params: Any) -> Any:
             entry = registry.lookup(name)
-            params = entry.check_params(params)
+            params = entry.check_params({**entry.defaults(), **params}) if entry.params else entry.check_params(params)
             lowered = export_form(name)
             if lowered is not None:
                 return lowered(_as_float_tensor(x, name), **params)

@@ -33,10 +33,11 @@ def curve(name: str, x: np.ndarray, derivative: bool = False, **params: Any) -> 
     entry = registry.lookup(name)
     params = {**entry.defaults(), **entry.check_params(params)} if entry.params else {}
     x = np.asarray(x, dtype=np.float64)
+    ref = entry.float64_function()
     if not derivative:
-        return np.asarray(entry.reference(x, **params), dtype=np.float64)
-    hi = np.asarray(entry.reference(x + _STEP, **params), dtype=np.float64)
-    lo = np.asarray(entry.reference(x - _STEP, **params), dtype=np.float64)
+        return np.asarray(ref(x, **params), dtype=np.float64)
+    hi = np.asarray(ref(x + _STEP, **params), dtype=np.float64)
+    lo = np.asarray(ref(x - _STEP, **params), dtype=np.float64)
     return (hi - lo) / (2.0 * _STEP)
 
 

@@ -8,6 +8,14 @@ layer class, an independent NumPy reference formula, its parameters and their
 checks, its quantization-aware-training scheme, its export lowerings (per target)
 and its Edge TPU story. The tests, the README table, the CLI and the exporters all
 read from here, so adding an activation means adding one entry.
+
+Entries are made by :func:`keras_acts.register_activation` (:mod:`keras_acts.registration`),
+for the package's own activations (``keras_acts/activations/<family>.py``) and for users'
+alike: it wraps the math into the public function, generates the layer class and registers
+both with Keras serialization. This module holds the data model and the lookups only; it
+imports nothing from ``keras_acts.export`` at import time (the Edge TPU op table is read
+lazily, and the automatic int8 lowering is a hook that ``keras_acts.export`` installs,
+:func:`set_auto_lowering_provider`).
 """
 
 from __future__ import annotations
@@ -187,7 +195,8 @@ class Activation:
         fn: the public function: training math on every backend (``keras_acts._ops``),
             dispatching to the TF lowerings while the exporter traces.
         reference: NumPy float64 implementation written from the paper's formula,
-            ``reference(x, **params)``; used only by tests, plots and reports.
+            ``reference(x, **params)``; used only by tests, plots and reports. Every package
+            entry has one; a user entry may not (:meth:`float64_function`).
         formula: the formula as text.
         paper: the reference (authors, year, title or arXiv id).
         aliases: other accepted names.
@@ -208,11 +217,33 @@ class Activation:
             backward pass and evaluates this derivative there: no intermediate tensors stay
             alive and the formula is not run twice (see benchmarks/bench_activations.py). It
             must give the limits at +-inf (never NaN there) like the activation itself.
+            None: the backend's autodiff differentiates ``fn``'s math.
+        weights: for learnable activations, the names of the layer weights passed to ``fn``
+            positionally after ``x`` (PReLU: ``("alpha",)``).
+        handwritten_layer: the layer class is written by hand in :mod:`keras_acts.layers`
+            (learnable weights: PReLU, Swish with a trainable beta) and registered with
+            :func:`keras_acts.registration.activation_layer`; otherwise it is generated from
+            this entry.
+        keras_layers: Keras's own layer classes (by class name, both frontends) that compute
+            this activation, each mapped to a function of the layer's config that returns the
+            keyword arguments of this entry's keras_acts layer, or None when the layer's
+            options make it another function (``ReLU(max_value=6)`` is relu6, not relu). Adopt,
+            the QAT engine, export substitution and the Edge TPU preflight read this
+            (:func:`match_keras_layer`, :func:`activation_of_layer`).
+        qat_form: the activation's fake-quantized QAT formulation, once formulations live in
+            the family modules; None means it is looked up by name in
+            :mod:`keras_acts.quantization.formulations` (``formulations.form(name)``) or, when
+            there is none there, output-only QAT.
+        origin: ``"keras_acts"`` for the package's own entries, else the module that called
+            :func:`keras_acts.register_activation` (``"__main__"`` for scripts and notebooks).
+        function_object: the public function is a :class:`keras_acts.registration.ActivationFunction`
+            object (user entries), serialized by name so that a model loads only where the
+            activation is registered, with a clear error otherwise.
     """
 
     name: str
     fn: Callable[..., Any]
-    reference: Callable[..., Any]
+    reference: Callable[..., Any] | None
     formula: str
     paper: str
     aliases: tuple[str, ...] = ()
@@ -227,6 +258,69 @@ class Activation:
     edgetpu: EdgeTPU = field(default_factory=EdgeTPU)
     learnable: bool = False
     derivative: Callable[..., Any] | None = None
+    weights: tuple[str, ...] = ()
+    handwritten_layer: bool = False
+    keras_layers: Mapping[str, Callable[[Mapping[str, Any]], "dict[str, Any] | None"]] = field(default_factory=dict)
+    qat_form: Any = None
+    origin: str = "keras_acts"
+
+    @property
+    def builtin_package(self) -> bool:
+        """True for the package's own entries, False for activations users registered."""
+        return self.origin == PACKAGE_ORIGIN
+
+    def handwritten_lowering(self, target: str) -> Lowering | None:
+        """The lowering registered by hand for ``target`` (after the fallback chain), or None.
+
+        Unlike :meth:`lowering`, a form without known ops (a user's callable) counts too.
+        """
+        if target == "edgetpu":
+            return self.lowerings.get("edgetpu") or self.lowering("edgetpu")
+        found = self._resolve(target)
+        return None if found is None else found[1]
+
+    def auto_lowering(self, target: str, input_range: tuple[float, float] | None = None) -> Lowering | None:
+        """The automatically built int8 form for ``target`` on ``input_range``, or None.
+
+        Asks the provider installed with :func:`set_auto_lowering_provider` (the export
+        package installs one); returns None when none is installed or it builds no form.
+        Exporters call it for entries without a hand-written lowering for the target
+        (``entry.handwritten_lowering(target) is None``), typically user entries
+        (``not entry.builtin_package``).
+
+        Args:
+            target: ``"cpu"``, ``"int8"`` (micro) or ``"edgetpu"``.
+            input_range: the calibrated ``(low, high)`` of the activation's input, if known.
+        """
+        provider = _AUTO_LOWERING[0]
+        if provider is None:
+            return None
+        return provider(self, target, input_range)
+
+    def float64_function(self) -> Callable[..., Any]:
+        """``f(x, **params)`` on NumPy float64: the ``reference`` when given, else ``fn`` evaluated in float64.
+
+        A user entry may come without a reference; plots and fidelity measurements then use its
+        own math (on the backend in use, in float64).
+        """
+        if self.reference is not None:
+            return self.reference
+        fn = self.fn
+
+        def evaluate(x: Any, *args: Any, **params: Any) -> Any:
+            import numpy as np  # noqa: PLC0415
+
+            from keras_acts.backend import is_tf_keras, keras  # noqa: PLC0415
+
+            x = np.asarray(x, np.float64)
+            y = fn(x, *args, **params)
+            return np.asarray(y if is_tf_keras() else keras.ops.convert_to_numpy(y), np.float64)
+
+        return evaluate
+
+    def layer_class(self) -> type:
+        """The keras_acts layer class of this entry (generated, or the hand-written one)."""
+        return layer_class(self.name)
 
     def defaults(self) -> dict[str, Any]:
         """The default parameters as a dict."""
@@ -259,7 +353,7 @@ class Activation:
                 found = ("edgetpu", self.lowerings["edgetpu"]) if "edgetpu" in self.lowerings else None
             else:
                 found = self._resolve(cand)
-            if found is not None and set(found[1].ops) <= table:
+            if found is not None and found[1].ops and set(found[1].ops) <= table:
                 return found
         return None
 
@@ -306,23 +400,169 @@ class Activation:
         return EdgeTPUForm(status, chosen, source, off, reason)
 
 
+PACKAGE_ORIGIN = "keras_acts"
+
 _REGISTRY: dict[str, Activation] = {}
 _ALIASES: dict[str, str] = {}
+# entry name -> layer class (generated by keras_acts.registration, or hand-written and registered there)
+_LAYER_CLASSES: dict[str, type] = {}
+# The automatic int8 lowering provider: provider(entry, target, input_range) -> Lowering | None.
+_AUTO_LOWERING: list[Callable[[Activation, str, Any], Lowering | None] | None] = [None]
+
+
+def set_auto_lowering_provider(
+    provider: Callable[[Activation, str, tuple[float, float] | None], Lowering | None] | None,
+) -> Callable[..., Any] | None:
+    """Installs the function :meth:`Activation.auto_lowering` asks; returns the previous one.
+
+    ``provider(entry, target, input_range)`` returns a :class:`Lowering` (verified by the
+    provider) or None. ``None`` uninstalls. The registry never imports the provider itself.
+    """
+    previous = _AUTO_LOWERING[0]
+    _AUTO_LOWERING[0] = provider
+    return previous
+
+
+def layer_class(name: str) -> type:
+    """The layer class of registry activation ``name`` (canonical name or alias).
+
+    Raises:
+        ValueError: unknown name.
+    """
+    entry = lookup(name)
+    cls = _LAYER_CLASSES.get(entry.name)
+    if cls is None and entry.handwritten_layer:
+        import keras_acts.layers  # noqa: F401, PLC0415  (registers the hand-written classes)
+
+        cls = _LAYER_CLASSES.get(entry.name)
+    if cls is None:
+        raise RuntimeError(
+            f"registry entry {entry.name!r} has no layer class: register it with "
+            "keras_acts.register_activation (which generates one) or, for a hand-written layer, "
+            "decorate the class with keras_acts.registration.activation_layer(name)."
+        )
+    return cls
+
+
+def entry_for_layer_name(layer_name: str) -> Activation | None:
+    """The entry whose layer class is named ``layer_name`` (``"HardSwish"``), or None."""
+    _ensure_loaded()
+    for e in _REGISTRY.values():
+        if e.layer == layer_name:
+            return e
+    return None
+
+
+def match_keras_layer(class_name: str, config: Mapping[str, Any]) -> tuple[Activation, dict[str, Any]] | None:
+    """Which entry a Keras built-in activation layer computes, from its class name and config.
+
+    Returns:
+        ``(entry, kwargs)``: the keras_acts layer ``entry.layer_class()(**kwargs)`` computes
+        the same function; None when no entry's ``keras_layers`` maps this layer.
+    """
+    for e in entries():
+        convert = e.keras_layers.get(class_name)
+        if convert is None:
+            continue
+        kwargs = convert(config)
+        if kwargs is not None:
+            return e, dict(kwargs)
+    return None
+
+
+def activation_of_layer(layer: Any) -> tuple[Activation, dict[str, Any]] | None:
+    """Which entry a layer applies, with its keras_acts layer arguments, or None.
+
+    Covers keras_acts's activation layers (generated, hand-written and the generic
+    ``keras_acts.layers.Activation``) and Keras's own layers mapped by ``keras_layers``
+    (:func:`keras_builtin_layer_activation`). Layers with an ``activation=`` argument (Dense,
+    Conv2D) are not activation layers.
+    """
+    name = getattr(type(layer), "activation_name", None) or getattr(layer, "_entry_name", None)
+    kwargs_of = getattr(layer, "activation_kwargs", None)
+    if isinstance(name, str) and name and kwargs_of is not None and _is_keras_acts_layer(layer):
+        return lookup(name), dict(kwargs_of)
+    return keras_builtin_layer_activation(layer)
+
+
+def keras_builtin_layer_activation(layer: Any) -> tuple[Activation, dict[str, Any]] | None:
+    """For one of Keras's own layers (``ReLU``, ``LeakyReLU``, ``ELU``, ``PReLU``, either frontend):
+    the entry whose ``keras_layers`` maps it and the keras_acts layer arguments; else None."""
+    names = {n for e in entries() for n in e.keras_layers}
+    for cls in type(layer).__mro__:
+        if cls.__name__ in names and (cls.__module__ or "").split(".")[0] in ("keras", "tf_keras"):
+            try:
+                config = layer.get_config()
+            except (NotImplementedError, AttributeError, TypeError):
+                return None
+            return match_keras_layer(cls.__name__, config)
+    return None
+
+
+def _is_keras_acts_layer(layer: Any) -> bool:
+    return any((c.__module__ or "").startswith("keras_acts.") for c in type(layer).__mro__[:-1])
 
 
 def _key(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
-def register(entry: Activation) -> Activation:
-    """Adds an entry. Names and aliases must be unique across the registry."""
+class ActivationNameError(ValueError):
+    """A name or alias given to :func:`keras_acts.register_activation` is taken or malformed."""
+
+
+def check_free(entry: Activation) -> None:
+    """Raises :class:`ActivationNameError` when a name, alias or layer class name of ``entry`` is taken."""
     for n in (entry.name, *entry.aliases):
         k = _key(n)
         if k in _ALIASES:
-            raise ValueError(f"activation name {n!r} is already registered for {_ALIASES[k]!r}")
+            owner = _REGISTRY[_ALIASES[k]]
+            by = "keras_acts itself" if owner.builtin_package else f"module {owner.origin!r}"
+            what = "the name" if k == _key(owner.name) else "an alias"
+            raise ActivationNameError(
+                f"activation name {n!r} is already registered: it is {what} of {owner.name!r} (registered by "
+                f"{by}). Choose another name"
+                + (
+                    f", or call keras_acts.unregister_activation({owner.name!r}) first (e.g. when re-running the "
+                    "cell that registers it)."
+                    if not owner.builtin_package
+                    else "."
+                )
+            )
+    owner = next((e for e in _REGISTRY.values() if e.layer == entry.layer), None)
+    if owner is not None:
+        raise ActivationNameError(
+            f"layer class name {entry.layer!r} of {entry.name!r} is already the layer of {owner.name!r}; pass "
+            f"another layer= name to register_activation."
+        )
+
+
+def register(entry: Activation) -> Activation:
+    """Adds an entry. Names, aliases and layer names must be unique across the registry.
+
+    Low level: :func:`keras_acts.register_activation` builds the entry, its public function and
+    its layer class, and calls this.
+    """
+    check_free(entry)
     _REGISTRY[entry.name] = entry
     for n in (entry.name, *entry.aliases):
         _ALIASES[_key(n)] = entry.name
+    return entry
+
+
+def unregister(name: str) -> Activation:
+    """Removes a user-registered entry (its names, aliases and layer class); returns it.
+
+    Raises:
+        ValueError: unknown name, or one of the package's own activations.
+    """
+    entry = lookup(name)
+    if entry.builtin_package:
+        raise ValueError(f"{entry.name!r} is one of keras_acts's own activations and cannot be unregistered.")
+    del _REGISTRY[entry.name]
+    for k in [k for k, v in _ALIASES.items() if v == entry.name]:
+        del _ALIASES[k]
+    _LAYER_CLASSES.pop(entry.name, None)
     return entry
 
 

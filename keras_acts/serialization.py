@@ -27,13 +27,46 @@ def bare_string_names() -> dict[str, str]:
     """In tf_keras: the bare strings keras_acts registers, mapped to canonical names."""
     if not is_tf_keras():
         return {}
-    builtin = tf_keras_builtin_names()
     out = {}
     for e in registry.entries(include_layers=False):
-        for n in (e.name, *e.aliases):
-            if n not in builtin:
-                out[n] = e.name
+        out.update(_bare_names(e))
     return out
+
+
+def _bare_names(entry: registry.Activation) -> dict[str, str]:
+    """In tf_keras: the names and aliases of ``entry`` that tf_keras does not define itself."""
+    if not is_tf_keras() or entry.learnable:
+        return {}
+    builtin = tf_keras_builtin_names()
+    return {n: entry.name for n in (entry.name, *entry.aliases) if n not in builtin}
+
+
+def register_entry(entry: registry.Activation) -> None:
+    """Registers one entry's function with the frontend's serialization (idempotent).
+
+    Called by :func:`keras_acts.register_activation` for every entry, the package's and users'.
+    Keras 3: the package's functions are saved as ``keras_acts>NAME``; a user's function is a
+    :class:`keras_acts.registration.ActivationFunction`, saved by name under one registered class.
+    tf_keras: every name and alias it does not define itself becomes a custom object, so
+    ``activation="name"`` works.
+    """
+    if entry.learnable:
+        return
+    if not is_tf_keras():
+        if entry.builtin_package:
+            register_serializable(entry.fn, name=entry.name)
+        return
+    custom = keras.utils.get_custom_objects()
+    for alias, canonical in _bare_names(entry).items():
+        custom.setdefault(alias, entry.fn)
+
+
+def unregister_entry(entry: registry.Activation) -> None:
+    """Removes what :func:`register_entry` added for a user entry (tf_keras custom names)."""
+    if is_tf_keras():
+        custom = keras.utils.get_custom_objects()
+        for key in [k for k, v in custom.items() if v is entry.fn]:
+            del custom[key]
 
 
 def register_all() -> None:
@@ -41,14 +74,11 @@ def register_all() -> None:
     global _done
     if _done:
         return
+    for e in registry.entries(include_layers=False):
+        register_entry(e)
     if not is_tf_keras():
-        for e in registry.entries(include_layers=False):
-            register_serializable(e.fn, name=e.name)
         from keras_acts.quantization.engine import layers as _qat_layers  # noqa: F401  (registers QAT layers)
     else:
-        custom = keras.utils.get_custom_objects()
-        for alias, canonical in bare_string_names().items():
-            custom.setdefault(alias, registry.lookup(canonical).fn)
         _make_tf_keras_serialize_by_name()
     _done = True
 
@@ -76,6 +106,8 @@ def _make_tf_keras_serialize_by_name() -> None:
     custom = keras.utils.get_custom_objects()
     shadowed: list[tuple[object, str]] = []
     for e in registry.entries(include_layers=False):
+        if not e.builtin_package:
+            continue  # users' functions are ActivationFunction objects, saved by their class
         name = e.fn.__name__
         if name not in vars(module):
             setattr(module, name, e.fn)

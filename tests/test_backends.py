@@ -366,3 +366,182 @@ def test_train_here_load_and_export_int8_with_tensorflow(tmp_path):
     # PRELU or HARD_SWISH op, which XNNPACK refuses in int8.
     assert "PRELU" not in ops and "HARD_SWISH" not in ops and "DEPTHWISE_CONV_2D" in ops, ops
     assert ops.count("LOGISTIC") >= 2, ops  # swish and mish's cpu form are each gated by a LOGISTIC
+
+
+# -- a user-registered activation (keras_acts.register_activation) ---------------------------
+#
+# tests/user_activations.py registers squareplus, 0.5 (x + sqrt(x^2 + b)), as a user would
+# (keras.ops under Keras 3, TF ops under tf_keras). The fixture imports it and unregisters it
+# afterwards, so the rest of the suite sees the package's registry only.
+
+USER_MODULE = "tests.user_activations"
+
+
+@pytest.fixture()
+def squareplus():
+    import importlib
+    import sys
+
+    sys.modules.pop(USER_MODULE, None)
+    module = importlib.import_module(USER_MODULE)
+    try:
+        yield registry.lookup("squareplus")
+    finally:
+        keras_acts.unregister_activation("squareplus")
+        sys.modules.pop(USER_MODULE, None)
+        del module
+
+
+def _squareplus_derivative(x: np.ndarray, b: float) -> np.ndarray:
+    return 0.5 * (1.0 + x / np.sqrt(x * x + b))
+
+
+@pytest.mark.parametrize("b", [4.0, 0.5])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_registered_activation_values_and_gradient(squareplus, dtype, b):
+    """Float math vs the NumPy reference; the gradient (backend autodiff, no custom gradient) vs
+    central finite differences of the reference and the analytic derivative."""
+    assert squareplus.derivative is None and not squareplus.builtin_package
+    fn = keras_acts.get("squareplus")
+    x = np.linspace(-8.0, 8.0, 161).astype(dtype).astype(np.float64)
+    y, g = value_and_grad(lambda t: fn(t, b=b), x, dtype)
+    ref = lambda v: squareplus.reference(v, b=b)  # noqa: E731
+    np.testing.assert_allclose(y, ref(x), rtol=RTOL[dtype], atol=ATOL[dtype])
+    h = 1e-6
+    fd = (ref(x + h) - ref(x - h)) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=GRAD_RTOL[dtype], atol=GRAD_ATOL[dtype] + 1e-9)
+    np.testing.assert_allclose(g, _squareplus_derivative(x, b), rtol=GRAD_RTOL[dtype], atol=GRAD_ATOL[dtype])
+    # The default parameter is the declared one.
+    np.testing.assert_allclose(_to_numpy(fn(_tensor(x, dtype))), squareplus.reference(x), rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+def test_registered_activation_layer_dense_fit_and_save_load(squareplus, tmp_path):
+    """Generated layer (by name and class), Dense(activation=...), model.fit and .keras round trip."""
+    layer = keras_acts.layers.get("squareplus", b=2.0, name="sp")
+    assert type(layer).__name__ == "Squareplus" and type(layer) is keras_acts.layers.Squareplus
+    assert isinstance(keras_acts.layers.get("Square-Plus"), keras_acts.layers.Squareplus)  # alias, any case
+    x = np.linspace(-6.0, 6.0, 24, dtype=np.float32).reshape(3, 8)
+    np.testing.assert_allclose(_to_numpy(layer(_tensor(x, "float32"))), squareplus.reference(x, b=2.0), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="must be finite"):
+        keras_acts.layers.Squareplus(b=math.inf)
+
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(128, 8)).astype(np.float32)
+    ys = np.abs(xs[:, :1]).astype(np.float32)
+    inp = keras.Input((8,))
+    h = keras.layers.Dense(16, activation=keras_acts.get("squareplus"), name="dense_sp")(inp)
+    h = keras_acts.layers.get("squareplus", b=1.0, name="layer_sp")(h)
+    h = keras_acts.layers.Activation("square_plus", params={"b": 3.0}, name="generic_sp")(h)
+    model = keras.Model(inp, keras.layers.Dense(1)(h))
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    before = model.evaluate(xs, ys, verbose=0)
+    model.fit(xs, ys, epochs=5, batch_size=32, verbose=0)
+    assert model.evaluate(xs, ys, verbose=0) < before
+
+    path = tmp_path / ("sp.keras" if FRONTEND == "keras3" else "sp.h5")
+    model.save(path)
+    back = keras.models.load_model(path)
+    np.testing.assert_allclose(_to_numpy(back(_tensor(xs, "float32"))), _to_numpy(model(_tensor(xs, "float32"))), rtol=1e-6, atol=1e-6)
+    assert back.get_layer("dense_sp").activation is keras_acts.get("squareplus")
+    assert type(back.get_layer("layer_sp")) is keras_acts.layers.Squareplus
+    assert back.get_layer("layer_sp").b == 1.0
+    assert back.get_layer("generic_sp").activation_params == {"b": 3.0}
+
+    # A fresh process on this backend: loads once the registering module is imported ...
+    np.save(tmp_path / "x.npy", xs)
+    np.save(tmp_path / "y.npy", _to_numpy(model(_tensor(xs, "float32"))))
+    out = run_python(
+        f"""
+        import numpy as np, keras_acts
+        import {USER_MODULE}
+        model = keras_acts.keras.models.load_model({str(path)!r})
+        x = np.load({str(tmp_path / 'x.npy')!r})
+        y = model(x)
+        y = keras_acts.keras.ops.convert_to_numpy(y) if keras_acts.FRONTEND == "keras3" else np.asarray(y)
+        print(float(np.abs(y - np.load({str(tmp_path / 'y.npy')!r})).max()))
+        """
+    )
+    assert float(out.strip().splitlines()[-1]) < 1e-5
+    # ... and without it, fails with the error naming the missing registration.
+    out = run_python(
+        f"""
+        import keras_acts
+        try:
+            keras_acts.keras.models.load_model({str(path)!r})
+        except Exception as err:
+            print("ERROR:", " ".join(str(err).split()))
+        else:
+            print("loaded")
+        """
+    )
+    assert (
+        "keras_acts activation 'squareplus' is not registered in this process: import the module that calls "
+        "keras_acts.register_activation('squareplus', ...) before loading"
+    ) in out, out
+    assert USER_MODULE in out
+
+
+def test_registration_errors_and_suggestions(squareplus):
+    """Duplicate names, bad names, parameters and signatures are refused with the fix."""
+    from keras_acts.registry import ActivationNameError
+
+    with pytest.raises(ActivationNameError, match=r"'squareplus' is already registered.*unregister_activation"):
+        keras_acts.register_activation("squareplus", lambda x: x)
+    with pytest.raises(ActivationNameError, match=r"'silu' is already registered: it is an alias of 'swish'.*keras_acts itself"):
+        keras_acts.register_activation("my_act", lambda x: x, aliases=("silu",))
+    with pytest.raises(ValueError, match="not a valid activation name.*'square_plus2'"):
+        keras_acts.register_activation("Square Plus2", lambda x: x)
+    with pytest.raises(ValueError, match="not a Python identifier"):
+        keras_acts.register_activation("sp2", lambda x, **k: x, params={"2b": 1.0})
+    with pytest.raises(ValueError, match="reserved"):
+        keras_acts.register_activation("sp2", lambda x, name=1.0: x)
+    with pytest.raises(TypeError, match="must be a real number or a bool"):
+        keras_acts.register_activation("sp2", lambda x, b="4": x)
+    with pytest.raises(ValueError, match="must be finite"):
+        keras_acts.register_activation("sp2", lambda x, b=math.nan: x)
+    with pytest.raises(ValueError, match="b=2.0 but the declared default is 4.0"):
+        keras_acts.register_activation("sp2", lambda x, b=2.0: x, params={"b": 4.0})
+    with pytest.raises(TypeError, match="does not accept the parameter"):
+        keras_acts.register_activation("sp2", lambda x: x, params={"b": 4.0})
+    with pytest.raises(TypeError, match="without a default"):
+        keras_acts.register_activation("sp2", lambda x, b: x)
+    with pytest.raises(TypeError, match="input tensor as its first argument"):
+        keras_acts.register_activation("sp2", lambda: 0)
+    with pytest.raises(ValueError, match="unknown lowering target 'gpu'"):
+        keras_acts.register_activation("sp2", lambda x: x, lowerings={"gpu": lambda x: x})
+    with pytest.raises(ValueError, match="keras_acts's own activations"):
+        keras_acts.unregister_activation("swish")
+    assert "sp2" not in registry.list_activations() and "my_act" not in registry.list_activations()
+    # keras_acts.serialize / deserialize name the registering module.
+    config = keras_acts.serialize(keras_acts.get("squareplus"))
+    assert config["registered_by"] == USER_MODULE and keras_acts.deserialize(config) is keras_acts.get("squareplus")
+    with pytest.raises(ValueError, match="'ghost' is not registered in this process.*module 'my_module'"):
+        keras_acts.deserialize({**config, "config": "ghost", "registered_by": "my_module"})
+    # Unknown names suggest the registered one.
+    with pytest.raises(ValueError, match="Did you mean 'squareplus'"):
+        keras_acts.get("squarepls")
+    with pytest.raises(ValueError, match="Did you mean 'squareplus'"):
+        keras_acts.layers.get("square_pls")
+
+
+def test_register_activation_as_a_call_with_params_from_the_signature():
+    """The call form; parameters come from fn's keyword defaults; it is a full registry citizen."""
+
+    def scaled_tanh(x, gain=2.0, flip=False):
+        y = keras_acts.get("tanh")(x) * gain
+        return -y if flip else y
+
+    fn = keras_acts.register_activation("scaled_tanh_test", scaled_tanh)
+    try:
+        entry = registry.lookup("scaled_tanh_test")
+        assert [(p.name, p.default, p.kind) for p in entry.params] == [("gain", 2.0, "float"), ("flip", False, "bool")]
+        assert fn is keras_acts.get("scaled_tanh_test") and entry.layer == "ScaledTanhTest"
+        x = np.array([-1.0, 0.5, 2.0], np.float32)
+        np.testing.assert_allclose(_to_numpy(fn(_tensor(x, "float32"), flip=True)), -2.0 * np.tanh(x), rtol=1e-6)
+        np.testing.assert_allclose(_to_numpy(keras_acts.layers.get("scaled_tanh_test", gain=3.0)(_tensor(x, "float32"))), 3.0 * np.tanh(x), rtol=1e-6)
+        with pytest.raises(TypeError, match="must be True or False"):
+            fn(x, flip=2)
+    finally:
+        keras_acts.unregister_activation("scaled_tanh_test")
+    with pytest.raises(ValueError, match="Unknown activation 'scaled_tanh_test'"):
+        keras_acts.get("scaled_tanh_test")

@@ -33,7 +33,7 @@ def _seed():
 
 
 def test_required_names_and_version():
-    assert set(keras_acts.list_activations()) == REQUIRED_NAMES
+    assert REQUIRED_NAMES <= set(keras_acts.list_activations())  # a new activation needs no edit here
     assert "prelu" in registry.list_activations(include_layers=True)
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", keras_acts.__version__)
 

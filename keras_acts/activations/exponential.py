@@ -9,12 +9,11 @@ import tensorflow as tf
 
 from keras_acts import _ops as K
 from keras_acts.activations._common import SELU_ALPHA, SELU_SCALE, np_softplus, param_as
-from keras_acts.lowering import activation_function
 from keras_acts.activations._int8_forms import fit_polynomial, horner, split_sign, split_sign_delegable
-from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param, register
+from keras_acts.registration import register_activation
+from keras_acts.registry import Builtin, EdgeTPU, Lowering, Param
 
 
-@activation_function("elu")
 def elu(x: Any, alpha: float = 1.0) -> Any:
     """Exponential linear unit: ``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``.
 
@@ -30,7 +29,6 @@ def elu(x: Any, alpha: float = 1.0) -> Any:
     return K.where(x > 0, x, negative)
 
 
-@activation_function("selu")
 def selu(x: Any) -> Any:
     """Scaled ELU: ``scale * (x if x > 0 else alpha * (exp(x) - 1))``.
 
@@ -51,7 +49,6 @@ def selu(x: Any) -> Any:
     return K.where(x > 0, x, negative) * SELU_SCALE
 
 
-@activation_function("softplus")
 def softplus(x: Any) -> Any:
     """Softplus: ``log(1 + exp(x))``, evaluated stably for large ``|x|``.
 
@@ -61,7 +58,6 @@ def softplus(x: Any) -> Any:
     return K.softplus(x)
 
 
-@activation_function("exponential")
 def exponential(x: Any) -> Any:
     """Exponential: ``exp(x)``, the built-in ``"exponential"`` activation of Keras and tf_keras.
 
@@ -192,29 +188,27 @@ def _softplus_float(x: Any) -> Any:
     return _softplus_int8(x)
 
 
-register(
-    Activation(
-        name="exponential",
-        fn=exponential,
-        reference=lambda x: np.exp(np.asarray(x, np.float64)),
-        formula="exp(x)",
-        paper="McCullagh & Nelder 1989 (log link)",
-        layer="Exponential",
-        output_range=(0.0, None),
-        builtins={"keras3": Builtin("exponential", True), "tf_keras": Builtin("exponential", True)},
-        lowerings={
-            "float": Lowering(
-                None,
-                ("EXP",),
-                "one EXP (an int8 lookup table with a free output scale). XNNPACK refuses int8 EXP, so on "
-                "LiteRT's CPU runtime it runs outside its graph",
-            ),
-        },
-        edgetpu=EdgeTPU(
-            "EXP is not an Edge TPU op, and the Coral-only form tried, (p(x/8))^8, is over the 1.5 LSB budget "
-            "(python -m keras_acts.export.edgetpu.measure); for a positive output use softplus or relu"
+exponential = register_activation(
+    "exponential",
+    exponential,
+    reference=lambda x: np.exp(np.asarray(x, np.float64)),
+    formula="exp(x)",
+    paper="McCullagh & Nelder 1989 (log link)",
+    layer="Exponential",
+    output_range=(0.0, None),
+    builtins={"keras3": Builtin("exponential", True), "tf_keras": Builtin("exponential", True)},
+    lowerings={
+        "float": Lowering(
+            None,
+            ("EXP",),
+            "one EXP (an int8 lookup table with a free output scale). XNNPACK refuses int8 EXP, so on "
+            "LiteRT's CPU runtime it runs outside its graph",
         ),
-    )
+    },
+    edgetpu=EdgeTPU(
+        "EXP is not an Edge TPU op, and the Coral-only form tried, (p(x/8))^8, is over the 1.5 LSB budget "
+        "(python -m keras_acts.export.edgetpu.measure); for a positive output use softplus or relu"
+    ),
 )
 
 
@@ -223,100 +217,95 @@ def _np_elu(x, alpha=1.0):
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
 
 
-register(
-    Activation(
-        name="elu",
-        fn=elu,
-        reference=_np_elu,
-        formula="x if x > 0 else alpha * (exp(x) - 1)",
-        paper="Clevert et al. 2016 (arXiv:1511.07289)",
-        params=(Param("alpha", 1.0, "saturation value -alpha for x -> -inf", minimum=0.0),),
-        layer="ELU",
-        kinks=(0.0,),
-        output_range=(-1.0, None),
-        builtins={"keras3": Builtin("elu", True), "tf_keras": Builtin("elu", True)},
-        lowerings={
-            "float": Lowering(_elu_float, ("ELU",), "one ELU op for alpha = 1"),
-            "int8": Lowering(
-                _elu_int8,
-                ("RELU", "SUB", "EXP", "SUB", "ADD"),
-                "relu(x) + (exp(x - relu(x)) - 1): no float island (ELU is not quantized by the converter)",
-            ),
-            "cpu": Lowering(
-                _elu_cpu,
-                ("MUL", "ADD", "MUL", "TANH", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD"),
-                "relu(x) + P(tanh(min(x, 0) / 2)), P a cubic ~ e^m - 1: no RELU or EXP, which XNNPACK "
-                "refuses in int8",
-                max_abs_error=0.0051,
-            ),
-        },
-        qat="output",
-        edgetpu=EdgeTPU(
-            "ELU and EXP are not Edge TPU ops; the cpu form relu(x) + P(tanh(min(x, 0) / 2)) uses only MUL, ADD "
-            "and TANH"
+elu = register_activation(
+    "elu",
+    elu,
+    reference=_np_elu,
+    formula="x if x > 0 else alpha * (exp(x) - 1)",
+    paper="Clevert et al. 2016 (arXiv:1511.07289)",
+    params=(Param("alpha", 1.0, "saturation value -alpha for x -> -inf", minimum=0.0),),
+    layer="ELU",
+    kinks=(0.0,),
+    output_range=(-1.0, None),
+    builtins={"keras3": Builtin("elu", True), "tf_keras": Builtin("elu", True)},
+    lowerings={
+        "float": Lowering(_elu_float, ("ELU",), "one ELU op for alpha = 1"),
+        "int8": Lowering(
+            _elu_int8,
+            ("RELU", "SUB", "EXP", "SUB", "ADD"),
+            "relu(x) + (exp(x - relu(x)) - 1): no float island (ELU is not quantized by the converter)",
         ),
-    )
+        "cpu": Lowering(
+            _elu_cpu,
+            ("MUL", "ADD", "MUL", "TANH", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD"),
+            "relu(x) + P(tanh(min(x, 0) / 2)), P a cubic ~ e^m - 1: no RELU or EXP, which XNNPACK "
+            "refuses in int8",
+            max_abs_error=0.0051,
+        ),
+    },
+    qat="output",
+    edgetpu=EdgeTPU(
+        "ELU and EXP are not Edge TPU ops; the cpu form relu(x) + P(tanh(min(x, 0) / 2)) uses only MUL, ADD "
+        "and TANH"
+    ),
+    keras_layers={"ELU": lambda config: {"alpha": float(config.get("alpha", 1.0))}},
 )
 
-register(
-    Activation(
-        name="selu",
-        fn=selu,
-        reference=lambda x: SELU_SCALE * _np_elu(x, SELU_ALPHA),
-        formula="scale * (x if x > 0 else alpha * (exp(x) - 1)), alpha=1.6733, scale=1.0507",
-        paper="Klambauer et al. 2017 (arXiv:1706.02515)",
-        layer="SELU",
-        kinks=(0.0,),
-        output_range=(-SELU_SCALE * SELU_ALPHA, None),
-        builtins={"keras3": Builtin("selu", True), "tf_keras": Builtin("selu", True)},
-        lowerings={
-            "float": Lowering(_selu_float, ("RELU", "SUB", "EXP", "SUB", "MUL", "MUL", "ADD"), "the int8 form"),
-            "int8": Lowering(
-                _selu_int8,
-                ("RELU", "SUB", "EXP", "SUB", "MUL", "MUL", "ADD"),
-                "relu(scale x) + scale alpha (exp(min(x, 0)) - 1), min(x, 0) = x - relu(x)",
-            ),
-            "cpu": Lowering(
-                _selu_cpu,
-                ("MUL", "ADD", "MUL", "MUL", "TANH", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD"),
-                "scale relu(x) + scale alpha P(tanh(min(x, 0) / 2)) (the elu cpu form): no RELU or EXP",
-                max_abs_error=0.009,
-            ),
-        },
-        edgetpu=EdgeTPU(
-            "EXP is not an Edge TPU op; the cpu form scale relu(x) + scale alpha P(tanh(min(x, 0) / 2)) uses only "
-            "MUL, ADD and TANH"
+selu = register_activation(
+    "selu",
+    selu,
+    reference=lambda x: SELU_SCALE * _np_elu(x, SELU_ALPHA),
+    formula="scale * (x if x > 0 else alpha * (exp(x) - 1)), alpha=1.6733, scale=1.0507",
+    paper="Klambauer et al. 2017 (arXiv:1706.02515)",
+    layer="SELU",
+    kinks=(0.0,),
+    output_range=(-SELU_SCALE * SELU_ALPHA, None),
+    builtins={"keras3": Builtin("selu", True), "tf_keras": Builtin("selu", True)},
+    lowerings={
+        "float": Lowering(_selu_float, ("RELU", "SUB", "EXP", "SUB", "MUL", "MUL", "ADD"), "the int8 form"),
+        "int8": Lowering(
+            _selu_int8,
+            ("RELU", "SUB", "EXP", "SUB", "MUL", "MUL", "ADD"),
+            "relu(scale x) + scale alpha (exp(min(x, 0)) - 1), min(x, 0) = x - relu(x)",
         ),
-    )
+        "cpu": Lowering(
+            _selu_cpu,
+            ("MUL", "ADD", "MUL", "MUL", "TANH", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD"),
+            "scale relu(x) + scale alpha P(tanh(min(x, 0) / 2)) (the elu cpu form): no RELU or EXP",
+            max_abs_error=0.009,
+        ),
+    },
+    edgetpu=EdgeTPU(
+        "EXP is not an Edge TPU op; the cpu form scale relu(x) + scale alpha P(tanh(min(x, 0) / 2)) uses only "
+        "MUL, ADD and TANH"
+    ),
 )
 
-register(
-    Activation(
-        name="softplus",
-        fn=softplus,
-        reference=np_softplus,
-        formula="log(1 + exp(x))",
-        paper="Dugas et al. 2001; Glorot et al. 2011",
-        layer="Softplus",
-        output_range=(0.0, None),
-        builtins={"keras3": Builtin("softplus", True), "tf_keras": Builtin("softplus", True)},
-        lowerings={
-            "float": Lowering(_softplus_float, ("RELU", "SUB", "SUB", "EXP", "ADD", "LOG", "ADD"), "the int8 form"),
-            "int8": Lowering(
-                _softplus_int8,
-                ("RELU", "SUB", "SUB", "EXP", "ADD", "LOG", "ADD"),
-                "relu(x) + log(1 + exp(-|x|)) with -|x| = min(x, 0) - relu(x); LOG is an int8 lookup table",
-            ),
-            "cpu": Lowering(
-                _softplus_cpu,
-                ("MUL", "ADD", "ADD", "LOGISTIC", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD", "ADD"),
-                "relu(x) + R(sigmoid(|x|)), R a cubic ~ -log on [1/2, 1]: no RELU, EXP or LOG, which XNNPACK "
-                "refuses in int8",
-                max_abs_error=0.001,
-            ),
-        },
-        edgetpu=EdgeTPU(
-            "EXP and LOG are not Edge TPU ops; the cpu form relu(x) + R(sigmoid(|x|)) uses only MUL, ADD and LOGISTIC"
+softplus = register_activation(
+    "softplus",
+    softplus,
+    reference=np_softplus,
+    formula="log(1 + exp(x))",
+    paper="Dugas et al. 2001; Glorot et al. 2011",
+    layer="Softplus",
+    output_range=(0.0, None),
+    builtins={"keras3": Builtin("softplus", True), "tf_keras": Builtin("softplus", True)},
+    lowerings={
+        "float": Lowering(_softplus_float, ("RELU", "SUB", "SUB", "EXP", "ADD", "LOG", "ADD"), "the int8 form"),
+        "int8": Lowering(
+            _softplus_int8,
+            ("RELU", "SUB", "SUB", "EXP", "ADD", "LOG", "ADD"),
+            "relu(x) + log(1 + exp(-|x|)) with -|x| = min(x, 0) - relu(x); LOG is an int8 lookup table",
         ),
-    )
+        "cpu": Lowering(
+            _softplus_cpu,
+            ("MUL", "ADD", "ADD", "LOGISTIC", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD", "ADD"),
+            "relu(x) + R(sigmoid(|x|)), R a cubic ~ -log on [1/2, 1]: no RELU, EXP or LOG, which XNNPACK "
+            "refuses in int8",
+            max_abs_error=0.001,
+        ),
+    },
+    edgetpu=EdgeTPU(
+        "EXP and LOG are not Edge TPU ops; the cpu form relu(x) + R(sigmoid(|x|)) uses only MUL, ADD and LOGISTIC"
+    ),
 )

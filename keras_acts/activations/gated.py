@@ -11,11 +11,10 @@ import tensorflow as tf
 from keras_acts import _ops as K
 from keras_acts.activations._common import gated_product, np_erfc, np_sigmoid, np_softplus, param_as
 from keras_acts.activations._int8_forms import fit_polynomial, horner, split_sign
-from keras_acts.lowering import activation_function
-from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param, register
+from keras_acts.registration import register_activation
+from keras_acts.registry import Builtin, EdgeTPU, Lowering, Param
 
 
-@activation_function("swish")
 def swish(x: Any, beta: float = 1.0) -> Any:
     """Swish / SiLU: ``x * sigmoid(beta * x)``.
 
@@ -47,7 +46,6 @@ def _swish_plain(x: Any, beta: float = 1.0) -> Any:
     return x * tf.math.sigmoid(param_as(beta, x.dtype) * x)
 
 
-@activation_function("hard_swish")
 def hard_swish(x: Any) -> Any:
     """Hard swish: ``x * relu6(x + 3) / 6``.
 
@@ -70,7 +68,6 @@ def _hard_swish_fused(x: Any) -> Any:
     return x * (tf.nn.relu6(x + 3.0) / 6.0)
 
 
-@activation_function("mish")
 def mish(x: Any) -> Any:
     """Mish: ``x * tanh(softplus(x))``.
 
@@ -95,7 +92,6 @@ def _mish_derivative(x: Any) -> Any:
     return g + K.mul_no_nan(x, K.sigmoid(x) * (1.0 - g * g))
 
 
-@activation_function("hard_mish")
 def hard_mish(x: Any) -> Any:
     """Hard mish: ``0.5 * x * clip(x + 2, 0, 2)``.
 
@@ -124,7 +120,6 @@ def _normal_cdf(x: Any) -> Any:
     return K.erfc(x * -_SQRT_HALF) * 0.5
 
 
-@activation_function("gelu")
 def gelu(x: Any, approximate: bool = False) -> Any:
     """Gaussian error linear unit: ``0.5 * x * (1 + erf(x / sqrt(2)))``.
 
@@ -161,7 +156,6 @@ def _gelu_tanh_value(x: Any) -> Any:
     return K.mul_no_nan(x, gate)  # gelu_tanh(-inf) = 0, not -inf * 0
 
 
-@activation_function("gelu_tanh")
 def gelu_tanh(x: Any) -> Any:
     """GELU, tanh approximation: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
 
@@ -353,195 +347,184 @@ def _np_gelu_tanh(x):
 # Worst |x * sigmoid(1.702 x) - gelu(x)| in float64, from `python -m keras_acts.export.edgetpu.measure`.
 GELU_EDGETPU_ERROR = 0.0203
 
-register(
-    Activation(
-        name="swish",
-        fn=swish,
-        derivative=_swish_derivative,
-        reference=lambda x, beta=1.0: np.asarray(x, np.float64) * np_sigmoid(beta * np.asarray(x, np.float64)),
-        formula="x * sigmoid(beta * x)",
-        paper="Ramachandran et al. 2017 (arXiv:1710.05941); Elfwing et al. 2018",
-        aliases=("silu",),
-        params=(Param("beta", 1.0, "gate sharpness"),),
-        layer="Swish",
-        builtins={"keras3": Builtin("silu", True), "tf_keras": Builtin("swish", True)},
-        lowerings={
-            "int8": Lowering(
-                _swish_int8,
-                ("RELU", "MUL", "SUB", "LOGISTIC", "MUL", "ADD"),
-                "relu(x) + n sigmoid(beta n), n = -|x|: the gate never saturates; beta != 1 adds one MUL",
-            ),
-            "float": Lowering(_swish_plain, ("LOGISTIC", "MUL"), "x * LOGISTIC(beta x); beta != 1 adds one MUL"),
-            "cpu": Lowering(
-                _swish_plain,
-                ("LOGISTIC", "MUL"),
-                "x * LOGISTIC(beta x) as trained: both ops stay in XNNPACK's graph (1.17 LSB, within "
-                "budget); the int8 form's lone RELU would split it",
-            ),
-            "edgetpu": Lowering(_swish_plain, ("LOGISTIC", "MUL"), "x * LOGISTIC(x); beta != 1 adds one MUL"),
-        },
-        edgetpu=EdgeTPU("x * LOGISTIC(beta x): LOGISTIC and MUL are Edge TPU ops"),
-    )
-)
-
-register(
-    Activation(
-        name="hard_swish",
-        fn=hard_swish,
-        derivative=_hard_swish_derivative,
-        reference=lambda x: np.asarray(x, np.float64) * np.clip(np.asarray(x, np.float64) + 3.0, 0.0, 6.0) / 6.0,
-        formula="x * relu6(x + 3) / 6",
-        paper="Howard et al. 2019 (arXiv:1905.02244)",
-        aliases=("hard_silu", "hardswish", "h_swish"),
-        layer="HardSwish",
-        kinks=(-3.0, 3.0),
-        dead_below=-3.0,
-        builtins={"keras3": Builtin("hard_silu", True), "tf_keras": Builtin(None, False)},
-        lowerings={
-            "float": Lowering(_hard_swish_fused, ("HARD_SWISH",), "x * (relu6(x + 3) / 6) fuses into one HARD_SWISH"),
-            "cpu": Lowering(
-                _hard_swish_unfused,
-                ("ADD", "MUL", "MUL"),
-                "(x / 6) * relu6(x + 3): ADD with fused RELU6, MUL, MUL stay in XNNPACK's graph; int8 "
-                "HARD_SWISH splits it",
-            ),
-            "edgetpu": Lowering(
-                _hard_swish_unfused,
-                ("ADD", "MUL", "MUL"),
-                "(x / 6) * relu6(x + 3): the converter does not fuse this order into HARD_SWISH; "
-                "relu6 rides on the ADD as a fused activation",
-            ),
-        },
-        edgetpu=EdgeTPU("HARD_SWISH is not an Edge TPU op; exact rewrite (x / 6) * relu6(x + 3)"),
-    )
-)
-
-register(
-    Activation(
-        name="mish",
-        fn=mish,
-        derivative=_mish_derivative,
-        reference=lambda x: np.asarray(x, np.float64) * np.tanh(np_softplus(x)),
-        formula="x * tanh(softplus(x))",
-        paper="Misra 2019 (arXiv:1908.08681)",
-        layer="Mish",
-        builtins={"keras3": Builtin("mish", True), "tf_keras": Builtin("mish", True)},
-        lowerings={
-            "float": Lowering(_mish_float, ("RELU", "SUB", "SUB", "EXP", "ADD", "LOG", "ADD", "TANH", "MUL"), "stable softplus"),
-            "int8": Lowering(
-                _mish_int8,
-                ("RELU", "SUB", "EXP", "MUL", "ADD", "MUL", "EXP", "MUL", "MUL", "MUL", "ADD", "SUB", "EXP",
-                 "MUL", "ADD", "MUL", "ADD", "MUL", "MUL", "MUL", "ADD"),
-                "relu(x) + (m t)(t r(t^2)) + (n E) psi(E): large factors never meet a rounded one",
-                max_abs_error=0.0035,
-            ),
-            "cpu": Lowering(
-                _mish_cpu,
-                ("LOGISTIC", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD", "MUL", "MUL"),
-                "x G(sigmoid(x)), G a quintic ~ s(2 - s)/(1 + (1 - s)^2) = tanh(softplus(x)): no RELU, EXP or "
-                "LOG, which XNNPACK refuses in int8",
-                max_abs_error=0.023,  # 0.003 on -8..8; the fit's end error times |x| up to 60
-            ),
-        },
-        edgetpu=EdgeTPU(
-            "softplus needs EXP/LOG, not Edge TPU ops; the cpu form x G(sigmoid(x)) uses only LOGISTIC, MUL and ADD"
+swish = register_activation(
+    "swish",
+    swish,
+    derivative=_swish_derivative,
+    reference=lambda x, beta=1.0: np.asarray(x, np.float64) * np_sigmoid(beta * np.asarray(x, np.float64)),
+    formula="x * sigmoid(beta * x)",
+    paper="Ramachandran et al. 2017 (arXiv:1710.05941); Elfwing et al. 2018",
+    aliases=("silu",),
+    params=(Param("beta", 1.0, "gate sharpness"),),
+    layer="Swish",
+    builtins={"keras3": Builtin("silu", True), "tf_keras": Builtin("swish", True)},
+    lowerings={
+        "int8": Lowering(
+            _swish_int8,
+            ("RELU", "MUL", "SUB", "LOGISTIC", "MUL", "ADD"),
+            "relu(x) + n sigmoid(beta n), n = -|x|: the gate never saturates; beta != 1 adds one MUL",
         ),
-    )
-)
-
-register(
-    Activation(
-        name="hard_mish",
-        fn=hard_mish,
-        derivative=_hard_mish_derivative,
-        reference=lambda x: 0.5 * np.asarray(x, np.float64) * np.clip(np.asarray(x, np.float64) + 2.0, 0.0, 2.0),
-        formula="0.5 * x * clip(x + 2, 0, 2)",
-        paper="Misra 2019 (piecewise-quadratic Mish)",
-        aliases=("hardmish", "h_mish"),
-        layer="HardMish",
-        kinks=(-2.0, 0.0),
-        dead_below=-2.0,
-        builtins={"keras3": Builtin(None, False), "tf_keras": Builtin(None, False)},
-        lowerings={
-            "float": Lowering(
-                _hard_mish_plain, ("ADD", "MINIMUM", "RELU", "MUL", "MUL"), "0.5 * x * clip(x + 2, 0, 2) as written"
-            ),
-            "int8": Lowering(
-                _hard_mish_int8,
-                ("RELU", "SUB", "MAXIMUM", "ADD", "MUL", "MUL", "ADD"),
-                "relu(x) + (0.5 c)(c + 2), c = max(min(x, 0), -2): the product sees only [-2, 0]",
-            ),
-            "cpu": Lowering(
-                _hard_mish_cpu,
-                ("ADD", "MUL", "MUL", "MUL"),
-                "(x / 6) relu6(3 (x + 2)): ADD, MUL with fused RELU6, MUL, MUL stay in XNNPACK's graph",
-            ),
-            "edgetpu": Lowering(
-                _hard_mish_edgetpu, ("ADD", "MINIMUM", "MUL", "MUL"), "(x / 2) * min(relu(x + 2), 2), exact"
-            ),
-        },
-        edgetpu=EdgeTPU("exact rewrite (x / 2) * min(relu(x + 2), 2): ADD+RELU, MINIMUM, MUL"),
-    )
-)
-
-register(
-    Activation(
-        name="gelu",
-        fn=gelu,
-        derivative=_gelu_derivative,
-        reference=_np_gelu,
-        formula="0.5 * x * (1 + erf(x / sqrt(2)))",
-        paper="Hendrycks & Gimpel 2016 (arXiv:1606.08415)",
-        params=(Param("approximate", False, "use the tanh approximation", kind="bool"),),
-        layer="GELU",
-        builtins={"keras3": Builtin("gelu", True), "tf_keras": Builtin("gelu", True)},
-        lowerings={
-            "float": Lowering(
-                _gelu_tflite,
-                ("GELU",),
-                "tf.nn.gelu converts to one GELU (int8 lookup table). XNNPACK refuses int8 GELU, but it is "
-                "the fastest form measured (6-conv CNN: 0.35x float); a delegable x G(sigmoid(1.702 x)) with "
-                "a fitted quintic stays in one partition but ran 0.41x float at 1.47-1.73 LSB",
-            ),
-            "edgetpu": Lowering(
-                _gelu_edgetpu,
-                ("MUL", "LOGISTIC", "MUL"),
-                "x * sigmoid(1.702 x) (Hendrycks & Gimpel 2016); error measured by "
-                "`python -m keras_acts.export.edgetpu.measure`",
-                max_abs_error=GELU_EDGETPU_ERROR,
-            ),
-        },
-        edgetpu=EdgeTPU(
-            f"GELU/erf are not Edge TPU ops; x * sigmoid(1.702 x), max abs error {GELU_EDGETPU_ERROR} in float",
+        "float": Lowering(_swish_plain, ("LOGISTIC", "MUL"), "x * LOGISTIC(beta x); beta != 1 adds one MUL"),
+        "cpu": Lowering(
+            _swish_plain,
+            ("LOGISTIC", "MUL"),
+            "x * LOGISTIC(beta x) as trained: both ops stay in XNNPACK's graph (1.17 LSB, within "
+            "budget); the int8 form's lone RELU would split it",
         ),
-    )
+        "edgetpu": Lowering(_swish_plain, ("LOGISTIC", "MUL"), "x * LOGISTIC(x); beta != 1 adds one MUL"),
+    },
+    edgetpu=EdgeTPU("x * LOGISTIC(beta x): LOGISTIC and MUL are Edge TPU ops"),
+    handwritten_layer=True,  # keras_acts/layers/swish.py: beta can be a trainable weight
 )
 
-register(
-    Activation(
-        name="gelu_tanh",
-        fn=gelu_tanh,
-        derivative=_gelu_tanh_derivative,
-        reference=_np_gelu_tanh,
-        formula="0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
-        paper="Hendrycks & Gimpel 2016 (arXiv:1606.08415)",
-        aliases=("gelu_approximate", "approximate_gelu"),
-        layer="GELUTanh",
-        builtins={"keras3": Builtin(None, False), "tf_keras": Builtin(None, False)},
-        lowerings={
-            "float": Lowering(
-                _gelu_tanh_tflite,
-                ("GELU",),
-                "tf.nn.gelu(approximate=True) converts to one GELU: the fastest form measured on XNNPACK too "
-                "(see gelu)",
-            ),
-            "edgetpu": Lowering(
-                _gelu_tanh_edgetpu,
-                ("RELU", "MUL", "SUB", "MUL", "MUL", "ADD", "MUL", "LOGISTIC", "MUL", "ADD"),
-                "relu(x) + m sigmoid(m (c + 0.044715 c m^2)), m = -|x|, c = 2 sqrt(2/pi): exactly tanh-GELU, "
-                "not re-fused into GELU; the gate never sees positive inputs (1.10 LSB instead of 1.53)",
-            ),
-        },
-        edgetpu=EdgeTPU("GELU is not an Edge TPU op; exact sigmoid form from RELU/MUL/SUB/ADD/LOGISTIC"),
-    )
+hard_swish = register_activation(
+    "hard_swish",
+    hard_swish,
+    derivative=_hard_swish_derivative,
+    reference=lambda x: np.asarray(x, np.float64) * np.clip(np.asarray(x, np.float64) + 3.0, 0.0, 6.0) / 6.0,
+    formula="x * relu6(x + 3) / 6",
+    paper="Howard et al. 2019 (arXiv:1905.02244)",
+    aliases=("hard_silu", "hardswish", "h_swish"),
+    layer="HardSwish",
+    kinks=(-3.0, 3.0),
+    dead_below=-3.0,
+    builtins={"keras3": Builtin("hard_silu", True), "tf_keras": Builtin(None, False)},
+    lowerings={
+        "float": Lowering(_hard_swish_fused, ("HARD_SWISH",), "x * (relu6(x + 3) / 6) fuses into one HARD_SWISH"),
+        "cpu": Lowering(
+            _hard_swish_unfused,
+            ("ADD", "MUL", "MUL"),
+            "(x / 6) * relu6(x + 3): ADD with fused RELU6, MUL, MUL stay in XNNPACK's graph; int8 "
+            "HARD_SWISH splits it",
+        ),
+        "edgetpu": Lowering(
+            _hard_swish_unfused,
+            ("ADD", "MUL", "MUL"),
+            "(x / 6) * relu6(x + 3): the converter does not fuse this order into HARD_SWISH; "
+            "relu6 rides on the ADD as a fused activation",
+        ),
+    },
+    edgetpu=EdgeTPU("HARD_SWISH is not an Edge TPU op; exact rewrite (x / 6) * relu6(x + 3)"),
+)
+
+mish = register_activation(
+    "mish",
+    mish,
+    derivative=_mish_derivative,
+    reference=lambda x: np.asarray(x, np.float64) * np.tanh(np_softplus(x)),
+    formula="x * tanh(softplus(x))",
+    paper="Misra 2019 (arXiv:1908.08681)",
+    layer="Mish",
+    builtins={"keras3": Builtin("mish", True), "tf_keras": Builtin("mish", True)},
+    lowerings={
+        "float": Lowering(_mish_float, ("RELU", "SUB", "SUB", "EXP", "ADD", "LOG", "ADD", "TANH", "MUL"), "stable softplus"),
+        "int8": Lowering(
+            _mish_int8,
+            ("RELU", "SUB", "EXP", "MUL", "ADD", "MUL", "EXP", "MUL", "MUL", "MUL", "ADD", "SUB", "EXP",
+             "MUL", "ADD", "MUL", "ADD", "MUL", "MUL", "MUL", "ADD"),
+            "relu(x) + (m t)(t r(t^2)) + (n E) psi(E): large factors never meet a rounded one",
+            max_abs_error=0.0035,
+        ),
+        "cpu": Lowering(
+            _mish_cpu,
+            ("LOGISTIC", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD", "MUL", "MUL"),
+            "x G(sigmoid(x)), G a quintic ~ s(2 - s)/(1 + (1 - s)^2) = tanh(softplus(x)): no RELU, EXP or "
+            "LOG, which XNNPACK refuses in int8",
+            max_abs_error=0.023,  # 0.003 on -8..8; the fit's end error times |x| up to 60
+        ),
+    },
+    edgetpu=EdgeTPU(
+        "softplus needs EXP/LOG, not Edge TPU ops; the cpu form x G(sigmoid(x)) uses only LOGISTIC, MUL and ADD"
+    ),
+)
+
+hard_mish = register_activation(
+    "hard_mish",
+    hard_mish,
+    derivative=_hard_mish_derivative,
+    reference=lambda x: 0.5 * np.asarray(x, np.float64) * np.clip(np.asarray(x, np.float64) + 2.0, 0.0, 2.0),
+    formula="0.5 * x * clip(x + 2, 0, 2)",
+    paper="Misra 2019 (piecewise-quadratic Mish)",
+    aliases=("hardmish", "h_mish"),
+    layer="HardMish",
+    kinks=(-2.0, 0.0),
+    dead_below=-2.0,
+    builtins={"keras3": Builtin(None, False), "tf_keras": Builtin(None, False)},
+    lowerings={
+        "float": Lowering(
+            _hard_mish_plain, ("ADD", "MINIMUM", "RELU", "MUL", "MUL"), "0.5 * x * clip(x + 2, 0, 2) as written"
+        ),
+        "int8": Lowering(
+            _hard_mish_int8,
+            ("RELU", "SUB", "MAXIMUM", "ADD", "MUL", "MUL", "ADD"),
+            "relu(x) + (0.5 c)(c + 2), c = max(min(x, 0), -2): the product sees only [-2, 0]",
+        ),
+        "cpu": Lowering(
+            _hard_mish_cpu,
+            ("ADD", "MUL", "MUL", "MUL"),
+            "(x / 6) relu6(3 (x + 2)): ADD, MUL with fused RELU6, MUL, MUL stay in XNNPACK's graph",
+        ),
+        "edgetpu": Lowering(
+            _hard_mish_edgetpu, ("ADD", "MINIMUM", "MUL", "MUL"), "(x / 2) * min(relu(x + 2), 2), exact"
+        ),
+    },
+    edgetpu=EdgeTPU("exact rewrite (x / 2) * min(relu(x + 2), 2): ADD+RELU, MINIMUM, MUL"),
+)
+
+gelu = register_activation(
+    "gelu",
+    gelu,
+    derivative=_gelu_derivative,
+    reference=_np_gelu,
+    formula="0.5 * x * (1 + erf(x / sqrt(2)))",
+    paper="Hendrycks & Gimpel 2016 (arXiv:1606.08415)",
+    params=(Param("approximate", False, "use the tanh approximation", kind="bool"),),
+    layer="GELU",
+    builtins={"keras3": Builtin("gelu", True), "tf_keras": Builtin("gelu", True)},
+    lowerings={
+        "float": Lowering(
+            _gelu_tflite,
+            ("GELU",),
+            "tf.nn.gelu converts to one GELU (int8 lookup table). XNNPACK refuses int8 GELU, but it is "
+            "the fastest form measured (6-conv CNN: 0.35x float); a delegable x G(sigmoid(1.702 x)) with "
+            "a fitted quintic stays in one partition but ran 0.41x float at 1.47-1.73 LSB",
+        ),
+        "edgetpu": Lowering(
+            _gelu_edgetpu,
+            ("MUL", "LOGISTIC", "MUL"),
+            "x * sigmoid(1.702 x) (Hendrycks & Gimpel 2016); error measured by "
+            "`python -m keras_acts.export.edgetpu.measure`",
+            max_abs_error=GELU_EDGETPU_ERROR,
+        ),
+    },
+    edgetpu=EdgeTPU(
+        f"GELU/erf are not Edge TPU ops; x * sigmoid(1.702 x), max abs error {GELU_EDGETPU_ERROR} in float",
+    ),
+)
+
+gelu_tanh = register_activation(
+    "gelu_tanh",
+    gelu_tanh,
+    derivative=_gelu_tanh_derivative,
+    reference=_np_gelu_tanh,
+    formula="0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
+    paper="Hendrycks & Gimpel 2016 (arXiv:1606.08415)",
+    aliases=("gelu_approximate", "approximate_gelu"),
+    layer="GELUTanh",
+    builtins={"keras3": Builtin(None, False), "tf_keras": Builtin(None, False)},
+    lowerings={
+        "float": Lowering(
+            _gelu_tanh_tflite,
+            ("GELU",),
+            "tf.nn.gelu(approximate=True) converts to one GELU: the fastest form measured on XNNPACK too "
+            "(see gelu)",
+        ),
+        "edgetpu": Lowering(
+            _gelu_tanh_edgetpu,
+            ("RELU", "MUL", "SUB", "MUL", "MUL", "ADD", "MUL", "LOGISTIC", "MUL", "ADD"),
+            "relu(x) + m sigmoid(m (c + 0.044715 c m^2)), m = -|x|, c = 2 sqrt(2/pi): exactly tanh-GELU, "
+            "not re-fused into GELU; the gate never sees positive inputs (1.10 LSB instead of 1.53)",
+        ),
+    },
+    edgetpu=EdgeTPU("GELU is not an Edge TPU op; exact sigmoid form from RELU/MUL/SUB/ADD/LOGISTIC"),
 )

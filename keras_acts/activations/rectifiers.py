@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -9,11 +10,11 @@ import tensorflow as tf
 
 from keras_acts import _ops as K
 from keras_acts.activations._common import param_as
-from keras_acts.lowering import activation_function, export_form
-from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param, register
+from keras_acts.lowering import export_form
+from keras_acts.registration import register_activation
+from keras_acts.registry import Builtin, EdgeTPU, Lowering, Param
 
 
-@activation_function("relu")
 def relu(x: Any) -> Any:
     """Rectified linear unit: ``max(x, 0)``.
 
@@ -23,7 +24,6 @@ def relu(x: Any) -> Any:
     return K.relu(x)
 
 
-@activation_function("relu6")
 def relu6(x: Any) -> Any:
     """ReLU capped at 6: ``min(max(x, 0), 6)``.
 
@@ -33,7 +33,6 @@ def relu6(x: Any) -> Any:
     return K.relu6(x)
 
 
-@activation_function("leaky_relu")
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
     """Leaky ReLU: ``x`` if ``x >= 0`` else ``negative_slope * x``.
 
@@ -47,7 +46,6 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
     return K.leaky_relu(x, negative_slope)
 
 
-@activation_function("hard_tanh")
 def hard_tanh(x: Any) -> Any:
     """Hard tanh: ``clip(x, -1, 1)``.
 
@@ -111,122 +109,151 @@ def _leaky_relu_edgetpu(x: Any, negative_slope: float = 0.01) -> Any:
     return tf.nn.relu(x) + tf.constant(alpha) * tf.nn.relu(-x)
 
 
+def _relu_options(config: Any) -> tuple[float, float, float | None]:
+    """``(negative_slope, threshold, max_value)`` of a Keras ``ReLU`` layer config (both frontends)."""
+    top = config.get("max_value")
+    return float(config.get("negative_slope") or 0.0), float(config.get("threshold") or 0.0), (
+        None if top is None else float(top)
+    )
+
+
+def _keras_relu(config: Any) -> dict[str, Any] | None:
+    slope, threshold, top = _relu_options(config)
+    return {} if slope == 0.0 and threshold == 0.0 and top is None else None
+
+
+def _keras_relu6(config: Any) -> dict[str, Any] | None:
+    slope, threshold, top = _relu_options(config)
+    return {} if slope == 0.0 and threshold == 0.0 and top is not None and math.isclose(top, 6.0) else None
+
+
+def _keras_relu_leaky(config: Any) -> dict[str, Any] | None:
+    slope, threshold, top = _relu_options(config)
+    return {"negative_slope": slope} if slope != 0.0 and threshold == 0.0 and top is None else None
+
+
+def _keras_leaky_relu(config: Any) -> dict[str, Any] | None:
+    slope = config.get("negative_slope", config.get("alpha"))  # Keras 3 / tf_keras
+    return None if slope is None else {"negative_slope": float(slope)}
+
+
+def _keras_prelu(config: Any) -> dict[str, Any]:
+    return {
+        k: config.get(k) for k in ("alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes")
+    }
+
+
 _same = Builtin  # readability below
 
-register(
-    Activation(
-        name="relu",
-        fn=relu,
-        reference=lambda x: np.maximum(x, 0.0),
-        formula="max(x, 0)",
-        paper="Nair & Hinton 2010",
-        layer="ReLU",
-        kinks=(0.0,),
-        dead_below=0.0,
-        output_range=(0.0, None),
-        builtins={"keras3": _same("relu", True), "tf_keras": _same("relu", True)},
-        lowerings={"float": Lowering(None, ("RELU",), "fused into the preceding CONV_2D/FULLY_CONNECTED when there is one")},
-        edgetpu=EdgeTPU("RELU, usually fused into the preceding convolution"),
-    )
+relu = register_activation(
+    "relu",
+    relu,
+    reference=lambda x: np.maximum(x, 0.0),
+    formula="max(x, 0)",
+    paper="Nair & Hinton 2010",
+    layer="ReLU",
+    kinks=(0.0,),
+    dead_below=0.0,
+    output_range=(0.0, None),
+    builtins={"keras3": _same("relu", True), "tf_keras": _same("relu", True)},
+    lowerings={"float": Lowering(None, ("RELU",), "fused into the preceding CONV_2D/FULLY_CONNECTED when there is one")},
+    edgetpu=EdgeTPU("RELU, usually fused into the preceding convolution"),
+    keras_layers={"ReLU": _keras_relu},
 )
 
-register(
-    Activation(
-        name="relu6",
-        fn=relu6,
-        reference=lambda x: np.minimum(np.maximum(x, 0.0), 6.0),
-        formula="min(max(x, 0), 6)",
-        paper="Krizhevsky 2010; Howard et al. 2017 (MobileNets)",
-        layer="ReLU6",
-        kinks=(0.0, 6.0),
-        dead_below=0.0,
-        output_range=(0.0, 6.0),
-        builtins={
-            "keras3": _same("relu6", True),
-            "tf_keras": _same(None, False, note="tf_keras has no relu6 activation string"),
-        },
-        lowerings={"float": Lowering(None, ("RELU6",), "fused into the preceding op when there is one")},
-        edgetpu=EdgeTPU("RELU6"),
-    )
+relu6 = register_activation(
+    "relu6",
+    relu6,
+    reference=lambda x: np.minimum(np.maximum(x, 0.0), 6.0),
+    formula="min(max(x, 0), 6)",
+    paper="Krizhevsky 2010; Howard et al. 2017 (MobileNets)",
+    layer="ReLU6",
+    kinks=(0.0, 6.0),
+    dead_below=0.0,
+    output_range=(0.0, 6.0),
+    builtins={
+        "keras3": _same("relu6", True),
+        "tf_keras": _same(None, False, note="tf_keras has no relu6 activation string"),
+    },
+    lowerings={"float": Lowering(None, ("RELU6",), "fused into the preceding op when there is one")},
+    edgetpu=EdgeTPU("RELU6"),
+    keras_layers={"ReLU": _keras_relu6},
 )
 
-register(
-    Activation(
-        name="leaky_relu",
-        fn=leaky_relu,
-        reference=lambda x, negative_slope=0.01: np.where(x >= 0, x, negative_slope * x),
-        formula="x if x >= 0 else negative_slope * x",
-        paper="Maas et al. 2013",
-        aliases=("leakyrelu", "lrelu"),
-        params=(Param("negative_slope", 0.01, "slope for x < 0", minimum=0.0),),
-        layer="LeakyReLU",
-        kinks=(0.0,),
-        builtins={
-            "keras3": _same(
-                "leaky_relu",
-                False,
-                params={"negative_slope": 0.2},
-                note="the Keras 3 string uses negative_slope=0.2; keras_acts uses 0.01",
-            ),
-            "tf_keras": _same(None, False),
-        },
-        lowerings={
-            "float": Lowering(None, ("LEAKY_RELU",), "tf.nn.leaky_relu converts to one LEAKY_RELU"),
-            "edgetpu": Lowering(
-                _leaky_relu_edgetpu,
-                ("PRELU",),
-                "relu(x) - slope * relu(-x) with a constant 1-D alpha fuses into PRELU; exact",
-            ),
-        },
-        edgetpu=EdgeTPU(
-            "LEAKY_RELU is not an Edge TPU op; exported as PRELU with a constant per-channel alpha "
-            "(avoids max(x, a*x), which hit internal compiler errors)",
+leaky_relu = register_activation(
+    "leaky_relu",
+    leaky_relu,
+    reference=lambda x, negative_slope=0.01: np.where(x >= 0, x, negative_slope * x),
+    formula="x if x >= 0 else negative_slope * x",
+    paper="Maas et al. 2013",
+    aliases=("leakyrelu", "lrelu"),
+    params=(Param("negative_slope", 0.01, "slope for x < 0", minimum=0.0),),
+    layer="LeakyReLU",
+    kinks=(0.0,),
+    builtins={
+        "keras3": _same(
+            "leaky_relu",
+            False,
+            params={"negative_slope": 0.2},
+            note="the Keras 3 string uses negative_slope=0.2; keras_acts uses 0.01",
         ),
-    )
-)
-
-register(
-    Activation(
-        name="hard_tanh",
-        fn=hard_tanh,
-        reference=lambda x: np.clip(x, -1.0, 1.0),
-        formula="clip(x, -1, 1)",
-        paper="Collobert 2004",
-        aliases=("hardtanh",),
-        layer="HardTanh",
-        kinks=(-1.0, 1.0),
-        output_range=(-1.0, 1.0),
-        builtins={"keras3": _same("hard_tanh", True), "tf_keras": _same(None, False)},
-        lowerings={"float": Lowering(None, ("RELU_N1_TO_1",), "clip(x, -1, 1) converts to RELU_N1_TO_1")},
-        edgetpu=EdgeTPU("RELU_N1_TO_1"),
-    )
-)
-
-register(
-    Activation(
-        name="prelu",
-        fn=prelu,
-        reference=lambda x, alpha=0.25: np.where(x >= 0, x, alpha * x),
-        formula="x if x >= 0 else alpha * x (alpha learned)",
-        paper="He et al. 2015 (arXiv:1502.01852)",
-        aliases=("parametric_relu",),
-        params=(),
-        layer="PReLU",
-        kinks=(0.0,),
-        builtins={"keras3": _same(None, False), "tf_keras": _same(None, False)},
-        qat="prelu",
-        lowerings={
-            "float": Lowering(_prelu_fused, ("PRELU",), "relu(x) + (-alpha)*relu(-x) fuses into one PRELU (relu(x) - alpha*relu(-x) does not)"),
-            "cpu": Lowering(
-                _prelu_cpu,
-                ("MUL", "MUL", "ADD"),
-                "x + (1 - alpha) relu(-1 x): MUL with fused RELU, MUL, ADD stay in XNNPACK's graph; "
-                "int8 PRELU splits it",
-            ),
-        },
-        edgetpu=EdgeTPU(
-            "PRELU with a 1-D alpha: on 4-D inputs use PReLU(shared_axes=[1, 2]); per-element alpha is refused",
+        "tf_keras": _same(None, False),
+    },
+    lowerings={
+        "float": Lowering(None, ("LEAKY_RELU",), "tf.nn.leaky_relu converts to one LEAKY_RELU"),
+        "edgetpu": Lowering(
+            _leaky_relu_edgetpu,
+            ("PRELU",),
+            "relu(x) - slope * relu(-x) with a constant 1-D alpha fuses into PRELU; exact",
         ),
-        learnable=True,
-    )
+    },
+    edgetpu=EdgeTPU(
+        "LEAKY_RELU is not an Edge TPU op; exported as PRELU with a constant per-channel alpha "
+        "(avoids max(x, a*x), which hit internal compiler errors)",
+    ),
+    keras_layers={"LeakyReLU": _keras_leaky_relu, "ReLU": _keras_relu_leaky},
+)
+
+hard_tanh = register_activation(
+    "hard_tanh",
+    hard_tanh,
+    reference=lambda x: np.clip(x, -1.0, 1.0),
+    formula="clip(x, -1, 1)",
+    paper="Collobert 2004",
+    aliases=("hardtanh",),
+    layer="HardTanh",
+    kinks=(-1.0, 1.0),
+    output_range=(-1.0, 1.0),
+    builtins={"keras3": _same("hard_tanh", True), "tf_keras": _same(None, False)},
+    lowerings={"float": Lowering(None, ("RELU_N1_TO_1",), "clip(x, -1, 1) converts to RELU_N1_TO_1")},
+    edgetpu=EdgeTPU("RELU_N1_TO_1"),
+)
+
+prelu = register_activation(
+    "prelu",
+    prelu,
+    reference=lambda x, alpha=0.25: np.where(x >= 0, x, alpha * x),
+    formula="x if x >= 0 else alpha * x (alpha learned)",
+    paper="He et al. 2015 (arXiv:1502.01852)",
+    aliases=("parametric_relu",),
+    params=(),
+    layer="PReLU",
+    kinks=(0.0,),
+    builtins={"keras3": _same(None, False), "tf_keras": _same(None, False)},
+    qat="prelu",
+    lowerings={
+        "float": Lowering(_prelu_fused, ("PRELU",), "relu(x) + (-alpha)*relu(-x) fuses into one PRELU (relu(x) - alpha*relu(-x) does not)"),
+        "cpu": Lowering(
+            _prelu_cpu,
+            ("MUL", "MUL", "ADD"),
+            "x + (1 - alpha) relu(-1 x): MUL with fused RELU, MUL, ADD stay in XNNPACK's graph; "
+            "int8 PRELU splits it",
+        ),
+    },
+    edgetpu=EdgeTPU(
+        "PRELU with a 1-D alpha: on 4-D inputs use PReLU(shared_axes=[1, 2]); per-element alpha is refused",
+    ),
+    learnable=True,
+    weights=("alpha",),
+    keras_layers={"PReLU": _keras_prelu},
 )

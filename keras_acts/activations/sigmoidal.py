@@ -9,14 +9,13 @@ import tensorflow as tf
 
 from keras_acts import _ops as K
 from keras_acts.activations._common import np_sigmoid, param_as
-from keras_acts.lowering import activation_function
-from keras_acts.registry import Activation, Builtin, EdgeTPU, Lowering, Param, register
+from keras_acts.registration import register_activation
+from keras_acts.registry import Builtin, EdgeTPU, Lowering, Param
 
 MOBILENET_SLOPE = 1.0 / 6.0  # relu6(x + 3) / 6
 TF_KERAS_SLOPE = 0.2  # tf_keras's hard_sigmoid: clip(0.2 x + 0.5, 0, 1)
 
 
-@activation_function("sigmoid")
 def sigmoid(x: Any) -> Any:
     """Logistic sigmoid: ``1 / (1 + exp(-x))``.
 
@@ -25,7 +24,6 @@ def sigmoid(x: Any) -> Any:
     return K.sigmoid(x)
 
 
-@activation_function("hard_sigmoid", public_name="hard_sigmoid_relu6")
 def hard_sigmoid(x: Any, slope: float = MOBILENET_SLOPE) -> Any:
     """Hard sigmoid: ``clip(slope * x + 0.5, 0, 1)``; by default MobileNetV3's ``relu6(x + 3) / 6``.
 
@@ -60,7 +58,6 @@ def _hard_sigmoid_edgetpu(x: Any, slope: float = MOBILENET_SLOPE) -> Any:
     return tf.minimum(tf.nn.relu6(x + 3.0) * (1.0 / 6.0), 1.0)
 
 
-@activation_function("tanh")
 def tanh(x: Any) -> Any:
     """Hyperbolic tangent ``(exp(x) - exp(-x)) / (exp(x) + exp(-x))``.
 
@@ -78,7 +75,6 @@ def _tanh_tflite(x: Any) -> Any:
     return tf.math.tanh(x)
 
 
-@activation_function("softsign")
 def softsign(x: Any) -> Any:
     """Softsign: ``x / (1 + |x|)``.
 
@@ -104,100 +100,93 @@ def _softsign_plain(x: Any) -> Any:
     return tf.nn.softsign(x)
 
 
-register(
-    Activation(
-        name="softsign",
-        fn=softsign,
-        derivative=_softsign_derivative,
-        reference=lambda x: np.asarray(x, np.float64) / (1.0 + np.abs(np.asarray(x, np.float64))),
-        formula="x / (1 + |x|)",
-        paper="Turian, Bergstra & Bengio 2009; Glorot & Bengio 2010",
-        layer="Softsign",
-        output_range=(-1.0, 1.0),
-        builtins={"keras3": Builtin("softsign", True), "tf_keras": Builtin("softsign", True)},
-        lowerings={
-            "float": Lowering(
-                _softsign_plain,
-                ("ABS", "ADD", "DIV"),
-                "x / (1 + |x|): ABS, ADD, DIV, each with an int8 kernel (1.4 LSB on a -8..8 grid). XNNPACK "
-                "refuses int8 ABS and has no DIV, so on LiteRT's CPU runtime these run outside its graph",
-            ),
-        },
-        edgetpu=EdgeTPU(
-            "ABS and DIV are not Edge TPU ops, and the Coral-only form tried, rsqrt(1 + relu(-x))^2 - "
-            "rsqrt(1 + relu(x))^2, is over the 1.5 LSB budget (python -m keras_acts.export.edgetpu.measure); "
-            "use tanh (TANH) or hard_tanh instead"
+softsign = register_activation(
+    "softsign",
+    softsign,
+    derivative=_softsign_derivative,
+    reference=lambda x: np.asarray(x, np.float64) / (1.0 + np.abs(np.asarray(x, np.float64))),
+    formula="x / (1 + |x|)",
+    paper="Turian, Bergstra & Bengio 2009; Glorot & Bengio 2010",
+    layer="Softsign",
+    output_range=(-1.0, 1.0),
+    builtins={"keras3": Builtin("softsign", True), "tf_keras": Builtin("softsign", True)},
+    lowerings={
+        "float": Lowering(
+            _softsign_plain,
+            ("ABS", "ADD", "DIV"),
+            "x / (1 + |x|): ABS, ADD, DIV, each with an int8 kernel (1.4 LSB on a -8..8 grid). XNNPACK "
+            "refuses int8 ABS and has no DIV, so on LiteRT's CPU runtime these run outside its graph",
         ),
-    )
+    },
+    edgetpu=EdgeTPU(
+        "ABS and DIV are not Edge TPU ops, and the Coral-only form tried, rsqrt(1 + relu(-x))^2 - "
+        "rsqrt(1 + relu(x))^2, is over the 1.5 LSB budget (python -m keras_acts.export.edgetpu.measure); "
+        "use tanh (TANH) or hard_tanh instead"
+    ),
 )
 
-register(
-    Activation(
-        name="sigmoid",
-        fn=sigmoid,
-        reference=np_sigmoid,
-        formula="1 / (1 + exp(-x))",
-        paper="Rumelhart, Hinton & Williams 1986",
-        aliases=("logistic",),
-        layer="Sigmoid",
-        output_range=(0.0, 1.0),
-        builtins={"keras3": Builtin("sigmoid", True), "tf_keras": Builtin("sigmoid", True)},
-        lowerings={"float": Lowering(None, ("LOGISTIC",), "LOGISTIC runs in int8 as a lookup table")},
-        edgetpu=EdgeTPU("LOGISTIC"),
-    )
+sigmoid = register_activation(
+    "sigmoid",
+    sigmoid,
+    reference=np_sigmoid,
+    formula="1 / (1 + exp(-x))",
+    paper="Rumelhart, Hinton & Williams 1986",
+    aliases=("logistic",),
+    layer="Sigmoid",
+    output_range=(0.0, 1.0),
+    builtins={"keras3": Builtin("sigmoid", True), "tf_keras": Builtin("sigmoid", True)},
+    lowerings={"float": Lowering(None, ("LOGISTIC",), "LOGISTIC runs in int8 as a lookup table")},
+    edgetpu=EdgeTPU("LOGISTIC"),
 )
 
-register(
-    Activation(
-        name="hard_sigmoid",
-        fn=hard_sigmoid,
-        reference=lambda x, slope=MOBILENET_SLOPE: np.clip(slope * np.asarray(x, np.float64) + 0.5, 0.0, 1.0),
-        formula="clip(slope * x + 0.5, 0, 1); slope 1/6: relu6(x + 3) / 6",
-        paper="Howard et al. 2019 (arXiv:1905.02244); slope 0.2: Courbariaux et al. 2015",
-        aliases=("hardsigmoid", "h_sigmoid"),
-        params=(Param("slope", MOBILENET_SLOPE, "slope of the linear part (0.2 is tf_keras's hard_sigmoid)", minimum=0.0),),
-        layer="HardSigmoid",
-        kinks=(-3.0, 3.0),
-        dead_below=-3.0,
-        output_range=(0.0, 1.0),
-        lowerings={
-            "int8": Lowering(
-                None,
-                ("ADD", "MUL"),
-                "relu6(x + 3) / 6 as trained: ADD with RELU6 fused, MUL; 0.5 LSB on a -8..8 grid; a slope "
-                "other than 1/6 adds one MUL",
-            ),
-            "edgetpu": Lowering(
-                _hard_sigmoid_edgetpu,
-                ("ADD", "MUL", "MINIMUM"),
-                "min(relu6(x + 3) / 6, 1): exact, and x * hard_sigmoid(x) does not fuse into HARD_SWISH",
-            ),
-        },
-        edgetpu=EdgeTPU("exact: ADD+RELU6, MUL, MINIMUM (never fused into HARD_SWISH)"),
-        builtins={
-            "keras3": Builtin("hard_sigmoid", True),
-            "tf_keras": Builtin(
-                "hard_sigmoid",
-                False,
-                params={"slope": TF_KERAS_SLOPE},
-                note="tf_keras's hard_sigmoid is clip(0.2x + 0.5, 0, 1), this entry with slope=0.2; the bare "
-                "string keeps that meaning there, use 'hardsigmoid' or keras_acts.get('hard_sigmoid')",
-            ),
-        },
-    )
+hard_sigmoid = register_activation(
+    "hard_sigmoid",
+    hard_sigmoid,
+    reference=lambda x, slope=MOBILENET_SLOPE: np.clip(slope * np.asarray(x, np.float64) + 0.5, 0.0, 1.0),
+    formula="clip(slope * x + 0.5, 0, 1); slope 1/6: relu6(x + 3) / 6",
+    paper="Howard et al. 2019 (arXiv:1905.02244); slope 0.2: Courbariaux et al. 2015",
+    aliases=("hardsigmoid", "h_sigmoid"),
+    params=(Param("slope", MOBILENET_SLOPE, "slope of the linear part (0.2 is tf_keras's hard_sigmoid)", minimum=0.0),),
+    layer="HardSigmoid",
+    kinks=(-3.0, 3.0),
+    dead_below=-3.0,
+    output_range=(0.0, 1.0),
+    lowerings={
+        "int8": Lowering(
+            None,
+            ("ADD", "MUL"),
+            "relu6(x + 3) / 6 as trained: ADD with RELU6 fused, MUL; 0.5 LSB on a -8..8 grid; a slope "
+            "other than 1/6 adds one MUL",
+        ),
+        "edgetpu": Lowering(
+            _hard_sigmoid_edgetpu,
+            ("ADD", "MUL", "MINIMUM"),
+            "min(relu6(x + 3) / 6, 1): exact, and x * hard_sigmoid(x) does not fuse into HARD_SWISH",
+        ),
+    },
+    edgetpu=EdgeTPU("exact: ADD+RELU6, MUL, MINIMUM (never fused into HARD_SWISH)"),
+    builtins={
+        "keras3": Builtin("hard_sigmoid", True),
+        "tf_keras": Builtin(
+            "hard_sigmoid",
+            False,
+            params={"slope": TF_KERAS_SLOPE},
+            note="tf_keras's hard_sigmoid is clip(0.2x + 0.5, 0, 1), this entry with slope=0.2; the bare "
+            "string keeps that meaning there, use 'hardsigmoid' or keras_acts.get('hard_sigmoid')",
+        ),
+    },
+    function_name="hard_sigmoid_relu6",
 )
 
-register(
-    Activation(
-        name="tanh",
-        fn=tanh,
-        reference=lambda x: np.tanh(np.asarray(x, np.float64)),
-        formula="tanh(x)",
-        paper="LeCun et al. 1998 (Efficient BackProp)",
-        layer="Tanh",
-        output_range=(-1.0, 1.0),
-        builtins={"keras3": Builtin("tanh", True), "tf_keras": Builtin("tanh", True)},
-        lowerings={"float": Lowering(_tanh_tflite, ("TANH",), "TANH runs in int8 as a lookup table")},
-        edgetpu=EdgeTPU("TANH"),
-    )
+tanh = register_activation(
+    "tanh",
+    tanh,
+    reference=lambda x: np.tanh(np.asarray(x, np.float64)),
+    formula="tanh(x)",
+    paper="LeCun et al. 1998 (Efficient BackProp)",
+    layer="Tanh",
+    output_range=(-1.0, 1.0),
+    builtins={"keras3": Builtin("tanh", True), "tf_keras": Builtin("tanh", True)},
+    lowerings={"float": Lowering(_tanh_tflite, ("TANH",), "TANH runs in int8 as a lookup table")},
+    edgetpu=EdgeTPU("TANH"),
 )

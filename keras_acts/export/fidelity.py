@@ -191,7 +191,7 @@ def measure_int8_fidelity(
         elif hasattr(layer, "activation_params"):
             kwargs = dict(layer.activation_params)
 
-        def reference(x, _ref=entry.reference, _kw=kwargs):
+        def reference(x, _ref=entry.float64_function(), _kw=kwargs):
             return _ref(np.asarray(x, np.float64), **_kw)
 
     grid = np.linspace(lo, hi, n, dtype=np.float64)

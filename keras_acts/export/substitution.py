@@ -69,39 +69,25 @@ def _registry_fn(name: str, params: dict[str, Any]) -> Callable[..., Any]:
 
 
 def _layer_replacement(layer: Any) -> tuple[str, dict[str, Any], Callable[..., Any]] | None:
-    """For Keras's own activation layers: (registry name, params, new call) or None."""
-    layers = keras.layers
-    if isinstance(layer, layers.ReLU):
-        max_value = getattr(layer, "max_value", None)
-        slope = float(_number(getattr(layer, "negative_slope", 0.0)))
-        threshold = float(_number(getattr(layer, "threshold", 0.0)))
-        if slope != 0.0 or threshold != 0.0:
-            return None
-        max_value = None if max_value is None else float(_number(max_value))
-        if max_value is None:
-            return "relu", {}, _act_call("relu", {})
-        if max_value == 6.0:
-            return "relu6", {}, _act_call("relu6", {})
+    """For Keras's own activation layers: (registry name, params, new call) or None.
+
+    Which layers and options map to which entry is the registry's
+    (:func:`keras_acts.registry.keras_builtin_layer_activation`, each entry's ``keras_layers``).
+    """
+    found = registry.keras_builtin_layer_activation(layer)
+    if found is None:
         return None
-    if isinstance(layer, layers.LeakyReLU):
-        slope = getattr(layer, "negative_slope", None)
-        if slope is None:
-            slope = getattr(layer, "alpha", None)
-        if slope is None:
-            return None
-        params = {"negative_slope": float(_number(slope))}
-        return "leaky_relu", params, _act_call("leaky_relu", params)
-    if isinstance(layer, layers.ELU):
-        params = {"alpha": float(_number(getattr(layer, "alpha", 1.0)))}
-        return "elu", params, _act_call("elu", params)
-    if isinstance(layer, layers.PReLU):
-        prelu = registry.lookup("prelu").fn
+    entry, kwargs = found
+    if entry.weights:
+        fn = entry.fn
 
-        def call(inputs: Any, *args: Any, **kwargs: Any) -> Any:
-            return prelu(inputs, layer.alpha)
+        def call(inputs: Any, *args: Any, **kw: Any) -> Any:
+            return fn(inputs, *(getattr(layer, w) for w in entry.weights))
 
-        return "prelu", {}, call
-    return None
+        return entry.name, {}, call
+    names = {p.name for p in entry.params}
+    params = {k: float(_number(v)) if not isinstance(v, bool) else v for k, v in kwargs.items() if k in names}
+    return entry.name, params, _act_call(entry.name, params)
 
 
 def _number(v: Any) -> Any:

@@ -1,4 +1,10 @@
-"""Keras layers for every keras_acts activation, and :func:`get` to make one by name."""
+"""Keras layers for every keras_acts activation, and :func:`get` to make one by name.
+
+The layer classes are derived from the registry: each activation without weights has a
+layer generated from its entry (class name ``entry.layer``, e.g. ``HardSwish``), the learnable
+ones are hand-written (:class:`PReLU`, :class:`Swish` with a trainable beta) and named by their
+entry. ``keras_acts.layers.<LayerName>`` also finds the layers of user-registered activations.
+"""
 
 from __future__ import annotations
 
@@ -6,52 +12,25 @@ from typing import Any
 
 from keras_acts import registry
 from keras_acts.layers.base import Activation, RegistryActivation
-from keras_acts.layers.elementwise import (
-    ELU,
-    GELU,
-    Exponential,
-    SELU,
-    GELUTanh,
-    HardMish,
-    HardSigmoid,
-    HardSwish,
-    HardTanh,
-    LeakyReLU,
-    Mish,
-    ReLU,
-    ReLU6,
-    Sigmoid,
-    Softplus,
-    Softsign,
-    Swish,
-    Tanh,
-)
 from keras_acts.layers.prelu import PReLU
+from keras_acts.layers.swish import Swish
 
-__all__ = [
-    "ELU",
-    "GELU",
-    "SELU",
-    "Activation",
-    "Exponential",
-    "GELUTanh",
-    "HardMish",
-    "HardSigmoid",
-    "HardSwish",
-    "HardTanh",
-    "LeakyReLU",
-    "Mish",
-    "PReLU",
-    "ReLU",
-    "ReLU6",
-    "RegistryActivation",
-    "Sigmoid",
-    "Softplus",
-    "Softsign",
-    "Swish",
-    "Tanh",
-    "get",
-]
+
+def _package_layers() -> dict[str, type]:
+    """The package's own layer classes by name, from the registry."""
+    return {e.layer: registry.layer_class(e.name) for e in registry.entries() if e.builtin_package}
+
+
+globals().update(_package_layers())
+
+__all__ = sorted(["Activation", "RegistryActivation", "get", *_package_layers()])
+
+
+def __getattr__(name: str) -> Any:
+    entry = registry.entry_for_layer_name(name)
+    if entry is not None:
+        return registry.layer_class(entry.name)
+    raise AttributeError(f"module 'keras_acts.layers' has no attribute {name!r}")
 
 
 def get(identifier: str, /, **kwargs: Any) -> Any:
@@ -66,6 +45,4 @@ def get(identifier: str, /, **kwargs: Any) -> Any:
     Raises:
         ValueError: unknown name (the message suggests close names).
     """
-    entry = registry.lookup(identifier)
-    cls = globals()[entry.layer]
-    return cls(**kwargs)
+    return registry.layer_class(identifier)(**kwargs)

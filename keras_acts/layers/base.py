@@ -1,4 +1,4 @@
-"""The base of the elementwise activation layers: a thin layer over a pure function."""
+"""The generic activation layer (any registry activation by name) and the base of the generated ones."""
 
 from __future__ import annotations
 
@@ -6,45 +6,9 @@ from typing import Any
 
 from keras_acts import registry
 from keras_acts.backend import keras, register_serializable
+from keras_acts.registration import RegistryActivation
 
-
-class RegistryActivation(keras.layers.Layer):
-    """Applies the registry activation named by the class attribute ``activation_name``.
-
-    Subclasses only declare their parameters in ``__init__``; ``call`` is the pure
-    function from the registry, the configuration holds every parameter, masks pass
-    through and the output shape is the input shape.
-    """
-
-    activation_name: str = ""
-
-    def __init__(self, **kwargs: Any) -> None:
-        entry = registry.lookup(self.activation_name)
-        names = [p.name for p in entry.params]
-        given = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
-        super().__init__(**kwargs)
-        params = entry.check_params({**entry.defaults(), **given})
-        self._param_names = tuple(names)
-        for name in names:
-            setattr(self, name, params[name])
-        self.supports_masking = True
-
-    @property
-    def activation_params(self) -> dict[str, Any]:
-        """The activation's parameters as passed to the function."""
-        return {n: getattr(self, n) for n in self._param_names}
-
-    def call(self, inputs: Any) -> Any:
-        return registry.lookup(self.activation_name).fn(inputs, **self.activation_params)
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
-
-    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
-        return mask
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), **self.activation_params}
+__all__ = ["Activation", "RegistryActivation"]
 
 
 class Activation(keras.layers.Layer):
@@ -61,9 +25,14 @@ class Activation(keras.layers.Layer):
     """
 
     def __init__(self, activation: Any, params: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        registered_by = kwargs.pop("registered_by", None)  # written for user activations (saved configs)
         super().__init__(**kwargs)
         from keras_acts.api import get
 
+        if registered_by is not None and isinstance(activation, str):
+            from keras_acts.registration import _lookup_saved
+
+            _lookup_saved(activation, registered_by)  # the missing-registration error, naming the module
         fn = get(activation)
         entry = registry.find_by_function(fn)
         if entry is None:  # pragma: no cover - get() only returns registry functions
@@ -71,6 +40,16 @@ class Activation(keras.layers.Layer):
         self._entry_name = entry.name
         self.activation_params = entry.check_params(dict(params or {}))
         self.supports_masking = True
+
+    @property
+    def activation_name(self) -> str:
+        """The registry name of the activation applied."""
+        return self._entry_name
+
+    @property
+    def activation_kwargs(self) -> dict[str, Any]:
+        """The arguments that rebuild this activation as its registry layer."""
+        return dict(self.activation_params)
 
     @property
     def activation(self) -> Any:
@@ -87,7 +66,11 @@ class Activation(keras.layers.Layer):
         return mask
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "activation": self._entry_name, "params": dict(self.activation_params)}
+        config = {**super().get_config(), "activation": self._entry_name, "params": dict(self.activation_params)}
+        entry = registry.lookup(self._entry_name)
+        if not entry.builtin_package:
+            config["registered_by"] = entry.origin
+        return config
 
 
 Activation = register_serializable(Activation)

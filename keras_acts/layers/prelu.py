@@ -6,10 +6,11 @@ import numbers
 from typing import Any, Sequence
 
 from keras_acts.activations import prelu
-from keras_acts.backend import keras, register_serializable
+from keras_acts.backend import keras
+from keras_acts.registration import activation_layer
 
 
-@register_serializable
+@activation_layer("prelu")
 class PReLU(keras.layers.Layer):
     """Parametric ReLU: ``x`` if ``x >= 0`` else ``alpha * x``, with alpha learned.
 
@@ -79,6 +80,12 @@ class PReLU(keras.layers.Layer):
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         return mask
+
+    @property
+    def activation_kwargs(self) -> dict[str, Any]:
+        """The arguments (besides the standard layer ones) that rebuild this layer."""
+        cfg = self.get_config()
+        return {k: cfg[k] for k in ("alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes")}
 
     def get_config(self) -> dict[str, Any]:
         return {

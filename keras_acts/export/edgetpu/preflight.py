@@ -54,15 +54,9 @@ def _builtin_map() -> dict[Any, tuple[str, dict[str, Any]]]:
 
 def _layer_activation(layer: Any, builtins: dict[Any, tuple[str, dict[str, Any]]]) -> str | None:
     """The registry activation a layer applies, or None."""
-    from keras_acts.backend import keras  # noqa: PLC0415
-    from keras_acts.layers import Activation, RegistryActivation  # noqa: PLC0415
-
-    if isinstance(layer, RegistryActivation):
-        return registry.lookup(layer.activation_name).name
-    if isinstance(layer, Activation):
-        return layer._entry_name
-    if isinstance(layer, keras.layers.ELU):
-        return "elu"
+    found = registry.activation_of_layer(layer)  # keras_acts's layers and Keras's own ReLU/ELU/PReLU/...
+    if found is not None:
+        return found[0].name
     act = getattr(layer, "activation", None)
     if act is None or not callable(act) or isinstance(act, type):
         return None
@@ -132,10 +126,8 @@ def _qat_ok(name: str) -> bool:
 
 
 def _prelu_problem(layer: Any) -> str | None:
-    from keras_acts.backend import keras  # noqa: PLC0415
-    from keras_acts.layers import PReLU  # noqa: PLC0415
-
-    if not isinstance(layer, (PReLU, keras.layers.PReLU)) or getattr(layer, "alpha", None) is None:
+    found = registry.activation_of_layer(layer)
+    if found is None or found[0].name != "prelu" or getattr(layer, "alpha", None) is None:
         return None
     shape = tuple(int(d) for d in layer.alpha.shape)
     if sum(1 for d in shape if d != 1) <= 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,34 +48,38 @@ def from_function(fn: Any) -> Act | None:
 
 
 def from_layer(layer: Any) -> Act | None:
-    """The activation an activation layer computes, or None when ``layer`` is not one."""
-    from keras_acts import layers as ka
+    """The activation an activation layer computes, or None when ``layer`` is not one.
 
+    keras_acts's layers and Keras's own activation layers are resolved by the registry
+    (:func:`keras_acts.registry.activation_of_layer`: each entry's layer class and its
+    ``keras_layers``); the learnable layers' arguments (PReLU's ``shared_axes``, Swish's
+    ``trainable_beta``) go to the QAT layer as ``extra``.
+    """
+    found = registry.activation_of_layer(layer)
+    if found is not None:
+        entry, kwargs = found
+        names = {p.name for p in entry.params}
+        params = {k: v for k, v in kwargs.items() if k in names}
+        extra = {k: v for k, v in kwargs.items() if k not in names and k in _qat_layer_arguments()}
+        learned = bool(entry.weights) or bool(extra.get("trainable_beta"))
+        return Act(entry.name, params, extra, source=layer if learned or extra else None)
     cfg = layer.get_config()
-    if isinstance(layer, ka.PReLU) or isinstance(layer, keras.layers.PReLU):
-        return Act("prelu", extra={"shared_axes": cfg.get("shared_axes"), "alpha_initializer": cfg.get("alpha_initializer")}, source=layer)
-    if isinstance(layer, ka.Swish):
-        return Act("swish", {"beta": layer.beta}, {"trainable_beta": layer.trainable_beta}, source=layer)
-    if isinstance(layer, ka.RegistryActivation):
-        return Act(layer.activation_name, dict(layer.activation_params))
-    if isinstance(layer, ka.Activation):
-        return Act(layer._entry_name, dict(layer.activation_params))
-    if isinstance(layer, keras.layers.ELU):
-        return Act("elu", {"alpha": float(cfg.get("alpha", 1.0))})
-    if isinstance(layer, keras.layers.LeakyReLU):
-        return Act("leaky_relu", {"negative_slope": float(cfg.get("negative_slope", cfg.get("alpha", 0.3)))})
-    if isinstance(layer, keras.layers.ReLU):
-        top, slope, thr = cfg.get("max_value"), float(cfg.get("negative_slope", 0.0)), float(cfg.get("threshold", 0.0))
-        if thr == 0.0 and slope == 0.0 and top in (None, 6, 6.0):
-            return Act("relu" if top is None else "relu6")
-        if thr == 0.0 and top is None:
-            return Act("leaky_relu", {"negative_slope": slope})
-        return None
     if isinstance(layer, keras.layers.Softmax):
         return Act("softmax") if cfg.get("axis", -1) in (-1, [-1]) else None
     if type(layer) is keras.layers.Activation:
         return from_function(layer.activation)
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def _qat_layer_arguments() -> frozenset[str]:
+    """The learnable-layer arguments the QAT activation layer takes (from its signature)."""
+    import inspect
+
+    from keras_acts.quantization.engine.layers import QuantizedActivation
+
+    skip = {"self", "activation", "params", "quantize_output", "output_range", "decay", "formulation", "kwargs"}
+    return frozenset(inspect.signature(QuantizedActivation.__init__).parameters) - skip
 
 
 def copy_weights(act: Act, new: Any) -> None:
