@@ -40,16 +40,24 @@ def lowering_target(target: str | None) -> Iterator[None]:
         _state.target = previous
 
 
-def export_form(name: str) -> Callable[..., Any] | None:
+def export_form(name: str, params: dict[str, Any] | None = None) -> Callable[..., Any] | None:
     """The lowering function of registry activation ``name`` for the target being traced.
 
     None outside :func:`lowering_target`, or when the target's lowering is the training
-    function itself.
+    function itself. An entry without any hand-written lowering gets the automatic, verified
+    int8 form for the int8 targets (:mod:`keras_acts.export.auto_lowering`).
     """
     target = current_target()
     if target is None:
         return None
-    low = registry.lookup(name).lowering(target)
+    entry = registry.lookup(name)
+    # --- automatic int8 lowering (issue 21): entries registered without lowerings ---
+    if target != "float" and not entry.lowerings:
+        from keras_acts.export import auto_lowering  # noqa: PLC0415 - loads only while exporting
+
+        if auto_lowering.applies(entry, target):
+            return auto_lowering.export_function(name, dict(params or {}), target)
+    low = entry.lowering(target)
     return None if low is None else low.fn
 
 
@@ -68,7 +76,10 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
         def activation(x: Any, **params: Any) -> Any:
             entry = registry.lookup(name)
             params = entry.check_params(params)
-            lowered = export_form(name)
+            recorder = getattr(_state, "recorder", None)
+            if recorder is not None:  # the exporter records automatically lowered activations' input ranges
+                recorder(name, params, x)
+            lowered = export_form(name, params)
             if lowered is not None:
                 return lowered(_as_float_tensor(x, name), **params)
             x = _as_float_tensor(x, name)
