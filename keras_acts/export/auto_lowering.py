@@ -425,8 +425,10 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
     # Predict each fit's int8 error by simulating its quantized chain (fast), and convert only
     # those predicted within the budget (plus a margin), cheapest first.
     ranked = []
+    best_predicted = float("inf")
     for spec, err in fits:
         predicted = simulate(spec, reference, lo, hi)
+        best_predicted = min(best_predicted, predicted)
         if predicted <= budget + _SIM_MARGIN_LSB:
             ranked.append((spec, err, _forms.ops_of(spec), predicted))
     ranked.sort(key=lambda t: (_forms.cost(t[2]), t[3]))
@@ -444,7 +446,10 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
         if not fits:
             why = f"no candidate form reached a float error below {_FLOAT_BUDGET_LSB} output steps"
         elif not ranked:
-            why = f"{len(fits)} fitted forms, none predicted within the budget in int8"
+            why = (
+                f"{len(fits)} fitted form(s), none predicted within the budget in int8: the best simulated "
+                f"int8 error is {best_predicted:.2f} LSB"
+            )
         else:
             why = "no verified form met the budget"
         return _failed(label, target, lo, hi, tried, why, budget)
