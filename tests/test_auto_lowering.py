@@ -156,7 +156,7 @@ def test_calibrated_range_is_the_activations_input_range(registered):
     """At export the form is fitted on the range the calibration data gives the activation's input."""
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8), keras_acts.layers.Activation("t_erf_gate")])
     rep = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
-    ranges = al.prepare(model, [rep], "cpu")
+    ranges = al.record_ranges(model, [rep])
     dense_out = np.asarray(model.layers[0](rep))
     (key, (lo, hi)), = ranges.items()
     assert key[0] == "t_erf_gate"

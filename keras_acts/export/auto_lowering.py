@@ -651,6 +651,24 @@ def any_applies(target: str | None) -> bool:
     return target in AUTO_TARGETS and any(applies(e, target) for e in registry.entries())
 
 
+def record_ranges(model: Any, arrays: list[np.ndarray], *, batch: int = 256) -> dict:
+    """Runs ``model`` on ``arrays`` (one per input) and returns each automatically lowered activation's
+    input range, keyed by :func:`range_key`."""
+    from keras_acts import lowering as _lowering
+
+    previous = getattr(_lowering._state, "recorder", None)
+    with recording() as seen:
+        _lowering._state.recorder = record_input
+        try:
+            n = len(arrays[0])
+            for start in range(0, n, batch):
+                part = [a[start : start + batch] for a in arrays]
+                model(part if len(part) > 1 else part[0], training=False)
+        finally:
+            _lowering._state.recorder = previous
+    return dict(seen)
+
+
 def prepare(model: Any, arrays: list[np.ndarray] | None, target: str, *, batch: int = 256) -> dict:
     """The exporter's pre-pass: input ranges from the calibration data, then each automatic lowering.
 
@@ -661,21 +679,7 @@ def prepare(model: Any, arrays: list[np.ndarray] | None, target: str, *, batch: 
     """
     import warnings
 
-    from keras_acts import lowering as _lowering
-
-    ranges: dict = {}
-    if arrays:
-        previous = getattr(_lowering._state, "recorder", None)
-        with recording() as seen:
-            _lowering._state.recorder = record_input
-            try:
-                n = len(arrays[0])
-                for start in range(0, n, batch):
-                    part = [a[start : start + batch] for a in arrays]
-                    model(part if len(part) > 1 else part[0], training=False)
-            finally:
-                _lowering._state.recorder = previous
-        ranges = dict(seen)
+    ranges = record_ranges(model, arrays, batch=batch) if arrays else {}
     reported = set()
     with calibrated_ranges(ranges):
         for (name, params) in ranges:
