@@ -220,3 +220,41 @@ def test_entries_with_lowerings_are_left_alone():
         if entry.name.startswith("t_"):
             continue
         assert not al.applies(entry, "cpu"), entry.name
+
+
+def test_engine_qat_model_exports_with_int8_parity(registered):
+    """The QAT engine trains an automatically lowered activation in its QAT formulation; the QAT model and
+    its int8 export agree: >= 99 % of outputs within 2 LSB, every op int8, one XNNPACK partition."""
+    from keras_acts import quantization
+    from keras_acts.export.runner import make_interpreter
+    from keras_acts.quantization import engine
+
+    result = al.lowering_for(registered["t_logish"], {}, "cpu")
+    assert result.ok
+    width = 64
+    grid = np.linspace(-8, 8, width * 64, dtype=np.float32).reshape(64, width)
+    grid = np.concatenate([grid, np.random.default_rng(0).permutation(grid.ravel()).reshape(64, width)])
+    inp = keras.Input((width,))
+    model = keras.Model(inp, keras_acts.layers.Activation("t_logish")(inp))
+    q = quantization.quantize_model(model, calibration_data=grid)
+    assert engine.is_qat_model(q)
+    content = keras_acts.export.to_tflite(
+        q, target="cpu", quantization="int8", input_type="int8", output_type="int8", validate=False
+    ).content
+    it = make_interpreter(content, xnnpack=True)
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    s_in, z_in = i["quantization"]
+    s_out, z_out = o["quantization"]
+    codes = np.resize(np.arange(-128, 128), (4, width)).astype(np.int8)
+    outs = []
+    for row in codes:
+        it.set_tensor(i["index"], row[None])
+        it.invoke()
+        outs.append(it.get_tensor(o["index"])[0].astype(np.float64))
+    x_deq = ((codes.astype(np.float64) - z_in) * s_in).astype(np.float32)
+    got = np.asarray(q.predict(x_deq, verbose=0), np.float64)
+    lsb = np.abs(np.stack(outs) - (np.round(got / s_out) + z_out))
+    assert np.mean(lsb <= 2) >= 0.99, (np.mean(lsb <= 2), lsb.max())
+    ops = [d["op"] for d in keras_acts.export.fidelity.op_details(content)]
+    assert "LOG" not in ops and "TANH" in ops, ops  # the automatic form, not the training math
+    assert xnnpack_plan(content).is_whole
