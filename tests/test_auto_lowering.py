@@ -258,3 +258,19 @@ def test_engine_qat_model_exports_with_int8_parity(registered):
     ops = [d["op"] for d in keras_acts.export.fidelity.op_details(content)]
     assert "LOG" not in ops and "TANH" in ops, ops  # the automatic form, not the training math
     assert xnnpack_plan(content).is_whole
+
+
+def test_edgetpu_export_uses_an_automatic_coral_only_form(registered):
+    """target="edgetpu": the automatic form is searched for the Edge TPU and the exported model passes
+    the Coral op-table check (the compiler itself is not installable here)."""
+    from keras_acts.export.edgetpu.check import check_edgetpu
+
+    result = al.lowering_for(registered["t_erf_gate"], {}, "edgetpu")
+    assert result.ok, result.message
+    model = keras.Sequential([keras.Input((16,)), keras_acts.layers.Activation("t_erf_gate")])
+    rep = np.linspace(-8, 8, 16 * 32, dtype=np.float32).reshape(32, 16)
+    content = keras_acts.export.to_tflite(model, target="edgetpu", representative_data=rep, validate=False).content
+    report = check_edgetpu(content)
+    assert report.compatible and report.mapped_fraction == 1.0, str(report)
+    ops = [d["op"] for d in keras_acts.export.fidelity.op_details(content)]
+    assert "ERF" not in ops and "GELU" not in ops, ops

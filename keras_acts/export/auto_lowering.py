@@ -243,8 +243,10 @@ def _source_key(fn: Any) -> str:
     try:
         parts.append(inspect.getsource(target))
     except (OSError, TypeError):
-        code = getattr(target, "__code__", None)
-        parts.append(repr(code.co_code) + repr(code.co_consts) if code is not None else repr(target))
+        parts.append(repr(target) if getattr(target, "__code__", None) is None else "")
+    code = getattr(target, "__code__", None)
+    if code is not None:  # two lambdas on one source line share their source text, not their code
+        parts.append(code.co_code.hex() + repr(code.co_consts) + repr(code.co_names))
     closure = getattr(target, "__closure__", None) or ()
     for cell in closure:
         try:
