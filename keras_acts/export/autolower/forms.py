@@ -13,8 +13,8 @@ Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and 
 * ``gate``: ``A(s) + x B(s)``, ``s = G(a x)``, ``G`` LOGISTIC or TANH, ``A`` and ``B`` polynomials
   (Horner: one MUL and ADD per degree). Self-gated activations ``x g(x)`` have ``A = 0``;
   ``x sigmoid(b x)`` is exactly ``B(s) = s`` with ``a = b`` (an exact rewrite).
-* ``clip``: ``P(w) + r relu(x - hi) + l relu(lo - x)``, ``w = relu6(k x - k lo) / 3 - 1`` (the input
-  clipped to ``[lo, hi]`` and rescaled to ``[-1, 1]``: MUL, ADD with a fused RELU6, MUL, SUB): piecewise
+* ``clip``: ``P(v) + r relu(x - hi) + l relu(lo - x)``, ``v = relu6(k x - k lo) / 3`` (the input
+  clipped to ``[lo, hi]`` and rescaled to ``[0, 2]``: MUL, ADD with a fused RELU6, MUL): piecewise
   polynomials with linear (or constant) tails, e.g. a smooth clipped cubic.
 * ``hinge``: ``c0 + c1 x + sum w_i relu(x - k_i)`` (ADD with a fused RELU per kink): piecewise-linear
   functions, exactly.
@@ -63,7 +63,7 @@ class FormSpec:
                 text = f"{_poly_text(p['a_coeffs'], 's')} + " + text
             return text
         if self.kind == "clip":
-            text = f"P{len(p['coeffs']) - 1}(w), w = relu6({p['k']:.4g} (x - {p['lo']:.4g})) / 3 - 1"
+            text = f"P{len(p['coeffs']) - 1}(v), v = relu6({p['k']:.4g} (x - {p['lo']:.4g})) / 3"
             if p["right"]:
                 text += f" + {p['right']:.4g} relu(x - {p['hi']:.4g})"
             if p["left"]:
@@ -142,8 +142,10 @@ def _clip_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     def body(x: Any, q: Any) -> Any:
         # k x keeps x's int8 codes (its range is k times x's); ADD with a fused RELU6 clips it
         u = q.fixed(tf.nn.relu6(q(x * float(p["k"]), "kx") + float(-p["k"] * p["lo"])), 0.0, 6.0)
-        # centred on [-1, 1] (both ops exact on the int8 grid): a well-conditioned Horner scheme
-        w = q(q(u * (1.0 / 3.0), "third") - 1.0, "w")
+        # v = u / 3 on [0, 2] keeps u's int8 codes (exact). Not centred with a SUB: the converter's
+        # calibration gives the SUB's input the union of its range and the SUB's output (measured; the
+        # input is dead after the SUB), which would coarsen v.
+        w = q(u * (1.0 / 3.0), "third")
         y = _horner(q, w, p["coeffs"], "p")
         if p["right"]:
             r = q(tf.nn.relu(x - float(p["hi"])), "right")  # ADD with a fused RELU
@@ -230,7 +232,7 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
         y = x * _np_horner(s, p["b"])
         return y + _np_horner(s, p["a_coeffs"]) if p["a_coeffs"] else y
     if spec.kind == "clip":
-        w = np.clip(p["k"] * (x - p["lo"]), 0.0, 6.0) / 3.0 - 1.0
+        w = np.clip(p["k"] * (x - p["lo"]), 0.0, 6.0) / 3.0
         return _np_horner(w, p["coeffs"]) + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
     if spec.kind == "hinge":
         y = p["c0"] + p["c1"] * x
@@ -372,10 +374,27 @@ def fit_gate(x: np.ndarray, f: np.ndarray, gate: str, a: float, deg_b: int, deg_
     return FormSpec("gate", {"gate": gate, "a": float(a), "b": b, "a_coeffs": ac})
 
 
+def _on_input_grid(x_lo: float, x_hi: float, lo: float, hi: float, extra: int = 0) -> tuple[float, float]:
+    """A clip interval ``[lo', hi']`` around ``[lo, hi]`` on which ``relu6(k x - k lo')`` is exact in int8.
+
+    The input's int8 grid is ``s_in = (x_hi - x_lo) / 255`` times an integer. With a width of
+    ``(x_hi - x_lo) / m`` (``m`` an integer) and ``lo'`` a multiple of ``s_in``, ``k x - k lo'`` lies on
+    the grid of RELU6's fixed ``[0, 6]`` range (``6 / 255``), so the clipped input is not rounded at all
+    (a half-step rounding there costs up to 2 output LSB for a steep function).
+    """
+    span = x_hi - x_lo
+    s_in = span / 255.0
+    m = max(1, int(math.floor(span / max(hi - lo, 1e-12))) + extra)  # extra=1: a little narrower than found
+    width = span / m
+    centre = 0.5 * (lo + hi)
+    new_lo = s_in * round((centre - 0.5 * width) / s_in)
+    return float(new_lo), float(new_lo + width)
+
+
 def fit_clip(x: np.ndarray, f: np.ndarray, lo: float, hi: float, deg: int, right: float, left: float) -> FormSpec:
     """Fits ``P(u) + right relu(x - hi) + left relu(lo - x)`` with the tails' slopes given."""
     k = 6.0 / (hi - lo)
-    u = np.clip(k * (x - lo), 0.0, 6.0) / 3.0 - 1.0
+    u = np.clip(k * (x - lo), 0.0, 6.0) / 3.0
     rest = f - right * np.maximum(x - hi, 0.0) - left * np.maximum(lo - x, 0.0)
     coef = _fit_dropping([u**j for j in range(deg + 1)], rest, [(u, 0, deg + 1)])
     return FormSpec(
@@ -520,9 +539,11 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
     tails = linear_tails(x, f, max(tol, max_float_err / 4))
     if tails is not None:
         lo, hi, left, right = tails
-        for deg in range(1, 9):
-            if consider(fit_clip(xf, ff, lo, hi, deg, right, left)):
-                break
+        intervals = [_on_input_grid(float(x[0]), float(x[-1]), lo, hi, extra) for extra in (0, 1)] + [(lo, hi)]
+        for a, b in intervals:  # the lowest degree that fits, per interval
+            for deg in range(1, 9):
+                if consider(fit_clip(xf, ff, a, b, deg, right, left)):
+                    break
     for deg in range(1, 9):
         if consider(fit_poly(xf, ff, deg)):
             break
