@@ -456,8 +456,21 @@ def _auto_qat_form(activation: str, params: Any) -> Any:
     entry = registry.lookup(activation)
     if not auto_lowering.applies(entry, "cpu"):
         return None
+    try:
+        key = (activation, tuple(sorted(dict(params or {}).items())))
+        hash(key)
+    except TypeError:  # a tensor parameter: no cache
+        key = None
+    if key is not None and key in _AUTO_QAT:
+        return _AUTO_QAT[key]
     result = auto_lowering.lowering_for(entry, dict(params or {}), "cpu", auto_lowering.DEFAULT_RANGE)
-    return result.qat if result.ok else None
+    form = result.qat if result.ok else None
+    if key is not None:
+        _AUTO_QAT[key] = form
+    return form
+
+
+_AUTO_QAT: dict = {}  # (activation, params) -> QATForm or None, per process
 
 
 def _qat_form(activation: str, formulation: int, params: Any) -> Any:
