@@ -253,22 +253,14 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
 
 def ops_of(spec: FormSpec) -> tuple[str, ...]:
     """The int8 ops the form is expected to convert to (the measured list replaces it)."""
-    import tensorflow as tf  # noqa: F401  (keeps the signature symmetrical with body())
+    import tensorflow as tf
 
     names: list[str] = []
-
-    class _Count:
-        def __call__(self, t: Any, name: str) -> Any:
-            return t
-
-        def fixed(self, t: Any, lo: float, hi: float) -> Any:
-            return t
-
-    # Count ops by tracing a tiny graph: the reliable way to agree with the converter's count.
+    # the ops of a tiny traced graph of the form, in TF's names
     graph = tf.Graph()
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, (1, 4))
-        body(spec)(x, _Count())
+        body(spec)(x, ExportPoints())
     kinds = {"Mul": "MUL", "AddV2": "ADD", "Add": "ADD", "Sub": "SUB", "Sigmoid": "LOGISTIC", "Tanh": "TANH",
              "Relu": "RELU", "Relu6": "RELU6"}
     for op in graph.get_operations():
