@@ -40,12 +40,13 @@ def lowering_target(target: str | None) -> Iterator[None]:
         _state.target = previous
 
 
-def export_form(name: str) -> Callable[..., Any] | None:
+def export_form(name: str, params: dict[str, Any] | None = None) -> Callable[..., Any] | None:
     """The lowering function of registry activation ``name`` for the target being traced.
 
     The entry's hand-written lowering (:meth:`keras_acts.registry.Activation.lowering`); for an int8
     target without one, the automatic lowering (:meth:`~keras_acts.registry.Activation.auto_lowering`,
-    None unless a provider is installed). None outside :func:`lowering_target`, or when the
+    installed by :mod:`keras_acts.export.auto_lowering`: a verified
+    form fitted on the calibrated input range). None outside :func:`lowering_target`, or when the
     target's lowering is the training function itself.
     """
     target = current_target()
@@ -54,9 +55,9 @@ def export_form(name: str) -> Callable[..., Any] | None:
     entry = registry.lookup(name)
     low = entry.lowering(target)
     if low is None and target != "float":
-        # No hand-written form for this int8 target (typically a user's activation): the automatic
-        # int8 lowering, when keras_acts.export installed a provider (registry.set_auto_lowering_provider).
-        low = entry.auto_lowering(target, None)
+        # No hand-written form for this int8 target (typically a user's activation): the automatic,
+        # verified int8 lowering (keras_acts.export.auto_lowering installs the provider).
+        low = entry.auto_lowering(target, None, params=dict(params or {}))
     return None if low is None else low.fn
 
 
@@ -75,7 +76,10 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
         def activation(x: Any, **params: Any) -> Any:
             entry = registry.lookup(name)
             params = entry.check_params({**entry.defaults(), **params}) if entry.params else entry.check_params(params)
-            lowered = export_form(name)
+            recorder = getattr(_state, "recorder", None)
+            if recorder is not None:  # the exporter records automatically lowered activations' input ranges
+                recorder(name, params, x)
+            lowered = export_form(name, params)
             if lowered is not None:
                 return lowered(_as_float_tensor(x, name), **params)
             x = _as_float_tensor(x, name)

@@ -189,7 +189,7 @@ def test_user_lowering_and_the_automatic_lowering_hook(squareplus):
     seen = []
     made = Lowering(None, ("ADD",), "test form")
 
-    def provider(entry, target, input_range):
+    def provider(entry, target, input_range, params=None):
         seen.append((entry.name, target, input_range))
         return made if not entry.builtin_package else None
 
@@ -265,7 +265,7 @@ def test_the_exporter_traces_the_automatic_lowering_when_a_provider_gives_one(sq
 
     asked = []
 
-    def provider(entry, target, input_range):
+    def provider(entry, target, input_range, params=None):
         asked.append((entry.name, target))
         if entry.name != "squareplus":
             return None

@@ -9,6 +9,7 @@
 """
 
 from keras_acts.export.converter import ExportError, ExportResult, to_tflite
+from keras_acts.export import auto_lowering as _auto_lowering  # noqa: F401 - installs the registry's provider
 from keras_acts.export.edgetpu import EdgeTPUReport, check_edgetpu, compile_edgetpu
 from keras_acts.export.report import OpInfo, Report, TensorInfo, inspect
 from keras_acts.export.runner import EvalResult, evaluate, make_interpreter

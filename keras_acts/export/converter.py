@@ -333,7 +333,15 @@ def to_tflite(
         # lowerings of the remaining single-op activations are the same for both targets.
         lowering = "int8"
     traced = model if qat else _adopted(model)
-    with _quiet.captured_stderr(not verbose):  # grappler's "Starting new session" lines while freezing
+    auto_ranges: dict = {}
+    if quantization == "int8" and not qat:
+        # Activations registered without a lowering get an automatic, verified one (issue 21), fitted
+        # on the input range the calibration data gives each of them; failures warn (edgetpu: raise).
+        from keras_acts.export import auto_lowering
+
+        if auto_lowering.any_applies(lowering):
+            auto_ranges = auto_lowering.prepare(model, data.arrays if data is not None else None, lowering)
+    with _auto_ranges(auto_ranges), _quiet.captured_stderr(not verbose):  # grappler's "Starting new session" lines
         frozen, substitutions = _trace(traced, specs, lowering)
         if quantization == "int8" and not qat and _graph_has_fake_quant(frozen):
             qat = True
@@ -710,6 +718,17 @@ def _built_shapes(model: Any) -> list[tuple[int | None, ...]]:
 
         return [_shape_tuple(v.shape) for v in tf.nest.flatten(spec)]
     return []
+
+
+def _auto_ranges(ranges: dict) -> Any:
+    """The automatic lowerings' calibrated input ranges for the block (a no-op without any)."""
+    import contextlib
+
+    if not ranges:
+        return contextlib.nullcontext()
+    from keras_acts.export.auto_lowering import calibrated_ranges
+
+    return calibrated_ranges(ranges)
 
 
 def _trace(model: Any, specs: Sequence[InputSpec], lowering: str) -> tuple[Any, list[Substitution]]:

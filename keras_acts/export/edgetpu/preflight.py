@@ -111,6 +111,13 @@ def _qat_problem(layer: Any, name: str) -> str | None:
     )
 
 
+def _automatic(entry: registry.Activation) -> bool:
+    """Registered without lowerings: the exporter searches (and verifies) a Coral-only form, or refuses."""
+    from keras_acts.export.auto_lowering import applies  # noqa: PLC0415
+
+    return applies(entry, "edgetpu")
+
+
 def _has_qat_form(name: str) -> bool:
     from keras_acts.quantization import formulations  # noqa: PLC0415
 
@@ -180,6 +187,8 @@ def preflight(model: Any) -> list[str]:
         qat_msg = _qat_problem(layer, entry.name) if qat_name else None
         if qat_msg:
             problems.append((layer.name, qat_msg))
+        elif verdict.status == "unsupported" and not qat_name and _automatic(entry):
+            notes.append(f"{layer.name}: {entry.name} gets an automatic Edge TPU form (keras_acts.export.auto_lowering)")
         elif verdict.status == "unsupported":
             problems.append((layer.name, _alternatives(entry)))
         elif verdict.status == "approximate" and not (qat_name and _has_qat_form(entry.name)):

@@ -446,6 +446,40 @@ def _takes(arg: str, layer: Any) -> bool:
         return False
 
 
+# --- automatic lowering hook (issue 21) ---------------------------------------------------------
+def _auto_qat_form(activation: str, params: Any) -> Any:
+    """The QAT formulation of the automatic int8 form of an activation registered without lowerings
+    (:mod:`keras_acts.export.auto_lowering`, cpu target, -8..8), or None for every other activation."""
+    from keras_acts import registry
+    from keras_acts.export import auto_lowering
+
+    entry = registry.lookup(activation)
+    if not auto_lowering.applies(entry, "cpu"):
+        return None
+    try:
+        key = (activation, tuple(sorted(dict(params or {}).items())))
+        hash(key)
+    except TypeError:  # a tensor parameter: no cache
+        key = None
+    if key is not None and key in _AUTO_QAT:
+        return _AUTO_QAT[key]
+    result = auto_lowering.lowering_for(entry, dict(params or {}), "cpu", auto_lowering.DEFAULT_RANGE)
+    form = result.qat if result.ok else None
+    if key is not None:
+        _AUTO_QAT[key] = form
+    return form
+
+
+_AUTO_QAT: dict = {}  # (activation, params) -> QATForm or None, per process
+
+
+def _qat_form(activation: str, formulation: int, params: Any) -> Any:
+    """``formulations.form``, or the automatic form's QAT formulation (see :func:`_auto_qat_form`)."""
+    form = formulations.form(activation, formulation)
+    return form if form is not None else _auto_qat_form(activation, params)
+# --- end of the automatic lowering hook -----------------------------------------------------------
+
+
 @register_serializable
 class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
     """A registry activation in its QAT formulation, with its output range.
@@ -480,7 +514,7 @@ class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         self._init_activation(activation, params, trainable_beta, shared_axes, alpha_initializer, formulation)
-        form = formulations.form(self.activation, self.formulation)
+        form = _qat_form(self.activation, self.formulation, self.params)
         if output_range is None and form is not None:
             output_range = form.output_range
         self._init_output(quantize_output, output_range, decay)
@@ -488,7 +522,7 @@ class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
 
     def build(self, input_shape: Any) -> None:
         self._build_activation_weights(input_shape)
-        form = formulations.form(self.activation, self.formulation)
+        form = _qat_form(self.activation, self.formulation, self.params)
         for name in form.moving if form is not None else ():
             self._points[name] = RangeQuantizer(self, name, self.decay)
         self._build_output()
@@ -502,9 +536,13 @@ class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
             y = self._integer_call(inputs)
             if y is not None:
                 return y
-        y = formulations.qat_activation(
-            self.activation, inputs, point, self._call_params(), alpha=self.alpha, version=self.formulation
-        )
+        auto = _auto_qat_form(self.activation, self.params)
+        if auto is not None:
+            y = auto.fn(inputs, point)
+        else:
+            y = formulations.qat_activation(
+                self.activation, inputs, point, self._call_params(), alpha=self.alpha, version=self.formulation
+            )
         return self._quantize_output(y, training)
 
     def _integer_call(self, inputs: Any) -> Any:

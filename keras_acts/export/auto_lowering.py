@@ -1,0 +1,734 @@
+"""Automatic, verified int8 lowering of any activation (issue 21, parts 2 and 3).
+
+:func:`auto_lower` takes an activation's float function (TF ops or ``keras.ops`` on the TensorFlow
+backend, parameters bound), a target and an input range, and:
+
+1. fits candidate forms built only from ops the target's runtime takes in int8
+   (:mod:`keras_acts.export.autolower.forms`: exact rewrites such as piecewise-linear functions as
+   RELU hinges and ``x sigmoid(b x)`` as MUL+LOGISTIC; gated forms ``A(s) + x B(s)`` around a
+   LOGISTIC or TANH gate; piecewise polynomials with linear tails; plain polynomials), keeping
+   those whose float error is a small fraction of an output step;
+2. verifies them, cheapest first, on the installed LiteRT
+   (:mod:`keras_acts.export.autolower.verify`): the one-activation model converted to all-int8,
+   every input code inside the range run, the maximum error in output LSB against the float
+   function, all-int8, and for ``cpu`` exactly one XNNPACK partition; latency measured;
+3. chooses the fastest form within the budget (1.5 LSB), or returns a result with ``ok=False``
+   saying so, with the best error reached and what would run instead;
+4. caches results in-process and on disk (``$KERAS_ACTS_CACHE_DIR`` or the user cache dir;
+   ``KERAS_ACTS_AUTO_LOWERING_CACHE=0`` turns the disk cache off), keyed by the function's source,
+   parameters, range, target and the LiteRT version;
+5. gives the QAT formulation of the chosen form (:attr:`AutoLowering.qat`), a
+   :class:`keras_acts.quantization.formulations.QATForm` with a fake-quant at every tensor the int8
+   graph requantizes.
+
+The exporter calls :func:`lowering_for` for a registry entry that has no hand-written lowering
+(see :func:`applies`); ``docs/AUTO_LOWERING.md`` describes the search and its limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import inspect
+import json
+import os
+import pathlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+from keras_acts import registry
+from keras_acts.export.autolower import forms as _forms
+from keras_acts.export.autolower import verify as _verify
+
+__all__ = [
+    "AutoLowering",
+    "Candidate",
+    "auto_lower",
+    "lowering_for",
+    "applies",
+    "measure_plain",
+    "BUDGET_LSB",
+    "DEFAULT_RANGE",
+]
+
+BUDGET_LSB = 1.5
+"""Largest accepted error, in output quantization steps (an ideal int8 model has 0.5)."""
+DEFAULT_RANGE = (-8.0, 8.0)
+AUTO_TARGETS = ("cpu", "int8", "edgetpu")
+ALGORITHM_VERSION = 1  # part of the cache key: bump when the search or the forms change
+CACHE_ENV = "KERAS_ACTS_AUTO_LOWERING_CACHE"
+CACHE_DIR_ENV = "KERAS_ACTS_CACHE_DIR"
+# A fit is verified only when its float error is below this many (estimated) output steps: int8
+# rounding adds at least 0.5 and the requantized intermediates more.
+_FLOAT_BUDGET_LSB = 0.3
+_MAX_VERIFIED = 8
+_SIM_MARGIN_LSB = 0.35  # simulated int8 error may exceed the budget by this much and still be measured  # candidates converted and run at most per search
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One verified candidate form.
+
+    Attributes:
+        form: the formula.
+        spec: the form's family and parameters (JSON).
+        ops: the int8 ops it converted to.
+        max_lsb: measured maximum error in output LSB (``inf`` if it did not convert).
+        float_error: its float64 error vs the function (absolute).
+        fully_int8: every op has int8 outputs.
+        partitions: XNNPACK partitions (cpu target), else None.
+        latency_us: median time of one invoke on ``(1, 4096)`` inputs, microseconds.
+        verdict: ``"ok"`` or why it was rejected.
+    """
+
+    form: str
+    spec: dict[str, Any]
+    ops: tuple[str, ...]
+    max_lsb: float
+    float_error: float
+    fully_int8: bool
+    partitions: int | None
+    latency_us: float
+    verdict: str
+
+
+@dataclass
+class AutoLowering:
+    """The result of :func:`auto_lower`.
+
+    Attributes:
+        ok: a form within the budget was found.
+        target: ``"cpu"``, ``"int8"`` or ``"edgetpu"``.
+        input_range: the range the forms were fitted and verified on.
+        chosen: the chosen candidate, or None.
+        candidates: every candidate verified, in the order tried.
+        message: one paragraph for the user (what was chosen, or why nothing was and what runs
+            instead).
+        best_lsb: the smallest error any verified candidate reached (``inf`` when none converted).
+        fallback: what runs instead when ``ok`` is False.
+        from_cache: the result was read from the cache (in-process or disk).
+        seconds: time the search took (0 for a cache hit).
+    """
+
+    ok: bool
+    target: str
+    input_range: tuple[float, float]
+    chosen: Candidate | None
+    candidates: list[Candidate] = field(default_factory=list)
+    message: str = ""
+    best_lsb: float = float("inf")
+    fallback: str = ""
+    from_cache: bool = False
+    seconds: float = 0.0
+
+    @property
+    def spec(self) -> _forms.FormSpec | None:
+        """The chosen form's :class:`~keras_acts.export.autolower.forms.FormSpec`."""
+        return None if self.chosen is None else _forms.FormSpec.from_dict(self.chosen.spec)
+
+    @property
+    def fn(self) -> Callable[..., Any] | None:
+        """The export function ``fn(x, **params)`` of the chosen form (TF ops), or None."""
+        spec = self.spec
+        if spec is None:
+            return None
+        body = _forms.body(spec)
+        points = _forms.ExportPoints()
+
+        def lowered(x: Any, **_params: Any) -> Any:
+            return body(x, points)
+
+        lowered.__name__ = "auto_lowering"
+        return lowered
+
+    @property
+    def lowering(self) -> registry.Lowering | None:
+        """The chosen form as a :class:`keras_acts.registry.Lowering`, or None."""
+        if self.chosen is None:
+            return None
+        return registry.Lowering(
+            self.fn,
+            self.chosen.ops,
+            f"automatic ({self.chosen.form}): {self.chosen.max_lsb:.2f} LSB on "
+            f"[{self.input_range[0]:g}, {self.input_range[1]:g}], measured on LiteRT",
+            max_abs_error=self.chosen.float_error,
+        )
+
+    @property
+    def qat(self) -> Any:
+        """The QAT formulation matching the chosen form (:class:`~keras_acts.quantization.formulations.QATForm`)."""
+        spec = self.spec
+        if spec is None:
+            return None
+        from keras_acts.export.autolower.qat import qat_form
+
+        return qat_form(spec, self.chosen.ops if self.chosen else ())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict (the disk cache's format)."""
+        return {
+            "ok": self.ok,
+            "target": self.target,
+            "input_range": list(self.input_range),
+            "chosen": None if self.chosen is None else _cand_dict(self.chosen),
+            "candidates": [_cand_dict(c) for c in self.candidates],
+            "message": self.message,
+            "best_lsb": _finite(self.best_lsb),
+            "fallback": self.fallback,
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "AutoLowering":
+        """The inverse of :meth:`to_dict`."""
+        return AutoLowering(
+            ok=bool(d["ok"]),
+            target=d["target"],
+            input_range=tuple(d["input_range"]),
+            chosen=None if d["chosen"] is None else _cand_from(d["chosen"]),
+            candidates=[_cand_from(c) for c in d["candidates"]],
+            message=d["message"],
+            best_lsb=float("inf") if d["best_lsb"] is None else float(d["best_lsb"]),
+            fallback=d["fallback"],
+        )
+
+
+def _finite(v: float) -> float | None:
+    return None if not np.isfinite(v) else float(v)
+
+
+def _cand_dict(c: Candidate) -> dict[str, Any]:
+    return {
+        "form": c.form, "spec": c.spec, "ops": list(c.ops), "max_lsb": _finite(c.max_lsb),
+        "float_error": c.float_error, "fully_int8": c.fully_int8, "partitions": c.partitions,
+        "latency_us": c.latency_us, "verdict": c.verdict,
+    }
+
+
+def _cand_from(d: dict[str, Any]) -> Candidate:
+    return Candidate(
+        d["form"], d["spec"], tuple(d["ops"]), float("inf") if d["max_lsb"] is None else float(d["max_lsb"]),
+        float(d["float_error"]), bool(d["fully_int8"]), d["partitions"], float(d["latency_us"]), d["verdict"],
+    )
+
+
+# --- the float function ------------------------------------------------------------------------
+
+
+def float64_values(fn: Callable[[Any], Any], x: np.ndarray) -> np.ndarray:
+    """``fn`` evaluated in float64 through TensorFlow (float32 when the function cannot take float64)."""
+    import tensorflow as tf
+
+    try:
+        y = fn(tf.constant(x, tf.float64))
+        out = np.asarray(y.numpy() if hasattr(y, "numpy") else y, np.float64)
+    except (TypeError, ValueError, tf.errors.InvalidArgumentError):
+        y = fn(tf.constant(x, tf.float32))
+        out = np.asarray(y.numpy() if hasattr(y, "numpy") else y, np.float64)
+    return out.reshape(np.shape(x))
+
+
+def _source_key(fn: Any) -> str:
+    """Text identifying ``fn``'s math: its source (or bytecode), bound arguments and closure values."""
+    parts: list[str] = []
+    target = fn
+    while isinstance(target, functools.partial):
+        parts.append(repr(target.args) + repr(sorted(target.keywords.items())))
+        target = target.func
+    target = getattr(target, "__wrapped_math__", target)
+    try:
+        parts.append(inspect.getsource(target))
+    except (OSError, TypeError):
+        parts.append(repr(target) if getattr(target, "__code__", None) is None else "")
+    code = getattr(target, "__code__", None)
+    if code is not None:  # two lambdas on one source line share their source text, not their code
+        parts.append(code.co_code.hex() + repr(code.co_consts) + repr(code.co_names))
+    closure = getattr(target, "__closure__", None) or ()
+    for cell in closure:
+        try:
+            v = cell.cell_contents
+        except ValueError:
+            continue
+        parts.append(repr(v) if isinstance(v, (int, float, str, bool, tuple)) else _source_key(v) if callable(v) else type(v).__name__)
+    return "\n".join(parts)
+
+
+# --- the target's ops ----------------------------------------------------------------------------
+
+
+def _target_problem(target: str, result: dict[str, Any]) -> str | None:
+    """Why a measured form does not suit ``target``, or None."""
+    if not result["is_fully_int8"]:
+        return f"not all int8 (float outputs from {', '.join(result['float_ops'])})"
+    if not result["covers_range"]:
+        return "the converter narrowed the input range (inputs would be clipped)"
+    body_ops = [op for op in result["ops"] if op not in ("QUANTIZE", "DEQUANTIZE")]
+    if target == "cpu":
+        if result.get("partitions") != 1 or result.get("outside"):
+            outside = ", ".join(result.get("outside") or []) or "none"
+            return f"{result.get('partitions')} XNNPACK partitions (outside: {outside})"
+    elif target == "edgetpu":
+        from keras_acts.export.edgetpu.optable import OPS
+
+        off = sorted({op for op in body_ops if op not in OPS})
+        if off:
+            return f"ops not on Coral's Edge TPU table: {', '.join(off)}"
+    return None
+
+
+# --- caching -------------------------------------------------------------------------------------
+
+_MEMORY: dict[str, AutoLowering] = {}
+_LOCK = threading.Lock()
+
+
+def cache_dir() -> pathlib.Path:
+    """Where results are kept on disk: ``$KERAS_ACTS_CACHE_DIR`` or ``$XDG_CACHE_HOME/keras_acts``."""
+    base = os.environ.get(CACHE_DIR_ENV)
+    if base:
+        return pathlib.Path(base) / "auto_lowering"
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(xdg) / "keras_acts" / "auto_lowering"
+
+
+def _disk_enabled() -> bool:
+    return os.environ.get(CACHE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def clear_memory_cache() -> None:
+    """Forgets the in-process results (the disk cache stays)."""
+    with _LOCK:
+        _MEMORY.clear()
+
+
+def _key(fn: Any, params: Mapping[str, Any], target: str, rng: tuple[float, float], budget: float) -> str:
+    from keras_acts.export.xnnpack import litert_version
+
+    text = json.dumps(
+        {
+            "source": _source_key(fn),
+            "params": repr(sorted(params.items())),
+            "target": target,
+            "range": [round(rng[0], 6), round(rng[1], 6)],
+            "budget": budget,
+            "litert": litert_version(),
+            "algorithm": ALGORITHM_VERSION,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _read_disk(key: str) -> AutoLowering | None:
+    if not _disk_enabled():
+        return None
+    path = cache_dir() / f"{key}.json"
+    try:
+        return AutoLowering.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_disk(key: str, result: AutoLowering) -> None:
+    if not _disk_enabled():
+        return
+    path = cache_dir() / f"{key}.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home: the in-process cache still works
+
+
+# --- the search ----------------------------------------------------------------------------------
+
+
+def auto_lower(
+    fn: Callable[[Any], Any],
+    *,
+    target: str = "cpu",
+    input_range: tuple[float, float] = DEFAULT_RANGE,
+    params: Mapping[str, Any] | None = None,
+    budget_lsb: float = BUDGET_LSB,
+    name: str | None = None,
+    cache: bool = True,
+) -> AutoLowering:
+    """Finds, verifies on LiteRT and chooses the fastest int8 form of ``fn`` within ``budget_lsb``.
+
+    Args:
+        fn: the activation's float function of one tensor, TF ops or ``keras.ops`` on the TF backend
+            (bind parameters first, e.g. with ``functools.partial``).
+        target: ``"cpu"`` (LiteRT with XNNPACK: one partition required), ``"int8"`` (TFLite builtin
+            int8 ops) or ``"edgetpu"`` (Coral's op table).
+        input_range: ``(lo, hi)`` the activation's input spans (at export: what calibration gives).
+        params: the parameters bound into ``fn``, for the cache key only.
+        budget_lsb: largest accepted maximum error in output LSB.
+        name: the activation's name, for messages.
+        cache: use and fill the in-process and disk caches.
+
+    Returns:
+        An :class:`AutoLowering`; ``ok`` is False (with ``message``, ``best_lsb`` and ``fallback``)
+        when no form meets the budget.
+
+    Raises:
+        ValueError: an unknown target or an empty/non-finite range.
+    """
+    if target not in AUTO_TARGETS:
+        raise ValueError(f"auto_lower: target must be one of {AUTO_TARGETS}, got {target!r}.")
+    lo, hi = (float(input_range[0]), float(input_range[1]))
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"auto_lower: need a finite input range lo < hi, got {input_range!r}.")
+    params = dict(params or {})
+    label = name or getattr(fn, "__name__", "activation")
+    key = _key(fn, params, target, (lo, hi), budget_lsb) if cache else ""
+    if cache:
+        with _LOCK:
+            hit = _MEMORY.get(key)
+        if hit is None:
+            hit = _read_disk(key)
+            if hit is not None:
+                with _LOCK:
+                    _MEMORY[key] = hit
+        if hit is not None:
+            copy = AutoLowering(**{**hit.__dict__, "from_cache": True, "seconds": 0.0})
+            return copy
+    t0 = time.perf_counter()
+    result = _search(fn, label, target, lo, hi, budget_lsb)
+    result.seconds = time.perf_counter() - t0
+    if cache:
+        with _LOCK:
+            _MEMORY[key] = result
+        _write_disk(key, result)
+    return result
+
+
+def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: float, budget: float) -> AutoLowering:
+    x = np.linspace(lo, hi, 4001)
+    f = float64_values(fn, x)
+    if not np.all(np.isfinite(f)):
+        bad = float(x[~np.isfinite(f)][0])
+        return _failed(label, target, lo, hi, [], f"{label} is not finite on the range (at x = {bad:g})")
+    span = float(f.max() - f.min())
+    if span == 0.0:
+        return _failed(label, target, lo, hi, [], f"{label} is constant on [{lo:g}, {hi:g}]")
+    step = span / 255.0
+    fits = _forms.candidates(x, f, tol=1e-6 * max(1.0, span), max_float_err=_FLOAT_BUDGET_LSB * step)
+    def reference(v: np.ndarray) -> np.ndarray:
+        return float64_values(fn, v)
+
+    from keras_acts.export.autolower.qat import simulate
+
+    # Predict each fit's int8 error by simulating its quantized chain (fast), and convert only
+    # those predicted within the budget (plus a margin), cheapest first.
+    ranked = []
+    best_predicted = float("inf")
+    for spec, err in fits:
+        predicted = simulate(spec, reference, lo, hi)
+        best_predicted = min(best_predicted, predicted)
+        if predicted <= budget + _SIM_MARGIN_LSB:
+            ranked.append((spec, err, _forms.ops_of(spec), predicted))
+    ranked.sort(key=lambda t: (_forms.cost(t[2]), t[3]))
+
+    tried: list[Candidate] = []
+    chosen: Candidate | None = None
+    for spec, err, ops, _predicted in ranked[:_MAX_VERIFIED]:
+        if chosen is not None and _forms.cost(ops) > _forms.cost(chosen.ops):
+            break  # every later candidate is dearer than the one found
+        cand = _verify_one(spec, err, reference, target, lo, hi, budget)
+        tried.append(cand)
+        if cand.verdict == "ok" and (chosen is None or cand.latency_us < chosen.latency_us):
+            chosen = cand
+    if chosen is None:
+        if not fits:
+            why = f"no candidate form reached a float error below {_FLOAT_BUDGET_LSB} output steps"
+        elif not ranked:
+            why = (
+                f"{len(fits)} fitted form(s), none predicted within the budget in int8: the best simulated "
+                f"int8 error is {best_predicted:.2f} LSB"
+            )
+        else:
+            why = "no verified form met the budget"
+        return _failed(label, target, lo, hi, tried, why, budget)
+    return AutoLowering(
+        ok=True, target=target, input_range=(lo, hi), chosen=chosen, candidates=tried,
+        best_lsb=min(c.max_lsb for c in tried),
+        message=(
+            f"{label}: automatic {target} form {chosen.form} -> {', '.join(chosen.ops)}; "
+            f"{chosen.max_lsb:.2f} LSB on [{lo:g}, {hi:g}] (budget {budget}), measured on LiteRT"
+        ),
+    )
+
+
+def _verify_one(
+    spec: _forms.FormSpec, float_err: float, reference: Callable[[np.ndarray], np.ndarray],
+    target: str, lo: float, hi: float, budget: float,
+) -> Candidate:
+    body = _forms.body(spec)
+    points = _forms.ExportPoints()
+    try:
+        content = _verify.convert(lambda x: body(x, points), lo, hi)
+        m = _verify.measure(content, reference, lo, hi, xnnpack=target == "cpu")
+    except Exception as err:  # noqa: BLE001 - a converter failure only rejects this candidate
+        return Candidate(spec.describe(), json.loads(spec.to_json()), _forms.ops_of(spec), float("inf"),
+                         float_err, False, None, 0.0, f"conversion failed: {str(err).splitlines()[0][:200]}")
+    problem = _target_problem(target, m)
+    if problem is None and m["max_lsb"] > budget:
+        problem = f"{m['max_lsb']:.2f} LSB > {budget} (worst at x = {m['worst_x']:.3g})"
+    ops = tuple(op for op in m["ops"] if op not in ("QUANTIZE", "DEQUANTIZE"))
+    return Candidate(
+        spec.describe(), json.loads(spec.to_json()), ops, m["max_lsb"], float_err, m["is_fully_int8"],
+        m.get("partitions"), m["latency_us"], problem or "ok",
+    )
+
+
+def _failed(
+    label: str, target: str, lo: float, hi: float, tried: list[Candidate], why: str, budget: float = BUDGET_LSB
+) -> AutoLowering:
+    best = min((c.max_lsb for c in tried), default=float("inf"))
+    fallback = {
+        "cpu": "the training function as the converter traces it (its ops may leave XNNPACK or stay float)",
+        "int8": "the training function as the converter traces it (ops without int8 kernels stay float)",
+        "edgetpu": "nothing: the Edge TPU target refuses the activation",
+    }[target]
+    best_text = f"; best error reached {best:.2f} LSB" if np.isfinite(best) else ""
+    message = (
+        f"{label}: no automatic {target} int8 form within {budget} LSB on [{lo:g}, {hi:g}] ({why}{best_text}). "
+        f"What runs instead: {fallback}. Fix: register a hand-written lowering for {target!r} "
+        "(keras_acts.registry.Lowering), narrow the activation's input range (e.g. a BatchNormalization "
+        "before it), or export with quantization='float16'."
+    )
+    return AutoLowering(False, target, (lo, hi), None, tried, message, best, fallback)
+
+
+def measure_plain(fn: Callable[[Any], Any], *, input_range: tuple[float, float] = DEFAULT_RANGE) -> dict[str, Any]:
+    """What the plain converter makes of ``fn`` (no keras_acts lowering): ops, error, partitions, latency.
+
+    Returns the :func:`keras_acts.export.autolower.verify.measure` dict, or ``{"error": message}``
+    when the converter refuses the function in int8.
+    """
+    lo, hi = float(input_range[0]), float(input_range[1])
+    try:
+        content = _verify.convert(fn, lo, hi)
+    except Exception as err:  # noqa: BLE001 - reported, not raised
+        return {"error": str(err).splitlines()[0][:300]}
+    return _verify.measure(content, lambda v: float64_values(fn, v), lo, hi, xnnpack=True)
+
+
+# --- the exporter's side -------------------------------------------------------------------------
+
+_state = threading.local()
+
+
+def applies(entry: registry.Activation, target: str | None) -> bool:
+    """Whether the exporter lowers ``entry`` automatically for ``target``.
+
+    True for the int8 targets (``cpu``, ``int8``, ``edgetpu``) when the entry has no hand-written
+    lowering at all (activations registered without ``lowerings``) and no learnable weights.
+    """
+    return target in AUTO_TARGETS and not entry.lowerings and not entry.learnable
+
+
+@contextlib.contextmanager
+def calibrated_ranges(ranges: Mapping[tuple[str, tuple[tuple[str, Any], ...]], tuple[float, float]]) -> Iterator[None]:
+    """Inside the block, :func:`lowering_for` uses these input ranges, keyed by (name, sorted params)."""
+    previous = getattr(_state, "ranges", None)
+    _state.ranges = dict(ranges)
+    try:
+        yield
+    finally:
+        _state.ranges = previous
+
+
+def range_key(name: str, params: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """The key of :func:`calibrated_ranges` for an activation and its parameters."""
+    return (name, tuple(sorted((k, v) for k, v in params.items() if not hasattr(v, "dtype"))))
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[dict]:
+    """Records the input range of every automatically lowered activation called inside the block.
+
+    Yields the dict (filled as the model runs) for :func:`calibrated_ranges`.
+    """
+    previous = getattr(_state, "record", None)
+    seen: dict = {}
+    _state.record = seen
+    try:
+        yield seen
+    finally:
+        _state.record = previous
+
+
+def record_input(name: str, params: Mapping[str, Any], x: Any) -> None:
+    """Called by each activation (see :mod:`keras_acts.lowering`): notes ``x``'s range while recording."""
+    seen = getattr(_state, "record", None)
+    if seen is None or not hasattr(x, "numpy"):
+        return
+    try:
+        entry = registry.lookup(name)
+    except ValueError:
+        return
+    if not applies(entry, "cpu"):
+        return
+    v = np.asarray(x.numpy(), np.float64)
+    if v.size == 0:
+        return
+    key = range_key(name, params)
+    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+    if key in seen:
+        lo, hi = min(lo, seen[key][0]), max(hi, seen[key][1])
+    seen[key] = (lo, hi)
+
+
+def _export_range(name: str, params: Mapping[str, Any]) -> tuple[float, float]:
+    ranges = getattr(_state, "ranges", None) or {}
+    got = ranges.get(range_key(name, params))
+    if got is None:
+        return DEFAULT_RANGE
+    lo, hi = got
+    # the int8 input grid must contain 0 (the converter nudges ranges to include it)
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo < 1e-6:
+        return DEFAULT_RANGE
+    return (lo, hi)
+
+
+def lowering_for(
+    entry: registry.Activation, params: Mapping[str, Any], target: str, input_range: tuple[float, float] | None = None
+) -> AutoLowering:
+    """The automatic lowering of registry ``entry`` with ``params`` for ``target`` (the exporter's call).
+
+    Args:
+        entry: the registry entry (its ``fn`` is the float function).
+        params: the activation's parameters.
+        target: ``"cpu"``, ``"int8"`` or ``"edgetpu"``.
+        input_range: the activation's input range; by default the range recorded from the
+            calibration data (:func:`calibrated_ranges`), else -8..8.
+    """
+    clean = {k: v for k, v in params.items() if not hasattr(v, "dtype")}
+    rng = input_range if input_range is not None else _export_range(entry.name, clean)
+    from keras_acts.lowering import lowering_target
+
+    base = getattr(entry.fn, "__wrapped_math__", None) or entry.fn
+
+    def fn(x: Any) -> Any:
+        with lowering_target(None):
+            return base(x, **clean)
+
+    fn.__wrapped_math__ = base  # type: ignore[attr-defined]  (the cache key reads the math's source)
+    return auto_lower(fn, target=target, input_range=rng, params=clean, name=entry.name)
+
+
+def provide(
+    entry: registry.Activation,
+    target: str,
+    input_range: tuple[float, float] | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> registry.Lowering | None:
+    """The registry's automatic-lowering provider (:meth:`keras_acts.registry.Activation.auto_lowering`).
+
+    The verified form of ``entry`` for ``target`` on ``input_range`` (default: the range recorded from
+    the calibration data, else -8..8), or None when the entry has hand-written lowerings, is learnable,
+    or no form meets the budget (then a ``UserWarning`` says so for cpu/int8 and the training math is
+    traced; for ``edgetpu`` a ``ValueError``).
+    """
+    params = dict(params or {})
+    if input_range is not None:
+        if not applies(entry, target):
+            return None
+        result = lowering_for(entry, params, target, input_range)
+        return result.lowering if result.ok else None
+    fn = export_function(entry.name, params, target)
+    if fn is None:
+        return None
+    result = lowering_for(entry, params, target)
+    return result.lowering
+
+
+def find_form(entry: registry.Activation, target: str) -> registry.Lowering | None:
+    """For :func:`keras_acts.explain`: the verified automatic form on -8..8, or None."""
+    return provide(entry, target, DEFAULT_RANGE)
+
+
+def export_function(name: str, params: Mapping[str, Any], target: str) -> Callable[..., Any] | None:
+    """The automatic form's function while tracing, or None to trace the training math.
+
+    Raises:
+        ValueError: no form meets the budget for the ``edgetpu`` target (the Edge TPU cannot run
+            the training math); for ``cpu`` and ``int8`` a ``UserWarning`` says so instead.
+    """
+    import warnings
+
+    entry = registry.lookup(name)
+    if not applies(entry, target):
+        return None
+    result = lowering_for(entry, params, target)
+    if result.ok:
+        return result.fn
+    if target == "edgetpu":
+        raise ValueError(result.message)
+    key = range_key(name, params)
+    if key not in (getattr(_state, "reported", None) or set()):  # the exporter's pre-pass said it already
+        warnings.warn(result.message, UserWarning, stacklevel=3)
+    return None
+
+
+def any_applies(target: str | None) -> bool:
+    """Whether some registered activation would be lowered automatically for ``target``."""
+    return target in AUTO_TARGETS and any(applies(e, target) for e in registry.entries())
+
+
+def record_ranges(model: Any, arrays: list[np.ndarray], *, batch: int = 256) -> dict:
+    """Runs ``model`` on ``arrays`` (one per input) and returns each automatically lowered activation's
+    input range, keyed by :func:`range_key`."""
+    from keras_acts import lowering as _lowering
+
+    previous = getattr(_lowering._state, "recorder", None)
+    with recording() as seen:
+        _lowering._state.recorder = record_input
+        try:
+            n = len(arrays[0])
+            for start in range(0, n, batch):
+                part = [a[start : start + batch] for a in arrays]
+                model(part if len(part) > 1 else part[0], training=False)
+        finally:
+            _lowering._state.recorder = previous
+    return dict(seen)
+
+
+def prepare(model: Any, arrays: list[np.ndarray] | None, target: str, *, batch: int = 256) -> dict:
+    """The exporter's pre-pass: input ranges from the calibration data, then each automatic lowering.
+
+    Runs ``model`` on the calibration ``arrays`` (one per model input) while recording the input
+    range of every automatically lowered activation, finds (or reads from the cache) each one's form
+    for ``target``, and reports each that has none: a ``UserWarning`` naming what runs instead, or,
+    for the Edge TPU, a ``ValueError``. Returns the ranges for :func:`calibrated_ranges`.
+    """
+    import warnings
+
+    ranges = record_ranges(model, arrays, batch=batch) if arrays else {}
+    reported = set()
+    with calibrated_ranges(ranges):
+        for (name, params) in ranges:
+            entry = registry.lookup(name)
+            if not applies(entry, target):
+                continue
+            result = lowering_for(entry, dict(params), target)
+            if not result.ok:
+                if target == "edgetpu":
+                    raise ValueError(result.message)
+                warnings.warn(f"to_tflite: {result.message}", UserWarning, stacklevel=3)
+                reported.add((name, params))
+    _state.reported = reported
+    return ranges
+
+
+# The registry asks this module for automatic forms (keras_acts.registry never imports keras_acts.export).
+if registry._AUTO_LOWERING[0] is None:
+    registry.set_auto_lowering_provider(provide)

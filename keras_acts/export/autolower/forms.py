@@ -1,0 +1,542 @@
+"""Candidate int8 forms of an activation, and their least-squares fits.
+
+A form is described by a :class:`FormSpec` (a family name and JSON-able parameters, so a chosen form
+can be cached on disk and rebuilt) and is written once, as ``body(x, q)``: ``q(t, name)`` marks a
+tensor the int8 graph requantizes to a data-dependent range and ``q.fixed(t, lo, hi)`` one whose
+range the int8 kernel fixes (LOGISTIC ``[0, 255/256]``, TANH ``[-1, 127/128]``, RELU6 ``[0, 6]``).
+For export ``q`` does nothing; for quantization-aware training it fake-quantizes (see
+:mod:`keras_acts.export.autolower.qat`), so the QAT formulation computes exactly the chain of the
+int8 graph.
+
+Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and on Coral's table):
+
+* ``gate``: ``A(s) + x B(s)``, ``s = G(a x)``, ``G`` LOGISTIC or TANH, ``A`` and ``B`` polynomials
+  (Horner: one MUL and ADD per degree). Self-gated activations ``x g(x)`` have ``A = 0``;
+  ``x sigmoid(b x)`` is exactly ``B(s) = s`` with ``a = b`` (an exact rewrite).
+* ``clip``: ``P(v) + r relu(x - hi) + l relu(lo - x)``, ``v = relu6(k x - k lo) / 3`` (the input
+  clipped to ``[lo, hi]`` and rescaled to ``[0, 2]``: MUL, ADD with a fused RELU6, MUL): piecewise
+  polynomials with linear (or constant) tails, e.g. a smooth clipped cubic.
+* ``hinge``: ``c0 + c1 x + sum w_i relu(x - k_i)`` (ADD with a fused RELU per kink): piecewise-linear
+  functions, exactly.
+* ``poly``: ``P(x)`` on the whole range.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+# Cost of one op in the ranking of candidates before they are measured (LOGISTIC/TANH are lookup
+# tables in int8, a little dearer than ADD/MUL in XNNPACK).
+_OP_COST = {"LOGISTIC": 1.5, "TANH": 1.5}
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """A candidate form: family ``kind`` with parameters ``params`` (JSON-able)."""
+
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """The spec as a JSON string (cache files)."""
+        return json.dumps({"kind": self.kind, "params": self.params}, sort_keys=True)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "FormSpec":
+        """The spec from its JSON dict."""
+        return FormSpec(str(d["kind"]), dict(d["params"]))
+
+    def describe(self) -> str:
+        """The form as a short formula."""
+        p = self.params
+        if self.kind == "gate":
+            g = "sigmoid" if p["gate"] == "sigmoid" else "tanh"
+            a = "" if p["a"] == 1.0 else f"{p['a']:.4g} "
+            b = _poly_text(p["b"], "s")
+            text = f"x * ({b}), s = {g}({a}x)" if b != "s" else f"x * {g}({a}x)"
+            if p["a_coeffs"]:
+                text = f"{_poly_text(p['a_coeffs'], 's')} + " + text
+            return text
+        if self.kind == "clip":
+            text = f"P{len(p['coeffs']) - 1}(v), v = relu6({p['k']:.4g} (x - {p['lo']:.4g})) / 3"
+            if p["right"]:
+                text += f" + {p['right']:.4g} relu(x - {p['hi']:.4g})"
+            if p["left"]:
+                text += f" + {p['left']:.4g} relu({p['lo']:.4g} - x)"
+            return text
+        if self.kind == "hinge":
+            return f"{p['c0']:.4g} + {p['c1']:.4g} x + " + " + ".join(
+                f"{w:.4g} relu(x - {k:.4g})" for w, k in zip(p["w"], p["k"])
+            )
+        if self.kind == "poly":
+            return _poly_text(p["coeffs"], "x") + " (Horner)"
+        if self.kind == "split":
+            return (f"{p['c0']:.4g} + P{len(p['pos']) - 1}(relu(x / {1 / p['scale_pos']:.4g})) + "
+                    f"Q{len(p['neg']) - 1}(relu(-x / {1 / p['scale_neg']:.4g}))")
+        return self.kind
+
+
+def _poly_text(c: Sequence[float], v: str) -> str:
+    if list(c) == [0.0, 1.0]:
+        return v
+    return f"poly{len(c) - 1}({v})"
+
+
+class ExportPoints:
+    """``q`` for export: marks nothing (the converter calibrates every tensor)."""
+
+    def __call__(self, t: Any, name: str) -> Any:
+        return t
+
+    def fixed(self, t: Any, lo: float, hi: float) -> Any:
+        return t
+
+
+def _horner(q: Any, t: Any, coeffs: Sequence[float], prefix: str) -> Any:
+    """``coeffs[0] + t (coeffs[1] + t (...))`` with a point after every MUL and ADD."""
+    import tensorflow as tf
+
+    acc = None
+    for i, c in enumerate(reversed(coeffs)):
+        if acc is None:
+            acc = tf.constant(float(c), t.dtype)
+            continue
+        acc = q(t * acc, f"{prefix}{i}m")
+        if c != 0.0:
+            acc = q(acc + float(c), f"{prefix}{i}a")
+    return acc
+
+
+def _gate_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    from keras_acts.quantization.formulations import LOGISTIC_RANGE, TANH_RANGE
+
+    def body(x: Any, q: Any) -> Any:
+        z = x if p["a"] == 1.0 else q(x * float(p["a"]), "z")
+        if p["gate"] == "sigmoid":
+            s = q.fixed(tf.math.sigmoid(z), *LOGISTIC_RANGE)
+        else:
+            s = q.fixed(tf.math.tanh(z), *TANH_RANGE)
+        b = p["b"]
+        if list(b) == [0.0, 1.0]:
+            g = s
+        else:
+            g = _horner(q, s, b, "b")
+        y = x * g
+        if p["a_coeffs"]:
+            y = q(y, "xb") + _horner(q, s, p["a_coeffs"], "a")
+        return y
+
+    return body
+
+
+def _clip_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    def body(x: Any, q: Any) -> Any:
+        # k x keeps x's int8 codes (its range is k times x's); ADD with a fused RELU6 clips it
+        u = q.fixed(tf.nn.relu6(q(x * float(p["k"]), "kx") + float(-p["k"] * p["lo"])), 0.0, 6.0)
+        # v = u / 3 on [0, 2] keeps u's int8 codes (exact). Not centred with a SUB: the converter's
+        # calibration gives the SUB's input the union of its range and the SUB's output (measured; the
+        # input is dead after the SUB), which would coarsen v.
+        w = q(u * (1.0 / 3.0), "third")
+        y = _horner(q, w, p["coeffs"], "p")
+        if p["right"]:
+            r = q(tf.nn.relu(x - float(p["hi"])), "right")  # ADD with a fused RELU
+            y = q(y + q(r * float(p["right"]), "right_w"), "with_right")
+        if p["left"]:
+            left = q(tf.nn.relu(q(x * -1.0, "neg") + float(p["lo"])), "left")  # MUL(-1), ADD with a fused RELU
+            y = q(y + q(left * float(p["left"]), "left_w"), "with_left")
+        return y
+
+    return body
+
+
+def _hinge_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    def body(x: Any, q: Any) -> Any:
+        y = q(x * float(p["c1"]), "lin") if p["c1"] != 0.0 else None
+        for i, (w, k) in enumerate(zip(p["w"], p["k"])):
+            if w == 0.0:
+                continue
+            h = q(tf.nn.relu(x - float(k)), f"h{i}")  # ADD with a fused RELU
+            term = q(h * float(w), f"hw{i}")
+            y = term if y is None else q(y + term, f"sum{i}")
+        if y is None:
+            y = q(x * 0.0, "zero")
+        return q(y + float(p["c0"]), "c0") if p["c0"] != 0.0 else y
+
+    return body
+
+
+def _poly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    def body(x: Any, q: Any) -> Any:
+        return _horner(q, x, p["coeffs"], "p")
+
+    return body
+
+
+def _split_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    def body(x: Any, q: Any) -> Any:
+        y = None
+        if p["pos"]:
+            u = q(tf.nn.relu(x * float(p["scale_pos"])), "u")  # MUL with a fused RELU, in [0, 1]
+            y = _horner(q, u, p["pos"], "p")
+        if p["neg"]:
+            v = q(tf.nn.relu(x * float(-p["scale_neg"])), "v")  # MUL(-1/|lo|) with a fused RELU, in [0, 1]
+            n = _horner(q, v, p["neg"], "n")
+            y = n if y is None else q(y + n, "sum")
+        if p["c0"] != 0.0:
+            y = q(y + float(p["c0"]), "c0")
+        return y
+
+    return body
+
+
+_BODIES = {"split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
+
+
+def body(spec: FormSpec) -> Callable[[Any, Any], Any]:
+    """``body(x, q)`` of the form ``spec`` (see the module docstring)."""
+    return _BODIES[spec.kind](spec.params)
+
+
+# --- float64 evaluation of the forms (to rank fits before measuring them) --------------------
+
+
+def _np_horner(t: np.ndarray, c: Sequence[float]) -> np.ndarray:
+    acc = np.zeros_like(t)
+    for v in reversed(c):
+        acc = acc * t + v
+    return acc
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
+    """The form in float64 NumPy (no quantization)."""
+    p = spec.params
+    if spec.kind == "gate":
+        s = _sigmoid(p["a"] * x) if p["gate"] == "sigmoid" else np.tanh(p["a"] * x)
+        y = x * _np_horner(s, p["b"])
+        return y + _np_horner(s, p["a_coeffs"]) if p["a_coeffs"] else y
+    if spec.kind == "clip":
+        w = np.clip(p["k"] * (x - p["lo"]), 0.0, 6.0) / 3.0
+        return _np_horner(w, p["coeffs"]) + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
+    if spec.kind == "hinge":
+        y = p["c0"] + p["c1"] * x
+        for w, k in zip(p["w"], p["k"]):
+            y = y + w * np.maximum(x - k, 0.0)
+        return y
+    if spec.kind == "poly":
+        return _np_horner(x, p["coeffs"])
+    if spec.kind == "split":
+        y = np.full_like(x, p["c0"])
+        if p["pos"]:
+            y = y + _np_horner(np.maximum(x * p["scale_pos"], 0.0), p["pos"])
+        if p["neg"]:
+            y = y + _np_horner(np.maximum(-x * p["scale_neg"], 0.0), p["neg"])
+        return y
+    raise ValueError(spec.kind)
+
+
+def ops_of(spec: FormSpec) -> tuple[str, ...]:
+    """The int8 ops the form is expected to convert to (the measured list replaces it)."""
+    import tensorflow as tf
+
+    names: list[str] = []
+    # the ops of a tiny traced graph of the form, in TF's names
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, (1, 4))
+        body(spec)(x, ExportPoints())
+    kinds = {"Mul": "MUL", "AddV2": "ADD", "Add": "ADD", "Sub": "SUB", "Sigmoid": "LOGISTIC", "Tanh": "TANH",
+             "Relu": "RELU", "Relu6": "RELU6"}
+    for op in graph.get_operations():
+        if op.type in kinds:
+            names.append(kinds[op.type])
+    return tuple(names)
+
+
+def cost(ops: Sequence[str]) -> float:
+    """Estimated relative latency of ``ops``, to order candidates (fused RELU/RELU6 are free)."""
+    return sum(_OP_COST.get(op, 1.0) for op in ops if op not in ("RELU", "RELU6"))
+
+
+# --- fitting -------------------------------------------------------------------------------------
+
+
+# A least-squares fit whose max error exceeds this is not refined (Lawson's iterations lower the max
+# error of a least-squares fit by a factor of about 2 at most); set by candidates().
+_GIVE_UP = [np.inf]
+
+
+def _lawson(design: np.ndarray, f: np.ndarray, iters: int = 20) -> np.ndarray:
+    """Near-minimax linear fit (Lawson's iteratively reweighted least squares)."""
+    w = np.ones_like(f)
+    best, best_err = None, np.inf
+    for i in range(iters):
+        sw = np.sqrt(w)
+        coef, *_ = np.linalg.lstsq(design * sw[:, None], f * sw, rcond=None)
+        err = np.abs(design @ coef - f)
+        m = err.max()
+        if m < best_err:
+            best, best_err = coef, m
+        if i == 0 and m > 3.0 * _GIVE_UP[0]:
+            break
+        if m == 0.0:
+            break
+        w = w * (err / m + 1e-12)
+        w /= w.sum()
+    return _snap(best)
+
+
+def _snap(coef: np.ndarray) -> np.ndarray:
+    """Zeroes coefficients that are rounding noise (an odd or even function's other half).
+
+    A constant of 1e-15 added in int8 gets a scale a million times below the sum's, which XNNPACK's
+    ADD refuses (input/output scale ratio below 1/1024), splitting the graph for nothing.
+    """
+    coef = np.array(coef, np.float64)
+    coef[np.abs(coef) < 1e-7 * max(np.abs(coef).max(), 1e-30)] = 0.0
+    return coef
+
+
+def _tiny_adds(t: np.ndarray, coeffs: Sequence[float]) -> list[int]:
+    """Indices of Horner constants too small for XNNPACK's int8 ADD next to the running sum.
+
+    XNNPACK refuses an int8 ADD whose input/output scale ratio is below 1/1024 (measured; see
+    ``xnnpack_ops.json``): a constant ``c`` quantized alone has a scale near ``|c| / 127``, the sum
+    ``range / 255``. Constants below ``range / 256`` of their sum are dropped (and the rest refitted).
+    """
+    acc = np.full_like(t, coeffs[-1])
+    out = []
+    for k in range(len(coeffs) - 2, -1, -1):
+        acc = t * acc + coeffs[k]
+        c = coeffs[k]
+        span = float(np.ptp(np.concatenate([acc, [0.0]])))
+        if c != 0.0 and span > 0 and abs(c) < span / 256.0:
+            out.append(k)
+    return out
+
+
+def _fit_dropping(cols: list[np.ndarray], f: np.ndarray, groups: list[tuple[np.ndarray, int, int]]) -> np.ndarray:
+    """Near-minimax fit of ``f`` by ``cols``; Horner constants XNNPACK could not add are removed.
+
+    ``groups`` lists ``(t, first column, count)`` for each Horner polynomial in ``t`` among the columns
+    (column ``first + k`` is the coefficient of ``t^k``).
+    """
+    keep = np.ones(len(cols), bool)
+    coef = np.zeros(len(cols))
+    for _ in range(4):
+        sub = _lawson(np.stack([c for c, k in zip(cols, keep) if k], 1), f)
+        coef = np.zeros(len(cols))
+        coef[keep] = sub
+        drop = []
+        for t, first, count in groups:
+            drop += [first + k for k in _tiny_adds(t, coef[first : first + count]) if k < count - 1]
+        if not drop:
+            break
+        keep[drop] = False
+    return coef
+
+
+def fit_gate(x: np.ndarray, f: np.ndarray, gate: str, a: float, deg_b: int, deg_a: int) -> FormSpec:
+    """Fits ``A(s) + x B(s)``, ``s = G(a x)``, near-minimax on the samples ``(x, f)``."""
+    s = _sigmoid(a * x) if gate == "sigmoid" else np.tanh(a * x)
+    cols = [x * s**k for k in range(deg_b + 1)]
+    groups = [(s, 0, deg_b + 1)]
+    if deg_a >= 0:
+        cols += [s**k for k in range(deg_a + 1)]
+        groups.append((s, deg_b + 1, deg_a + 1))
+    coef = _fit_dropping(cols, f, groups)
+    b = [float(c) for c in coef[: deg_b + 1]]
+    ac = [float(c) for c in coef[deg_b + 1 :]]
+    return FormSpec("gate", {"gate": gate, "a": float(a), "b": b, "a_coeffs": ac})
+
+
+def _on_input_grid(x_lo: float, x_hi: float, lo: float, hi: float, extra: int = 0) -> tuple[float, float]:
+    """A clip interval ``[lo', hi']`` around ``[lo, hi]`` on which ``relu6(k x - k lo')`` is exact in int8.
+
+    The input's int8 grid is ``s_in = (x_hi - x_lo) / 255`` times an integer. With a width of
+    ``(x_hi - x_lo) / m`` (``m`` an integer) and ``lo'`` a multiple of ``s_in``, ``k x - k lo'`` lies on
+    the grid of RELU6's fixed ``[0, 6]`` range (``6 / 255``), so the clipped input is not rounded at all
+    (a half-step rounding there costs up to 2 output LSB for a steep function).
+    """
+    span = x_hi - x_lo
+    s_in = span / 255.0
+    m = max(1, int(math.floor(span / max(hi - lo, 1e-12))) + extra)  # extra=1: a little narrower than found
+    width = span / m
+    centre = 0.5 * (lo + hi)
+    new_lo = s_in * round((centre - 0.5 * width) / s_in)
+    return float(new_lo), float(new_lo + width)
+
+
+def fit_clip(x: np.ndarray, f: np.ndarray, lo: float, hi: float, deg: int, right: float, left: float) -> FormSpec:
+    """Fits ``P(u) + right relu(x - hi) + left relu(lo - x)`` with the tails' slopes given."""
+    k = 6.0 / (hi - lo)
+    u = np.clip(k * (x - lo), 0.0, 6.0) / 3.0
+    rest = f - right * np.maximum(x - hi, 0.0) - left * np.maximum(lo - x, 0.0)
+    coef = _fit_dropping([u**j for j in range(deg + 1)], rest, [(u, 0, deg + 1)])
+    return FormSpec(
+        "clip",
+        {"lo": float(lo), "hi": float(hi), "k": float(k), "coeffs": [float(c) for c in coef],
+         "right": float(right), "left": float(left)},
+    )
+
+
+def fit_hinge(x: np.ndarray, f: np.ndarray, kinks: Sequence[float]) -> FormSpec:
+    """Least-squares ``c0 + c1 x + sum w_i relu(x - k_i)`` (exact for a piecewise-linear ``f``)."""
+    cols = [np.ones_like(x), x] + [np.maximum(x - k, 0.0) for k in kinks]
+    coef, *_ = np.linalg.lstsq(np.stack(cols, 1), f, rcond=None)
+    clean = [0.0 if abs(c) < 1e-9 else float(c) for c in coef]
+    return FormSpec("hinge", {"c0": clean[0], "c1": clean[1], "w": clean[2:], "k": [float(k) for k in kinks]})
+
+
+def fit_split(x: np.ndarray, f: np.ndarray, deg_pos: int, deg_neg: int) -> FormSpec:
+    """Fits ``c0 + P(relu(x / hi)) + Q(relu(-x / |lo|))``, ``P(0) = Q(0) = 0`` (a polynomial per side)."""
+    hi, lo = float(max(x.max(), 1e-6)), float(min(x.min(), -1e-6))
+    u, v = np.maximum(x / hi, 0.0), np.maximum(-x / -lo, 0.0)
+    cols = [np.ones_like(x)] + [u**j for j in range(1, deg_pos + 1)] + [v**j for j in range(1, deg_neg + 1)]
+    coef = _lawson(np.stack(cols, 1), f)
+    pos = [0.0, *map(float, coef[1 : deg_pos + 1])]
+    neg = [0.0, *map(float, coef[deg_pos + 1 :])]
+    return FormSpec("split", {"c0": float(coef[0]), "pos": pos, "neg": neg, "scale_pos": 1.0 / hi,
+                              "scale_neg": 1.0 / -lo})
+
+
+def fit_poly(x: np.ndarray, f: np.ndarray, deg: int) -> FormSpec:
+    """Near-minimax polynomial ``P(x)`` of degree ``deg``."""
+    coef = _fit_dropping([x**j for j in range(deg + 1)], f, [(x, 0, deg + 1)])
+    return FormSpec("poly", {"coeffs": [float(c) for c in coef]})
+
+
+def kinks_of(x: np.ndarray, f: np.ndarray, tol: float) -> list[float] | None:
+    """Kinks of a piecewise-linear ``f`` on the grid ``x``, or None when ``f`` is not piecewise linear."""
+    d1 = np.diff(f) / np.diff(x)
+    jumps = np.abs(np.diff(d1))
+    where = np.nonzero(jumps > 1e-6 * max(1.0, np.abs(d1).max()))[0]
+    if len(where) > 8:
+        return None
+    # group adjacent grid indices into one kink; locate it where the two lines meet
+    kinks: list[float] = []
+    groups: list[list[int]] = []
+    for i in where:
+        if groups and i - groups[-1][-1] <= 2:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    for g in groups:
+        i0, i1 = g[0], g[-1] + 2
+        sl, sr = d1[max(i0 - 1, 0)], d1[min(i1, len(d1) - 1)]
+        if abs(sl - sr) < 1e-12:
+            continue
+        xl, fl = x[max(i0 - 1, 0)], f[max(i0 - 1, 0)]
+        xr, fr = x[min(i1 + 1, len(x) - 1)], f[min(i1 + 1, len(x) - 1)]
+        kinks.append(float((fr - fl + sl * xl - sr * xr) / (sl - sr)))
+    spec = fit_hinge(x, f, kinks)
+    if np.abs(evaluate(spec, x) - f).max() > tol:
+        return None
+    return kinks
+
+
+def linear_tails(x: np.ndarray, f: np.ndarray, tol: float) -> tuple[float, float, float, float] | None:
+    """``(lo, hi, left_slope, right_slope)``: beyond ``[lo, hi]`` ``f`` is linear to within ``tol``.
+
+    None when neither tail is linear over at least 1/8 of the range.
+    """
+    n = len(x)
+
+    def tail(idx: np.ndarray) -> tuple[int, float]:
+        # grow the tail from the end while a line through its first and last points fits
+        best = 1
+        slope = 0.0
+        for m in range(n // 8, n // 2 + 1, max(1, n // 64)):
+            sel = idx[:m]
+            sl = (f[sel[-1]] - f[sel[0]]) / (x[sel[-1]] - x[sel[0]])
+            line = f[sel[0]] + sl * (x[sel] - x[sel[0]])
+            if np.abs(line - f[sel]).max() <= tol:
+                best, slope = m, float(sl)
+            else:
+                break
+        return best, slope
+
+    right_n, right_s = tail(np.arange(n - 1, -1, -1))
+    left_n, left_s = tail(np.arange(n))
+    if right_n <= 1 and left_n <= 1:
+        return None
+    hi = float(x[n - right_n]) if right_n > 1 else float(x[-1])
+    lo = float(x[left_n - 1]) if left_n > 1 else float(x[0])
+    if hi - lo < (x[-1] - x[0]) / 16:
+        return None
+    return lo, hi, (-left_s if left_n > 1 else 0.0), (right_s if right_n > 1 else 0.0)
+
+
+def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -> list[tuple[FormSpec, float]]:
+    """Fitted candidate forms whose float error on the samples is at most ``max_float_err``.
+
+    Returns ``(spec, float max error)`` pairs, at most one (the smallest that fits) per structure.
+    """
+    out: list[tuple[FormSpec, float]] = []
+    _GIVE_UP[0] = max_float_err
+    if len(x) > 1201:  # fit on a coarser grid (fast); the error is checked on every sample
+        pick = np.linspace(0, len(x) - 1, 1201).astype(int)
+        xf, ff = x[pick], f[pick]
+    else:
+        xf, ff = x, f
+
+    def consider(spec: FormSpec) -> bool:
+        err = float(np.abs(evaluate(spec, x) - f).max())
+        if math.isfinite(err) and err <= max_float_err:
+            out.append((spec, err))
+            return True
+        return False
+
+    kinks = kinks_of(x, f, tol)
+    if kinks is not None:
+        consider(fit_hinge(xf, ff, kinks))
+    # exact x * sigmoid(b x): g = f / x, b = logit(g) / x
+    nz = np.abs(x) > 0.25
+    g = f[nz] / x[nz]
+    if np.all((g > 1e-6) & (g < 1 - 1e-6)):
+        b = float(np.median(np.log(g / (1 - g)) / x[nz]))
+        if b > 0:
+            consider(FormSpec("gate", {"gate": "sigmoid", "a": b, "b": [0.0, 1.0], "a_coeffs": []}))
+    for gate, scales in (("sigmoid", (1.0, 1.702, 0.5, 2.0, 3.0)), ("tanh", (0.5, 1.0, 0.25))):
+        for a in scales:
+            for deg_a in (-1, 1, 2, 3, 4):
+                for deg_b in range(2, 7):  # x (b0 + b1 s): the converter misplaces that ADD's range (measured)
+                    if consider(fit_gate(xf, ff, gate, a, deg_b, deg_a)):
+                        break
+    if x.min() < 0 < x.max():
+        for total in range(2, 13):
+            found = False
+            for dp in range(1, total):
+                if consider(fit_split(xf, ff, dp, total - dp)):
+                    found = True
+                    break
+            if found:
+                break
+    tails = linear_tails(x, f, max(tol, max_float_err / 4))
+    if tails is not None:
+        lo, hi, left, right = tails
+        intervals = [_on_input_grid(float(x[0]), float(x[-1]), lo, hi, extra) for extra in (0, 1)] + [(lo, hi)]
+        for a, b in intervals:  # the lowest degree that fits, per interval
+            for deg in range(1, 9):
+                if consider(fit_clip(xf, ff, a, b, deg, right, left)):
+                    break
+    for deg in range(1, 9):
+        if consider(fit_poly(xf, ff, deg)):
+            break
+    return out
