@@ -481,7 +481,9 @@ def activation_of_layer(layer: Any) -> tuple[Activation, dict[str, Any]] | None:
     (:func:`keras_builtin_layer_activation`). Layers with an ``activation=`` argument (Dense,
     Conv2D) are not activation layers.
     """
-    name = getattr(type(layer), "activation_name", None) or getattr(layer, "_entry_name", None)
+    name = getattr(type(layer), "activation_name", None)  # generated classes: a class attribute
+    if not isinstance(name, str):  # the generic keras_acts.layers.Activation: per instance
+        name = getattr(layer, "_entry_name", None)
     kwargs_of = getattr(layer, "activation_kwargs", None)
     if isinstance(name, str) and name and kwargs_of is not None and _is_keras_acts_layer(layer):
         return lookup(name), dict(kwargs_of)

@@ -1,6 +1,7 @@
 """Automatic, verified int8 lowering (issue 21, parts 2 and 3) of activations the package does not ship.
 
-Each activation is registered in the test (``registry.register``) without any lowering, so the exporter
+Each activation is registered in the test with the public ``keras_acts.register_activation`` without any
+lowering, so the exporter
 lowers it automatically. The fidelity is measured independently of the search: the activation layer is
 exported by ``to_tflite(target="cpu")`` inside :func:`keras_acts.export.fidelity.measure_int8_fidelity`
 and compared with a NumPy float64 reference written from the formula here, and the XNNPACK partitions
@@ -22,7 +23,6 @@ from keras_acts import registry
 from keras_acts.export import auto_lowering as al
 from keras_acts.export.fidelity import measure_int8_fidelity
 from keras_acts.export.xnnpack import xnnpack_plan
-from keras_acts.lowering import activation_function
 
 keras = keras_acts.keras
 _erf = np.vectorize(math.erf)
@@ -67,8 +67,8 @@ def _np_steps(x):
 
 
 def _register(name, math_fn, reference, formula):
-    fn = activation_function(name)(lambda x: math_fn(x))
-    return registry.register(registry.Activation(name=name, fn=fn, reference=reference, formula=formula, paper="test"))
+    keras_acts.register_activation(name, lambda x: math_fn(x), reference=reference, formula=formula, paper="test")
+    return registry.lookup(name)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -81,8 +81,7 @@ def registered(tmp_path_factory):
     entries["t_steps"] = _register("t_steps", _steps, _np_steps, "three steep tanh steps")
     yield entries
     for n in entries:
-        registry._REGISTRY.pop(n, None)
-        registry._ALIASES.pop(registry._key(n), None)
+        keras_acts.unregister_activation(n)
     al.clear_memory_cache()
     if old_env is None:
         os.environ.pop(al.CACHE_DIR_ENV, None)
