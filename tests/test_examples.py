@@ -260,3 +260,34 @@ def test_qat_mobilenetv3_quick_end_to_end(tmp_path):
     assert "| frontend | float | PTQ int8 | QAT int8 | tfmot alone |" in text and "--quick run" in text
     table = mod.side_by_side([saved, saved])
     assert table.count(f"| {keras_acts.FRONTEND} |") == 2
+
+
+@pytest.mark.slow
+def test_train_on_jax_exports_int8_that_agrees_with_the_jax_model(tmp_path):
+    """examples/train_on_jax.py: trains on jax (its own process), exports int8 in a TensorFlow process;
+    the agreement is re-measured here from the files it wrote, with LiteRT."""
+    import subprocess
+    import sys
+
+    from keras_acts.export import evaluate, inspect
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_USE_LEGACY_KERAS": "0"}
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "train_on_jax.py"), "--epochs", "4", "--limit", "400",
+                           "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "trained on jax" in proc.stdout and "int8 (LiteRT, XNNPACK)" in proc.stdout, proc.stdout
+    report = inspect(str(tmp_path / "model_int8.tflite"))
+    assert report.is_fully_int8 and report.xnnpack.partitions == 1
+    logits_jax = np.load(tmp_path / "logits_jax.npy")
+    x_test, y_test = np.load(tmp_path / "x_test.npy"), np.load(tmp_path / "y_test.npy")
+    assert logits_jax.shape == (len(x_test), 10) and len(x_test) >= 100  # the real digits' test split
+    ev = evaluate(str(tmp_path / "model_int8.tflite"), x_test, y_test)
+    q = np.asarray(ev.outputs)
+    agree = float(np.mean(q.argmax(1) == logits_jax.argmax(1)))
+    jax_accuracy = float(np.mean(logits_jax.argmax(1) == y_test))
+    # Post-training int8 of a model trained for 4 epochs on 400 images: the int8 model keeps the jax
+    # model's class on nearly every image and its accuracy within a few points.
+    assert agree >= 0.9, agree
+    assert abs(ev.accuracy - jax_accuracy) <= 0.05, (ev.accuracy, jax_accuracy)
+    assert jax_accuracy > 0.3  # trained: well above chance (0.1)
+    assert f"{100 * agree:.1f} % of top-1" in proc.stdout  # the example reports the same agreement
