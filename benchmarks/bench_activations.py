@@ -452,7 +452,7 @@ def _result(args: argparse.Namespace, rows: list[dict[str, Any]], versions: dict
         "backend": keras_backend(),
         "versions": versions,
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": _cpus()},
+                    "cpus": _cpus(), "load_average_at_end": [round(v, 2) for v in os.getloadavg()]},
         "elements": 1 << args.size,
         "repeats": args.repeats,
         "rows": rows,

@@ -179,6 +179,10 @@ print("RESULT " + json.dumps(check_saved({str(out)!r})))
 # tfmot (engine="tfmot") on MobileNetV3Small, whose hard-swish TFOpLambdas exercise the tfmot-specific code
 # (adoption before tfmot, tfmot_saving); one architecture keeps CI time in bounds.
 TFMOT_ARCHITECTURES = ("MobileNetV3Small",)
+# Each case trains and exports a keras.applications network (minutes on 2 cores): not in the fast lane
+# (`pytest -m "not slow"`); CI runs them.
+pytestmark = pytest.mark.slow
+
 # Architectures tested in one frontend only, to keep CI under its time budget: EfficientNetV2B0 (the
 # slowest case) takes the code paths of EfficientNetB0 (squeeze-excite, swish, BatchNorm folding),
 # which runs in both frontends.
