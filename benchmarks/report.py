@@ -198,7 +198,7 @@ def render() -> str:
             "",
             "Two ratios per measurement: wall time, and the process's CPU time over all threads (on a shared "
             "machine the wall times of both sides stretch by whatever the scheduler gives to other jobs, in "
-            "steps of its time slice; the CPU time counts this process's work only)."
+            "steps of its time slice; the CPU time counts this process's work only)"
             + (f" Load average when the run ended: {', '.join(str(v) for v in act['machine']['load_average_at_end'])} "
                f"on {act['machine']['cpus']} cores"
                if act["machine"].get("load_average_at_end") else "")
@@ -227,6 +227,24 @@ def render() -> str:
                     f"{r['time_ratio']:.2f} / {cpu}")
             for key in sorted(cells):
                 lines.append("| " + " | ".join(key) + " | " + " | ".join(cells[key].get(g, "–") for g in GATED) + " |")
+        before, after = _load("torch_fused_before.json"), _load("torch_fused_after.json")
+        if before and after:
+            old = {(r["activation"], r["pass"]): r["cpu_ratio"] for r in before["rows"]}
+            lines += [
+                "",
+                f"**torch eager, before and after the fused ATen forms** (`{after['command']}`, with "
+                f"`PYTHONPATH` on each version; {after['date']}, torch {after['torch']}, {after['threads']} thread, "
+                f"{after['elements']:,} float32 elements, {after['repeats']} interleaved pairs, the thread's CPU "
+                "time, which the other jobs on the machine hardly move; load average at the end "
+                f"{', '.join(str(v) for v in after['load_average_at_end'])}). keras_acts / Keras:",
+                "",
+                f"| activation | pass | {before['label']} | {after['label']} |",
+                "|---|---|---:|---:|",
+            ]
+            for r in after["rows"]:
+                prev = old.get((r["activation"], r["pass"]))
+                lines.append(f"| {r['activation']} | {r['pass']} | {prev:.2f} | {r['cpu_ratio']:.2f} |" if prev is not None
+                             else f"| {r['activation']} | {r['pass']} | – | {r['cpu_ratio']:.2f} |")
         if act.get("fit_rows"):
             lines += [
                 "",
