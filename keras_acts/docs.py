@@ -55,15 +55,20 @@ def string_behaviour(entry: registry.Activation, frontend: str) -> str:
     return f"tf_keras's own `{b.name}` (different math): use {alt}`keras_acts.get({entry.name!r})`"
 
 
+# The Keras 3 backends every registry entry trains on (values, edge values and gradients):
+# tests/test_backends.py, parametrized over the registry, runs on each of them in CI (.ci/run).
+TESTED_BACKENDS = ("jax", "torch", "tensorflow")
+
+
 def activation_table_markdown(entries: Sequence[registry.Activation] | None = None) -> str:
     """The markdown table of every registry entry (one row each, sorted by name)."""
     entries = list(entries or registry.entries())
     rows = {r["name"]: r for r in registry.names_table(entries)}
     head = (
-        "| Activation | Aliases | Formula | Parameters | Layer | `activation=\"name\"` in Keras 3 "
+        "| Activation | Aliases | Formula | Parameters | Layer | Keras 3 backends | `activation=\"name\"` in Keras 3 "
         "| in tf_keras | int8 ops, `target=\"cpu\"` (LiteRT/XNNPACK) | int8 ops, `target=\"micro\"` | Edge TPU |"
     )
-    sep = "|" + "---|" * 10
+    sep = "|" + "---|" * 11
     lines = [head, sep]
     for e in entries:
         r = rows[e.name]
@@ -81,6 +86,7 @@ def activation_table_markdown(entries: Sequence[registry.Activation] | None = No
             _code(r["formula"]).replace("|", "\\|"),
             params,
             f"`{r['layer']}`",
+            ", ".join(TESTED_BACKENDS),
             string_behaviour(e, "keras3"),
             string_behaviour(e, "tf_keras"),
             cpu,

@@ -175,11 +175,20 @@ print("RESULT " + json.dumps(check_saved({str(out)!r})))
 """
 
 
-# keras_acts's own engine (the default) on every architecture in both frontends; under tf_keras also
+# keras_acts's own engine (the default) on every architecture (in both frontends but see ONE_FRONTEND); under tf_keras also
 # tfmot (engine="tfmot") on MobileNetV3Small, whose hard-swish TFOpLambdas exercise the tfmot-specific code
 # (adoption before tfmot, tfmot_saving); one architecture keeps CI time in bounds.
 TFMOT_ARCHITECTURES = ("MobileNetV3Small",)
-CASES = [(*a, "keras_acts") for a in ARCHITECTURES] + (
+# Each case trains and exports a keras.applications network (minutes on 2 cores): not in the fast lane
+# (`pytest -m "not slow"`); CI runs them.
+pytestmark = pytest.mark.slow
+
+# Architectures tested in one frontend only, to keep CI under its time budget: EfficientNetV2B0 (the
+# slowest case: 132 s under Keras 3 against EfficientNetB0's 82 s, `--durations`, load average ~5 on the
+# 2-core machine, 2026-12-05) takes the code paths of EfficientNetB0 (squeeze-excite, swish, BatchNorm
+# folding), which runs in both frontends.
+ONE_FRONTEND = {"EfficientNetV2B0": "keras3"}
+CASES = [(*a, "keras_acts") for a in ARCHITECTURES if ONE_FRONTEND.get(a[0], FRONTEND) == FRONTEND] + (
     [(*a, "tfmot") for a in ARCHITECTURES if a[0] in TFMOT_ARCHITECTURES] if FRONTEND == "tf_keras" else []
 )
 

@@ -109,3 +109,13 @@ def test_readme_first_example_runs(tmp_path, monkeypatch):
     # step, so the int8 output is constant and validation says why; nothing else is flagged.
     assert all("degenerate" in w and "untrained" in w for w in report.warnings), report.warnings
     assert "PRELU" not in report.op_names and "HARD_SWISH" not in report.op_names
+
+
+def test_backends_column_is_what_ci_tests():
+    """The table's "Keras 3 backends" column names exactly the backends on which CI runs
+    tests/test_backends.py (parametrized over every registry entry): tensorflow (the plain runs)
+    and each KERAS_BACKEND of the README test command."""
+    cmd = _readme_command("test")
+    backends = {"tensorflow"} | set(re.findall(r"KERAS_BACKEND=(\w+) \S*python -m pytest -n 2 -q tests/test_backends.py", cmd))
+    assert set(docs.TESTED_BACKENDS) == backends, (docs.TESTED_BACKENDS, cmd)
+    assert "| Keras 3 backends |" in docs.activation_table_markdown().splitlines()[0]

@@ -27,6 +27,8 @@ def swish(x: Any, beta: float = 1.0) -> Any:
     no extra pass.
     """
     if isinstance(beta, float):
+        if beta == 1.0 and "silu" in K.FUSED:
+            return K.FUSED["silu"](x)  # torch: one ATen kernel (see keras_acts._ops.FUSED)
         return K.mul_no_nan(x, K.sigmoid(x if beta == 1.0 else x * beta))
     b = K.as_dtype_of(beta, x)  # a learnable beta of either sign
     return gated_product(x, lambda v: v * K.sigmoid(b * v), direction=b)
@@ -34,6 +36,8 @@ def swish(x: Any, beta: float = 1.0) -> Any:
 
 def _swish_derivative(x: Any, beta: float = 1.0) -> Any:
     """``sigmoid(bx) + bx sigmoid(bx) (1 - sigmoid(bx))``; the product is 0 where ``s (1 - s)`` is (+-inf)."""
+    if beta == 1.0 and "silu_derivative" in K.FUSED:
+        return K.FUSED["silu_derivative"](x)
     bx = x if beta == 1.0 else x * beta
     s = K.sigmoid(bx)
     return s + K.mul_no_nan(bx, s * (1.0 - s))
@@ -54,11 +58,15 @@ def hard_swish(x: Any) -> Any:
 
     Reference: Howard et al., 2019, "Searching for MobileNetV3" (arXiv:1905.02244).
     """
+    if "hard_silu" in K.FUSED:
+        return K.FUSED["hard_silu"](x)
     return K.mul_no_nan(x, K.relu6(x + 3.0) / 6.0)
 
 
 def _hard_swish_derivative(x: Any) -> Any:
     """0 for ``x <= -3``, ``(2x + 3) / 6`` on ``(-3, 3)``, 1 for ``x >= 3`` (with ``t = x + 3``: ``t/3 - 1/2``)."""
+    if "hard_silu_derivative" in K.FUSED:
+        return K.FUSED["hard_silu_derivative"](x)
     t = x + 3.0
     return K.where(t > 0.0, K.where(t < 6.0, t * (1.0 / 3.0) - 0.5, 1.0), 0.0)
 
@@ -83,11 +91,15 @@ def mish(x: Any) -> Any:
     """
     # mish(-inf) = 0 (the limit), not -inf * 0: x is kept finite. Not mul_no_nan here: TensorFlow's
     # graph optimizer fuses x * tanh(softplus(x)) into one kernel (4x faster than the ops apart).
+    if "mish" in K.FUSED:
+        return K.FUSED["mish"](x)
     return K.mish(K.no_neg_inf(x))
 
 
 def _mish_derivative(x: Any) -> Any:
     """``g + x sigmoid(x) (1 - g^2)`` with ``g = tanh(softplus(x))``; the product is 0 at +-inf."""
+    if "mish_derivative" in K.FUSED:
+        return K.FUSED["mish_derivative"](x)
     g = K.tanh(K.softplus(x))
     return g + K.mul_no_nan(x, K.sigmoid(x) * (1.0 - g * g))
 
@@ -132,6 +144,8 @@ def gelu(x: Any, approximate: bool = False) -> Any:
     """
     if approximate:
         return _gelu_tanh_value(x)
+    if "gelu" in K.FUSED:
+        return K.FUSED["gelu"](x)
     return K.mul_no_nan(x, _normal_cdf(x))
 
 
@@ -139,6 +153,8 @@ def _gelu_derivative(x: Any, approximate: bool = False) -> Any:
     """``Phi(x) + x phi(x)``, ``phi(x) = exp(-x^2 / 2) / sqrt(2 pi)``; the product is 0 at +-inf."""
     if approximate:
         return _gelu_tanh_derivative(x)
+    if "gelu_derivative" in K.FUSED:
+        return K.FUSED["gelu_derivative"](x)
     pdf = K.exp(K.square(x) * -0.5) * _INV_SQRT_2PI
     return _normal_cdf(x) + K.mul_no_nan(x, pdf)
 

@@ -41,6 +41,8 @@ def hard_sigmoid(x: Any, slope: float = MOBILENET_SLOPE) -> Any:
     Courbariaux et al., 2015 (BinaryConnect) for the 0.2 slope.
     """
     if isinstance(slope, float) and slope == MOBILENET_SLOPE:
+        if "hard_sigmoid" in K.FUSED:
+            return K.FUSED["hard_sigmoid"](x)  # torch: one ATen kernel (keras_acts._ops.FUSED)
         return K.relu6(x + 3.0) / 6.0
     six_slope = 6.0 * slope if isinstance(slope, float) else K.as_dtype_of(slope, x) * 6.0
     return K.relu6(x * six_slope + 3.0) / 6.0

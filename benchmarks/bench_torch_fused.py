@@ -1,0 +1,89 @@
+"""keras_acts's self-gated activations on Keras 3's torch backend against Keras's built-ins, in CPU time.
+
+A by-hand check for the fused-ATen forms (``keras_acts._ops.FUSED``) that stays readable on a machine
+shared with other jobs: one torch thread, the thread's CPU time (``time.thread_time``) instead of wall
+time, 2^22 float32 elements uniform in [-8, 8], 15 interleaved pairs, median of the per-pair ratios
+keras_acts / Keras. Eager mode; forward under ``torch.no_grad``, forward+backward as the input gradient.
+
+To compare two versions of keras_acts, run it with each on ``PYTHONPATH`` (e.g. a ``git archive`` of
+an older commit) and ``--label``.
+
+Usage:
+    PYTHONPATH=. python benchmarks/bench_torch_fused.py [--json PATH] [--label TEXT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ["KERAS_BACKEND"] = "torch"
+
+import keras  # noqa: E402
+import torch  # noqa: E402
+
+import keras_acts  # noqa: E402
+
+PAIRS = {"swish": "silu", "hard_swish": "hard_silu", "gelu": "gelu", "mish": "mish", "hard_sigmoid": "hard_sigmoid"}
+
+
+def _forward(f):
+    def step(x):
+        with torch.no_grad():
+            return f(x)
+
+    return step
+
+
+def _forward_backward(f):
+    def step(x):
+        xr = x.detach().requires_grad_(True)
+        y = f(xr)
+        return torch.autograd.grad(y, xr, torch.ones_like(y))[0]
+
+    return step
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--label", default="", help="a name for this keras_acts version in the JSON")
+    p.add_argument("--repeats", type=int, default=15)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    x = torch.empty(1 << 22).uniform_(-8, 8, generator=torch.Generator().manual_seed(0))
+    rows = []
+    for name, builtin in PAIRS.items():
+        for pas, wrap in (("fwd", _forward), ("fwd+bwd", _forward_backward)):
+            ours, theirs = wrap(keras_acts.get(name)), wrap(getattr(keras.activations, builtin))
+            for f in (ours, theirs, ours, theirs):
+                f(x)
+            ta, tb = [], []
+            for i in range(args.repeats):
+                order = ((ours, ta), (theirs, tb)) if i % 2 == 0 else ((theirs, tb), (ours, ta))
+                for f, sink in order:
+                    t0 = time.thread_time()
+                    f(x)
+                    sink.append(time.thread_time() - t0)
+            row = {"activation": name, "baseline": f"keras.activations.{builtin}", "pass": pas,
+                   "ours_cpu_ms": 1e3 * statistics.median(ta), "theirs_cpu_ms": 1e3 * statistics.median(tb),
+                   "cpu_ratio": statistics.median(a / b for a, b in zip(ta, tb))}
+            rows.append(row)
+            print(f"{name:<13} {pas:<8} ours {row['ours_cpu_ms']:7.2f} ms  Keras {row['theirs_cpu_ms']:7.2f} ms  "
+                  f"x{row['cpu_ratio']:.2f}", flush=True)
+    result = {"benchmark": "bench_torch_fused", "label": args.label, "keras_acts": keras_acts.__file__,
+              "command": " ".join([os.path.basename(sys.executable), *sys.argv]), "date": time.strftime("%Y-%m-%d"),
+              "torch": torch.__version__, "keras": keras.__version__, "threads": 1, "elements": 1 << 22,
+              "repeats": args.repeats, "load_average_at_end": [round(v, 2) for v in os.getloadavg()], "rows": rows}
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
