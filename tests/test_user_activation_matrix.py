@@ -123,28 +123,27 @@ def test_save_and_load_in_a_fresh_process(tmp_path, user_module):
     model.save(path)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", np.asarray(model(x)))
-    out = run_python(
+    out = run_python(  # one fresh process: first without the registering module, then with it
         f"""
-        import numpy as np, keras_acts, {MODULE}
+        import importlib
+        import numpy as np, keras_acts
+        try:
+            keras_acts.keras.models.load_model({str(path)!r})
+        except Exception as err:
+            print('without the module:', type(err).__name__, err)
+        importlib.import_module({MODULE!r})
         model = keras_acts.keras.models.load_model({str(path)!r})
         x, y = np.load({str(tmp_path / 'x.npy')!r}), np.load({str(tmp_path / 'y.npy')!r})
         np.testing.assert_allclose(np.asarray(model(x)), y, rtol=1e-6, atol=1e-6)
         print('params', [l.get_config().get('beta', l.get_config().get('scale')) for l in model.layers[2::2]])
         """
     )
+    first = out.split("without the module:")[1].split("\nparams")[0]
+    assert "is not registered in this process" in first and "keras_acts.register_activation('user_" in first, out
     assert "params [1.0, 1.0]" in out, out
-    out = run_python(
-        f"""
-        import keras_acts
-        try:
-            keras_acts.keras.models.load_model({str(path)!r})
-        except Exception as err:
-            print(type(err).__name__, err)
-        """
-    )
-    assert "is not registered in this process" in out and "keras_acts.register_activation('user_" in out, out
 
 
+@pytest.mark.slow  # three automatic searches (one per target), 20-60 s on 2 shared cores
 @pytest.mark.parametrize("name", NAMES)
 def test_int8_per_target(name):
     """cpu: <= 1.5 LSB over -8..8, all int8, one XNNPACK partition; micro: <= 1.5 LSB, all int8;
@@ -165,6 +164,7 @@ def test_int8_per_target(name):
             assert report.compatible and report.mapped_fraction == 1.0, str(report)
 
 
+@pytest.mark.slow  # training, and the export's search on the calibrated range: 12-45 s on 2 shared cores
 @pytest.mark.parametrize("name", NAMES)
 def test_qat_on_digits_with_int8_parity(name):
     """quantize_model + a short fit on real digits; the int8 export agrees with the QAT model:
@@ -184,7 +184,7 @@ def test_qat_on_digits_with_int8_parity(name):
     ])
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(keras.optimizers.Adam(3e-3), loss)
-    model.fit(x_train, ds.y_train, epochs=8, batch_size=32, verbose=0)
+    model.fit(x_train, ds.y_train, epochs=5, batch_size=32, verbose=0)
     qat = keras_acts.quantization.quantize_model(model, calibration_data=x_train[:256])
     qat.compile(keras.optimizers.Adam(5e-4), loss)
     qat.fit(x_train, ds.y_train, epochs=1, batch_size=32, verbose=0)
