@@ -209,4 +209,5 @@ def test_explain(name):
         row = rows[target]
         assert row.source == "automatic" and row.fully_int8 and row.within_budget, row
         assert row.max_lsb <= BUDGET_LSB and row.xnnpack_partitions == 1, row
-    assert f"{name}:" in str(ex) and "automatic" in str(ex)
+    assert ex.edgetpu_status == "automatic" and "all Coral ops" in ex.edgetpu_reason, ex.edgetpu_reason
+    assert f"{name}:" in str(ex) and "Edge TPU: automatic" in str(ex)
