@@ -191,7 +191,8 @@ class Explanation:
         stock_xnnpack_partitions: its XNNPACK partitions.
         stock_xnnpack_outside: the stock ops XNNPACK leaves to the builtin kernels.
         stock_error: why the stock conversion failed ("" when it converted).
-        edgetpu_status: ``"native"``, ``"lowered"``, ``"approximate"`` or ``"unsupported"``.
+        edgetpu_status: ``"native"``, ``"lowered"``, ``"approximate"``, ``"automatic"`` (no registered Coral
+            form, but the measured automatic edgetpu form is within the budget and Coral-only) or ``"unsupported"``.
         edgetpu_reason: one sentence saying why.
         edgetpu_note: the entry's Edge TPU note (alternatives, limits).
         qat_scheme: the entry's QAT scheme.
@@ -732,6 +733,7 @@ def explain(
         ))
 
     verdict = entry.edgetpu_form()
+    edgetpu_status, edgetpu_reason = _automatic_edgetpu_verdict(verdict.status, verdict.reason, rows, lo, hi)
     qat_ops, qat_points = _qat(entry)
     try:
         import ai_edge_litert  # noqa: PLC0415
@@ -760,8 +762,8 @@ def explain(
         stock_xnnpack_partitions=stock.get("partitions"),
         stock_xnnpack_outside=tuple(stock.get("outside", ())),
         stock_error=stock.get("error", ""),
-        edgetpu_status=verdict.status,
-        edgetpu_reason=verdict.reason,
+        edgetpu_status=edgetpu_status,
+        edgetpu_reason=edgetpu_reason,
         edgetpu_note=entry.edgetpu.note,
         qat_scheme=entry.qat,
         qat_ops=qat_ops,
@@ -788,6 +790,22 @@ def _first_line(err: BaseException) -> str:
     if custom:
         return f"{type(err).__name__}: no TFLite builtin for {'; '.join(c.split(':', 1)[1].strip() for c in custom)}"
     return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _automatic_edgetpu_verdict(status: str, reason: str, rows: Sequence[TargetResult], lo: float, hi: float) -> tuple[str, str]:
+    """The registry's Edge TPU verdict, or ``"automatic"`` when the registry has no Coral form but the
+    measured automatic edgetpu form is all int8, within the budget and made of Coral ops only."""
+    row = next((t for t in rows if t.target == "edgetpu" and t.source == "automatic"), None)
+    if status != "unsupported" or row is None or not (row.within_budget and row.fully_int8):
+        return status, reason
+    from keras_acts.export.edgetpu.optable import OPS  # noqa: PLC0415
+
+    if any(op not in OPS for op in row.ops if op not in ("QUANTIZE", "DEQUANTIZE")):
+        return status, reason
+    return "automatic", (
+        f"automatic form {', '.join(row.form_ops)}, all Coral ops; {row.max_lsb:.2f} LSB on [{lo:g}, {hi:g}], "
+        "verified on LiteRT (the Edge TPU compiler is not run)"
+    )
 
 
 def _qat(entry: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -125,6 +125,7 @@ REFERENCES: dict[str, Reference] = {
         lambda x, alpha=PRELU_ALPHA: F.prelu(x, torch.tensor([alpha], dtype=torch.float64)), lambda **p: (0.0,)
     ),
     "elu": _torch(lambda x, alpha=1.0: F.elu(x, alpha), lambda **p: (0.0,), ({"alpha": 0.5},)),
+    "celu": _torch(lambda x, alpha=1.0: F.celu(x, alpha), variants=({"alpha": 0.5},)),
     "selu": _torch(F.selu, lambda: (0.0,)),
     "softplus": _torch(F.softplus),
     "sigmoid": _torch(torch.sigmoid),

@@ -307,3 +307,30 @@ def _test_train_on_jax_exports_int8_that_agrees_with_the_jax_model(tmp_path):
 # uses, so it is collected in the Keras 3 pass only: the tf_keras pass would repeat the same run.
 if keras_acts.FRONTEND == "keras3":
     test_train_on_jax_exports_int8_that_agrees_with_the_jax_model = _test_train_on_jax_exports_int8_that_agrees_with_the_jax_model
+
+
+@pytest.mark.slow  # one search per int8 range (~10 s each) and the training: 30-60 s on 2 shared cores
+def test_custom_activation_end_to_end(tmp_path, monkeypatch):
+    """Register Logish (keras.ops, no lowering), train on digits, QAT, all-int8 cpu export, explain."""
+    from keras_acts.export import auto_lowering
+
+    monkeypatch.setenv(auto_lowering.CACHE_DIR_ENV, str(tmp_path / "cache"))  # searched afresh
+    auto_lowering.clear_memory_cache()
+    mod = _example("custom_activation")
+    try:
+        res = mod.main(["--epochs", "3", "--qat-epochs", "1", "--limit", "400", "--explain-targets", "cpu"])
+        entry = keras_acts.registry.lookup("logish")
+        assert entry.origin != keras_acts.registry.PACKAGE_ORIGIN and not entry.lowerings
+        assert res["dataset"]["name"] == "digits" and res["frontend"] == keras_acts.FRONTEND
+        assert all(0.0 <= res[k] <= 1.0 for k in ("float_accuracy", "qat_accuracy", "int8_accuracy"))
+        p = res["parity"]
+        assert p["share_within_2_lsb"] >= 0.99 and p["top1_agreement"] >= 0.95, p
+        # the automatic form, not the training math: all int8, one XNNPACK partition
+        assert res["float_islands"] == [] and res["xnnpack_partitions"] == 1
+        assert "TANH" in res["ops"] and "LOG" not in res["ops"], res["ops"]
+        (cpu,) = res["explain"]["targets"]
+        assert cpu["source"] == "automatic" and cpu["within_budget"] and cpu["xnnpack_partitions"] == 1, cpu
+        mod.main(["--epochs", "1", "--qat-epochs", "0", "--limit", "60", "--explain-targets", "float"])  # re-run
+    finally:
+        keras_acts.unregister_activation("logish")
+        auto_lowering.clear_memory_cache()

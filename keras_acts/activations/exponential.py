@@ -1,4 +1,4 @@
-"""Exponential-family activations: exponential, elu, selu and softplus."""
+"""Exponential-family activations: exponential, elu, celu, selu and softplus."""
 
 from __future__ import annotations
 
@@ -27,6 +27,25 @@ def elu(x: Any, alpha: float = 1.0) -> Any:
         return K.elu(x)  # one ELU op in TFLite; its kernel uses exp(x) - 1
     negative = K.expm1(K.minimum(x, 0.0)) * K.as_dtype_of(alpha, x)
     return K.where(x > 0, x, negative)
+
+
+def celu(x: Any, alpha: float = 1.0) -> Any:
+    """Continuously differentiable ELU: ``x`` if ``x > 0`` else ``alpha * (exp(x / alpha) - 1)``.
+
+    ``alpha > 0``; unlike elu's, its derivative is 1 at 0 for every ``alpha`` (C1), and
+    ``celu(x, alpha) = alpha * elu(x / alpha)``. The negative branch is evaluated on
+    ``min(x, 0)`` so that neither the value nor the gradient overflows for large positive inputs.
+
+    Reference: Barron, 2017, "Continuously Differentiable Exponential Linear Units"
+    (arXiv:1704.07483).
+    """
+    a = K.as_dtype_of(alpha, x)
+    return K.where(x > 0, x, K.expm1(K.minimum(x, 0.0) / a) * a)
+
+
+def _celu_derivative(x: Any, alpha: float = 1.0) -> Any:
+    """``1`` for ``x > 0``, else ``exp(x / alpha)`` (1 at 0: the two branches meet)."""
+    return K.where(x > 0, 1.0, K.exp(K.minimum(x, 0.0) / K.as_dtype_of(alpha, x)))
 
 
 def selu(x: Any) -> Any:
@@ -125,6 +144,29 @@ def _elu_float(x: Any, alpha: float = 1.0) -> Any:
     if isinstance(alpha, float) and alpha == 1.0 and x.dtype != tf.float64:
         return tf.nn.elu(x)
     return _elu_int8(x, alpha)
+
+
+def _celu_int8(x: Any, alpha: float = 1.0) -> Any:
+    """int8 lowering of celu: ``relu(x) + alpha * (exp(min(x, 0) / alpha) - 1)`` (elu's, one MUL by 1/alpha)."""
+    if isinstance(alpha, float) and alpha == 1.0:
+        return _elu_int8(x)
+    p, m = split_sign(x)
+    return p + param_as(alpha, x.dtype) * (tf.exp(m * param_as(1.0 / alpha, x.dtype)) - 1.0)
+
+
+def _celu_cpu(x: Any, alpha: float = 1.0) -> Any:
+    """int8 LiteRT-CPU form of celu: elu's with ``1/alpha`` folded into the MUL before TANH and ``alpha`` into P."""
+    if not isinstance(alpha, float):
+        return _celu_int8(x, alpha)
+    p, q = split_sign_delegable(x)
+    return p + horner(tf.math.tanh(q * (-0.5 / alpha)), [c * alpha for c in _EXPM1_TANH])
+
+
+def _celu_float(x: Any, alpha: float = 1.0) -> Any:
+    """Float lowering of celu: one ELU op for alpha = 1, else the int8 form (EXPM1 is no TFLite op)."""
+    if isinstance(alpha, float) and alpha == 1.0 and x.dtype != tf.float64:
+        return tf.nn.elu(x)
+    return _celu_int8(x, alpha)
 
 
 def _selu_int8(x: Any) -> Any:
@@ -249,6 +291,41 @@ elu = register_activation(
         "and TANH"
     ),
     keras_layers={"ELU": lambda config: {"alpha": float(config.get("alpha", 1.0))}},
+)
+
+celu = register_activation(
+    "celu",
+    celu,
+    reference=lambda x, alpha=1.0: alpha * _np_elu(np.asarray(x, np.float64) / alpha),
+    derivative=_celu_derivative,
+    formula="x if x > 0 else alpha * (exp(x / alpha) - 1)",
+    paper="Barron 2017 (arXiv:1704.07483)",
+    params=(Param("alpha", 1.0, "saturation value -alpha for x -> -inf; alpha > 0", minimum=1e-3),),
+    layer="CELU",
+    output_range=(-1.0, None),
+    builtins={
+        "keras3": Builtin("celu", True),
+        "tf_keras": Builtin(None, False, note="tf_keras has no celu; keras_acts.celu is the same math"),
+    },
+    lowerings={
+        "float": Lowering(_celu_float, ("ELU",), "one ELU op for alpha = 1"),
+        "int8": Lowering(
+            _celu_int8,
+            ("RELU", "SUB", "EXP", "SUB", "ADD"),
+            "relu(x) + alpha (exp((x - relu(x)) / alpha) - 1) (elu's int8 form; alpha != 1 adds two MULs)",
+        ),
+        "cpu": Lowering(
+            _celu_cpu,
+            ("MUL", "ADD", "MUL", "TANH", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD"),
+            "relu(x) + alpha P(tanh(min(x, 0) / (2 alpha))) (elu's cpu form, 1/alpha folded into its MUL)",
+            max_abs_error=0.0051,
+        ),
+    },
+    qat="output",
+    edgetpu=EdgeTPU(
+        "ELU and EXP are not Edge TPU ops; the cpu form relu(x) + alpha P(tanh(min(x, 0) / (2 alpha))) uses only "
+        "MUL, ADD and TANH"
+    ),
 )
 
 selu = register_activation(

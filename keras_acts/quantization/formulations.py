@@ -172,6 +172,8 @@ def _tanh(x: Any, point: Any) -> Any:
 
 FORMS: dict[str, QATForm] = {
     "elu": QATForm(_elu, moving=("pos",), ops=("EXP", "SUB", "RELU", "ADD")),
+    "celu": QATForm(lambda x, point, alpha=1.0: float(alpha) * _elu(x / float(alpha), point), moving=("pos",),
+                    ops=("EXP", "SUB", "RELU", "ADD")),  # alpha * elu(x / alpha)
     "selu": QATForm(_selu, moving=("pos", "sum"), ops=("EXP", "SUB", "MUL", "RELU", "ADD")),
     "softplus": QATForm(_softplus, moving=("abs", "pos"), ops=("ABS", "LOGISTIC", "LOG", "RELU", "SUB")),
     "mish": QATForm(_mish, moving=("abs", "pos", "softplus"), ops=("ABS", "LOGISTIC", "LOG", "TANH", "MUL")),
