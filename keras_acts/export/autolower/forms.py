@@ -75,6 +75,11 @@ class FormSpec:
             )
         if self.kind == "poly":
             return _poly_text(p["coeffs"], "x") + " (Horner)"
+        if self.kind == "abs":
+            lin = "".join(f" {'+' if w > 0 else '-'} {abs(w):.4g} relu({'' if s > 0 else '-'}x)"
+                          for w, s in ((p["alpha"], 1), (p["beta"], -1)) if w)
+            arg = f"1 - |x| / {1 / p['scale']:.4g}" if p.get("flip") else f"|x| / {1 / p['scale']:.4g}"
+            return f"P{len(p['coeffs']) - 1}({arg}){lin}"
         if self.kind == "split":
             return (f"{p['c0']:.4g} + P{len(p['pos']) - 1}(relu(x / {1 / p['scale_pos']:.4g})) + "
                     f"Q{len(p['neg']) - 1}(relu(-x / {1 / p['scale_neg']:.4g}))")
@@ -202,7 +207,40 @@ def _split_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     return body
 
 
-_BODIES = {"split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
+def _abs_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    def ramp(x: Any, q: Any, w: float, name: str) -> Any:
+        # w relu(x) (w > 0) or |w| relu(-x) (w < 0): one MUL with a fused RELU
+        return q(tf.nn.relu(x * float(w)), name)
+
+    def body(x: Any, q: Any) -> Any:
+        k = float(p["scale"])
+        u = ramp(x, q, k, "u") if p["pos"] else None  # in [0, 1]
+        v = ramp(x, q, -k, "v") if p["neg"] else None
+        a = u if v is None else v if u is None else q(u + v, "a")  # |x| / M, on its own fine scale
+        if p.get("flip"):  # expand around |x| = M: 1 - |x| / M (keeps the Horner coefficients small)
+            a = q(1.0 - a, "b")
+        y = _horner(q, a, p["coeffs"], "h")  # the bounded remainder H(|x| / M)
+        lin = None  # alpha relu(x) + beta relu(-x), summed before it meets H (see AUTO_LOWERING.md)
+        for w, sign, name in ((p["alpha"], 1.0, "rp"), (p["beta"], -1.0, "rn")):
+            if w == 0.0:
+                continue
+            r = ramp(x, q, sign * abs(w), name)
+            if lin is None:
+                lin, neg = r, w < 0
+            elif (w < 0) == neg:
+                lin = q(lin + r, "lin")
+            else:
+                lin = q(lin - r, "lin")
+        if lin is not None:
+            y = q(y - lin, "y") if neg else q(y + lin, "y")
+        return y
+
+    return body
+
+
+_BODIES = {"abs": _abs_body, "split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
 
 
 def body(spec: FormSpec) -> Callable[[Any, Any], Any]:
@@ -241,6 +279,10 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
         return y
     if spec.kind == "poly":
         return _np_horner(x, p["coeffs"])
+    if spec.kind == "abs":
+        a = np.abs(x) * p["scale"]
+        a = 1.0 - a if p.get("flip") else a
+        return _np_horner(a, p["coeffs"]) + p["alpha"] * np.maximum(x, 0.0) + p["beta"] * np.maximum(-x, 0.0)
     if spec.kind == "split":
         y = np.full_like(x, p["c0"])
         if p["pos"]:
@@ -416,6 +458,53 @@ def fit_split(x: np.ndarray, f: np.ndarray, deg_pos: int, deg_neg: int) -> FormS
                               "scale_neg": 1.0 / -lo})
 
 
+def fit_abs(x: np.ndarray, f: np.ndarray, deg: int, flip: bool = False) -> FormSpec | None:
+    """Fits ``H(|x| / M) + alpha relu(x) + beta relu(-x)``, ``M = max |x|``, with ``H`` of degree ``deg``.
+
+    For functions whose odd part is linear, ``(f(x) - f(-x)) / 2 = c x`` (squareplus: ``c = 1/2``), and
+    whose even part has a linear asymptote of slope ``d``: then ``f = (c + d) relu(x) + (d - c) relu(-x)
+    + h(|x|)`` with ``h`` bounded (squareplus: ``2 / (|x| + sqrt(x^2 + 4))`` in ``(0.12, 1]``), so ``H``
+    is computed on an int8 scale several times finer than the output's. ``c`` is the least-squares slope
+    of the odd part where both ``x`` and ``-x`` are sampled; ``d`` minimises the range of ``h`` (a slope
+    that zeroes ``alpha`` or ``beta``, saving an op, is preferred when it widens ``h`` by < 25 %).
+    With ``flip`` ``H`` is a polynomial in ``1 - |x| / M`` (expanded at the range's end: smaller
+    Horner coefficients, so coarser-rounded intermediates, when ``h`` is singular near ``x = 0`` in the
+    complex plane, as squareplus's ``h`` is at ``x = 2i``). None when the range does not straddle 0.
+    """
+    lo, hi = float(x.min()), float(x.max())
+    if not lo < 0.0 < hi:
+        return None
+    m = min(-lo, hi)
+    pos = x[(x > 0) & (x <= m)]
+    if len(pos) < 8:
+        return None
+    odd = 0.5 * (np.interp(pos, x, f) - np.interp(-pos, x, f))
+    c = float(pos @ odd / (pos @ pos))
+    even = f - c * x  # a function of |x| if the odd part is c x
+    ax = np.abs(x)
+
+    def width(d: float) -> float:
+        return float(np.ptp(even - d * ax))
+
+    ds = np.linspace(-4.0, 4.0, 801) * max(abs(c), float(np.ptp(f)) / max(hi - lo, 1e-12))
+    d = float(min(ds, key=width))
+    for pref in (c, -c):  # alpha = 0 or beta = 0 saves a MUL and an ADD
+        if width(pref) <= 2.5 * width(d):
+            d = pref
+            break
+    alpha, beta = c + d, d - c
+    alpha = 0.0 if abs(alpha) < 1e-9 * max(1.0, abs(c)) else alpha
+    beta = 0.0 if abs(beta) < 1e-9 * max(1.0, abs(c)) else beta
+    big = max(-lo, hi)
+    a = ax / big
+    if flip:
+        a = 1.0 - a
+    rest = f - alpha * np.maximum(x, 0.0) - beta * np.maximum(-x, 0.0)
+    coef = _fit_dropping([a**j for j in range(deg + 1)], rest, [(a, 0, deg + 1)])
+    return FormSpec("abs", {"scale": 1.0 / big, "pos": True, "neg": True, "alpha": float(alpha),
+                            "beta": float(beta), "coeffs": [float(v) for v in coef], "flip": bool(flip)})
+
+
 def fit_poly(x: np.ndarray, f: np.ndarray, deg: int) -> FormSpec:
     """Near-minimax polynomial ``P(x)`` of degree ``deg``."""
     coef = _fit_dropping([x**j for j in range(deg + 1)], f, [(x, 0, deg + 1)])
@@ -527,6 +616,11 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
                     found = True
                     break
             if found:
+                break
+    for flip in (False, True):  # a linear odd part and a bounded even remainder (e.g. squareplus)
+        for deg in range(1, 11):
+            spec = fit_abs(xf, ff, deg, flip)
+            if spec is None or consider(spec):
                 break
     tails = linear_tails(x, f, max(tol, max_float_err / 4))
     if tails is not None:

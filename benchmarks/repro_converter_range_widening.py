@@ -1,0 +1,79 @@
+"""Minimal reproduction: the TFLite converter's int8 calibration widens a dead input's range.
+
+Three elementwise ops on a float input ``x`` in [-8, 8]::
+
+    t = x * 0.1          # calibrated range [-0.8, 0.8]
+    u = t + 5.0          # [4.2, 5.8]
+    y = u * 2.0          # the model output
+
+``t`` is read only by the ADD (it is dead after it) and the ADD's output ``u`` is not a model
+output. The script converts the model with full-integer quantization (calibration over the range)
+and prints, for each tensor, the range implied by its int8 scale and zero point next to the range
+the tensor really takes. Two controls change one condition each: ``t`` is read again after the ADD
+(``y = u * 2 + t``), or ``u`` is itself a model output.
+
+    python benchmarks/repro_converter_range_widening.py
+
+Measured with TF 2.21 / ai-edge-litert 2.3.0 (see docs/AUTO_LOWERING.md): in the first model the
+scale of ``t`` covers [-0.8, 5.8], the union of its own range and the ADD's output range (7.3x the
+step it needs); in both controls it covers [-0.8, 0.8].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+WIDTH = 256
+
+
+def _convert(fn) -> bytes:
+    spec = tf.TensorSpec((1, WIDTH), tf.float32)
+    concrete = tf.function(fn).get_concrete_function(spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], trackable_obj=None)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    grid = np.linspace(-8.0, 8.0, WIDTH, dtype=np.float32)[None]
+    converter.representative_dataset = lambda: iter([[grid]])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def _implied_ranges(content: bytes) -> list[tuple[str, str, float, float, float]]:
+    """``(op, output tensor name, scale, lo, hi)`` of every op's output, in execution order."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - older installs
+        Interpreter = tf.lite.Interpreter
+    it = Interpreter(model_content=content)
+    it.allocate_tensors()
+    tensors = {d["index"]: d for d in it.get_tensor_details()}
+    rows = []
+    for op in it._get_ops_details():
+        for o in op["outputs"]:
+            d = tensors[o]
+            scale, zero = d["quantization"]
+            if scale:
+                rows.append((op["op_name"], d["name"], scale, (-128 - zero) * scale, (127 - zero) * scale))
+    return rows
+
+
+MODELS = {
+    "t dead after the ADD, u not an output (the quirk)": (lambda x: (x * 0.1 + 5.0) * 2.0,
+    "control: t read again after the ADD": (lambda x: (lambda t: (t + 5.0) * 2.0 + t)(x * 0.1), 1),
+    "control: u is a model output": (lambda x: (lambda u: (u * 2.0, u))(x * 0.1 + 5.0), 2),
+}
+
+
+def main() -> int:
+    print(f"TensorFlow {tf.__version__}; x calibrated on [-8, 8]; t = x * 0.1 really spans [-0.8, 0.8]")
+    for title, fn in MODELS.items():
+        print(f"\n{title}")
+        for op, name, scale, lo, hi in _implied_ranges(_convert(fn)):
+            print(f"  {op:10s} -> {name[:48]:48s} scale {scale:.5f}  covers [{lo:7.3f}, {hi:7.3f}]")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
