@@ -60,9 +60,9 @@ def _implied_ranges(content: bytes) -> list[tuple[str, str, float, float, float]
 
 
 MODELS = {
-    "t dead after the ADD, u not an output (the quirk)": (lambda x: (x * 0.1 + 5.0) * 2.0,
-    "control: t read again after the ADD": (lambda x: (lambda t: (t + 5.0) * 2.0 + t)(x * 0.1), 1),
-    "control: u is a model output": (lambda x: (lambda u: (u * 2.0, u))(x * 0.1 + 5.0), 2),
+    "t dead after the ADD, u not an output (the quirk)": lambda x: (x * 0.1 + 5.0) * 2.0,
+    "control: t read again after the ADD": lambda x: (lambda t: (t + 5.0) * 2.0 + t)(x * 0.1),
+    "control: u is a model output": lambda x: (lambda u: (u * 2.0, u))(x * 0.1 + 5.0),
 }
 
 
