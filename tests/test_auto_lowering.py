@@ -54,6 +54,21 @@ SPECS = {
         lambda x: np.where(x >= 1, x, np.where(x <= -1, 0.0, (x + 1) ** 2 / 4)),
         "0 below -1, (x + 1)^2 / 4 on [-1, 1], x above 1",
     ),
+    "t_squareplus": (  # squareplus (Barron 2021), b = 4: square-root based, the README's worked example
+        lambda x: 0.5 * (x + K.sqrt(K.square(x) + 4.0)),
+        lambda x: 0.5 * (x + np.sqrt(x * x + 4.0)),
+        "(x + sqrt(x^2 + 4)) / 2",
+    ),
+    "t_isrlu": (  # ISRLU (Carlile et al. 2017), a = 1: square-root based negative side
+        lambda x: K.where(x >= 0.0, x, x / K.sqrt(1.0 + K.square(K.minimum(x, 0.0)))),
+        lambda x: np.where(x >= 0, x, x / np.sqrt(1.0 + np.minimum(x, 0) ** 2)),
+        "x for x >= 0, x / sqrt(1 + x^2) below",
+    ),
+    "t_isru": (  # ISRU (Carlile et al. 2017), a = 1: bounded, odd, 1 - 1/(2 x^2) tails
+        lambda x: x / K.sqrt(1.0 + K.square(x)),
+        lambda x: x / np.sqrt(1.0 + x * x),
+        "x / sqrt(1 + x^2)",
+    ),
 }
 
 

@@ -75,6 +75,8 @@ class FormSpec:
             )
         if self.kind == "poly":
             return _poly_text(p["coeffs"], "x") + " (Horner)"
+        if self.kind == "gate2":
+            return (f"P{len(p['p1']) - 1}(tanh({p['a1']:.4g} x)) + Q{len(p['p2']) - 1}(tanh({p['a2']:.4g} x))")
         if self.kind == "abs":
             lin = "".join(f" {'+' if w > 0 else '-'} {abs(w):.4g} relu({'' if s > 0 else '-'}x)"
                           for w, s in ((p["alpha"], 1), (p["beta"], -1)) if w)
@@ -240,7 +242,23 @@ def _abs_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     return body
 
 
-_BODIES = {"abs": _abs_body, "split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
+def _gate2_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    from keras_acts.quantization.formulations import TANH_RANGE
+
+    def body(x: Any, q: Any) -> Any:
+        parts = []
+        for i, (a, coeffs) in enumerate(((p["a1"], p["p1"]), (p["a2"], p["p2"]))):
+            z = x if a == 1.0 else q(x * float(a), f"z{i + 1}")
+            s = q.fixed(tf.math.tanh(z), *TANH_RANGE)
+            parts.append(_horner(q, s, coeffs, f"g{i + 1}_"))
+        return parts[0] + parts[1]
+
+    return body
+
+
+_BODIES = {"gate2": _gate2_body, "abs": _abs_body, "split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
 
 
 def body(spec: FormSpec) -> Callable[[Any, Any], Any]:
@@ -279,6 +297,8 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
         return y
     if spec.kind == "poly":
         return _np_horner(x, p["coeffs"])
+    if spec.kind == "gate2":
+        return _np_horner(_tanh_int8_range(p["a1"] * x), p["p1"]) + _np_horner(_tanh_int8_range(p["a2"] * x), p["p2"])
     if spec.kind == "abs":
         a = np.abs(x) * p["scale"]
         a = 1.0 - a if p.get("flip") else a
@@ -505,6 +525,52 @@ def fit_abs(x: np.ndarray, f: np.ndarray, deg: int, flip: bool = False) -> FormS
                             "beta": float(beta), "coeffs": [float(v) for v in coef], "flip": bool(flip)})
 
 
+def _tanh_int8_range(z: np.ndarray) -> np.ndarray:
+    """``tanh(z)`` clipped to TANH's int8 output range ``[-1, 127/128]``."""
+    return np.minimum(np.tanh(z), 127.0 / 128.0)
+
+
+def _parity(x: np.ndarray, f: np.ndarray) -> int | None:
+    """1 when ``f`` is odd on the samples' symmetric part, 0 when even, else None."""
+    m = min(-float(x.min()), float(x.max()))
+    if m <= 0:
+        return None
+    pos = x[(x > 0) & (x <= m)]
+    fp, fm = np.interp(pos, x, f), np.interp(-pos, x, f)
+    tol = 1e-4 * max(1.0, float(np.abs(f).max()))  # above interpolation error on a coarse grid
+    if np.abs(fp + fm).max() <= tol:
+        return 1
+    if np.abs(fp - fm).max() <= tol:
+        return 0
+    return None
+
+
+def fit_gate2(x: np.ndarray, f: np.ndarray, a1: float, a2: float, d1: int, d2: int) -> FormSpec:
+    """Fits ``P(tanh(a1 x)) + Q(tanh(a2 x))``: a steep gate for the core and a slow one for the tails.
+
+    For bounded functions whose approach to their asymptotes is slower than a sigmoid's (ISRU's
+    ``1 - 1 / (2 x^2)``): ``tanh(a1 x)`` saturates in int8 where the tail still changes by several
+    output steps, ``tanh(a2 x)`` (``a2 < a1``) does not. ``Q(0) = 0`` (one constant, in ``P``).
+    """
+    s1, s2 = _tanh_int8_range(a1 * x), _tanh_int8_range(a2 * x)
+    # P: every power (TANH's int8 output is [-1, 127/128], so a saturated gate is not odd); Horner
+    # constants XNNPACK could not add are dropped. Q: an odd (even) function's odd (even) powers only
+    # while the slow gate does not saturate (no noise coefficients to trip XNNPACK's ADD).
+    parity = _parity(x, f) if np.abs(np.tanh(a2 * x)).max() < 127.0 / 128.0 else None
+    keep2 = [k for k in range(1, d2 + 1) if parity is None or k % 2 == parity]
+    cols = [s1**k for k in range(d1 + 1)] + [s2**k for k in keep2]
+    sub = _fit_dropping(cols, f, [(s1, 0, d1 + 1)])
+    coef = np.zeros(d1 + 1 + d2)
+    coef[: d1 + 1] = sub[: d1 + 1]
+    coef[[d1 + k for k in keep2]] = sub[d1 + 1 :]
+    p1, p2 = list(map(float, coef[: d1 + 1])), [0.0, *map(float, coef[d1 + 1 :])]
+    while len(p1) > 1 and p1[-1] == 0.0:
+        p1.pop()
+    while len(p2) > 2 and p2[-1] == 0.0:
+        p2.pop()
+    return FormSpec("gate2", {"a1": float(a1), "a2": float(a2), "p1": p1, "p2": p2})
+
+
 def fit_poly(x: np.ndarray, f: np.ndarray, deg: int) -> FormSpec:
     """Near-minimax polynomial ``P(x)`` of degree ``deg``."""
     coef = _fit_dropping([x**j for j in range(deg + 1)], f, [(x, 0, deg + 1)])
@@ -585,7 +651,12 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
     else:
         xf, ff = x, f
 
+    seen: set[str] = set()
+
     def consider(spec: FormSpec) -> bool:
+        if spec.to_json() in seen:  # e.g. a parity-trimmed degree that equals a lower one
+            return False
+        seen.add(spec.to_json())
         err = float(np.abs(evaluate(spec, x) - f).max())
         if math.isfinite(err) and err <= max_float_err:
             out.append((spec, err))
@@ -617,6 +688,12 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
                     break
             if found:
                 break
+    for a1, a2 in ((1.0, 0.25), (0.5, 0.125)):  # two tanh gates: a core and a slowly saturating tail
+        found = 0  # the three cheapest that fit (the converter's range widening hits them differently)
+        for total in range(4, 11):
+            for d1 in range(total - 2, 1, -1):
+                if found < 3 and consider(fit_gate2(xf, ff, a1, a2, d1, total - d1)):
+                    found += 1
     for flip in (False, True):  # a linear odd part and a bounded even remainder (e.g. squareplus)
         for deg in range(1, 11):
             spec = fit_abs(xf, ff, deg, flip)
