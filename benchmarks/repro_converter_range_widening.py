@@ -12,7 +12,12 @@ and prints, for each tensor, the range implied by its int8 scale and zero point 
 the tensor really takes. Two controls change one condition each: ``t`` is read again after the ADD
 (``y = u * 2 + t``), or ``u`` is itself a model output.
 
-    python benchmarks/repro_converter_range_widening.py
+Part 2 (``--forms``) shows what it costs the automatic forms (``keras_acts.export.auto_lowering``): each
+chosen form is converted alone (its output is the model output, as the search verifies it) and followed
+by one more op (``* 1.3`` or ``+ 0.7``, so the form's last tensor is no longer a model output), and the
+error of the model's output is measured in its LSB over every int8 input code.
+
+    python benchmarks/repro_converter_range_widening.py [--forms]
 
 Measured with TF 2.21 / ai-edge-litert 2.3.0 (see docs/AUTO_LOWERING.md): in the first model the
 scale of ``t`` covers [-0.8, 5.8], the union of its own range and the ADD's output range (7.3x the
@@ -66,12 +71,42 @@ MODELS = {
 }
 
 
+def _forms() -> None:
+    from keras_acts.export import auto_lowering as al
+    from keras_acts.export.autolower import forms, verify
+
+    functions = {
+        "squareplus": lambda x: 0.5 * (x + tf.sqrt(x * x + 4.0)),
+        "isru": lambda x: x / tf.sqrt(1.0 + x * x),
+        "logish": lambda x: x * tf.math.log(1.0 + tf.math.sigmoid(x)),
+    }
+    tails = {"alone": lambda y: y, "then * 1.3": lambda y: y * 1.3, "then + 0.7": lambda y: y + 0.7}
+    print("\nautomatic forms on [-8, 8], max error (output LSB, XNNPACK and builtin kernels)")
+    for name, fn in functions.items():
+        r = al.auto_lower(fn, name=name)
+        if not r.ok:
+            print(f"  {name}: no form ({r.best_lsb:.2f})")
+            continue
+        body = forms.body(r.spec)
+        points = forms.ExportPoints()
+        row = []
+        for label, tail in tails.items():
+            content = verify.convert(lambda t, tail=tail: tail(body(t, points)), -8.0, 8.0)
+            ref = lambda v, tail=tail, fn=fn: np.asarray(tail(tf.constant(al.float64_values(fn, v))))
+            row.append(f"{label} {verify.measure(content, ref, -8.0, 8.0, xnnpack=True)['max_lsb']:.2f}")
+        print(f"  {name:10s} {r.chosen.form}: " + ", ".join(row))
+
+
 def main() -> int:
+    import sys
+
     print(f"TensorFlow {tf.__version__}; x calibrated on [-8, 8]; t = x * 0.1 really spans [-0.8, 0.8]")
     for title, fn in MODELS.items():
         print(f"\n{title}")
         for op, name, scale, lo, hi in _implied_ranges(_convert(fn)):
             print(f"  {op:10s} -> {name[:48]:48s} scale {scale:.5f}  covers [{lo:7.3f}, {hi:7.3f}]")
+    if "--forms" in sys.argv[1:]:
+        _forms()
     return 0
 
 
