@@ -19,6 +19,12 @@ Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and 
 * ``hinge``: ``c0 + c1 x + sum w_i relu(x - k_i)`` (ADD with a fused RELU per kink): piecewise-linear
   functions, exactly.
 * ``poly``: ``P(x)`` on the whole range.
+* ``split``: ``c0 + P(relu(x / hi)) + Q(relu(-x / |lo|))``, a polynomial per side of 0.
+* ``abs``: ``H(|x| / M) + alpha relu(x) + beta relu(-x)`` (``|x| / M`` from two MULs with fused RELUs and
+  an ADD; ``H`` optionally in ``1 - |x| / M``): functions with a linear odd part, the bounded even
+  remainder ``H`` on its own fine int8 scale (squareplus).
+* ``gate2``: ``P(tanh(a1 x)) + Q(tanh(a2 x))``: bounded functions with slowly approached asymptotes
+  (ISRU), the slow gate carrying the tails the fast one saturates on.
 """
 
 from __future__ import annotations
