@@ -33,6 +33,8 @@ FUNCTIONS = {
     "smooth_clipped_cubic": lambda x: (lambda c: 1.5 * c - 0.5 * c**3)(tf.clip_by_value(x, -1.0, 1.0)),
     # square-root based
     "squareplus": lambda x: 0.5 * (x + tf.sqrt(x * x + 4.0)),
+    "isrlu": lambda x: tf.where(x >= 0.0, x, x / tf.sqrt(1.0 + tf.square(tf.minimum(x, 0.0)))),
+    "isru": lambda x: x / tf.sqrt(1.0 + x * x),
 }
 
 

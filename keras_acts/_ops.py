@@ -65,6 +65,7 @@ if is_tf_keras():
     expm1 = tf.math.expm1
     erfc = tf.math.erfc
     square = tf.math.square
+    sqrt = tf.math.sqrt
     maximum = tf.maximum
     minimum = tf.minimum
 
@@ -129,6 +130,7 @@ else:
     exp = ops.exp
     expm1 = ops.expm1
     square = ops.square
+    sqrt = ops.sqrt
     where = ops.where
 
     def maximum(x: Any, y: Any) -> Any:

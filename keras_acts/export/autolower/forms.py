@@ -19,6 +19,12 @@ Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and 
 * ``hinge``: ``c0 + c1 x + sum w_i relu(x - k_i)`` (ADD with a fused RELU per kink): piecewise-linear
   functions, exactly.
 * ``poly``: ``P(x)`` on the whole range.
+* ``split``: ``c0 + P(relu(x / hi)) + Q(relu(-x / |lo|))``, a polynomial per side of 0.
+* ``abs``: ``H(|x| / M) + alpha relu(x) + beta relu(-x)`` (``|x| / M`` from two MULs with fused RELUs and
+  an ADD; ``H`` optionally in ``1 - |x| / M``): functions with a linear odd part, the bounded even
+  remainder ``H`` on its own fine int8 scale (squareplus).
+* ``gate2``: ``P(tanh(a1 x)) + Q(tanh(a2 x))``: bounded functions with slowly approached asymptotes
+  (ISRU), the slow gate carrying the tails the fast one saturates on.
 """
 
 from __future__ import annotations
@@ -75,6 +81,13 @@ class FormSpec:
             )
         if self.kind == "poly":
             return _poly_text(p["coeffs"], "x") + " (Horner)"
+        if self.kind == "gate2":
+            return (f"P{len(p['p1']) - 1}(tanh({p['a1']:.4g} x)) + Q{len(p['p2']) - 1}(tanh({p['a2']:.4g} x))")
+        if self.kind == "abs":
+            lin = "".join(f" {'+' if w > 0 else '-'} {abs(w):.4g} relu({'' if s > 0 else '-'}x)"
+                          for w, s in ((p["alpha"], 1), (p["beta"], -1)) if w)
+            arg = f"1 - |x| / {1 / p['scale']:.4g}" if p.get("flip") else f"|x| / {1 / p['scale']:.4g}"
+            return f"P{len(p['coeffs']) - 1}({arg}){lin}"
         if self.kind == "split":
             return (f"{p['c0']:.4g} + P{len(p['pos']) - 1}(relu(x / {1 / p['scale_pos']:.4g})) + "
                     f"Q{len(p['neg']) - 1}(relu(-x / {1 / p['scale_neg']:.4g}))")
@@ -202,7 +215,56 @@ def _split_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     return body
 
 
-_BODIES = {"split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
+def _abs_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    def ramp(x: Any, q: Any, w: float, name: str) -> Any:
+        # w relu(x) (w > 0) or |w| relu(-x) (w < 0): one MUL with a fused RELU
+        return q(tf.nn.relu(x * float(w)), name)
+
+    def body(x: Any, q: Any) -> Any:
+        k = float(p["scale"])
+        u = ramp(x, q, k, "u") if p["pos"] else None  # in [0, 1]
+        v = ramp(x, q, -k, "v") if p["neg"] else None
+        a = u if v is None else v if u is None else q(u + v, "a")  # |x| / M, on its own fine scale
+        if p.get("flip"):  # expand around |x| = M: 1 - |x| / M (keeps the Horner coefficients small)
+            a = q(1.0 - a, "b")
+        y = _horner(q, a, p["coeffs"], "h")  # the bounded remainder H(|x| / M)
+        lin = None  # alpha relu(x) + beta relu(-x), summed before it meets H (see AUTO_LOWERING.md)
+        for w, sign, name in ((p["alpha"], 1.0, "rp"), (p["beta"], -1.0, "rn")):
+            if w == 0.0:
+                continue
+            r = ramp(x, q, sign * abs(w), name)
+            if lin is None:
+                lin, neg = r, w < 0
+            elif (w < 0) == neg:
+                lin = q(lin + r, "lin")
+            else:
+                lin = q(lin - r, "lin")
+        if lin is not None:
+            y = q(y - lin, "y") if neg else q(y + lin, "y")
+        return y
+
+    return body
+
+
+def _gate2_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    from keras_acts.quantization.formulations import TANH_RANGE
+
+    def body(x: Any, q: Any) -> Any:
+        parts = []
+        for i, (a, coeffs) in enumerate(((p["a1"], p["p1"]), (p["a2"], p["p2"]))):
+            z = x if a == 1.0 else q(x * float(a), f"z{i + 1}")
+            s = q.fixed(tf.math.tanh(z), *TANH_RANGE)
+            parts.append(_horner(q, s, coeffs, f"g{i + 1}_"))
+        return parts[0] + parts[1]
+
+    return body
+
+
+_BODIES = {"gate2": _gate2_body, "abs": _abs_body, "split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
 
 
 def body(spec: FormSpec) -> Callable[[Any, Any], Any]:
@@ -241,6 +303,12 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
         return y
     if spec.kind == "poly":
         return _np_horner(x, p["coeffs"])
+    if spec.kind == "gate2":
+        return _np_horner(_tanh_int8_range(p["a1"] * x), p["p1"]) + _np_horner(_tanh_int8_range(p["a2"] * x), p["p2"])
+    if spec.kind == "abs":
+        a = np.abs(x) * p["scale"]
+        a = 1.0 - a if p.get("flip") else a
+        return _np_horner(a, p["coeffs"]) + p["alpha"] * np.maximum(x, 0.0) + p["beta"] * np.maximum(-x, 0.0)
     if spec.kind == "split":
         y = np.full_like(x, p["c0"])
         if p["pos"]:
@@ -416,6 +484,99 @@ def fit_split(x: np.ndarray, f: np.ndarray, deg_pos: int, deg_neg: int) -> FormS
                               "scale_neg": 1.0 / -lo})
 
 
+def fit_abs(x: np.ndarray, f: np.ndarray, deg: int, flip: bool = False) -> FormSpec | None:
+    """Fits ``H(|x| / M) + alpha relu(x) + beta relu(-x)``, ``M = max |x|``, with ``H`` of degree ``deg``.
+
+    For functions whose odd part is linear, ``(f(x) - f(-x)) / 2 = c x`` (squareplus: ``c = 1/2``), and
+    whose even part has a linear asymptote of slope ``d``: then ``f = (c + d) relu(x) + (d - c) relu(-x)
+    + h(|x|)`` with ``h`` bounded (squareplus: ``2 / (|x| + sqrt(x^2 + 4))`` in ``(0.12, 1]``), so ``H``
+    is computed on an int8 scale several times finer than the output's. ``c`` is the least-squares slope
+    of the odd part where both ``x`` and ``-x`` are sampled; ``d`` minimises the range of ``h`` (a slope
+    that zeroes ``alpha`` or ``beta``, saving an op, is preferred when it widens ``h`` by < 25 %).
+    With ``flip`` ``H`` is a polynomial in ``1 - |x| / M`` (expanded at the range's end: smaller
+    Horner coefficients, so coarser-rounded intermediates, when ``h`` is singular near ``x = 0`` in the
+    complex plane, as squareplus's ``h`` is at ``x = 2i``). None when the range does not straddle 0.
+    """
+    lo, hi = float(x.min()), float(x.max())
+    if not lo < 0.0 < hi:
+        return None
+    m = min(-lo, hi)
+    pos = x[(x > 0) & (x <= m)]
+    if len(pos) < 8:
+        return None
+    odd = 0.5 * (np.interp(pos, x, f) - np.interp(-pos, x, f))
+    c = float(pos @ odd / (pos @ pos))
+    even = f - c * x  # a function of |x| if the odd part is c x
+    ax = np.abs(x)
+
+    def width(d: float) -> float:
+        return float(np.ptp(even - d * ax))
+
+    ds = np.linspace(-4.0, 4.0, 801) * max(abs(c), float(np.ptp(f)) / max(hi - lo, 1e-12))
+    d = float(min(ds, key=width))
+    for pref in (c, -c):  # alpha = 0 or beta = 0 saves a MUL and an ADD
+        if width(pref) <= 2.5 * width(d):
+            d = pref
+            break
+    alpha, beta = c + d, d - c
+    alpha = 0.0 if abs(alpha) < 1e-9 * max(1.0, abs(c)) else alpha
+    beta = 0.0 if abs(beta) < 1e-9 * max(1.0, abs(c)) else beta
+    big = max(-lo, hi)
+    a = ax / big
+    if flip:
+        a = 1.0 - a
+    rest = f - alpha * np.maximum(x, 0.0) - beta * np.maximum(-x, 0.0)
+    coef = _fit_dropping([a**j for j in range(deg + 1)], rest, [(a, 0, deg + 1)])
+    return FormSpec("abs", {"scale": 1.0 / big, "pos": True, "neg": True, "alpha": float(alpha),
+                            "beta": float(beta), "coeffs": [float(v) for v in coef], "flip": bool(flip)})
+
+
+def _tanh_int8_range(z: np.ndarray) -> np.ndarray:
+    """``tanh(z)`` clipped to TANH's int8 output range ``[-1, 127/128]``."""
+    return np.minimum(np.tanh(z), 127.0 / 128.0)
+
+
+def _parity(x: np.ndarray, f: np.ndarray) -> int | None:
+    """1 when ``f`` is odd on the samples' symmetric part, 0 when even, else None."""
+    m = min(-float(x.min()), float(x.max()))
+    if m <= 0:
+        return None
+    pos = x[(x > 0) & (x <= m)]
+    fp, fm = np.interp(pos, x, f), np.interp(-pos, x, f)
+    tol = 1e-4 * max(1.0, float(np.abs(f).max()))  # above interpolation error on a coarse grid
+    if np.abs(fp + fm).max() <= tol:
+        return 1
+    if np.abs(fp - fm).max() <= tol:
+        return 0
+    return None
+
+
+def fit_gate2(x: np.ndarray, f: np.ndarray, a1: float, a2: float, d1: int, d2: int) -> FormSpec:
+    """Fits ``P(tanh(a1 x)) + Q(tanh(a2 x))``: a steep gate for the core and a slow one for the tails.
+
+    For bounded functions whose approach to their asymptotes is slower than a sigmoid's (ISRU's
+    ``1 - 1 / (2 x^2)``): ``tanh(a1 x)`` saturates in int8 where the tail still changes by several
+    output steps, ``tanh(a2 x)`` (``a2 < a1``) does not. ``Q(0) = 0`` (one constant, in ``P``).
+    """
+    s1, s2 = _tanh_int8_range(a1 * x), _tanh_int8_range(a2 * x)
+    # P: every power (TANH's int8 output is [-1, 127/128], so a saturated gate is not odd); Horner
+    # constants XNNPACK could not add are dropped. Q: an odd (even) function's odd (even) powers only
+    # while the slow gate does not saturate (no noise coefficients to trip XNNPACK's ADD).
+    parity = _parity(x, f) if np.abs(np.tanh(a2 * x)).max() < 127.0 / 128.0 else None
+    keep2 = [k for k in range(1, d2 + 1) if parity is None or k % 2 == parity]
+    cols = [s1**k for k in range(d1 + 1)] + [s2**k for k in keep2]
+    sub = _fit_dropping(cols, f, [(s1, 0, d1 + 1)])
+    coef = np.zeros(d1 + 1 + d2)
+    coef[: d1 + 1] = sub[: d1 + 1]
+    coef[[d1 + k for k in keep2]] = sub[d1 + 1 :]
+    p1, p2 = list(map(float, coef[: d1 + 1])), [0.0, *map(float, coef[d1 + 1 :])]
+    while len(p1) > 1 and p1[-1] == 0.0:
+        p1.pop()
+    while len(p2) > 2 and p2[-1] == 0.0:
+        p2.pop()
+    return FormSpec("gate2", {"a1": float(a1), "a2": float(a2), "p1": p1, "p2": p2})
+
+
 def fit_poly(x: np.ndarray, f: np.ndarray, deg: int) -> FormSpec:
     """Near-minimax polynomial ``P(x)`` of degree ``deg``."""
     coef = _fit_dropping([x**j for j in range(deg + 1)], f, [(x, 0, deg + 1)])
@@ -496,7 +657,12 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
     else:
         xf, ff = x, f
 
+    seen: set[str] = set()
+
     def consider(spec: FormSpec) -> bool:
+        if spec.to_json() in seen:  # e.g. a parity-trimmed degree that equals a lower one
+            return False
+        seen.add(spec.to_json())
         err = float(np.abs(evaluate(spec, x) - f).max())
         if math.isfinite(err) and err <= max_float_err:
             out.append((spec, err))
@@ -527,6 +693,17 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
                     found = True
                     break
             if found:
+                break
+    for a1, a2 in ((1.0, 0.25), (0.5, 0.125)):  # two tanh gates: a core and a slowly saturating tail
+        found = 0  # the three cheapest that fit (the converter's range widening hits them differently)
+        for total in range(4, 11):
+            for d1 in range(total - 2, 1, -1):
+                if found < 3 and consider(fit_gate2(xf, ff, a1, a2, d1, total - d1)):
+                    found += 1
+    for flip in (False, True):  # a linear odd part and a bounded even remainder (e.g. squareplus)
+        for deg in range(1, 11):
+            spec = fit_abs(xf, ff, deg, flip)
+            if spec is None or consider(spec):
                 break
     tails = linear_tails(x, f, max(tol, max_float_err / 4))
     if tails is not None:
