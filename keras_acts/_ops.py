@@ -112,6 +112,8 @@ if is_tf_keras():
     reshape = tf.reshape
     transpose = tf.transpose
     floor_divide = tf.math.floordiv
+    power = tf.math.pow
+    ones_like = tf.ones_like
 
     def reduce_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         return tf.reduce_sum(x, axis=axis, keepdims=keepdims)
@@ -278,6 +280,8 @@ else:
     reshape = ops.reshape
     transpose = ops.transpose
     floor_divide = ops.floor_divide
+    power = ops.power
+    ones_like = ops.ones_like
 
     def reduce_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         return ops.sum(x, axis=axis, keepdims=keepdims)
