@@ -58,6 +58,8 @@ def checked_batch(batch: Any, input_shape: tuple) -> Any:
         raise QuantizationError(
             f"calibration_data must be numeric model inputs, got dtype {dtype}; convert it, e.g. x.astype('float32')."
         )
+    if hasattr(batch, "detach"):  # a torch tensor (possibly requiring grad)
+        batch = batch.detach().cpu().numpy()
     x = np.asarray(batch, dtype=np.float32)
     want = tuple(input_shape[1:])
     if x.ndim != len(input_shape) or any(w is not None and w != g for w, g in zip(want, x.shape[1:])):
