@@ -65,6 +65,12 @@ def _wide(x: Any) -> Any:
     return _ops.cast(x, WIDE)
 
 
+def _div(x: Any, y: Any) -> Any:
+    """Correctly rounded division (XLA's CPU compiler otherwise multiplies by a rounded
+    reciprocal when the divisor is a scalar; see :func:`keras_acts._ops.divide_exact`)."""
+    return _ops.divide_exact(x, y)
+
+
 def grid(lo: Any, hi: Any) -> tuple[Any, Any]:
     """(scale, zero point as an int8 value) of the range [lo, hi], as the converter stores them.
 
@@ -73,18 +79,18 @@ def grid(lo: Any, hi: Any) -> tuple[Any, Any]:
     converter computes in double and stores the scale as float32.
     """
     scale = scale64(lo, hi)
-    zero = _ops.clip(round_half_away(-_wide(lo) / scale), 0.0, 255.0)  # uint8 grid
+    zero = _ops.clip(round_half_away(_div(-_wide(lo), scale)), 0.0, 255.0)  # uint8 grid
     return _ops.cast(scale, "float32"), _ops.cast(zero - 128.0, "float32")
 
 
 def scale64(lo: Any, hi: Any) -> Any:
     """The scale of the range [lo, hi] in double (:data:`WIDE`), as the converter computes it before storing it."""
-    return (_wide(hi) - _wide(lo)) / 255.0
+    return _div(_wide(hi) - _wide(lo), 255.0)
 
 
 def levels(x: Any, scale: Any) -> Any:
     """``q - z`` of a tensor fake-quantized with ``scale`` (exact integers in float32)."""
-    return _ops.round(x / scale)
+    return _ops.round(_div(x, scale))
 
 
 def weight_scale(kernel: Any, axis: int | None) -> Any:
@@ -100,7 +106,7 @@ def weight_scale(kernel: Any, axis: int | None) -> Any:
     else:
         reduce = tuple(i for i in range(len(kernel.shape)) if i != axis % len(kernel.shape))
         m = _ops.maximum(_ops.reduce_max(_ops.abs(kernel), axis=reduce), _MIN_WEIGHT)
-    return _wide(m) / 127.0
+    return _div(_wide(m), 127.0)
 
 
 def round_half_away(x: Any) -> Any:
@@ -157,16 +163,16 @@ def output_bounds(fused: str, scale: Any, zero: Any) -> tuple[Any, Any]:
         qmin = _ops.maximum(qmin, zero)
     elif fused == "relu6":
         qmin = _ops.maximum(qmin, zero)
-        qmax = _ops.minimum(qmax, zero + _ops.round(6.0 / scale))
+        qmax = _ops.minimum(qmax, zero + _ops.round(_div(6.0, scale)))
     elif fused == "hard_tanh":
-        qmin = _ops.maximum(qmin, zero + _ops.round(-1.0 / scale))
-        qmax = _ops.minimum(qmax, zero + _ops.round(1.0 / scale))
+        qmin = _ops.maximum(qmin, zero + _ops.round(_div(-1.0, scale)))
+        qmax = _ops.minimum(qmax, zero + _ops.round(_div(1.0, scale)))
     return qmin, qmax
 
 
 def _exponent(x: Any) -> Any:
     """floor(log2(x)) of positive float32 values, exactly (powers of two are exact in float32)."""
-    e = _ops.floor(_ops.log(x) / _ops.log(_ops.convert_to_tensor(2.0, "float32")))
+    e = _ops.floor(_div(_ops.log(x), _ops.log(_ops.convert_to_tensor(2.0, "float32"))))
     e = _ops.where(_ops.power(2.0, e + 1.0) <= x, e + 1.0, e)
     return _ops.where(_ops.power(2.0, e) > x, e - 1.0, e)
 
@@ -187,15 +193,15 @@ def add(a: Any, b: Any, a_grid: Any, b_grid: Any, out_grid: Any, qmin: Any, qmax
     (s_a, _), (s_b, _), (s_o, z_o) = a_grid, b_grid, out_grid
     da = _int(levels(a, s_a))
     db = _int(levels(b, s_b))
-    a_os = s_a / s_o  # float32 ratios, as XNNPACK computes them
-    b_os = s_b / s_o
+    a_os = _div(s_a, s_o)  # float32 ratios, as XNNPACK computes them
+    b_os = _div(s_b, s_o)
     shift = 20.0 - _exponent(_ops.maximum(a_os, b_os))
     two_shift = _ops.power(2.0, shift)  # exact in float32
     a_mult = _ops.round(a_os * two_shift)  # lrintf: half to even; the product is exact
     b_mult = _ops.round(b_os * two_shift)
     if WIDE == "float64":  # every intermediate an exact integer below 2**53
         acc = _wide(two_shift) / 2.0 + _wide(a_mult) * _wide(da) + _wide(b_mult) * _wide(db)
-        q = _ops.floor(acc / _wide(two_shift)) + _wide(z_o)
+        q = _ops.floor(_div(acc, _wide(two_shift))) + _wide(z_o)
         q = _ops.clip(q, _wide(qmin), _wide(qmax))
     else:  # int32: exact while shift <= 30 (input/output scale ratios above 2**-10)
         acc = _int(two_shift / 2.0) + _int(a_mult) * da + _int(b_mult) * db
@@ -208,7 +214,7 @@ def mul(a: Any, b: Any, a_grid: Any, b_grid: Any, out_grid: Any, qmin: Any, qmax
     """int8 MUL as XNNPACK computes it (fp32 requantization); returns the output's ``q - z`` levels."""
     (s_a, _), (s_b, _), (s_o, z_o) = a_grid, b_grid, out_grid
     product = levels(a, s_a) * levels(b, s_b)  # |.| <= 2**16: exact in float32
-    return requantize(product, (s_a * s_b) / s_o, z_o, qmin, qmax) - z_o
+    return requantize(product, _div(s_a * s_b, s_o), z_o, qmin, qmax) - z_o
 
 
 def mean(x: Any, axes: list[int], keepdims: bool, in_grid: Any, out_grid: Any) -> Any:
@@ -224,7 +230,7 @@ def mean(x: Any, axes: list[int], keepdims: bool, in_grid: Any, out_grid: Any) -
         n *= int(x.shape[a])
     raw = _int(levels(x, s_i)) + _int(z_i)
     total = _ops.cast(_ops.reduce_sum(raw, axis=tuple(axes), keepdims=keepdims), "float32")  # |sum| < 2**24 here
-    m = (s_i / s_o) * _ops.convert_to_tensor(1.0 / n, "float32")
+    m = _div(s_i, s_o) * _ops.convert_to_tensor(1.0 / n, "float32")
     z = z_o - _ops.convert_to_tensor(float(n), "float32") * z_i * m
     q = _ops.round(total * m + z)
     return _ops.clip(q, -128.0, 127.0) - z_o
@@ -239,7 +245,7 @@ def leaky_relu(x: Any, slope: float, in_grid: Any, out_grid: Any) -> Any:
     """
     (s_i, _), (s_o, z_o) = in_grid, out_grid
     d = _int(levels(x, s_i))
-    positive = s_i / s_o
+    positive = _div(s_i, s_o)
     negative = positive * _ops.convert_to_tensor(slope, "float32")
     p_mult = _int(_ops.round(256.0 * positive))
     n_mult = _int(_ops.round(256.0 * negative))

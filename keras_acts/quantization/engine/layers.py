@@ -286,17 +286,17 @@ class QuantizedWeights(_Wrapping):
             s_w = _ops.reshape(integer.weight_scale(_ops.reshape(kernel, (kh, kw, 1, cin * mult)), -1), (cin, mult))
         else:
             s_w = integer.weight_scale(kernel, -1)
-        w_int = _ops.round(self._quantize_kernel(kernel) / _ops.cast(s_w, "float32"))  # the FakeQuant op's levels
+        w_int = _ops.round(_ops.divide_exact(self._quantize_kernel(kernel), _ops.cast(s_w, "float32")))  # the FakeQuant op's levels
         x_int = integer.levels(inputs, s_in)  # q - z of the quantized input, exactly
         # exact: float32 convolutions (oneDNN's Winograd, blocked sums) are not exact on integers
         acc = integer.integer_conv(self._op, x_int, w_int, self._reduction(kernel))
         s_w = _ops.reshape(s_w, (-1,))
         if bias is not None:  # the int32 bias, rounded on the double scale product as the converter does
-            b_int = integer.round_half_away(_ops.cast(bias, integer.WIDE) / (integer.scale64(*in_range) * s_w))
+            b_int = integer.round_half_away(_ops.divide_exact(_ops.cast(bias, integer.WIDE), integer.scale64(*in_range) * s_w))
             acc = acc + _ops.cast(b_int, _ops.dtype_name(acc))
         s_acc = s_in * _ops.cast(s_w, "float32")  # float32, as XNNPACK computes the requantization scale
         qmin, qmax = integer.output_bounds(self.fused_activation, s_out, z_out)
-        q = integer.requantize(acc, s_acc / s_out, z_out, qmin, qmax)
+        q = integer.requantize(acc, _ops.divide_exact(s_acc, s_out), z_out, qmin, qmax)
         return (q - z_out) * s_out
 
     def compute_output_shape(self, input_shape: Any) -> Any:
