@@ -326,8 +326,13 @@ else:
     else:
 
         def divide_exact(x: Any, y: Any) -> Any:
-            """``x / y`` correctly rounded (a plain division on this backend)."""
-            return x / y
+            """``x / y`` correctly rounded: a true division (torch's ``number / tensor`` is
+            ``reciprocal(tensor) * number``, which is not)."""
+            if isinstance(x, numbers.Number) and is_tensor(y):
+                x = ops.convert_to_tensor(x, dtype=dtype_name(y))
+            elif isinstance(y, numbers.Number) and is_tensor(x):
+                y = ops.convert_to_tensor(y, dtype=dtype_name(x))
+            return ops.divide(x, y)
 
     def _nudged(lo: Any, hi: Any, narrow_range: bool) -> tuple[Any, Any, Any, Any]:
         """TensorFlow's FakeQuant range nudging, in float32 like its kernel: (min, max, scale, 1/scale)

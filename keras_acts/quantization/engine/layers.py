@@ -439,7 +439,7 @@ def _affine(layer: Any) -> tuple[Any, Any] | None:
         b = -_ops.convert_to_tensor(layer.moving_mean) * a
         return a, (b + _ops.convert_to_tensor(layer.beta)) if layer.center else b
     if isinstance(layer, keras.layers.Normalization) and not getattr(layer, "invert", False):
-        inv = 1.0 / _ops.maximum(_ops.sqrt(_ops.convert_to_tensor(layer.variance)), 1e-7)
+        inv = _ops.divide_exact(1.0, _ops.maximum(_ops.sqrt(_ops.convert_to_tensor(layer.variance)), 1e-7))
         return inv, -_ops.convert_to_tensor(layer.mean) * inv
     return None
 
