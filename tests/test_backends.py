@@ -506,11 +506,11 @@ def test_qat_trains_here_and_its_int8_export_agrees(tmp_path):
     x_tr, y_tr, x_te = data.x_train, data.y_train, data.x_test
     model = _qat_cnn(data.input_shape, data.num_classes)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(keras.optimizers.Adam(3e-3), loss, metrics=["accuracy"])
-    model.fit(x_tr, y_tr, epochs=4, batch_size=32, verbose=0)
+    model.compile(keras.optimizers.Adam(1e-2), loss, metrics=["accuracy"])
+    model.fit(x_tr, y_tr, epochs=10, batch_size=32, verbose=0)
     qat = quantize_model(model, calibration_data=x_tr[:256])
     ranges0 = {w.path if hasattr(w, "path") else w.name: float(_to_numpy(w)) for w in qat.non_trainable_weights if "output_max" in (getattr(w, "path", "") or w.name)}
-    qat.compile(keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
+    qat.compile(keras.optimizers.Adam(2e-3), loss, metrics=["accuracy"])
     hist = qat.fit(x_tr, y_tr, epochs=2, batch_size=32, verbose=0)
     assert np.isfinite(hist.history["loss"]).all()
     ranges1 = {w.path if hasattr(w, "path") else w.name: float(_to_numpy(w)) for w in qat.non_trainable_weights if "output_max" in (getattr(w, "path", "") or w.name)}
@@ -560,7 +560,7 @@ def test_qat_trains_here_and_its_int8_export_agrees(tmp_path):
     )
     assert max_steps <= (1.0 + 1e-3 if BACKEND == "jax" else 1e-3), got
     assert within >= 0.99 and top1 >= 0.95, (within, top1)
-    assert qat_acc > 0.5, qat_acc  # it learned the digits (10 classes)
+    assert qat_acc > 0.8, qat_acc  # it learned the digits (10 classes)
 
 
 DATA_PARALLEL_CHILD = """
