@@ -507,11 +507,11 @@ def test_qat_trains_here_and_its_int8_export_agrees(tmp_path):
     model = _qat_cnn(data.input_shape, data.num_classes)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(keras.optimizers.Adam(1e-2), loss, metrics=["accuracy"])
-    model.fit(x_tr, y_tr, epochs=10, batch_size=32, verbose=0)
+    model.fit(x_tr, y_tr, epochs=8, batch_size=64, verbose=0)
     qat = quantize_model(model, calibration_data=x_tr[:256])
     ranges0 = {w.path if hasattr(w, "path") else w.name: float(_to_numpy(w)) for w in qat.non_trainable_weights if "output_max" in (getattr(w, "path", "") or w.name)}
     qat.compile(keras.optimizers.Adam(2e-3), loss, metrics=["accuracy"])
-    hist = qat.fit(x_tr, y_tr, epochs=2, batch_size=32, verbose=0)
+    hist = qat.fit(x_tr, y_tr, epochs=1, batch_size=64, verbose=0)
     assert np.isfinite(hist.history["loss"]).all()
     ranges1 = {w.path if hasattr(w, "path") else w.name: float(_to_numpy(w)) for w in qat.non_trainable_weights if "output_max" in (getattr(w, "path", "") or w.name)}
     assert ranges0 and ranges0 != ranges1, "QAT training did not update the moving-average ranges"
