@@ -615,3 +615,23 @@ def test_qat_trains_under_keras_distribution_data_parallel():
     # cross-device gradient mean (the range statistics are taken over the global batch either way).
     np.testing.assert_allclose(dp["after"], single["after"], rtol=1e-3, atol=1e-4)  # measured: 1e-6
     np.testing.assert_allclose(dp["loss"], single["loss"], rtol=1e-3)
+
+
+def test_gradient_norms_use_this_backends_autodiff():
+    """keras_acts.callbacks.gradient_norms on this backend equals the analytic gradient of a linear
+    model's mean squared error (d/dW = 2/N X^T r, d/db = 2/N sum r, r = XW + b - y)."""
+    from keras_acts.callbacks import gradient_norms
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 3)).astype(np.float32)
+    y = rng.normal(size=(16, 1)).astype(np.float32)
+    w = rng.normal(size=(3, 1)).astype(np.float32)
+    b = np.array([0.5], np.float32)
+    inp = keras.Input((3,))
+    dense = keras.layers.Dense(1, name="lin")
+    model = keras.Model(inp, dense(inp))
+    dense.set_weights([w, b])
+    r = x.astype(np.float64) @ w + b - y
+    want = math.sqrt(np.sum((2.0 / 16 * x.T @ r) ** 2) + np.sum((2.0 / 16 * r.sum(0)) ** 2))
+    got = gradient_norms(model, x, y, loss="mse")
+    assert set(got) == {"lin"} and math.isclose(got["lin"], want, rel_tol=1e-5), (got, want)
