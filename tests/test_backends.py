@@ -596,6 +596,7 @@ print(json.dumps({"data_parallel": run(True), "single": run(False)}))
 """
 
 
+@pytest.mark.slow
 def test_qat_trains_under_keras_distribution_data_parallel():
     """A QAT model trains under keras.distribution.DataParallel on two (host) devices (JAX)."""
     if BACKEND != "jax":
