@@ -19,6 +19,12 @@ Besides thin aliases, three functions carry the edge-value guarantees cheaply:
 * :func:`bn_safe_tanh` / :func:`bn_safe_softplus` -- a tanh and a softplus that TensorFlow
   2.21's CPU graph optimizer does not fuse with tf_keras's ``FusedBatchNorm`` into ops that
   have no kernel; plain ops everywhere else.
+
+The QAT engine (:mod:`keras_acts.quantization`) adds, at the end of each frontend block, the
+convolutions, reductions and moments it needs, :func:`divide_exact` (a correctly rounded
+division, which XLA and torch do not give for scalar divisors) and fake quantization:
+TensorFlow's FakeQuant ops on the TensorFlow backend and under tf_keras (the TFLite converter
+reads them), their arithmetic in ``keras.ops`` on jax and torch, equal bit for bit.
 """
 
 from __future__ import annotations
