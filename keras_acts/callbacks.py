@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from keras_acts import registry
+from keras_acts import _ops, registry
 from keras_acts.backend import is_keras3, keras
 
 
@@ -113,7 +113,7 @@ def _pre_activation(layer: Any, x: Any) -> np.ndarray:
     original = layer.activation
     try:
         object.__setattr__(layer, "activation", keras.activations.linear)
-        return np.asarray(layer(x, training=False))
+        return _ops.to_numpy(layer(x, training=False))
     finally:
         object.__setattr__(layer, "activation", original)
 
@@ -147,7 +147,7 @@ def dead_unit_fractions(model: Any, x: Any, threshold: float | None = None) -> d
         inputs = [inputs]
     out = {}
     for (layer, entry, kind), inp in zip(watched, inputs):
-        pre = np.asarray(inp) if kind == "input" else _pre_activation(layer, inp)
+        pre = _ops.to_numpy(inp) if kind == "input" else _pre_activation(layer, inp)
         units = pre.reshape(-1, pre.shape[-1])
         limit = entry.dead_below if threshold is None else threshold
         dead = np.all(units <= limit, axis=0)
@@ -175,29 +175,60 @@ def gradient_norms(
     Returns:
         ``{layer_name: norm}`` for every layer with trainable weights.
     """
-    import tensorflow as tf
-
     if loss is None and getattr(model, "loss", None) is None:
         raise ValueError(
             "gradient_norms needs a loss: compile the model first or pass loss=..., "
             "e.g. loss='sparse_categorical_crossentropy'."
         )
     loss_fn = keras.losses.get(loss if loss is not None else model.loss)
-    x = tf.convert_to_tensor(x)
-    y = tf.convert_to_tensor(y)
+    x = _ops.convert_to_tensor(x)
+    y = _ops.convert_to_tensor(y)
     layers = [layer for layer in model.layers if layer.trainable_weights]
     variables = [w for layer in layers for w in layer.trainable_weights]
-    with tf.GradientTape() as tape:
-        value = tf.reduce_mean(loss_fn(y, model(x, training=False)))
-    grads = tape.gradient(value, variables)
+    grads = _loss_gradients(model, loss_fn, x, y, variables)
     out = {}
     i = 0
     for layer in layers:
         n = len(layer.trainable_weights)
-        squares = [tf.reduce_sum(tf.square(g)) for g in grads[i : i + n] if g is not None]
+        squares = [float(np.sum(np.square(_ops.to_numpy(g).astype(np.float64)))) for g in grads[i : i + n] if g is not None]
         i += n
-        out[layer.name] = float(tf.sqrt(tf.add_n(squares))) if squares else 0.0
+        out[layer.name] = float(np.sqrt(sum(squares))) if squares else 0.0
     return out
+
+
+def _loss_gradients(model: Any, loss_fn: Callable[..., Any], x: Any, y: Any, variables: list) -> list:
+    """d mean(loss(y, model(x))) / d v for each of ``variables`` (None where it does not depend on
+    v), with the backend's own autodiff: ``tf.GradientTape``, ``jax.grad`` of the model's
+    stateless call, or torch autograd."""
+    if _ops.BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            value = tf.reduce_mean(loss_fn(y, model(x, training=False)))
+        grads = tape.gradient(value, variables)
+        return [None if g is None else tf.convert_to_tensor(g) for g in grads]  # IndexedSlices -> dense
+    ops = keras.ops
+    if _ops.BACKEND == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def value(tv: list) -> Any:
+            y_pred, _ = model.stateless_call(tv, non_trainable, x, training=False)
+            return ops.mean(loss_fn(y, y_pred))
+
+        by_id = {id(v): g for v, g in zip(model.trainable_variables, jax.grad(value)(trainable))}
+        return [by_id.get(id(v)) for v in variables]
+    if _ops.BACKEND == "torch":
+        import torch
+
+        value = ops.mean(loss_fn(y, model(x, training=False)))
+        return list(torch.autograd.grad(value, [v.value for v in variables], allow_unused=True))
+    raise NotImplementedError(
+        f"gradient_norms needs autodiff, which the {_ops.BACKEND!r} backend does not offer; "
+        "use KERAS_BACKEND=tensorflow, jax or torch."
+    )
 
 
 class DeadUnitMonitor(keras.callbacks.Callback):

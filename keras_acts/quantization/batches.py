@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+import sys
+
 import numpy as np
-import tensorflow as tf
+
+from keras_acts import _ops
 
 
 def input_batches(data: Any, batch_size: int) -> Iterator[Any]:
@@ -16,7 +19,7 @@ def input_batches(data: Any, batch_size: int) -> Iterator[Any]:
         TypeError: ``data`` is neither.
         ValueError: the array is empty.
     """
-    if isinstance(data, tf.data.Dataset):
+    if _is_tf_dataset(data):
         for item in data:
             yield item[0] if isinstance(item, (tuple, list)) else item
         return
@@ -30,6 +33,12 @@ def input_batches(data: Any, batch_size: int) -> Iterator[Any]:
         raise ValueError("calibration_data is empty; pass a few hundred representative inputs, e.g. x_train[:500].")
     for i in range(0, n, batch_size):
         yield data[i : i + batch_size]
+
+
+def _is_tf_dataset(data: Any) -> bool:
+    """True for a ``tf.data.Dataset`` (checked without importing TensorFlow when it is not loaded)."""
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(data, tf.data.Dataset)
 
 
 def checked_batch(batch: Any, input_shape: tuple) -> Any:
@@ -49,6 +58,8 @@ def checked_batch(batch: Any, input_shape: tuple) -> Any:
         raise QuantizationError(
             f"calibration_data must be numeric model inputs, got dtype {dtype}; convert it, e.g. x.astype('float32')."
         )
+    if hasattr(batch, "detach"):  # a torch tensor (possibly requiring grad)
+        batch = batch.detach().cpu().numpy()
     x = np.asarray(batch, dtype=np.float32)
     want = tuple(input_shape[1:])
     if x.ndim != len(input_shape) or any(w is not None and w != g for w, g in zip(want, x.shape[1:])):
@@ -58,7 +69,7 @@ def checked_batch(batch: Any, input_shape: tuple) -> Any:
         )
     if not np.all(np.isfinite(x)):
         raise QuantizationError("calibration_data contains NaN or inf; pass finite inputs scaled like the training inputs.")
-    return tf.convert_to_tensor(x)
+    return _ops.convert_to_tensor(x)
 
 
 def model_batches(model: Any, data: Any, batch_size: int) -> Iterator[Any]:

@@ -38,6 +38,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from keras_acts import _ops
 from keras_acts.backend import keras
 
 # Median-over-channels KL (nats) above which a layer's moving statistics are called stale.
@@ -160,7 +161,7 @@ def batchnorm_discrepancies(
         outs = probe(batch, training=False)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         for i, (bn, y) in enumerate(zip(bns, outs)):
-            y = np.asarray(y, np.float64)
+            y = _ops.to_numpy(y).astype(np.float64)
             axis = _channel_axis(bn, y.ndim)
             y = np.moveaxis(y, axis, -1).reshape(-1, y.shape[axis])
             acc = np.stack([np.full(y.shape[1], y.shape[0], np.float64), y.sum(0), np.square(y).sum(0)])

@@ -28,8 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import tensorflow as tf
-
+from keras_acts import _ops
 from keras_acts.activations._common import SELU_ALPHA, SELU_SCALE
 
 # Output ranges of the TFLite int8 kernels with fixed output quantization.
@@ -40,7 +39,7 @@ _LOG2_RANGE = (0.0, 0.7)  # log(1 + e) for e in [0, 1] lies in [0, ln 2]
 
 def fixed(t: Any, lo: float, hi: float) -> Any:
     """Fake-quantizes ``t`` to 8 bits on the fixed range [lo, hi] (0 must lie inside)."""
-    return tf.quantization.fake_quant_with_min_max_args(t, min=lo, max=hi, num_bits=8)
+    return _ops.fake_quant_fixed(t, lo, hi)
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def _elu_negative(x: Any, alpha: float) -> Any:
     ``exp(x)`` fake-quantized on [0, 1] equals ``exp(min(x, 0))`` on the int8 grid, so no
     MINIMUM op (a same-scale op whose scale the converter cannot infer) is needed.
     """
-    e = fixed(tf.exp(x), 0.0, 1.0)
+    e = fixed(_ops.exp(x), 0.0, 1.0)
     n = fixed(e - 1.0, -1.0, 0.0)
     if alpha != 1.0:
         n = fixed(alpha * n, -alpha, 0.0)
@@ -77,14 +76,14 @@ def _elu_negative(x: Any, alpha: float) -> Any:
 
 def _elu(x: Any, point: Any, alpha: float = 1.0) -> Any:
     alpha = float(alpha)
-    pos = point(tf.nn.relu(x), "pos")
+    pos = point(_ops.relu(x), "pos")
     if alpha == 0.0:
         return pos
     return pos + _elu_negative(x, alpha)
 
 
 def _selu(x: Any, point: Any) -> Any:
-    pos = point(tf.nn.relu(x), "pos")
+    pos = point(_ops.relu(x), "pos")
     s = point(pos + _elu_negative(x, SELU_ALPHA), "sum")
     return SELU_SCALE * s
 
@@ -96,10 +95,10 @@ def _softplus_core(x: Any, point: Any) -> Any:
     LOG (fixed [-0.7, 0]); RELU (moving range) -> SUB. Every intermediate is bounded and
     no same-scale op (MINIMUM, NEG) needs a range the converter cannot infer.
     """
-    a = point(tf.abs(x), "abs")
-    s = fixed(tf.math.sigmoid(a), *LOGISTIC_RANGE)
-    l = fixed(tf.math.log(s), -0.7, 0.0)
-    return point(tf.nn.relu(x), "pos") - l
+    a = point(_ops.abs(x), "abs")
+    s = fixed(_ops.sigmoid(a), *LOGISTIC_RANGE)
+    l = fixed(_ops.log(s), -0.7, 0.0)
+    return point(_ops.relu(x), "pos") - l
 
 
 def _softplus(x: Any, point: Any) -> Any:
@@ -108,7 +107,7 @@ def _softplus(x: Any, point: Any) -> Any:
 
 def _mish(x: Any, point: Any) -> Any:
     sp = point(_softplus_core(x, point), "softplus")
-    return x * fixed(tf.math.tanh(sp), *TANH_RANGE)
+    return x * fixed(_ops.tanh(sp), *TANH_RANGE)
 
 
 def _hard_mish(x: Any, point: Any) -> Any:
@@ -125,12 +124,12 @@ def _hard_swish(x: Any, point: Any) -> Any:
     after the activation, leaving ADD+RELU6 and one MUL. (``(x * relu6(x + 3)) * 1/6`` would be
     fused by the converter into one HARD_SWISH, which XNNPACK refuses in int8.)
     """
-    return x * fixed(fixed(tf.nn.relu6(x + 3.0), 0.0, 6.0) * (1.0 / 6.0), 0.0, 1.0)
+    return x * fixed(fixed(_ops.relu6(x + 3.0), 0.0, 6.0) * (1.0 / 6.0), 0.0, 1.0)
 
 
 def _hard_swish_v1(x: Any, point: Any) -> Any:
     """Formulation 1 (QAT models saved before scale folding): ``(x / 6) * relu6(x + 3)``."""
-    return point(x * (1.0 / 6.0), "x_over_6") * fixed(tf.nn.relu6(x + 3.0), 0.0, 6.0)
+    return point(x * (1.0 / 6.0), "x_over_6") * fixed(_ops.relu6(x + 3.0), 0.0, 6.0)
 
 
 def _prelu(x: Any, point: Any, gain: Any) -> Any:
@@ -139,7 +138,7 @@ def _prelu(x: Any, point: Any, gain: Any) -> Any:
     MUL with fused RELU, MUL, ADD: ops LiteRT's XNNPACK delegate takes (int8 PRELU splits its
     graph). ``gain`` arrives fake-quantized as the converter quantizes the constant.
     """
-    return x + point(gain * point(tf.nn.relu(x * -1.0), "negative"), "scaled")
+    return x + point(gain * point(_ops.relu(x * -1.0), "negative"), "scaled")
 
 
 def _hard_sigmoid(x: Any, point: Any, slope: float = 1.0 / 6.0) -> Any:
@@ -152,22 +151,22 @@ def _swish(x: Any, point: Any, beta: Any = 1.0) -> Any:
     if isinstance(beta, float) and beta == 1.0:
         z = x
     else:
-        z = point(tf.cast(beta, x.dtype) * x, "beta_x")
-    return x * fixed(tf.math.sigmoid(z), *LOGISTIC_RANGE)
+        z = point(_ops.cast(beta, _ops.dtype_name(x)) * x, "beta_x")
+    return x * fixed(_ops.sigmoid(z), *LOGISTIC_RANGE)
 
 
 def _softsign(x: Any, point: Any) -> Any:
     """``x / (1 + |x|)``: ABS and the ADD each get a moving range, then DIV (int8 kernels all three)."""
-    a = point(tf.abs(x), "abs")
+    a = point(_ops.abs(x), "abs")
     return x / point(1.0 + a, "denominator")
 
 
 def _sigmoid(x: Any, point: Any) -> Any:
-    return tf.math.sigmoid(x)
+    return _ops.sigmoid(x)
 
 
 def _tanh(x: Any, point: Any) -> Any:
-    return tf.math.tanh(x)
+    return _ops.tanh(x)
 
 
 FORMS: dict[str, QATForm] = {
@@ -218,22 +217,27 @@ def form(name: str, version: int = FORMULATION) -> QATForm | None:
 
 
 
+def _dtype(dtype: Any) -> str:
+    """A dtype (a backend dtype object or a name) as its name."""
+    return dtype if isinstance(dtype, str) else _ops.dtype_name(_ops.cast(0.0, dtype))
+
+
 def prelu_gain(alpha: Any, dtype: Any) -> Any:
     """``1 - alpha``, fake-quantized per tensor on its [min, max] as the converter quantizes that constant.
 
     The PReLU formulation multiplies by it (see :func:`_prelu`); training then rounds it as
     the int8 MUL will.
     """
-    gain = 1.0 - tf.cast(alpha, dtype)
+    gain = 1.0 - _ops.cast(alpha, _dtype(dtype))
     lo, hi = prelu_gain_range(alpha, dtype)
-    return tf.quantization.fake_quant_with_min_max_vars(gain, lo, hi, num_bits=8)
+    return _ops.fake_quant(gain, lo, hi)
 
 
 def prelu_gain_range(alpha: Any, dtype: Any) -> tuple[Any, Any]:
     """The range [min(1 - alpha, 0), max(1 - alpha)] the PReLU gain constant is quantized on."""
-    gain = 1.0 - tf.cast(alpha, dtype)
-    lo = tf.minimum(tf.reduce_min(gain), 0.0)
-    return lo, tf.maximum(tf.reduce_max(gain), lo + 1e-6)
+    gain = 1.0 - _ops.cast(alpha, _dtype(dtype))
+    lo = _ops.minimum(_ops.reduce_min(gain), 0.0)
+    return lo, _ops.maximum(_ops.reduce_max(gain), lo + 1e-6)
 
 
 def qat_activation(

@@ -9,6 +9,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from keras_acts import _ops
 from keras_acts.backend import model_frontend
 from keras_acts.quantization.errors import QuantizationError, UnhealthyModelError, tfmot_unavailable_error
 
@@ -93,7 +94,7 @@ def _outputs(model: Any, data: Any, batch_size: int = 64) -> list[np.ndarray]:
         if not parts:
             parts = [[] for _ in out]
         for p, o in zip(parts, out):
-            p.append(np.asarray(o))
+            p.append(_ops.to_numpy(o))
     return [np.concatenate(p) for p in parts]
 
 

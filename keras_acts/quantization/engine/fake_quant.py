@@ -1,4 +1,4 @@
-"""Fake quantization as the TFLite int8 kernels quantize: pure TF functions.
+"""Fake quantization as the TFLite int8 kernels quantize, on every backend (:mod:`keras_acts._ops`).
 
 * Weights: per output channel, symmetric, narrow range ([-127, 127], zero point 0,
   scale ``max|w| / 127``), recomputed from the weights at every step -- what the TFLite
@@ -7,14 +7,16 @@
   ``[lo, hi]`` that contains 0 (TensorFlow's FakeQuant nudges the zero point onto the
   integer grid exactly like the converter does).
 
-Both straight-through: the gradient passes unchanged inside the range.
+Both straight-through: the gradient passes unchanged inside the range. On the TensorFlow
+backend (and tf_keras) these are TensorFlow's FakeQuant ops, which the TFLite converter reads;
+on jax and torch the same arithmetic in ``keras.ops``, bit for bit.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import tensorflow as tf
+from keras_acts import _ops
 
 # Smallest width of a range: a tensor that is constant 0 (a dead ReLU, all-zero weights)
 # would otherwise get lo == hi == 0, which FakeQuant cannot represent.
@@ -33,10 +35,10 @@ def per_channel_weights(w: Any, axis: int = -1) -> Any:
     if axis != len(w.shape) - 1:
         perm = [i for i in range(len(w.shape)) if i != axis] + [axis]
         inverse = [perm.index(i) for i in range(len(perm))]
-        return tf.transpose(per_channel_weights(tf.transpose(w, perm)), inverse)
+        return _ops.transpose(per_channel_weights(_ops.transpose(w, perm)), inverse)
     reduce = list(range(len(w.shape) - 1))
-    m = tf.maximum(tf.reduce_max(tf.abs(w), axis=reduce), _MIN_WEIGHT)
-    return tf.quantization.fake_quant_with_min_max_vars_per_channel(w, -m, m, num_bits=8, narrow_range=True)
+    m = _ops.maximum(_ops.reduce_max(_ops.abs(w), axis=reduce), _MIN_WEIGHT)
+    return _ops.fake_quant_per_channel(w, -m, m, narrow_range=True)
 
 
 def per_tensor_weight(w: Any) -> Any:
@@ -44,8 +46,8 @@ def per_tensor_weight(w: Any) -> Any:
 
     This is how the converter quantizes a constant operand such as PReLU's alpha.
     """
-    m = tf.maximum(tf.reduce_max(tf.abs(w)), _MIN_WEIGHT)
-    return tf.quantization.fake_quant_with_min_max_vars(w, -m, m, num_bits=8, narrow_range=True)
+    m = _ops.maximum(_ops.reduce_max(_ops.abs(w)), _MIN_WEIGHT)
+    return _ops.fake_quant(w, -m, m, narrow_range=True)
 
 
 def constant(c: Any) -> Any:
@@ -57,14 +59,14 @@ def constant(c: Any) -> Any:
 
 def activation(x: Any, lo: Any, hi: Any) -> Any:
     """``x`` fake-quantized per tensor, asymmetric int8, on the range [lo, hi]."""
-    return tf.quantization.fake_quant_with_min_max_vars(x, lo, hi, num_bits=8, narrow_range=False)
+    return _ops.fake_quant(x, lo, hi, narrow_range=False)
 
 
 def observed_range(x: Any) -> tuple[Any, Any]:
     """The range [min(x, 0), max(x, 0)] of a tensor, widened to at least :data:`MIN_WIDTH`."""
-    lo = tf.minimum(tf.reduce_min(x), 0.0)
-    hi = tf.maximum(tf.reduce_max(x), 0.0)
-    return lo, tf.maximum(hi, lo + MIN_WIDTH)
+    lo = _ops.minimum(_ops.reduce_min(x), 0.0)
+    hi = _ops.maximum(_ops.reduce_max(x), 0.0)
+    return lo, _ops.maximum(hi, lo + MIN_WIDTH)
 
 
 def moving_average(old: Any, new: Any, decay: float) -> Any:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import tensorflow as tf
+from keras_acts import _ops
 
 
 def bn_scale(gamma: Any, variance: Any, epsilon: float) -> Any:
     """``gamma / sqrt(variance + epsilon)`` per channel (``gamma`` None means 1)."""
-    s = tf.math.rsqrt(variance + epsilon)
+    s = _ops.rsqrt(variance + epsilon)
     return s if gamma is None else gamma * s
 
 
@@ -27,7 +27,7 @@ def fold_kernel(kernel: Any, scale: Any, depthwise: bool = False) -> Any:
     """
     if depthwise:
         kh, kw, cin, mult = kernel.shape
-        return kernel * tf.reshape(scale, (1, 1, cin, mult))
+        return kernel * _ops.reshape(scale, (1, 1, cin, mult))
     return kernel * scale
 
 
@@ -41,4 +41,4 @@ def fold_bias(bias: Any, scale: Any, beta: Any, mean: Any) -> Any:
 def batch_moments(y: Any) -> tuple[Any, Any]:
     """Per-channel (last axis) mean and variance of a conv output batch."""
     axes = list(range(len(y.shape) - 1))
-    return tf.nn.moments(y, axes=axes)
+    return _ops.moments(y, axes)

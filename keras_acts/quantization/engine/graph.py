@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import tensorflow as tf
-
 
 def node_op(node: Any) -> Any:
     """The layer (or Keras 3 operation) a node calls."""
@@ -50,6 +48,8 @@ def replay(graph: Any, inputs: list, operation_fn: Callable[[Any], Callable[...,
     """Runs ``graph`` on new (symbolic) ``inputs``, calling ``operation_fn(op)`` instead of each op."""
     if hasattr(graph, "_run_through_graph"):  # Keras 3
         return graph._run_through_graph(inputs if len(inputs) > 1 else inputs[0], operation_fn=operation_fn)
+    import tensorflow as tf  # tf_keras only (Keras 3 models replay themselves above)
+
     usage = graph._tensor_usage_count
     tensors = {str(id(x)): [y] * usage[str(id(x))] for x, y in zip(graph.inputs, inputs)}
     for node in nodes(graph):

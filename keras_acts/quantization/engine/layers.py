@@ -12,22 +12,22 @@
   (:mod:`keras_acts.quantization.formulations`, shared with the tfmot path), with its
   output range; learnable PReLU alpha and Swish beta.
 
-All layers are written against :data:`keras_acts.backend.keras` and TensorFlow ops.
+All layers are written against :data:`keras_acts.backend.keras` and :mod:`keras_acts._ops`
+(``keras.ops`` on every Keras 3 backend; TensorFlow ops under tf_keras).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import tensorflow as tf
-
+from keras_acts import _ops
 from keras_acts.backend import keras, register_serializable
 from keras_acts.quantization import formulations
 from keras_acts.quantization.activation_weights import ActivationWeights
 from keras_acts.quantization.engine import fake_quant, folding, graph, integer
 from keras_acts.quantization.engine.ranges import DEFAULT_DECAY, RangeQuantizer, current_observer
 
-_FUSED = {"linear": None, "relu": tf.nn.relu, "relu6": tf.nn.relu6, "hard_tanh": lambda y: tf.clip_by_value(y, -1.0, 1.0)}
+_FUSED = {"linear": None, "relu": _ops.relu, "relu6": _ops.relu6, "hard_tanh": lambda y: _ops.clip(y, -1.0, 1.0)}
 
 
 class _OutputRange:
@@ -58,10 +58,10 @@ class _OutputRange:
         if not self.quantize_output:
             return None
         if self.output_range is not None:
-            return tf.constant(self.output_range[0]), tf.constant(self.output_range[1])
+            return _ops.convert_to_tensor(self.output_range[0], "float32"), _ops.convert_to_tensor(self.output_range[1], "float32")
         if self._out is None:
             return None
-        return tf.convert_to_tensor(self._out.min), tf.convert_to_tensor(self._out.max)
+        return _ops.convert_to_tensor(self._out.min), _ops.convert_to_tensor(self._out.max)
 
 
 @register_serializable
@@ -217,26 +217,30 @@ class QuantizedWeights(_Wrapping):
     def _op(self, x: Any, kernel: Any) -> Any:
         layer = self.layer
         if self.dense:
-            return tf.tensordot(x, kernel, axes=[[len(x.shape) - 1], [0]]) if len(x.shape) > 2 else tf.matmul(x, kernel)
-        strides = (1, *layer.strides, 1)
-        dilations = tuple(layer.dilation_rate)
-        padding = layer.padding.upper()
+            return _ops.dense(x, kernel)
         if self.depthwise:
-            return tf.nn.depthwise_conv2d(x, kernel, strides, padding, dilations=dilations)
-        return tf.nn.conv2d(x, kernel, strides, padding, dilations=dilations)
+            return _ops.depthwise_conv2d(x, kernel, layer.strides, layer.padding, layer.dilation_rate)
+        return _ops.conv2d(x, kernel, layer.strides, layer.padding, layer.dilation_rate)
+
+    def _reduction(self, kernel: Any) -> int:
+        """How many products each output of the op sums."""
+        if self.dense:
+            return int(kernel.shape[0])
+        kh, kw = int(kernel.shape[0]), int(kernel.shape[1])
+        return kh * kw if self.depthwise else kh * kw * int(kernel.shape[2])
 
     def _quantize_kernel(self, kernel: Any) -> Any:
         if self.dense:  # the converter cannot keep a per-channel axis through FC's kernel transpose
             return fake_quant.per_tensor_weight(kernel)
         if self.depthwise:
             kh, kw, cin, mult = kernel.shape
-            flat = tf.reshape(kernel, (kh, kw, 1, cin * mult))
-            return tf.reshape(fake_quant.per_channel_weights(flat), (kh, kw, cin, mult))
+            flat = _ops.reshape(kernel, (kh, kw, 1, cin * mult))
+            return _ops.reshape(fake_quant.per_channel_weights(flat), (kh, kw, cin, mult))
         return fake_quant.per_channel_weights(kernel)
 
     def _folded(self, x: Any, training: Any) -> tuple[Any, Any]:
-        kernel = tf.convert_to_tensor(self._kernel())
-        bias = tf.convert_to_tensor(self.layer.bias) if self.layer.use_bias else None
+        kernel = _ops.convert_to_tensor(self._kernel())
+        bias = _ops.convert_to_tensor(self.layer.bias) if self.layer.use_bias else None
         bn = self.batchnorm
         if bn is None:
             return kernel, bias
@@ -244,14 +248,16 @@ class QuantizedWeights(_Wrapping):
             y = self._op(x, kernel)
             mean, var = folding.batch_moments(y if bias is None else y + bias)
             m = bn.momentum
-            bn.moving_mean.assign(fake_quant.moving_average(bn.moving_mean, tf.stop_gradient(mean), m))
-            bn.moving_variance.assign(fake_quant.moving_average(bn.moving_variance, tf.stop_gradient(var), m))
-        gamma = tf.convert_to_tensor(bn.gamma) if bn.scale else None
-        beta = tf.convert_to_tensor(bn.beta) if bn.center else None
-        scale = folding.bn_scale(gamma, tf.convert_to_tensor(bn.moving_variance), bn.epsilon)
+            bn.moving_mean.assign(fake_quant.moving_average(_ops.convert_to_tensor(bn.moving_mean), _ops.stop_gradient(mean), m))
+            bn.moving_variance.assign(
+                fake_quant.moving_average(_ops.convert_to_tensor(bn.moving_variance), _ops.stop_gradient(var), m)
+            )
+        gamma = _ops.convert_to_tensor(bn.gamma) if bn.scale else None
+        beta = _ops.convert_to_tensor(bn.beta) if bn.center else None
+        scale = folding.bn_scale(gamma, _ops.convert_to_tensor(bn.moving_variance), bn.epsilon)
         return (
             folding.fold_kernel(kernel, scale, self.depthwise),
-            folding.fold_bias(bias, scale, beta, tf.convert_to_tensor(bn.moving_mean)),
+            folding.fold_bias(bias, scale, beta, _ops.convert_to_tensor(bn.moving_mean)),
         )
 
     def call(self, inputs: Any, training: Any = None) -> Any:
@@ -277,19 +283,20 @@ class QuantizedWeights(_Wrapping):
             s_w = integer.weight_scale(kernel, None)
         elif self.depthwise:
             kh, kw, cin, mult = kernel.shape
-            s_w = tf.reshape(integer.weight_scale(tf.reshape(kernel, (kh, kw, 1, cin * mult)), -1), (cin, mult))
+            s_w = _ops.reshape(integer.weight_scale(_ops.reshape(kernel, (kh, kw, 1, cin * mult)), -1), (cin, mult))
         else:
             s_w = integer.weight_scale(kernel, -1)
-        w_int = tf.round(self._quantize_kernel(kernel) / tf.cast(s_w, tf.float32))  # the FakeQuant op's levels
+        w_int = _ops.round(_ops.divide_exact(self._quantize_kernel(kernel), _ops.cast(s_w, "float32")))  # the FakeQuant op's levels
         x_int = integer.levels(inputs, s_in)  # q - z of the quantized input, exactly
-        # in float64: float32 convolutions (oneDNN's Winograd, blocked sums) are not exact on integers
-        acc = self._op(tf.cast(x_int, tf.float64), tf.cast(w_int, tf.float64))
-        s_w = tf.reshape(s_w, (-1,))
+        # exact: float32 convolutions (oneDNN's Winograd, blocked sums) are not exact on integers
+        acc = integer.integer_conv(self._op, x_int, w_int, self._reduction(kernel))
+        s_w = _ops.reshape(s_w, (-1,))
         if bias is not None:  # the int32 bias, rounded on the double scale product as the converter does
-            acc = acc + integer.round_half_away(tf.cast(bias, tf.float64) / (integer.scale64(*in_range) * s_w))
-        s_acc = s_in * tf.cast(s_w, tf.float32)  # float32, as XNNPACK computes the requantization scale
+            b_int = integer.round_half_away(_ops.divide_exact(_ops.cast(bias, integer.WIDE), integer.scale64(*in_range) * s_w))
+            acc = acc + _ops.cast(b_int, _ops.dtype_name(acc))
+        s_acc = s_in * _ops.cast(s_w, "float32")  # float32, as XNNPACK computes the requantization scale
         qmin, qmax = integer.output_bounds(self.fused_activation, s_out, z_out)
-        q = integer.requantize(acc, s_acc / s_out, z_out, qmin, qmax)
+        q = integer.requantize(acc, _ops.divide_exact(s_acc, s_out), z_out, qmin, qmax)
         return (q - z_out) * s_out
 
     def compute_output_shape(self, input_shape: Any) -> Any:
@@ -379,7 +386,7 @@ class QuantizedOutput(_Wrapping):
         kernel = {keras.layers.Add: integer.add, keras.layers.Multiply: integer.mul}.get(type(self.layer))
         if kernel is None or not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
             return None
-        if inputs[0].shape != inputs[1].shape and (inputs[0].shape.rank != inputs[1].shape.rank):
+        if tuple(inputs[0].shape) != tuple(inputs[1].shape) and len(inputs[0].shape) != len(inputs[1].shape):
             return None
         in_ranges, out_range = input_ranges(self), self.quantized_range()
         if in_ranges is None or out_range is None:
@@ -424,16 +431,16 @@ def _affine(layer: Any) -> tuple[Any, Any] | None:
     if isinstance(layer, keras.layers.Rescaling):
         if not layer.get_config().get("offset"):
             return None
-        return tf.cast(layer.scale, tf.float32), tf.cast(layer.offset, tf.float32)
+        return _ops.cast(layer.scale, "float32"), _ops.cast(layer.offset, "float32")
     if isinstance(layer, keras.layers.BatchNormalization):  # inference form, as the converter folds it
-        a = tf.math.rsqrt(tf.convert_to_tensor(layer.moving_variance) + layer.epsilon)
+        a = _ops.rsqrt(_ops.convert_to_tensor(layer.moving_variance) + layer.epsilon)
         if layer.scale:
-            a = a * tf.convert_to_tensor(layer.gamma)
-        b = -tf.convert_to_tensor(layer.moving_mean) * a
-        return a, (b + tf.convert_to_tensor(layer.beta)) if layer.center else b
+            a = a * _ops.convert_to_tensor(layer.gamma)
+        b = -_ops.convert_to_tensor(layer.moving_mean) * a
+        return a, (b + _ops.convert_to_tensor(layer.beta)) if layer.center else b
     if isinstance(layer, keras.layers.Normalization) and not getattr(layer, "invert", False):
-        inv = 1.0 / tf.maximum(tf.sqrt(tf.convert_to_tensor(layer.variance)), 1e-7)
-        return inv, -tf.convert_to_tensor(layer.mean) * inv
+        inv = _ops.divide_exact(1.0, _ops.maximum(_ops.sqrt(_ops.convert_to_tensor(layer.variance)), 1e-7))
+        return inv, -_ops.convert_to_tensor(layer.mean) * inv
     return None
 
 
@@ -566,7 +573,7 @@ class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
             return integer.leaky_relu(inputs, float(slope["negative_slope"]), g_in, g_out) * g_out[0]
         # PReLU's cpu form (formulations._prelu): MUL(x, -1)+RELU, MUL(1 - alpha, .), ADD(x, .)
         g_neg, g_scaled = (integer.grid(self._points[n].min, self._points[n].max) for n in ("negative", "scaled"))
-        minus_one = tf.constant(-1.0)
+        minus_one = _ops.convert_to_tensor(-1.0, "float32")
         neg = integer.mul(inputs, minus_one, g_in, integer.constant_grid(-1.0), g_neg, g_neg[1], 127.0) * g_neg[0]
         gain = formulations.prelu_gain(self.alpha, inputs.dtype)
         g_gain = integer.grid(*formulations.prelu_gain_range(self.alpha, inputs.dtype))

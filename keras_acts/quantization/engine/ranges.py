@@ -17,8 +17,8 @@ import threading
 from typing import Any, Iterator
 
 import numpy as np
-import tensorflow as tf
 
+from keras_acts import _ops
 from keras_acts.quantization.engine import fake_quant
 
 DEFAULT_DECAY = 0.99
@@ -27,18 +27,22 @@ _state = threading.local()
 
 
 class RangeObserver:
-    """Collects the global [min, max] of every RangeQuantizer it sees (eager only)."""
+    """Collects the global [min, max] of every RangeQuantizer it sees (eager only, any backend)."""
 
     def __init__(self) -> None:
         self.ranges: dict[int, list] = {}  # id(quantizer) -> [quantizer, lo, hi]
 
     def record(self, quantizer: "RangeQuantizer", x: Any) -> None:
-        if not tf.executing_eagerly():
-            raise RuntimeError(
-                "keras_acts.quantization.calibrate must run eagerly; it was called inside a tf.function. "
-                "Call it (or quantize_model(..., calibration_data=...)) outside tf.function."
-            )
-        v = np.asarray(x)
+        eager_error = RuntimeError(
+            "keras_acts.quantization.calibrate must run eagerly; it was called inside a traced function "
+            "(tf.function, jax.jit). Call it (or quantize_model(..., calibration_data=...)) outside of one."
+        )
+        if not _ops.is_eager():
+            raise eager_error
+        try:
+            v = _ops.to_numpy(x)
+        except Exception as err:  # a jax tracer or symbolic tensor cannot become an array
+            raise eager_error from err
         if not np.all(np.isfinite(v)):
             raise ValueError(
                 f"calibration produced non-finite values at {quantizer.name!r}; check calibration_data for "
@@ -85,8 +89,14 @@ class RangeQuantizer:
         self.decay = float(decay)
         from keras_acts.backend import FRONTEND
 
-        # averaged across replicas under a tf.distribute strategy (tf_keras takes the enum)
-        aggregation = "mean" if FRONTEND == "keras3" else tf.VariableAggregation.MEAN
+        # averaged across replicas under a tf.distribute strategy (tf_keras takes the enum); Keras 3
+        # variables carry it on every backend
+        if FRONTEND == "keras3":
+            aggregation: Any = "mean"
+        else:
+            import tensorflow as tf
+
+            aggregation = tf.VariableAggregation.MEAN
         kw = {"shape": (), "trainable": False, "aggregation": aggregation}
         self.min = layer.add_weight(name=f"{name}_min", initializer="zeros", **kw)
         self.max = layer.add_weight(name=f"{name}_max", initializer="ones", **kw)
@@ -104,10 +114,10 @@ class RangeQuantizer:
             observer.record(self, x)
             return x
         if training:
-            lo, hi = fake_quant.observed_range(tf.stop_gradient(x))
-            seen = tf.cast(self.seen, tf.bool)
-            lo = tf.where(seen, fake_quant.moving_average(self.min, lo, self.decay), lo)
-            hi = tf.where(seen, fake_quant.moving_average(self.max, hi, self.decay), hi)
+            lo, hi = fake_quant.observed_range(_ops.stop_gradient(x))
+            seen = _ops.convert_to_tensor(self.seen) > 0.5
+            lo = _ops.where(seen, fake_quant.moving_average(_ops.convert_to_tensor(self.min), lo, self.decay), lo)
+            hi = _ops.where(seen, fake_quant.moving_average(_ops.convert_to_tensor(self.max), hi, self.decay), hi)
             self.min.assign(lo)
             self.max.assign(hi)
             self.seen.assign(1.0)
