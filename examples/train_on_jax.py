@@ -82,6 +82,7 @@ lsb = np.abs(q - logits_jax) / out_scale
 # The QAT model: int8 from its trained ranges (no calibration data).
 qat = keras.models.load_model(out + "/model_qat.keras")
 logits_qat_tf = qat.predict(x_test, verbose=0)
+logits_qat_jax = np.load(out + "/logits_qat_jax_float_inputs.npy")
 qres = to_tflite(qat, quantization="int8", input_type="int8", output_type="int8")
 qres.save(out + "/model_qat_int8.tflite")
 qev = evaluate(out + "/model_qat_int8.tflite", x_test, y_test)
@@ -97,7 +98,7 @@ print(json.dumps({
     "fully_int8": res.report.is_fully_int8,
     "xnnpack_partitions": res.report.xnnpack.partitions,
     "size_kb": len(res.content) / 1024,
-    "qat_tf_vs_jax_max_abs_diff": float(np.abs(logits_qat_tf - np.load(out + "/logits_qat_jax_float_inputs.npy")).max()),
+    "qat_tf_vs_jax_max_abs_diff": float(np.abs(logits_qat_tf - logits_qat_jax).max()),
     "qat_int8_accuracy": qev.accuracy,
     "qat_input_scale": float(qin.scale), "qat_input_zero_point": int(qin.zero_point),
     "qat_output_scale": float(qout.scale), "qat_output_zero_point": int(qout.zero_point),

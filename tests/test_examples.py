@@ -318,7 +318,8 @@ def _test_train_on_jax_exports_int8_that_agrees_with_the_jax_model(tmp_path):
     # scale and the saved .keras file, evaluated on this process's backend, it is within one output
     # step of the jax numbers (jax does the converter's double scale arithmetic in float32, docs/QAT.md).
     s_in, z_in = float(qin.scale), int(qin.zero_point)
-    x_deq = ((np.clip(np.floor(x_test.astype(np.float64) / s_in + 0.5) + z_in, -128, 127) - z_in) * s_in).astype(np.float32)
+    q_in = np.clip(np.floor(x_test.astype(np.float64) / s_in + 0.5) + z_in, -128, 127)
+    x_deq = ((q_in - z_in) * s_in).astype(np.float32)
     qat_here = keras.models.load_model(tmp_path / "model_qat.keras")
     ref_here = np.asarray(keras.ops.convert_to_numpy(qat_here.predict(x_deq, verbose=0)), np.float64)
     assert float(np.abs(ref_here - ref).max()) / float(qout.scale) <= 1.0 + 1e-3
