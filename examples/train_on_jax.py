@@ -8,10 +8,11 @@
    calibration_data=...)`` (BatchNorm folded, ranges calibrated on 256 training images), a short
    ``fit`` and ``model_qat.keras``.
 2. Export (a child process with ``KERAS_BACKEND=tensorflow``, since the TFLite converter traces
-   TensorFlow graphs): loads both files after ``import keras_acts``, checks that TensorFlow computes
-   the jax models' outputs, exports the float model all-int8 by post-training quantization (calibrated
-   on training images) and the QAT model all-int8 from its trained ranges (no calibration data), with
-   the registry's lowerings, and runs both int8 models with LiteRT (XNNPACK).
+   TensorFlow graphs): loads both files after ``import keras_acts``, measures how far TensorFlow's
+   outputs are from the jax models', exports the float model all-int8 by post-training quantization
+   (calibrated on training images, the registry's lowerings) and the QAT model all-int8 from its
+   trained ranges (its QAT formulations, no calibration data), and runs both int8 models with LiteRT
+   (XNNPACK).
 3. Reports each int8 model's accuracy and how it agrees with its jax model: top-1 agreement and the
    share of logits within 2 int8 output steps. The QAT comparison evaluates the QAT model on jax on the
    int8 model's own (quantized) inputs, as ``tests/test_backends.py`` does.
