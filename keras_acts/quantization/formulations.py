@@ -113,11 +113,12 @@ def form(name: str, version: int = FORMULATION) -> QATForm | None:
 
     Returns:
         The entry's ``qat_form_versions[version]`` if it has one, else its ``qat_form``; None
-        for an unknown name or an entry without a formulation.
+        for an unknown name (or a non-string) or an entry without a formulation.
     """
-    registry = _registry()
+    if not isinstance(name, str):  # a layer whose activation is not a registry name
+        return None
     try:
-        entry = registry.lookup(name)
+        entry = _registry().lookup(name)
     except ValueError:
         return None
     return entry.qat_form_versions.get(version, entry.qat_form)
