@@ -421,6 +421,7 @@ def register_activation(
     keras_layers: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any] | None]] | None = None,
     qat: str = "output",
     qat_form: Any = None,
+    qat_form_versions: Mapping[int, Any] | None = None,
     edgetpu: EdgeTPU | str | None = None,
     learnable: bool = False,
     weights: Sequence[str] = (),
@@ -456,7 +457,11 @@ def register_activation(
         paper: where the activation comes from.
         layer: layer class name (default: the name in CamelCase, ``"Squareplus"``).
         kinks, dead_below, output_range: shape facts (see :class:`~keras_acts.registry.Activation`).
-        builtins, keras_layers, qat, qat_form, edgetpu, learnable, weights, handwritten_layer,
+        qat_form: optional QAT formulation, a :class:`keras_acts.activations._qat.QATForm`
+            (``fn(x, point, **params)`` with a fake-quant at every tensor of the int8 graph whose
+            scale the converter cannot infer). None: output-only QAT, or the automatic form's.
+        qat_form_versions: QAT formulations of older formulation versions (``{1: QATForm(...)}``).
+        builtins, keras_layers, qat, edgetpu, learnable, weights, handwritten_layer,
             function_name: used by the package's own entries; see
             :class:`~keras_acts.registry.Activation`.
 
@@ -481,6 +486,7 @@ def register_activation(
                 params=params, aliases=aliases, reference=reference, lowerings=lowerings, derivative=derivative,
                 formula=formula, paper=paper, layer=layer, kinks=kinks, dead_below=dead_below,
                 output_range=output_range, builtins=builtins, keras_layers=keras_layers, qat=qat, qat_form=qat_form,
+                qat_form_versions=qat_form_versions,
                 edgetpu=edgetpu, learnable=learnable, weights=weights, handwritten_layer=handwritten_layer,
                 function_name=function_name,
             ))
@@ -489,9 +495,19 @@ def register_activation(
     return _register(origin, name, fn, locals_=dict(
         params=params, aliases=aliases, reference=reference, lowerings=lowerings, derivative=derivative,
         formula=formula, paper=paper, layer=layer, kinks=kinks, dead_below=dead_below, output_range=output_range,
-        builtins=builtins, keras_layers=keras_layers, qat=qat, qat_form=qat_form, edgetpu=edgetpu,
+        builtins=builtins, keras_layers=keras_layers, qat=qat, qat_form=qat_form,
+        qat_form_versions=qat_form_versions, edgetpu=edgetpu,
         learnable=learnable, weights=weights, handwritten_layer=handwritten_layer, function_name=function_name,
     ))
+
+
+def _check_qat_form(name: str, form: Any) -> Any:
+    """``form`` if it is None or a QATForm-like object (``fn``, ``moving``, ``output_range``, ``ops``)."""
+    if form is None or all(hasattr(form, a) for a in ("fn", "moving", "output_range", "ops")):
+        return form
+    raise TypeError(
+        f"{name}: qat_form must be a keras_acts.activations._qat.QATForm(fn, moving=..., ...), got {form!r}."
+    )
 
 
 def _register(origin: str, name: str, fn: Callable[..., Any], locals_: dict[str, Any]) -> Any:
@@ -545,7 +561,10 @@ def _register(origin: str, name: str, fn: Callable[..., Any], locals_: dict[str,
         weights=weights,
         handwritten_layer=bool(o["handwritten_layer"]) or learnable,
         keras_layers=dict(o["keras_layers"] or {}),
-        qat_form=o["qat_form"],
+        qat_form=_check_qat_form(name, o["qat_form"]),
+        qat_form_versions={
+            int(v): _check_qat_form(name, f) for v, f in dict(o["qat_form_versions"] or {}).items()
+        },
         origin=origin,
     )
     registry.check_free(entry)  # before anything is made

@@ -230,10 +230,15 @@ class Activation:
             options make it another function (``ReLU(max_value=6)`` is relu6, not relu). Adopt,
             the QAT engine, export substitution and the Edge TPU preflight read this
             (:func:`match_keras_layer`, :func:`activation_of_layer`).
-        qat_form: the activation's fake-quantized QAT formulation, once formulations live in
-            the family modules; None means it is looked up by name in
-            :mod:`keras_acts.quantization.formulations` (``formulations.form(name)``) or, when
-            there is none there, output-only QAT.
+        qat_form: the activation's fake-quantized QAT formulation
+            (:class:`keras_acts.activations._qat.QATForm`), written in its family module next to
+            its training math: a fake-quant at every tensor of its int8 graph whose scale the
+            converter cannot infer. None: output-only QAT (the activation converts to one int8
+            op, or fuses into the preceding one), or, for a user entry, the QAT formulation of its
+            automatic int8 form. :func:`keras_acts.quantization.formulations.form` reads it.
+        qat_form_versions: QAT formulations of older formulation versions that differ from
+            ``qat_form`` (``{1: QATForm(...)}``), for QAT models saved with that version
+            (:data:`keras_acts.quantization.formulations.FORMULATION`).
         origin: ``"keras_acts"`` for the package's own entries, else the module that called
             :func:`keras_acts.register_activation` (``"__main__"`` for scripts and notebooks).
         function_object: the public function is a :class:`keras_acts.registration.ActivationFunction`
@@ -262,6 +267,7 @@ class Activation:
     handwritten_layer: bool = False
     keras_layers: Mapping[str, Callable[[Mapping[str, Any]], "dict[str, Any] | None"]] = field(default_factory=dict)
     qat_form: Any = None
+    qat_form_versions: Mapping[int, Any] = field(default_factory=dict)
     origin: str = "keras_acts"
 
     @property

@@ -184,3 +184,97 @@ def test_entry_metadata_is_consistent(entry):
         assert target in registry.LOWERING_TARGETS
     assert list(entry.kinks) == sorted(entry.kinks)
     assert entry.formula and entry.paper
+
+
+# -- QAT formulations live on their entries ------------------------------------------------------
+
+# TFLite int8 kernels whose output scale is fixed by the kernel, not by the data: the QAT
+# formulation must impose it (a moving-average output quantizer would pick another scale).
+FIXED_OUTPUT_SCALE_OPS = {"LOGISTIC", "TANH"}
+
+
+def _needs_qat_form(entry: registry.Activation) -> bool:
+    """Independent of ``qat_form``: the entry's QAT needs more than an output fake-quant when it
+    names its own QAT scheme, when its XNNPACK (``cpu``) graph has more than one op (each inner
+    tensor needs a range), or when its one op has a kernel-fixed output scale."""
+    if entry.qat != "output":
+        return True
+    ops = entry.lowering("cpu").ops
+    return len(ops) > 1 or ops[0] in FIXED_OUTPUT_SCALE_OPS
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])
+def test_qat_formulation_is_on_the_entry(entry):
+    from keras_acts.activations._qat import QATForm
+    from keras_acts.quantization import formulations
+
+    if not _needs_qat_form(entry):
+        assert entry.qat_form is None and formulations.form(entry.name) is None
+        return
+    assert isinstance(entry.qat_form, QATForm), f"{entry.name} needs qat_form= in its register_activation call"
+    assert formulations.form(entry.name) is entry.qat_form
+    for alias in entry.aliases:
+        assert formulations.form(alias) is entry.qat_form
+    # The formulation runs on its entry's defaults and uses only the moving points it declares; its
+    # output is the activation's (to within the fake-quant rounding of its fixed ranges).
+    x = np.linspace(-6.0, 6.0, 241).astype(np.float32)
+    used: list[str] = []
+
+    def point(t, name):
+        used.append(name)
+        return t
+
+    params = {"gain": np.float32(0.75)} if entry.name == "prelu" else {}
+    y = np.asarray(entry.qat_form.fn(x, point, **params), np.float64)
+    assert set(used) <= set(entry.qat_form.moving), (entry.name, used)
+    alpha = {"alpha": 0.25} if entry.name == "prelu" else {}
+    ref = entry.reference(x.astype(np.float64), **alpha)
+    np.testing.assert_allclose(y, ref, atol=6.0 * 6.0 / 255.0)  # |x| <= 6 times one 8-bit step of [0, 6]
+    for version, old in entry.qat_form_versions.items():
+        assert isinstance(old, QATForm) and formulations.form(entry.name, version) is old
+
+
+def test_forms_is_derived_from_the_registry_not_a_second_list():
+    from keras_acts.activations._qat import QATForm
+    from keras_acts.quantization import formulations
+
+    assert not isinstance(formulations.FORMS, dict)
+    with_form = {e.name: e.qat_form for e in ENTRIES if e.qat_form is not None}
+    assert dict(formulations.FORMS) == with_form
+    assert {e.name for e in ENTRIES if e.qat_form_versions.get(1)} == set(formulations._V1_FORMS) == {
+        "hard_sigmoid", "hard_swish"
+    }
+    # An activation registered later (with its formulation) is in FORMS at once and gone after
+    # unregistering: there is nothing else to edit.
+    form = QATForm(lambda x, point: point(x * 0.5, "half"), moving=("half",), ops=("MUL",))
+    keras_acts.register_activation("half_test_qat", lambda x: x * 0.5, qat_form=form)
+    try:
+        assert formulations.FORMS["half_test_qat"] is form
+        assert formulations.form("half_test_qat") is form
+    finally:
+        keras_acts.unregister_activation("half_test_qat")
+    assert "half_test_qat" not in formulations.FORMS
+    with pytest.raises(TypeError, match="QATForm"):
+        keras_acts.register_activation("bad_test_qat", lambda x: x, qat_form=lambda x, point: x)
+
+
+def test_qat_building_blocks_import_neither_the_engine_nor_export():
+    """keras_acts/activations/_qat.py and the registry import no QAT engine, export or TensorFlow."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(keras_acts.__file__).parent
+
+    def top_level_imports(path):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom):
+                yield node.module or ""
+            elif isinstance(node, ast.Import):
+                yield from (a.name for a in node.names)
+
+    qat = set(top_level_imports(root / "activations" / "_qat.py"))
+    assert qat <= {"__future__", "dataclasses", "typing", "keras_acts"}, qat
+    for rel in ("registry.py", "registration.py", "activations/_qat.py"):
+        for mod in top_level_imports(root / rel):
+            assert not mod.startswith(("keras_acts.export", "keras_acts.quantization", "tensorflow")), (rel, mod)

@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras_acts import _ops as K
 from keras_acts.activations._common import SELU_ALPHA, SELU_SCALE, np_softplus, param_as
 from keras_acts.activations._int8_forms import fit_polynomial, horner, split_sign, split_sign_delegable
+from keras_acts.activations._qat import LOGISTIC_RANGE, QATForm, fixed
 from keras_acts.registration import register_activation
 from keras_acts.registry import Builtin, EdgeTPU, Lowering, Param
 
@@ -230,6 +231,62 @@ def _softplus_float(x: Any) -> Any:
     return _softplus_int8(x)
 
 
+# QAT formulations (keras_acts.activations._qat): each activation in the order of its int8 ops, with a
+# fake-quant at every tensor whose scale the converter cannot infer (see quantization/formulations.py).
+
+
+def _qat_elu_negative(x: Any, alpha: float) -> Any:
+    """``alpha * (exp(min(x, 0)) - 1)``: EXP saturated to [0, 1] by its fixed range, SUB -> [-1, 0].
+
+    ``exp(x)`` fake-quantized on [0, 1] equals ``exp(min(x, 0))`` on the int8 grid, so no
+    MINIMUM op (a same-scale op whose scale the converter cannot infer) is needed.
+    """
+    e = fixed(K.exp(x), 0.0, 1.0)
+    n = fixed(e - 1.0, -1.0, 0.0)
+    if alpha != 1.0:
+        n = fixed(alpha * n, -alpha, 0.0)
+    return n
+
+
+def _qat_elu(x: Any, point: Any, alpha: float = 1.0) -> Any:
+    """QAT elu: RELU (moving range) + the fixed-range negative branch."""
+    alpha = float(alpha)
+    pos = point(K.relu(x), "pos")
+    if alpha == 0.0:
+        return pos
+    return pos + _qat_elu_negative(x, alpha)
+
+
+def _qat_celu(x: Any, point: Any, alpha: float = 1.0) -> Any:
+    """QAT celu: ``alpha * elu(x / alpha)``."""
+    return float(alpha) * _qat_elu(x / float(alpha), point)
+
+
+def _qat_selu(x: Any, point: Any) -> Any:
+    """QAT selu: the pre-scale sum gets its own moving range."""
+    pos = point(K.relu(x), "pos")
+    s = point(pos + _qat_elu_negative(x, SELU_ALPHA), "sum")
+    return SELU_SCALE * s
+
+
+def qat_softplus_core(x: Any, point: Any) -> Any:
+    """``relu(x) - log(sigmoid(|x|))`` (= log(1 + exp(x))), as QAT computes it (mish uses it too).
+
+    ABS (moving range) -> LOGISTIC (fixed 1/256 scale; sigmoid(|x|) lies in [0.5, 1)) ->
+    LOG (fixed [-0.7, 0]); RELU (moving range) -> SUB. Every intermediate is bounded and
+    no same-scale op (MINIMUM, NEG) needs a range the converter cannot infer.
+    """
+    a = point(K.abs(x), "abs")
+    s = fixed(K.sigmoid(a), *LOGISTIC_RANGE)
+    l = fixed(K.log(s), -0.7, 0.0)
+    return point(K.relu(x), "pos") - l
+
+
+def _qat_softplus(x: Any, point: Any) -> Any:
+    """QAT softplus: :func:`qat_softplus_core`."""
+    return qat_softplus_core(x, point)
+
+
 exponential = register_activation(
     "exponential",
     exponential,
@@ -286,6 +343,7 @@ elu = register_activation(
         ),
     },
     qat="output",
+    qat_form=QATForm(_qat_elu, moving=("pos",), ops=("EXP", "SUB", "RELU", "ADD")),
     edgetpu=EdgeTPU(
         "ELU and EXP are not Edge TPU ops; the cpu form relu(x) + P(tanh(min(x, 0) / 2)) uses only MUL, ADD "
         "and TANH"
@@ -322,6 +380,7 @@ celu = register_activation(
         ),
     },
     qat="output",
+    qat_form=QATForm(_qat_celu, moving=("pos",), ops=("EXP", "SUB", "RELU", "ADD")),
     edgetpu=EdgeTPU(
         "ELU and EXP are not Edge TPU ops; the cpu form relu(x) + alpha P(tanh(min(x, 0) / (2 alpha))) uses only "
         "MUL, ADD and TANH"
@@ -352,6 +411,7 @@ selu = register_activation(
             max_abs_error=0.009,
         ),
     },
+    qat_form=QATForm(_qat_selu, moving=("pos", "sum"), ops=("EXP", "SUB", "MUL", "RELU", "ADD")),
     edgetpu=EdgeTPU(
         "EXP is not an Edge TPU op; the cpu form scale relu(x) + scale alpha P(tanh(min(x, 0) / 2)) uses only "
         "MUL, ADD and TANH"
@@ -382,6 +442,7 @@ softplus = register_activation(
             max_abs_error=0.001,
         ),
     },
+    qat_form=QATForm(_qat_softplus, moving=("abs", "pos"), ops=("ABS", "LOGISTIC", "LOG", "RELU", "SUB")),
     edgetpu=EdgeTPU(
         "EXP and LOG are not Edge TPU ops; the cpu form relu(x) + R(sigmoid(|x|)) uses only MUL, ADD and LOGISTIC"
     ),

@@ -11,6 +11,8 @@ import tensorflow as tf
 from keras_acts import _ops as K
 from keras_acts.activations._common import gated_product, np_erfc, np_sigmoid, np_softplus, param_as
 from keras_acts.activations._int8_forms import fit_polynomial, horner, split_sign
+from keras_acts.activations._qat import LOGISTIC_RANGE, TANH_RANGE, QATForm, fixed
+from keras_acts.activations.exponential import qat_softplus_core
 from keras_acts.registration import register_activation
 from keras_acts.registry import Builtin, EdgeTPU, Lowering, Param
 
@@ -360,6 +362,47 @@ def _np_gelu_tanh(x):
     return x * np_sigmoid(2.0 * math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3))
 
 
+# QAT formulations (keras_acts.activations._qat).
+
+
+def _qat_swish(x: Any, point: Any, beta: Any = 1.0) -> Any:
+    """QAT swish: ``x * LOGISTIC(beta x)``; ``beta x`` gets a moving range unless beta is 1."""
+    if isinstance(beta, float) and beta == 1.0:
+        z = x
+    else:
+        z = point(K.cast(beta, K.dtype_name(x)) * x, "beta_x")
+    return x * fixed(K.sigmoid(z), *LOGISTIC_RANGE)
+
+
+def _qat_hard_swish(x: Any, point: Any) -> Any:
+    """``x * (relu6(x + 3) * 1/6)``: ADD+RELU6, MUL, MUL, the middle one folded away on export.
+
+    LiteRT's XNNPACK delegate refuses int8 HARD_SWISH. relu6(x + 3) has the fixed range [0, 6] and
+    its sixth the fixed range [0, 1], on which it is exact (256 levels each): the ``* 1/6`` rounds
+    nothing, so :mod:`keras_acts.export.scale_folding` can move it into the scales of the layers
+    after the activation, leaving ADD+RELU6 and one MUL. (``(x * relu6(x + 3)) * 1/6`` would be
+    fused by the converter into one HARD_SWISH, which XNNPACK refuses in int8.)
+    """
+    return x * fixed(fixed(K.relu6(x + 3.0), 0.0, 6.0) * (1.0 / 6.0), 0.0, 1.0)
+
+
+def _qat_hard_swish_v1(x: Any, point: Any) -> Any:
+    """Formulation 1 (QAT models saved before scale folding): ``(x / 6) * relu6(x + 3)``."""
+    return point(x * (1.0 / 6.0), "x_over_6") * fixed(K.relu6(x + 3.0), 0.0, 6.0)
+
+
+def _qat_mish(x: Any, point: Any) -> Any:
+    """QAT mish: the QAT softplus (moving range), TANH (fixed 1/128 scale), MUL."""
+    sp = point(qat_softplus_core(x, point), "softplus")
+    return x * fixed(K.tanh(sp), *TANH_RANGE)
+
+
+def _qat_hard_mish(x: Any, point: Any) -> Any:
+    """QAT hard_mish: ``x * (0.5 clip(x + 2, 0, 2))`` with two fixed ranges."""
+    c = fixed(x + 2.0, 0.0, 2.0)  # the saturating fake-quant is clip(x + 2, 0, 2)
+    return x * fixed(0.5 * c, 0.0, 1.0)
+
+
 # Worst |x * sigmoid(1.702 x) - gelu(x)| in float64, from `python -m keras_acts.export.edgetpu.measure`.
 GELU_EDGETPU_ERROR = 0.0203
 
@@ -389,6 +432,7 @@ swish = register_activation(
         ),
         "edgetpu": Lowering(_swish_plain, ("LOGISTIC", "MUL"), "x * LOGISTIC(x); beta != 1 adds one MUL"),
     },
+    qat_form=QATForm(_qat_swish, moving=("beta_x",), ops=("LOGISTIC", "MUL")),
     edgetpu=EdgeTPU("x * LOGISTIC(beta x): LOGISTIC and MUL are Edge TPU ops"),
     handwritten_layer=True,  # keras_acts/layers/swish.py: beta can be a trainable weight
 )
@@ -420,6 +464,8 @@ hard_swish = register_activation(
             "relu6 rides on the ADD as a fused activation",
         ),
     },
+    qat_form=QATForm(_qat_hard_swish, ops=("ADD", "MUL")),
+    qat_form_versions={1: QATForm(_qat_hard_swish_v1, moving=("x_over_6",), ops=("ADD", "MUL", "MUL"))},
     edgetpu=EdgeTPU("HARD_SWISH is not an Edge TPU op; exact rewrite (x / 6) * relu6(x + 3)"),
 )
 
@@ -449,6 +495,7 @@ mish = register_activation(
             max_abs_error=0.023,  # 0.003 on -8..8; the fit's end error times |x| up to 60
         ),
     },
+    qat_form=QATForm(_qat_mish, moving=("abs", "pos", "softplus"), ops=("ABS", "LOGISTIC", "LOG", "TANH", "MUL")),
     edgetpu=EdgeTPU(
         "softplus needs EXP/LOG, not Edge TPU ops; the cpu form x G(sigmoid(x)) uses only LOGISTIC, MUL and ADD"
     ),
@@ -484,6 +531,7 @@ hard_mish = register_activation(
             _hard_mish_edgetpu, ("ADD", "MINIMUM", "MUL", "MUL"), "(x / 2) * min(relu(x + 2), 2), exact"
         ),
     },
+    qat_form=QATForm(_qat_hard_mish, ops=("ADD", "MUL")),
     edgetpu=EdgeTPU("exact rewrite (x / 2) * min(relu(x + 2), 2): ADD+RELU, MINIMUM, MUL"),
 )
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from keras_acts import _ops as K
 from keras_acts.activations._common import param_as
+from keras_acts.activations._qat import QATForm
 from keras_acts.lowering import export_form
 from keras_acts.registration import register_activation
 from keras_acts.registry import Builtin, EdgeTPU, Lowering, Param
@@ -229,6 +230,16 @@ hard_tanh = register_activation(
     edgetpu=EdgeTPU("RELU_N1_TO_1"),
 )
 
+def _qat_prelu(x: Any, point: Any, gain: Any) -> Any:
+    """``x + (1 - alpha) * relu(-1 * x)`` with ``gain = 1 - alpha``: the ``cpu`` form of PReLU, for QAT.
+
+    MUL with fused RELU, MUL, ADD: ops LiteRT's XNNPACK delegate takes (int8 PRELU splits its
+    graph). ``gain`` arrives fake-quantized as the converter quantizes the constant
+    (:func:`keras_acts.quantization.formulations.prelu_gain`).
+    """
+    return x + point(gain * point(K.relu(x * -1.0), "negative"), "scaled")
+
+
 prelu = register_activation(
     "prelu",
     prelu,
@@ -241,6 +252,7 @@ prelu = register_activation(
     kinks=(0.0,),
     builtins={"keras3": _same(None, False), "tf_keras": _same(None, False)},
     qat="prelu",
+    qat_form=QATForm(_qat_prelu, moving=("negative", "scaled"), ops=("MUL", "MUL", "ADD")),
     lowerings={
         "float": Lowering(_prelu_fused, ("PRELU",), "relu(x) + (-alpha)*relu(-x) fuses into one PRELU (relu(x) - alpha*relu(-x) does not)"),
         "cpu": Lowering(

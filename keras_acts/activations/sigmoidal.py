@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from keras_acts import _ops as K
 from keras_acts.activations._common import np_sigmoid, param_as
+from keras_acts.activations._qat import LOGISTIC_RANGE, TANH_RANGE, QATForm, fixed
 from keras_acts.registration import register_activation
 from keras_acts.registry import Builtin, EdgeTPU, Lowering, Param
 
@@ -102,6 +103,32 @@ def _softsign_plain(x: Any) -> Any:
     return tf.nn.softsign(x)
 
 
+# QAT formulations (keras_acts.activations._qat).
+
+
+def _qat_softsign(x: Any, point: Any) -> Any:
+    """``x / (1 + |x|)``: ABS and the ADD each get a moving range, then DIV (int8 kernels all three)."""
+    a = point(K.abs(x), "abs")
+    return x / point(1.0 + a, "denominator")
+
+
+def _qat_hard_sigmoid(x: Any, point: Any, slope: float = 1.0 / 6.0) -> Any:
+    """QAT hard_sigmoid: ``relu6(x + 3) / 6`` (the saturating fake-quant is the relu6)."""
+    if float(slope) != 1.0 / 6.0:  # tf_keras's 0.2: one more MUL, whose output needs a range
+        x = point(x * (6.0 * float(slope)), "scaled")
+    return fixed(x + 3.0, 0.0, 6.0) * (1.0 / 6.0)
+
+
+def _qat_sigmoid(x: Any, point: Any) -> Any:
+    """QAT sigmoid: LOGISTIC, whose fixed output range is the form's ``output_range``."""
+    return K.sigmoid(x)
+
+
+def _qat_tanh(x: Any, point: Any) -> Any:
+    """QAT tanh: TANH, whose fixed output range is the form's ``output_range``."""
+    return K.tanh(x)
+
+
 softsign = register_activation(
     "softsign",
     softsign,
@@ -125,6 +152,7 @@ softsign = register_activation(
         "rsqrt(1 + relu(x))^2, is over the 1.5 LSB budget (python -m keras_acts.export.edgetpu.measure); "
         "use tanh (TANH) or hard_tanh instead"
     ),
+    qat_form=QATForm(_qat_softsign, moving=("abs", "denominator"), ops=("ABS", "ADD", "DIV")),
 )
 
 sigmoid = register_activation(
@@ -139,6 +167,7 @@ sigmoid = register_activation(
     builtins={"keras3": Builtin("sigmoid", True), "tf_keras": Builtin("sigmoid", True)},
     lowerings={"float": Lowering(None, ("LOGISTIC",), "LOGISTIC runs in int8 as a lookup table")},
     edgetpu=EdgeTPU("LOGISTIC"),
+    qat_form=QATForm(_qat_sigmoid, output_range=LOGISTIC_RANGE, ops=("LOGISTIC",)),
 )
 
 hard_sigmoid = register_activation(
@@ -167,6 +196,10 @@ hard_sigmoid = register_activation(
         ),
     },
     edgetpu=EdgeTPU("exact: ADD+RELU6, MUL, MINIMUM (never fused into HARD_SWISH)"),
+    # relu6(x + 3) / 6 is exactly on the [0, 1] grid: a fixed output range adds no rounding, and the
+    # exporter can fold the 1/6 into the scales of the layer the gate multiplies.
+    qat_form=QATForm(_qat_hard_sigmoid, moving=("scaled",), output_range=(0.0, 1.0), ops=("ADD",)),
+    qat_form_versions={1: QATForm(_qat_hard_sigmoid, moving=("scaled",), ops=("ADD", "MUL"))},
     builtins={
         "keras3": Builtin("hard_sigmoid", True),
         "tf_keras": Builtin(
@@ -191,4 +224,5 @@ tanh = register_activation(
     builtins={"keras3": Builtin("tanh", True), "tf_keras": Builtin("tanh", True)},
     lowerings={"float": Lowering(_tanh_tflite, ("TANH",), "TANH runs in int8 as a lookup table")},
     edgetpu=EdgeTPU("TANH"),
+    qat_form=QATForm(_qat_tanh, output_range=TANH_RANGE, ops=("TANH",)),
 )

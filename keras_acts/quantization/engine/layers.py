@@ -571,7 +571,7 @@ class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
             slope = {p.name: p.default for p in registry.lookup("leaky_relu").params}
             slope.update(self.params)
             return integer.leaky_relu(inputs, float(slope["negative_slope"]), g_in, g_out) * g_out[0]
-        # PReLU's cpu form (formulations._prelu): MUL(x, -1)+RELU, MUL(1 - alpha, .), ADD(x, .)
+        # PReLU's cpu form (rectifiers._qat_prelu): MUL(x, -1)+RELU, MUL(1 - alpha, .), ADD(x, .)
         g_neg, g_scaled = (integer.grid(self._points[n].min, self._points[n].max) for n in ("negative", "scaled"))
         minus_one = _ops.convert_to_tensor(-1.0, "float32")
         neg = integer.mul(inputs, minus_one, g_in, integer.constant_grid(-1.0), g_neg, g_neg[1], 127.0) * g_neg[0]
