@@ -104,10 +104,30 @@ def registered(tmp_path_factory):
         os.environ[al.CACHE_DIR_ENV] = old_env
 
 
+# Functions whose every verified form is within the budget alone but not followed by another op (the
+# converter's range widening of a gate's dead input, docs/AUTO_LOWERING.md): the search refuses them.
+NO_FORM_IN_CONTEXT = ("t_erf_gate", "t_logish", "t_elish", "t_isrlu")
+
+
+@pytest.mark.parametrize("name", NO_FORM_IN_CONTEXT)
+def test_forms_that_fail_in_context_are_refused(name, registered):
+    """The search refuses a form that meets the budget alone but not inside a model, and says why."""
+    result = al.lowering_for(registered[name], {}, "cpu")
+    assert not result.ok
+    assert "no automatic cpu int8 form within 1.5 LSB" in result.message
+    for c in result.candidates:
+        assert c.verdict != "ok"
+        if c.verdict.startswith("in context"):
+            assert c.settings["alone"] <= al.BUDGET_LSB < max(c.settings.values()), c
+
+
 @pytest.mark.parametrize(
     "name",
-    # ELiSH's search (11-op quintic gate) took 17-49 s on the shared 2-core machine, squareplus's 21 s
-    [pytest.param(n, marks=pytest.mark.slow) if n in ("t_elish", "t_squareplus") else n for n in sorted(SPECS)],
+    # squareplus's search took 21 s on the shared 2-core machine
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n == "t_squareplus" else n
+        for n in sorted(SPECS) if n not in NO_FORM_IN_CONTEXT
+    ],
 )
 def test_exported_int8_within_budget_in_one_xnnpack_partition(name, registered):
     """to_tflite(target="cpu") traces the automatic form: <= 1.5 LSB vs NumPy, all int8, one partition."""
@@ -125,11 +145,42 @@ def test_exported_int8_within_budget_in_one_xnnpack_partition(name, registered):
     plan = xnnpack_plan(m["content"])
     assert plan.partitions == 1 and plan.is_whole, plan.summary()
     # the search's own measurement agrees with the independent one to within rounding noise
-    assert abs(result.chosen.max_lsb - m["max_lsb"]) < 0.5
+    assert abs(result.chosen.settings["alone"] - m["max_lsb"]) < 0.5
     # every op of the chosen form is on Coral's table too
     from keras_acts.export.edgetpu.optable import OPS
 
     assert set(result.chosen.ops) <= set(OPS)
+    # in context: inside a model the activation feeds another op, and the converter then widens the
+    # calibrated range of some of the form's internal tensors (docs/AUTO_LOWERING.md); the search verifies
+    # that setting too, so the exported activation followed by a Rescaling must stay within the budget
+    ctx = _in_context_lsb(name, SPECS[name][1], m["output_scale"])
+    assert ctx <= al.BUDGET_LSB, (name, ctx, result.chosen.settings)
+    assert abs(result.chosen.settings["then * 1.3"] - ctx) < 0.75, (ctx, result.chosen.settings)
+
+
+def _in_context_lsb(name, reference, s_alone, *, scale=1.3, offset=0.7, lo=-8.0, hi=8.0, n=256):
+    """``Input -> activation -> Rescaling(scale, offset)`` exported by to_tflite(target="cpu"): the max error
+    of the int8 output vs the float64 reference pushed through the same op, over every int8 input code, in
+    LSB of the activation's own output scale (``s_alone``, its scale exported alone)."""
+    from keras_acts.export.fidelity import _interpreter, convert_int8
+
+    inputs = keras.Input((n,), dtype="float32")
+    model = keras.Model(inputs, keras.layers.Rescaling(scale, offset=offset)(keras_acts.layers.Activation(name)(inputs)))
+    grid = np.linspace(lo, hi, n)
+    rng = np.random.default_rng(0)
+    rep = np.stack([grid] + [rng.permutation(grid) for _ in range(15)]).astype(np.float32)
+    interp = _interpreter(convert_int8(model, rep, target="cpu"))
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    s_in, z_in = inp["quantization"]
+    s_out, z_out = out["quantization"]
+    codes = np.arange(-128, 128)
+    x = (codes - z_in) * s_in
+    codes = codes[(x >= lo - s_in / 2) & (x <= hi + s_in / 2)]
+    x = (codes - z_in) * s_in
+    interp.set_tensor(inp["index"], np.resize(codes, n).astype(np.int8)[None])
+    interp.invoke()
+    y = (interp.get_tensor(out["index"])[0][: len(codes)].astype(np.float64) - z_out) * s_out
+    return float(np.max(np.abs(y - (scale * reference(x) + offset)) / (scale * s_alone)))
 
 
 def test_no_form_within_budget_says_so_and_what_runs_instead(registered):
@@ -151,7 +202,7 @@ def test_no_form_within_budget_says_so_and_what_runs_instead(registered):
 
 
 def test_cache_hits_in_process_and_on_disk(registered, monkeypatch):
-    entry = registered["t_erf_gate"]
+    entry = registered["t_smelu"]
     first = al.lowering_for(entry, {}, "cpu")
     again = al.lowering_for(entry, {}, "cpu")
     assert again.from_cache and again.seconds == 0.0
@@ -191,7 +242,7 @@ def test_qat_formulation_matches_the_int8_model_of_the_form(registered):
     from keras_acts.export.runner import make_interpreter
     from keras_acts.quantization.formulations import QATForm
 
-    result = al.lowering_for(registered["t_logish"], {}, "cpu")
+    result = al.lowering_for(registered["t_isru"], {}, "cpu")
     form = result.qat
     assert isinstance(form, QATForm) and form.moving, form
     content = verify.convert(result.fn, -8.0, 8.0)
@@ -248,13 +299,13 @@ def test_engine_qat_model_exports_with_int8_parity(registered):
     from keras_acts.export.runner import make_interpreter
     from keras_acts.quantization import engine
 
-    result = al.lowering_for(registered["t_logish"], {}, "cpu")
+    result = al.lowering_for(registered["t_isru"], {}, "cpu")
     assert result.ok
     width = 64
     grid = np.linspace(-8, 8, width * 64, dtype=np.float32).reshape(64, width)
     grid = np.concatenate([grid, np.random.default_rng(0).permutation(grid.ravel()).reshape(64, width)])
     inp = keras.Input((width,))
-    model = keras.Model(inp, keras_acts.layers.Activation("t_logish")(inp))
+    model = keras.Model(inp, keras_acts.layers.Activation("t_isru")(inp))
     q = quantization.quantize_model(model, calibration_data=grid)
     assert engine.is_qat_model(q)
     content = keras_acts.export.to_tflite(
@@ -284,9 +335,9 @@ def test_edgetpu_export_uses_an_automatic_coral_only_form(registered):
     the Coral op-table check (the compiler itself is not installable here)."""
     from keras_acts.export.edgetpu.check import check_edgetpu
 
-    result = al.lowering_for(registered["t_erf_gate"], {}, "edgetpu")
+    result = al.lowering_for(registered["t_smelu"], {}, "edgetpu")
     assert result.ok, result.message
-    model = keras.Sequential([keras.Input((16,)), keras_acts.layers.Activation("t_erf_gate")])
+    model = keras.Sequential([keras.Input((16,)), keras_acts.layers.Activation("t_smelu")])
     rep = np.linspace(-8, 8, 16 * 32, dtype=np.float32).reshape(32, 16)
     content = keras_acts.export.to_tflite(model, target="edgetpu", representative_data=rep, validate=False).content
     report = check_edgetpu(content)
