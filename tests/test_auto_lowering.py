@@ -104,30 +104,10 @@ def registered(tmp_path_factory):
         os.environ[al.CACHE_DIR_ENV] = old_env
 
 
-# Functions whose every verified form is within the budget alone but not followed by another op (the
-# converter's range widening of a gate's dead input, docs/AUTO_LOWERING.md): the search refuses them.
-NO_FORM_IN_CONTEXT = ("t_erf_gate", "t_logish", "t_elish", "t_isrlu")
-
-
-@pytest.mark.parametrize("name", NO_FORM_IN_CONTEXT)
-def test_forms_that_fail_in_context_are_refused(name, registered):
-    """The search refuses a form that meets the budget alone but not inside a model, and says why."""
-    result = al.lowering_for(registered[name], {}, "cpu")
-    assert not result.ok
-    assert "no automatic cpu int8 form within 1.5 LSB" in result.message
-    for c in result.candidates:
-        assert c.verdict != "ok"
-        if c.verdict.startswith("in context"):
-            assert c.settings["alone"] <= al.BUDGET_LSB < max(c.settings.values()), c
-
-
 @pytest.mark.parametrize(
     "name",
-    # squareplus's search took 21 s on the shared 2-core machine
-    [
-        pytest.param(n, marks=pytest.mark.slow) if n == "t_squareplus" else n
-        for n in sorted(SPECS) if n not in NO_FORM_IN_CONTEXT
-    ],
+    # ELiSH's search (11-op quintic gate) took 17-49 s on the shared 2-core machine, squareplus's 21 s
+    [pytest.param(n, marks=pytest.mark.slow) if n in ("t_elish", "t_squareplus") else n for n in sorted(SPECS)],
 )
 def test_exported_int8_within_budget_in_one_xnnpack_partition(name, registered):
     """to_tflite(target="cpu") traces the automatic form: <= 1.5 LSB vs NumPy, all int8, one partition."""
@@ -140,6 +120,8 @@ def test_exported_int8_within_budget_in_one_xnnpack_partition(name, registered):
     assert m["is_fully_int8"], m["float_ops"]
     assert m["max_lsb"] <= al.BUDGET_LSB, (name, m["max_lsb"], m["worst_x"], m["ops"])
     ops = [op for op in m["ops"] if op not in ("QUANTIZE", "DEQUANTIZE")]
+    if result.chosen.spec["kind"] == "gate":  # the gate is read again after x * g (converter range widening)
+        assert result.chosen.spec["params"]["guard"] != 0, result.chosen.form
     # the exporter traced the chosen form (the converter may order independent ops differently per frontend)
     assert sorted(ops) == sorted(result.chosen.ops), (ops, result.chosen.ops)
     plan = xnnpack_plan(m["content"])
@@ -246,7 +228,7 @@ def test_qat_formulation_matches_the_int8_model_of_the_form(registered):
     from keras_acts.export.runner import make_interpreter
     from keras_acts.quantization.formulations import QATForm
 
-    result = al.lowering_for(registered["t_isru"], {}, "cpu")
+    result = al.lowering_for(registered["t_logish"], {}, "cpu")
     form = result.qat
     assert isinstance(form, QATForm) and form.moving, form
     content = verify.convert(result.fn, -8.0, 8.0)
@@ -303,13 +285,13 @@ def test_engine_qat_model_exports_with_int8_parity(registered):
     from keras_acts.export.runner import make_interpreter
     from keras_acts.quantization import engine
 
-    result = al.lowering_for(registered["t_isru"], {}, "cpu")
+    result = al.lowering_for(registered["t_logish"], {}, "cpu")
     assert result.ok
     width = 64
     grid = np.linspace(-8, 8, width * 64, dtype=np.float32).reshape(64, width)
     grid = np.concatenate([grid, np.random.default_rng(0).permutation(grid.ravel()).reshape(64, width)])
     inp = keras.Input((width,))
-    model = keras.Model(inp, keras_acts.layers.Activation("t_isru")(inp))
+    model = keras.Model(inp, keras_acts.layers.Activation("t_logish")(inp))
     q = quantization.quantize_model(model, calibration_data=grid)
     assert engine.is_qat_model(q)
     content = keras_acts.export.to_tflite(
