@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             "form": c.form if c else None,
             "ops": list(c.ops) if c else [],
             "max_lsb": c.max_lsb if c else None,
+            "settings": dict(c.settings) if c else {},
             "best_lsb": r.best_lsb,
             "partitions": c.partitions if c else None,
             "latency_us": c.latency_us if c else None,
@@ -79,14 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
     print()
-    print("| function | chosen form | ops | max LSB | partitions | latency us | plain converter: ops | LSB | int8 | partitions | latency us |")
+    print("| function | chosen form | ops | max LSB (alone / then *1.3 / then +0.7) | partitions | latency us | plain converter: ops | LSB | int8 | partitions | latency us |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         f = lambda v, d=2: "-" if v is None else (f"{v:.{d}f}" if isinstance(v, float) else str(v))
         form = r["form"] or f"none within budget (best {r['best_lsb']:.2f})"
         plain_ops = ", ".join(r["plain_ops"]) if r["plain_ops"] else f"conversion failed: {r['plain_error']}"
         print(
-            f"| {r['name']} | {form} | {len(r['ops'])} ops | {f(r['max_lsb'])} | {f(r['partitions'])} | "
+            f"| {r['name']} | {form} | {len(r['ops'])} ops | {f(r['max_lsb'])} ({' / '.join(f(v) for v in r['settings'].values())}) | {f(r['partitions'])} | "
             f"{f(r['latency_us'], 1)} | {plain_ops} | {f(r['plain_max_lsb'])} | {f(r['plain_int8'])} | "
             f"{f(r['plain_partitions'])} | {f(r['plain_latency_us'], 1)} |"
         )

@@ -60,7 +60,7 @@ BUDGET_LSB = 1.5
 """Largest accepted error, in output quantization steps (an ideal int8 model has 0.5)."""
 DEFAULT_RANGE = (-8.0, 8.0)
 AUTO_TARGETS = ("cpu", "int8", "edgetpu")
-ALGORITHM_VERSION = 3  # part of the cache key: bump when the search or the forms change
+ALGORITHM_VERSION = 4  # part of the cache key: bump when the search or the forms change
 CACHE_ENV = "KERAS_ACTS_AUTO_LOWERING_CACHE"
 CACHE_DIR_ENV = "KERAS_ACTS_CACHE_DIR"
 # A fit is verified only when its float error is below this many (estimated) output steps: int8
@@ -78,12 +78,18 @@ class Candidate:
         form: the formula.
         spec: the form's family and parameters (JSON).
         ops: the int8 ops it converted to.
-        max_lsb: measured maximum error in output LSB (``inf`` if it did not convert).
+        max_lsb: measured maximum error in output LSB (``inf`` if it did not convert): the worst of the
+            form alone and the form followed by each op of
+            :data:`keras_acts.export.autolower.verify.CONTEXTS` (see ``settings``).
         float_error: its float64 error vs the function (absolute).
         fully_int8: every op has int8 outputs.
         partitions: XNNPACK partitions (cpu target), else None.
         latency_us: median time of one invoke on ``(1, 4096)`` inputs, microseconds.
         verdict: ``"ok"`` or why it was rejected.
+        settings: the error of each setting measured, in the form's output LSB: ``"alone"`` (the
+            form's output is the model output) and one entry per following op (``"then * 1.3"``,
+            ``"then + 0.7"``), where the converter's range widening reaches the form's last tensors.
+            Empty when the form did not convert alone.
     """
 
     form: str
@@ -95,6 +101,7 @@ class Candidate:
     partitions: int | None
     latency_us: float
     verdict: str
+    settings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -206,6 +213,7 @@ def _cand_dict(c: Candidate) -> dict[str, Any]:
         "form": c.form, "spec": c.spec, "ops": list(c.ops), "max_lsb": _finite(c.max_lsb),
         "float_error": c.float_error, "fully_int8": c.fully_int8, "partitions": c.partitions,
         "latency_us": c.latency_us, "verdict": c.verdict,
+        "settings": {k: _finite(v) for k, v in c.settings.items()},
     }
 
 
@@ -213,6 +221,7 @@ def _cand_from(d: dict[str, Any]) -> Candidate:
     return Candidate(
         d["form"], d["spec"], tuple(d["ops"]), float("inf") if d["max_lsb"] is None else float(d["max_lsb"]),
         float(d["float_error"]), bool(d["fully_int8"]), d["partitions"], float(d["latency_us"]), d["verdict"],
+        {k: float("inf") if v is None else float(v) for k, v in d.get("settings", {}).items()},
     )
 
 
@@ -478,12 +487,27 @@ def _verify_one(
         return Candidate(spec.describe(), json.loads(spec.to_json()), _forms.ops_of(spec), float("inf"),
                          float_err, False, None, 0.0, f"conversion failed: {str(err).splitlines()[0][:200]}")
     problem = _target_problem(target, m)
+    settings = {"alone": m["max_lsb"]}
     if problem is None and m["max_lsb"] > budget:
-        problem = f"{m['max_lsb']:.2f} LSB > {budget} (worst at x = {m['worst_x']:.3g})"
+        problem = f"{m['max_lsb']:.2f} LSB > {budget} alone (worst at x = {m['worst_x']:.3g})"
+    if problem is None:
+        # Inside a model the form feeds another op, and the converter then widens the calibrated range
+        # of some of its internal tensors (docs/AUTO_LOWERING.md, "Converter range widening"): the form
+        # passes only if it is also within the budget followed by each context op.
+        try:
+            settings.update(_verify.measure_in_context(
+                lambda x: body(x, points), reference, lo, hi, xnnpack=target == "cpu",
+                form_scale=m["output_scale"],
+            ))
+        except Exception as err:  # noqa: BLE001 - a converter failure only rejects this candidate
+            problem = f"conversion in context failed: {str(err).splitlines()[0][:200]}"
+        bad = {k: v for k, v in settings.items() if k != "alone" and v > budget}
+        if problem is None and bad:
+            problem = "in context " + ", ".join(f"{k}: {v:.2f} LSB" for k, v in bad.items()) + f" > {budget}"
     ops = tuple(op for op in m["ops"] if op not in ("QUANTIZE", "DEQUANTIZE"))
     return Candidate(
-        spec.describe(), json.loads(spec.to_json()), ops, m["max_lsb"], float_err, m["is_fully_int8"],
-        m.get("partitions"), m["latency_us"], problem or "ok",
+        spec.describe(), json.loads(spec.to_json()), ops, max(settings.values()), float_err,
+        m["is_fully_int8"], m.get("partitions"), m["latency_us"], problem or "ok", settings,
     )
 
 

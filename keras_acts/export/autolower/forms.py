@@ -67,6 +67,9 @@ class FormSpec:
             text = f"x * ({b}), s = {g}({a}x)" if b != "s" else f"x * {g}({a}x)"
             if p["a_coeffs"]:
                 text = f"{_poly_text(p['a_coeffs'], 's')} + " + text
+            guard = p.get("guard", 0)
+            if guard:
+                text = f"({text}) * (1 + relu({'-g' if guard < 0 else 'g'}))"
             return text
         if self.kind == "clip":
             text = f"P{len(p['coeffs']) - 1}(v), v = relu6({p['k']:.4g} (x - {p['lo']:.4g})) / 3"
@@ -144,6 +147,15 @@ def _gate_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
         y = x * g
         if p["a_coeffs"]:
             y = q(y, "xb") + _horner(q, s, p["a_coeffs"], "a")
+        guard = p.get("guard", 0)
+        if guard:
+            # g is read once more after x * g, by an op whose output lies inside g's range and is 0 where
+            # g keeps its sign: g is then not the dead input of the wide-output MUL, so the converter does
+            # not widen its calibrated range to the product's (docs/AUTO_LOWERING.md, "Converter range
+            # widening"). y is multiplied by (1 + guard), not added to it: XNNPACK refuses an ADD of a
+            # tensor whose range is ~0. Costs a MUL by -1 (when needed), an ADD and a MUL; the RELU fuses.
+            r = q(tf.nn.relu(q(g * -1.0, "neg_g") if guard < 0 else g), "guard")
+            y = q(y, "y0") * q(1.0 + r, "one_plus_guard")
         return y
 
     return body
@@ -291,8 +303,14 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
     p = spec.params
     if spec.kind == "gate":
         s = _sigmoid(p["a"] * x) if p["gate"] == "sigmoid" else np.tanh(p["a"] * x)
-        y = x * _np_horner(s, p["b"])
-        return y + _np_horner(s, p["a_coeffs"]) if p["a_coeffs"] else y
+        g = _np_horner(s, p["b"])
+        y = x * g
+        if p["a_coeffs"]:
+            y = y + _np_horner(s, p["a_coeffs"])
+        guard = p.get("guard", 0)
+        if guard:
+            y = y * (1.0 + np.maximum(-g if guard < 0 else g, 0.0))
+        return y
     if spec.kind == "clip":
         w = np.clip(p["k"] * (x - p["lo"]), 0.0, 6.0) / 3.0
         return _np_horner(w, p["coeffs"]) + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
@@ -431,7 +449,18 @@ def fit_gate(x: np.ndarray, f: np.ndarray, gate: str, a: float, deg_b: int, deg_
     coef = _fit_dropping(cols, f, groups)
     b = [float(c) for c in coef[: deg_b + 1]]
     ac = [float(c) for c in coef[deg_b + 1 :]]
-    return FormSpec("gate", {"gate": gate, "a": float(a), "b": b, "a_coeffs": ac})
+    return FormSpec("gate", {"gate": gate, "a": float(a), "b": b, "a_coeffs": ac, "guard": _guard_sign(_np_horner(s, b))})
+
+
+def _guard_sign(g: np.ndarray) -> int:
+    """-1 when the gate ``g`` is (almost) never negative on the samples, +1 when (almost) never positive,
+    else 0: the sign of the guard read ``relu(-g)`` / ``relu(g)`` that is 0 where g keeps that sign."""
+    tol = 1e-3 * float(np.max(np.abs(g)))
+    if float(g.min()) >= -tol:
+        return -1
+    if float(g.max()) <= tol:
+        return 1
+    return 0
 
 
 def _on_input_grid(x_lo: float, x_hi: float, lo: float, hi: float, extra: int = 0) -> tuple[float, float]:
@@ -678,7 +707,7 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
     if np.all((g > 1e-6) & (g < 1 - 1e-6)):
         b = float(np.median(np.log(g / (1 - g)) / x[nz]))
         if b > 0:
-            consider(FormSpec("gate", {"gate": "sigmoid", "a": b, "b": [0.0, 1.0], "a_coeffs": []}))
+            consider(FormSpec("gate", {"gate": "sigmoid", "a": b, "b": [0.0, 1.0], "a_coeffs": [], "guard": -1}))
     for gate, scales in (("sigmoid", (1.0, 1.702, 0.5, 2.0, 3.0)), ("tanh", (0.5, 1.0, 0.25))):
         for a in scales:
             for deg_a in (-1, 1, 2, 3, 4):

@@ -68,6 +68,7 @@ def measure(
     *,
     xnnpack: bool,
     latency_runs: int = 100,
+    lsb: float | None = None,
 ) -> dict[str, Any]:
     """Error in output LSB, ops, int8-ness, XNNPACK partitions and latency of an int8 model.
 
@@ -77,7 +78,9 @@ def measure(
         lo: low end of the range evaluated.
         hi: high end of the range evaluated.
         xnnpack: also run it under XNNPACK (the error is the worse of the two runs).
-        latency_runs: timed invocations (median reported, XNNPACK when ``xnnpack``).
+        latency_runs: timed invocations (median reported, XNNPACK when ``xnnpack``); 0 skips timing
+            (``latency_us`` is then 0).
+        lsb: the step the error is expressed in (default: the output's quantization scale).
     """
     from keras_acts.export.runner import make_interpreter
     from keras_acts.export.xnnpack import plan_from_ops
@@ -100,19 +103,22 @@ def measure(
         runs.append(fast)
     worst = 0.0
     worst_x = float(x[0])
+    step = float(s_out) if lsb is None else float(lsb)
     for interp in runs:
         y = (_run(interp, codes).astype(np.float64) - z_out) * s_out
-        lsb = np.abs(y - expect) / s_out
-        if lsb.max() >= worst:
-            worst, worst_x = float(lsb.max()), float(x[int(np.argmax(lsb))])
+        err = np.abs(y - expect) / step
+        if err.max() >= worst:
+            worst, worst_x = float(err.max()), float(x[int(np.argmax(err))])
     details = op_details(content)
     float_ops = [d["op"] for d in details if "float32" in d["outputs"]]
     timed = fast if fast is not None else plain
     row = np.resize(codes, WIDTH).astype(np.int8)[None]
     timed.set_tensor(timed.get_input_details()[0]["index"], row)
-    for _ in range(5):
+    for _ in range(5 if latency_runs else 0):
         timed.invoke()
-    times = []
+    times = [0.0]
+    if latency_runs:
+        times = []
     for _ in range(latency_runs):
         t0 = time.perf_counter()
         timed.invoke()
@@ -132,3 +138,43 @@ def measure(
         result["partitions"] = plan.partitions
         result["outside"] = [name for _, name in plan.outside]
     return result
+
+
+# Ops that follow the form in the in-context checks: ``(name, f(y), dy/d(form output))``. Inside a model
+# an activation feeds another op; then the converter widens the calibrated range of the form's dead
+# internal tensors (docs/AUTO_LOWERING.md, "Converter range widening"), which a model whose output is
+# the form's output does not show.
+CONTEXTS: tuple[tuple[str, Callable[[Any], Any], float], ...] = (
+    ("then * 1.3", lambda y: y * 1.3, 1.3),
+    ("then + 0.7", lambda y: y + 0.7, 1.0),
+)
+
+
+def measure_in_context(
+    fn: Callable[[Any], Any],
+    reference: Callable[[np.ndarray], np.ndarray],
+    lo: float,
+    hi: float,
+    *,
+    xnnpack: bool,
+    form_scale: float,
+) -> dict[str, float]:
+    """Error of ``fn`` followed by each op of :data:`CONTEXTS`, in the LSB of ``fn``'s own output.
+
+    Each setting is converted separately (``x -> tail(fn(x))``, the tail's output is the model output) and
+    every int8 input code is fed; the output is compared with ``tail(reference(x))`` and the error is
+    divided by ``tail``'s slope times ``form_scale`` (the output scale of ``fn`` converted alone), i.e.
+    it is the error at the form's value as seen through the op, in the form's LSB.
+
+    Returns:
+        ``{context name: max error}``; ``inf`` for a setting that failed to convert.
+    """
+    out: dict[str, float] = {}
+    for name, tail, slope in CONTEXTS:
+        content = convert(lambda t, tail=tail: tail(fn(t)), lo, hi)
+        m = measure(
+            content, lambda v, tail=tail: np.asarray(tail(reference(v)), dtype=np.float64), lo, hi,
+            xnnpack=xnnpack, latency_runs=0, lsb=slope * form_scale,
+        )
+        out[name] = m["max_lsb"]
+    return out
