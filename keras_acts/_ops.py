@@ -45,6 +45,27 @@ FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 # guard in one op and the graph optimizer fuses) and jax (every activation is jitted into one kernel).
 FUSED: dict[str, Callable[[Any], Any]] = {}
 
+
+def _tensorflow_fake_quant() -> tuple[Callable[..., Any], ...]:
+    """TensorFlow's FakeQuant ops (what the TFLite converter reads) and its eagerness test.
+
+    Used by tf_keras and by Keras 3's tensorflow backend; the other backends use the
+    portable fake quantization below, which equals these bit for bit.
+    """
+    import tensorflow as tf
+
+    def fake_quant(x: Any, lo: Any, hi: Any, narrow_range: bool = False) -> Any:
+        return tf.quantization.fake_quant_with_min_max_vars(x, lo, hi, num_bits=8, narrow_range=narrow_range)
+
+    def fake_quant_per_channel(x: Any, lo: Any, hi: Any, narrow_range: bool = False) -> Any:
+        return tf.quantization.fake_quant_with_min_max_vars_per_channel(x, lo, hi, num_bits=8, narrow_range=narrow_range)
+
+    def fake_quant_fixed(x: Any, lo: float, hi: float) -> Any:
+        return tf.quantization.fake_quant_with_min_max_args(x, min=lo, max=hi, num_bits=8)
+
+    return fake_quant, fake_quant_per_channel, fake_quant_fixed, tf.executing_eagerly
+
+
 if is_tf_keras():
     import tensorflow as tf
 
@@ -155,19 +176,7 @@ if is_tf_keras():
     def depthwise_conv2d(x: Any, kernel: Any, strides: Any, padding: str, dilation_rate: Any) -> Any:
         return tf.nn.depthwise_conv2d(x, kernel, (1, *strides, 1), padding.upper(), dilations=tuple(dilation_rate))
 
-    def fake_quant(x: Any, lo: Any, hi: Any, narrow_range: bool = False) -> Any:
-        return tf.quantization.fake_quant_with_min_max_vars(x, lo, hi, num_bits=8, narrow_range=narrow_range)
-
-    def fake_quant_per_channel(x: Any, lo: Any, hi: Any, narrow_range: bool = False) -> Any:
-        return tf.quantization.fake_quant_with_min_max_vars_per_channel(
-            x, lo, hi, num_bits=8, narrow_range=narrow_range
-        )
-
-    def fake_quant_fixed(x: Any, lo: float, hi: float) -> Any:
-        return tf.quantization.fake_quant_with_min_max_args(x, min=lo, max=hi, num_bits=8)
-
-    def is_eager() -> bool:
-        return tf.executing_eagerly()
+    fake_quant, fake_quant_per_channel, fake_quant_fixed, is_eager = _tensorflow_fake_quant()
 
     def to_numpy(x: Any) -> np.ndarray:
         return np.asarray(x)
@@ -473,19 +482,7 @@ else:
 
     if BACKEND == "tensorflow":
         # The converter reads TensorFlow's FakeQuant ops: keep them on this backend.
-        def fake_quant(x: Any, lo: Any, hi: Any, narrow_range: bool = False) -> Any:
-            return tf.quantization.fake_quant_with_min_max_vars(x, lo, hi, num_bits=8, narrow_range=narrow_range)
-
-        def fake_quant_per_channel(x: Any, lo: Any, hi: Any, narrow_range: bool = False) -> Any:
-            return tf.quantization.fake_quant_with_min_max_vars_per_channel(
-                x, lo, hi, num_bits=8, narrow_range=narrow_range
-            )
-
-        def fake_quant_fixed(x: Any, lo: float, hi: float) -> Any:
-            return tf.quantization.fake_quant_with_min_max_args(x, min=lo, max=hi, num_bits=8)
-
-        def is_eager() -> bool:
-            return tf.executing_eagerly()
+        fake_quant, fake_quant_per_channel, fake_quant_fixed, is_eager = _tensorflow_fake_quant()
 
     else:
 

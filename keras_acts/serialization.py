@@ -76,9 +76,10 @@ def register_all() -> None:
         return
     for e in registry.entries(include_layers=False):
         register_entry(e)
-    if not is_tf_keras():
-        from keras_acts.quantization.engine import layers as _qat_layers  # noqa: F401  (registers QAT layers)
-    else:
+    # A saved QAT model loads after `import keras_acts` alone, in both frontends.
+    from keras_acts.quantization.engine import layers as _qat_layers  # noqa: F401  (registers QAT layers)
+
+    if is_tf_keras():
         _make_tf_keras_serialize_by_name()
     _done = True
 

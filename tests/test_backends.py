@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from typing import Any, Callable
 
 import numpy as np
@@ -306,6 +307,31 @@ def test_to_tflite_needs_the_tensorflow_backend():
         assert BACKEND in msg and "model.save('model.keras')" in msg and "KERAS_BACKEND=tensorflow" in msg
 
 
+def _export_in_tensorflow_child(model: Any, x: np.ndarray, tmp_path: Any, body: str) -> dict:
+    """Saves ``model`` (trained on this backend) and its outputs on ``x``; a fresh TensorFlow-backend
+    process loads it and runs ``body``, which sees ``model``, ``x``, ``y_here`` (outputs on this
+    backend), ``y_tf`` (the loaded model's outputs), ``to_tflite``, ``np`` and ``tmp`` (a Path), and
+    sets ``result`` (a JSON-able dict), which is returned."""
+    path = tmp_path / ("model.keras" if FRONTEND == "keras3" else "model.h5")
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", _to_numpy(model.predict(x, verbose=0)))
+    prelude = f"""
+import json, pathlib, numpy as np, keras_acts
+from keras_acts import keras
+from keras_acts.backend import keras_backend
+from keras_acts.export import to_tflite
+assert keras_backend() == "tensorflow", keras_backend()
+tmp = pathlib.Path({str(tmp_path)!r})
+model = keras.models.load_model({str(path)!r})
+x = np.load(tmp / "x.npy"); y_here = np.load(tmp / "y.npy")
+y_tf = model.predict(x, verbose=0)
+"""
+    code = prelude + textwrap.dedent(body) + "\nprint(json.dumps(result))\n"
+    out = run_python(code, env={"KERAS_BACKEND": "tensorflow"}, timeout=600)
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def _cnn() -> Any:
     """Conv+BN, PReLU(shared_axes), depthwise conv, hard_swish, swish, mish, residual Add, GAP."""
     inp = keras.Input((12, 12, 1))
@@ -331,29 +357,17 @@ def test_train_here_load_and_export_int8_with_tensorflow(tmp_path):
     model = _cnn()
     model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=2, batch_size=32, verbose=0)
-    path = tmp_path / ("model.keras" if FRONTEND == "keras3" else "model.h5")
-    model.save(path)
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", _to_numpy(model.predict(x, verbose=0)))
-    out = run_python(
-        f"""
-        import json, numpy as np, keras_acts
-        from keras_acts import keras
-        from keras_acts.backend import keras_backend
-        from keras_acts.export import to_tflite
-        assert keras_backend() == "tensorflow", keras_backend()
-        model = keras.models.load_model({str(path)!r})
-        x = np.load({str(tmp_path / 'x.npy')!r}); y_here = np.load({str(tmp_path / 'y.npy')!r})
-        y_tf = model.predict(x, verbose=0)
+    got = _export_in_tensorflow_child(
+        model,
+        x,
+        tmp_path,
+        """
         res = to_tflite(model, quantization="int8", representative_data=x, input_type="int8", output_type="int8")
-        print(json.dumps({{"max_diff": float(np.abs(y_tf - y_here).max()), "scale": float(np.abs(y_here).max()),
-                          "fully_int8": res.report.is_fully_int8, "ops": res.report.op_names,
-                          "islands": len(res.report.float_islands)}}))
+        result = {"max_diff": float(np.abs(y_tf - y_here).max()), "scale": float(np.abs(y_here).max()),
+                  "fully_int8": res.report.is_fully_int8, "ops": res.report.op_names,
+                  "islands": len(res.report.float_islands)}
         """,
-        env={"KERAS_BACKEND": "tensorflow"},
-        timeout=600,
     )
-    got = json.loads(out.strip().splitlines()[-1])
     print(f"round trip {BACKEND} -> tensorflow: max |diff| {got['max_diff']:.3g} (output scale {got['scale']:.3g})")
     # The same float32 weights and formulas; only the backends' kernels differ in summation order
     # (oneDNN/Eigen convolutions vs XLA vs ATen): a few float32 rounding units per layer, six layers
@@ -693,31 +707,19 @@ def test_qat_trains_here_and_its_int8_export_agrees(tmp_path):
     ranges1 = {w.path if hasattr(w, "path") else w.name: float(_to_numpy(w)) for w in qat.non_trainable_weights if "output_max" in (getattr(w, "path", "") or w.name)}
     assert ranges0 and ranges0 != ranges1, "QAT training did not update the moving-average ranges"
     qat_acc = float(np.mean(np.argmax(_to_numpy(qat.predict(x_te, verbose=0)), -1) == data.y_test))
-    path = tmp_path / ("qat.keras" if FRONTEND == "keras3" else "qat.h5")
-    qat.save(path)
-    np.save(tmp_path / "x.npy", x_te)
-    np.save(tmp_path / "y.npy", _to_numpy(qat.predict(x_te, verbose=0)))
-    out = run_python(
-        f"""
-        import json, numpy as np, keras_acts
-        from keras_acts import keras
-        from keras_acts.backend import keras_backend
-        from keras_acts.export import to_tflite
+    got = _export_in_tensorflow_child(
+        qat,
+        x_te,
+        tmp_path,
+        """
         from tests.test_qat import _run_int8
-        assert keras_backend() == "tensorflow", keras_backend()
-        model = keras.models.load_model({str(path)!r})
-        x = np.load({str(tmp_path / 'x.npy')!r}); y_here = np.load({str(tmp_path / 'y.npy')!r})
-        y_tf = model.predict(x, verbose=0)
         res = to_tflite(model, quantization="int8", input_type="int8", output_type="int8")
         q, s, z, x_deq = _run_int8(res.content, x, xnnpack=True)
-        np.save({str(tmp_path / 'q.npy')!r}, q); np.save({str(tmp_path / 'x_deq.npy')!r}, x_deq)
-        print(json.dumps({{"max_diff": float(np.abs(y_tf - y_here).max()), "scale": float(s), "zero": int(z),
-                          "fully_int8": res.report.is_fully_int8, "islands": len(res.report.float_islands)}}))
+        np.save(tmp / "q.npy", q); np.save(tmp / "x_deq.npy", x_deq)
+        result = {"max_diff": float(np.abs(y_tf - y_here).max()), "scale": float(s), "zero": int(z),
+                  "fully_int8": res.report.is_fully_int8, "islands": len(res.report.float_islands)}
         """,
-        env={"KERAS_BACKEND": "tensorflow"},
-        timeout=600,
     )
-    got = json.loads(out.strip().splitlines()[-1])
     assert got["fully_int8"] and got["islands"] == 0, got
     s, z = got["scale"], got["zero"]
     # The loaded model computes the same outputs under TensorFlow: the engine's inference is integer

@@ -90,20 +90,26 @@ def exponential(x: Any) -> Any:
     return K.exp(x)
 
 
-def _elu_int8(x: Any, alpha: float = 1.0) -> Any:
-    """int8 lowering of elu: ``relu(x) + alpha * (exp(min(x, 0)) - 1)``.
+def _is_one(value: Any) -> bool:
+    return isinstance(value, float) and value == 1.0
+
+
+def _exp_branch_int8(x: Any, gain: Any = 1.0, inner: Any = 1.0) -> Any:
+    """int8 lowering of ``relu(x) + gain * (exp(inner * min(x, 0)) - 1)`` (elu: inner 1; celu: 1/alpha).
 
     TFLite's ELU op has an int8 kernel but the converter leaves it in float
     (DEQUANTIZE, ELU, QUANTIZE). Here EXP (an int8 lookup table) sees only the negative
     part ``m = x - relu(x)``, so its output ``(0, 1]`` uses the full int8 range; the
     ``- 1`` and the final ADD each round once. ``min(x, 0)`` is written as a SUB, not a
     MINIMUM, which would clip the model input to ``[lo, 0]`` (see ``_int8_forms``).
-    Ops (alpha = 1): RELU, SUB, EXP, SUB, ADD; alpha != 1 adds one MUL.
+    Ops (gain = inner = 1): RELU, SUB, EXP, SUB, ADD; each factor other than 1 adds one MUL.
     """
     p, m = split_sign(x)
+    if not _is_one(inner):
+        m = m * param_as(inner, x.dtype)
     negative = tf.exp(m) - 1.0
-    if not (isinstance(alpha, float) and alpha == 1.0):
-        negative = param_as(alpha, x.dtype) * negative
+    if not _is_one(gain):
+        negative = param_as(gain, x.dtype) * negative
     return p + negative
 
 
@@ -116,58 +122,67 @@ def _expm1_of_half_tanh(v: np.ndarray) -> np.ndarray:
 _EXPM1_TANH = fit_polynomial("expm1(tanh)", _expm1_of_half_tanh, -1.0, 0.0, 3, through_zero=True)
 
 
-def _negative_elu_cpu(q: Any, gain: Any) -> Any:
-    """``gain * (exp(-q) - 1)`` for ``q = relu(-x) >= 0`` from MUL, TANH and a cubic (MUL/ADD only).
+def _negative_elu_cpu(q: Any, gain: Any, inner: float = 1.0) -> Any:
+    """``gain * (exp(-inner * q) - 1)`` for ``q = relu(-x) >= 0`` from MUL, TANH and a cubic (MUL/ADD only).
 
     EXP is refused by XNNPACK in int8; TANH is taken and has a fixed, bounded output scale
     (1/128), and ``e^m - 1 = 2v / (1 - v)`` with ``v = tanh(m / 2)`` is a smooth function of
-    ``v`` on [-1, 0] that a cubic fits within 0.005 (``gain`` folds into its coefficients).
+    ``v`` on [-1, 0] that a cubic fits within 0.005 (``gain`` folds into its coefficients,
+    ``inner`` into the MUL before TANH).
     """
     coeffs = [c * gain for c in _EXPM1_TANH]
-    return horner(tf.math.tanh(q * -0.5), coeffs)
+    return horner(tf.math.tanh(q * (-0.5 * inner)), coeffs)
+
+
+def _exp_branch_cpu(x: Any, gain: Any = 1.0, inner: Any = 1.0) -> Any:
+    """int8 LiteRT-CPU form of :func:`_exp_branch_int8`: ``relu(x) + gain * P(tanh(inner * min(x, 0) / 2))``.
+
+    P is a cubic ~ ``e^m - 1``. Only ops XNNPACK's delegate takes (MUL+RELU, ADD, MUL, TANH,
+    MUL/ADD): one partition, where the int8 form's RELU and EXP each split the graph
+    (measured 2.8x the float time in a 6-conv CNN; this form 0.48x). Learned (tensor)
+    factors fall back to the int8 form.
+    """
+    if not (isinstance(gain, float) and isinstance(inner, float)):
+        return _exp_branch_int8(x, gain, inner)
+    p, q = split_sign_delegable(x)
+    return p + _negative_elu_cpu(q, gain, inner)
+
+
+def _exp_branch_float(x: Any, gain: Any = 1.0, inner: Any = 1.0) -> Any:
+    """Float lowering: one ELU op when both factors are 1, else the int8 form (EXPM1 is no TFLite op)."""
+    if _is_one(gain) and _is_one(inner) and x.dtype != tf.float64:
+        return tf.nn.elu(x)
+    return _exp_branch_int8(x, gain, inner)
+
+
+def _elu_int8(x: Any, alpha: float = 1.0) -> Any:
+    """int8 lowering of elu: ``relu(x) + alpha * (exp(min(x, 0)) - 1)``."""
+    return _exp_branch_int8(x, alpha)
 
 
 def _elu_cpu(x: Any, alpha: float = 1.0) -> Any:
-    """int8 LiteRT-CPU form of elu: ``relu(x) + alpha * P(tanh(min(x, 0) / 2))``, P a cubic ~ ``e^m - 1``.
-
-    Only ops XNNPACK's delegate takes (MUL+RELU, ADD, MUL, TANH, MUL/ADD): one partition,
-    where the int8 form's RELU and EXP each split the graph (measured 2.8x the float time in a
-    6-conv CNN; this form 0.48x).
-    """
-    if not isinstance(alpha, float):
-        return _elu_int8(x, alpha)
-    p, q = split_sign_delegable(x)
-    return p + _negative_elu_cpu(q, alpha)
+    """int8 LiteRT-CPU form of elu: ``relu(x) + alpha * P(tanh(min(x, 0) / 2))``."""
+    return _exp_branch_cpu(x, alpha)
 
 
 def _elu_float(x: Any, alpha: float = 1.0) -> Any:
-    """Float lowering of elu: one ELU op for alpha = 1, else the int8 form (EXPM1 is no TFLite op)."""
-    if isinstance(alpha, float) and alpha == 1.0 and x.dtype != tf.float64:
-        return tf.nn.elu(x)
-    return _elu_int8(x, alpha)
+    """Float lowering of elu: one ELU op for alpha = 1."""
+    return _exp_branch_float(x, alpha)
 
 
 def _celu_int8(x: Any, alpha: float = 1.0) -> Any:
-    """int8 lowering of celu: ``relu(x) + alpha * (exp(min(x, 0) / alpha) - 1)`` (elu's, one MUL by 1/alpha)."""
-    if isinstance(alpha, float) and alpha == 1.0:
-        return _elu_int8(x)
-    p, m = split_sign(x)
-    return p + param_as(alpha, x.dtype) * (tf.exp(m * param_as(1.0 / alpha, x.dtype)) - 1.0)
+    """int8 lowering of celu: ``relu(x) + alpha * (exp(min(x, 0) / alpha) - 1)``."""
+    return _exp_branch_int8(x, alpha, 1.0 / alpha)
 
 
 def _celu_cpu(x: Any, alpha: float = 1.0) -> Any:
-    """int8 LiteRT-CPU form of celu: elu's with ``1/alpha`` folded into the MUL before TANH and ``alpha`` into P."""
-    if not isinstance(alpha, float):
-        return _celu_int8(x, alpha)
-    p, q = split_sign_delegable(x)
-    return p + horner(tf.math.tanh(q * (-0.5 / alpha)), [c * alpha for c in _EXPM1_TANH])
+    """int8 LiteRT-CPU form of celu: elu's with ``1/alpha`` in the MUL before TANH and ``alpha`` in P."""
+    return _exp_branch_cpu(x, alpha, 1.0 / alpha)
 
 
 def _celu_float(x: Any, alpha: float = 1.0) -> Any:
-    """Float lowering of celu: one ELU op for alpha = 1, else the int8 form (EXPM1 is no TFLite op)."""
-    if isinstance(alpha, float) and alpha == 1.0 and x.dtype != tf.float64:
-        return tf.nn.elu(x)
-    return _celu_int8(x, alpha)
+    """Float lowering of celu: one ELU op for alpha = 1."""
+    return _exp_branch_float(x, alpha, 1.0 / alpha)
 
 
 def _selu_int8(x: Any) -> Any:

@@ -20,6 +20,7 @@ import numpy as np
 
 from keras_acts import registry
 from keras_acts.backend import keras
+from keras_acts.export.runner import float_ops_and_int8, input_codes_in_range
 from keras_acts.lowering import lowering_target
 
 __all__ = ["measure_int8_fidelity", "convert_int8", "op_details", "build_activation_model"]
@@ -204,15 +205,8 @@ def measure_int8_fidelity(
     out = interp.get_output_details()[0]
     s_in, z_in = inp["quantization"]
     s_out, z_out = out["quantization"]
-    codes = np.arange(-128, 128)
-    x_all = (codes - z_in) * s_in
-    # The converter may give the input a narrower range than calibrated (e.g. when an
-    # op that requires equal input/output scales, like MINIMUM, propagates its output
-    # range back to the model input): then inputs outside it are clipped, which the
-    # error at the dequantized input cannot show. Report it separately.
-    covers = bool(x_all.min() <= lo + s_in and x_all.max() >= hi - s_in)
-    keep = (x_all >= lo - s_in / 2) & (x_all <= hi + s_in / 2)
-    codes, x = codes[keep], x_all[keep]
+    grid_codes = input_codes_in_range(inp, lo, hi)
+    codes = grid_codes.codes
     # Every kept code once, padded to width n by repeating the first code (position-wise
     # alpha of PReLU is handled by evaluating each position's own reference below).
     reps = int(np.ceil(len(codes) / n)) if len(codes) > n else 1
@@ -228,21 +222,21 @@ def measure_int8_fidelity(
     err = np.abs(y - expect)
     lsb = err / s_out
     details = op_details(content)
-    float_ops = [d["op"] for d in details if "float32" in d["outputs"]]
+    float_ops, fully_int8 = float_ops_and_int8(details, inp, out)
     worst = np.unravel_index(np.argmax(lsb), lsb.shape)
     return {
         "ops": [d["op"] for d in details],
         "max_lsb": float(lsb.max()),
         "mean_lsb": float(lsb.mean()),
         "max_abs": float(err.max()),
-        "is_fully_int8": not float_ops and inp["dtype"] == np.int8 and out["dtype"] == np.int8,
+        "is_fully_int8": fully_int8,
         "float_ops": float_ops,
         "input_scale": float(s_in),
         "output_scale": float(s_out),
         "output_zero_point": int(z_out),
         "codes": int(len(codes)),
-        "input_range": (float(x_all.min()), float(x_all.max())),
-        "covers_grid": covers,
+        "input_range": grid_codes.full_range,
+        "covers_grid": grid_codes.covers,
         "worst_x": float(x_q[worst]),
         "content": content,
     }

@@ -125,6 +125,54 @@ class EvalResult:
         return ", ".join(parts)
 
 
+@dataclass(frozen=True)
+class InputCodes:
+    """The int8 input codes of a model whose dequantized values fall in a range.
+
+    Attributes:
+        codes: the codes in ``[lo - scale/2, hi + scale/2]``, ascending.
+        x: their dequantized values (float64).
+        full_range: the dequantized values of codes -128 and 127.
+        covers: whether the codes reach both ends of ``[lo, hi]`` (within one step).
+            The converter may give the input a narrower range than calibrated (e.g. when
+            an op that requires equal input/output scales, like MINIMUM, propagates its
+            output range back to the model input): inputs outside it are then clipped,
+            which an error measured at the dequantized input cannot show.
+    """
+
+    codes: np.ndarray
+    x: np.ndarray
+    full_range: tuple[float, float]
+    covers: bool
+
+
+def input_codes_in_range(detail: dict, lo: float, hi: float) -> InputCodes:
+    """Every int8 input code of ``detail`` (an interpreter input) inside ``[lo, hi]``."""
+    scale, zero_point = detail["quantization"]
+    codes = np.arange(-128, 128)
+    x_all = (codes - zero_point) * np.float64(scale)
+    keep = (x_all >= lo - scale / 2) & (x_all <= hi + scale / 2)
+    return InputCodes(
+        codes=codes[keep],
+        x=x_all[keep],
+        full_range=(float(x_all.min()), float(x_all.max())),
+        covers=bool(x_all.min() <= lo + scale and x_all.max() >= hi - scale),
+    )
+
+
+def float_ops_and_int8(op_details: Sequence[dict], inp: dict, out: dict) -> tuple[list[str], bool]:
+    """The ops computing in float32, and whether the model is int8 end to end.
+
+    Args:
+        op_details: per-op dicts with ``op`` and ``outputs`` (dtype names), as
+            ``keras_acts.export.fidelity.op_details`` gives them.
+        inp: the interpreter's input detail.
+        out: the interpreter's output detail.
+    """
+    float_ops = [d["op"] for d in op_details if "float32" in d["outputs"]]
+    return float_ops, not float_ops and inp["dtype"] == np.int8 and out["dtype"] == np.int8
+
+
 def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
     dtype = np.dtype(detail["dtype"])
     if dtype.kind == "f":

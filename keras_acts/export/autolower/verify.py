@@ -82,19 +82,15 @@ def measure(
             (``latency_us`` is then 0).
         lsb: the step the error is expressed in (default: the output's quantization scale).
     """
-    from keras_acts.export.runner import make_interpreter
+    from keras_acts.export.runner import float_ops_and_int8, input_codes_in_range, make_interpreter
     from keras_acts.export.xnnpack import plan_from_ops
 
     plain = make_interpreter(content)
     inp = plain.get_input_details()[0]
     out = plain.get_output_details()[0]
-    s_in, z_in = inp["quantization"]
     s_out, z_out = out["quantization"]
-    codes = np.arange(-128, 128)
-    x_all = (codes - z_in) * s_in
-    covers = bool(x_all.min() <= lo + s_in and x_all.max() >= hi - s_in)
-    keep = (x_all >= lo - s_in / 2) & (x_all <= hi + s_in / 2)
-    codes, x = codes[keep], x_all[keep]
+    grid_codes = input_codes_in_range(inp, lo, hi)
+    codes, x, covers = grid_codes.codes, grid_codes.x, grid_codes.covers
     expect = reference(x)
     runs = [plain]
     fast = None
@@ -110,7 +106,7 @@ def measure(
         if err.max() >= worst:
             worst, worst_x = float(err.max()), float(x[int(np.argmax(err))])
     details = op_details(content)
-    float_ops = [d["op"] for d in details if "float32" in d["outputs"]]
+    float_ops, fully_int8 = float_ops_and_int8(details, inp, out)
     timed = fast if fast is not None else plain
     row = np.resize(codes, WIDTH).astype(np.int8)[None]
     timed.set_tensor(timed.get_input_details()[0]["index"], row)
@@ -127,7 +123,7 @@ def measure(
         "ops": [d["op"] for d in details],
         "max_lsb": worst,
         "worst_x": worst_x,
-        "is_fully_int8": not float_ops and inp["dtype"] == np.int8 and out["dtype"] == np.int8,
+        "is_fully_int8": fully_int8,
         "float_ops": float_ops,
         "covers_range": covers,
         "output_scale": float(s_out),
