@@ -360,39 +360,3 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "loss": hist.histor
         assert r["replicas"] == 2 and all(np.isfinite(r["loss"])), r
         assert r["changed"] >= r["n"] // 2, r  # weights and ranges moved
         assert r["islands"] == [], r
-
-    @pytest.mark.parametrize(
-        "name,kwargs,size",
-        [
-            ("MobileNetV2", {"alpha": 0.35}, 32),
-            ("MobileNetV3Small", {"alpha": 0.75}, 32),
-            ("MobileNetV3Large", {"alpha": 0.75}, 32),
-            ("EfficientNetB0", {}, 32),
-        ],
-    )
-    def test_keras_applications_qat_to_all_int8(name, kwargs, size):
-        x, _ = _digits(size, channels=3)
-        # logits out: with the BatchNorm statistics quantize_model re-estimates (weights=None leaves
-        # them at 0 / 1, where the signal vanished and the output was the same for every image) an
-        # untrained net's logits span tens of units, and a softmax after them turns one int8 logit
-        # step into many probability steps
-        model = getattr(keras.applications, name)(
-            weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None, **kwargs
-        )
-        with pytest.warns(quantization.BatchNormStatisticsWarning, match="re-estimated them"):
-            qat = quantization.quantize_model(model, calibration_data=x[:64])
-        acts = {getattr(layer, "activation", None) for layer in qat.layers if type(layer).__name__ == "QuantizedActivation"}
-        if name.startswith("MobileNetV3"):  # relu6(x + 3) * (1/6) adopted as the registry hard_sigmoid
-            assert {"hard_sigmoid", "hard_swish"} <= acts, acts
-        content = _int8(qat)
-        _assert_all_int8(content)
-        q, s, z, x_deq = _run_int8(content, x[64:164], xnnpack=True)  # what LiteRT runs by default
-        ref = qat(x_deq, training=False).numpy()
-        lsb = np.abs(q - (np.round(ref / s) + z))
-        # A guard, not issue 11's parity target: before quantize_model re-estimated the statistics
-        # this comparison was vacuous (a constant output agrees with anything). With them, on these
-        # untrained, not fine-tuned nets, two of the four measured (2026-12-05, Keras 3) 78-84 % of
-        # the logits within 2 LSB and 94-95 % top-1 agreement (the others ~100 %);
-        # tests/test_qat_applications.py checks the target after a fine-tune. Not yet explained.
-        top1 = np.mean(np.argmax(q, -1) == np.argmax(ref, -1))
-        assert np.mean(lsb <= LSB) >= 0.7 and top1 >= 0.9, (np.mean(lsb <= LSB), top1, lsb.max())
