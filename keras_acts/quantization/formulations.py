@@ -50,9 +50,12 @@ __all__ = [
 ]
 
 
-FORMULATION = 2
+FORMULATION = 3
 """The formulation version new QAT layers use. 2: hard_swish and hard_sigmoid carry their 1/6 in
-scales (:mod:`keras_acts.export.scale_folding`). QAT layers saved without a version are 1."""
+scales (:mod:`keras_acts.export.scale_folding`). 3: elu, celu, selu, softplus and mish are trained in
+their LiteRT-CPU ("cpu") forms, so their int8 export stays in one XNNPACK partition (formulation 2
+used ABS, EXP, LOG and standalone RELUs, which XNNPACK refuses in int8). QAT layers saved without a
+version are 1."""
 
 
 def _registry() -> Any:
