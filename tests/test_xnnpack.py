@@ -260,4 +260,5 @@ def test_qat_export_has_the_ptq_partition_count_and_qat_parity(entry, digits):
     codes, x_deq, scale = _int8_logits(res.content, x_test)
     ref = np.asarray(qat.predict(x_deq, verbose=0), np.float64) / scale
     lsb = np.abs(codes - ref)
-    assert np.mean(lsb <= 2.0 + 1e-3) >= 0.99, f"{entry.name}: {np.mean(lsb <= 2.0 + 1e-3):.4f} within 2 LSB, max {lsb.max():.2f}"
+    within = float(np.mean(lsb <= 2.0 + 1e-3))  # 1e-3: float32 rounding of the dequantized logits
+    assert within >= 0.99, f"{entry.name}: {within:.4f} within 2 LSB, max {lsb.max():.2f}"
