@@ -434,30 +434,56 @@ def test_missing_compiler_says_how_to_get_it(tmp_path, monkeypatch):
 # --- QAT models export their QAT formulations: the same op table decides -------------------------
 
 
-@pytest.mark.parametrize("engine", ["keras_acts"] + (["tfmot"] if keras_acts.FRONTEND == "tf_keras" else []))
-def test_qat_activation_whose_qat_formulation_is_off_the_table_is_refused(engine):
-    """A QAT model exports each chain activation in its QAT formulation (elu: EXP), not in the registry's
-    Edge TPU form: the target refuses it, and check_edgetpu rejects the model's cpu export for that op."""
-    from keras_acts.quantization import quantize_model
-    from keras_acts.quantization.formulations import form
+def _qat_of(act_layer, engine, version=None, monkeypatch=None):
+    """Conv -> ``act_layer`` -> Conv -> HardSwish -> GAP -> Dense, quantized (formulation ``version``)."""
+    from keras_acts.quantization import formulations, quantize_model
 
     keras.utils.set_random_seed(0)
     inp = keras.Input(shape=(8, 8, 1))
-    h = L.ELU(name="elu_act")(keras.layers.Conv2D(4, 3, padding="same")(inp))
+    h = act_layer(keras.layers.Conv2D(4, 3, padding="same")(inp))
     h = L.HardSwish(name="hs_act")(keras.layers.Conv2D(4, 3, padding="same")(h))
     model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(h)))
     x = _digits()[0][:32]
-    qat = quantize_model(model, calibration_data=x, engine=engine)
-    off = [op for op in form("elu").ops if op not in OPS]
-    assert off == ["EXP"]
+    if version is not None:
+        monkeypatch.setattr(formulations, "FORMULATION", version)
+    return model, quantize_model(model, calibration_data=x, engine=engine), x
+
+
+@pytest.mark.parametrize(
+    "engine,name,version,off",
+    [("keras_acts", "softsign", None, ["ABS", "DIV"]),
+     ("keras_acts", "elu", 2, ["EXP"])]  # a QAT model saved with formulation 2 exports that one
+    + ([("tfmot", "elu", None, ["EXP"])] if keras_acts.FRONTEND == "tf_keras" else []),  # tfmot: formulation 1
+)
+def test_qat_activation_whose_qat_formulation_is_off_the_table_is_refused(engine, name, version, off, monkeypatch):
+    """A QAT model exports each chain activation in its QAT formulation (softsign: ABS, DIV; elu in
+    formulations 1 and 2: EXP), not in the registry's Edge TPU form: the target refuses it, and
+    check_edgetpu rejects the model's cpu export for that op."""
+    from keras_acts.quantization.formulations import form
+
+    model, qat, x = _qat_of(L.get(name, name="act"), engine, version, monkeypatch)
+    layers = [getattr(l, "layer", l) for l in qat.layers]  # tfmot wraps its QATActivation layers
+    layer = next(l for l in layers if getattr(l, "activation", None) == name)
+    assert [op for op in dict.fromkeys(form(name, layer.formulation).ops) if op not in OPS] == off
     with pytest.raises(EdgeTPUPreflightError) as err:
         to_tflite(qat, target="edgetpu")
     msg = str(err.value)
-    assert "elu" in msg and "QAT formulation" in msg and "EXP" in msg and "post-training" in msg
+    assert name in msg and "QAT formulation" in msg and off[0] in msg and "post-training" in msg
     assert "hs_act" not in msg  # hard_swish's QAT formulation (ADD, MUL, MUL) is Coral-only
     cpu = to_tflite(qat, quantization="int8", input_type="int8", output_type="int8", batch_size=1)
     report = check_edgetpu(cpu.content)
     assert not report.compatible and not report.fixed_by_edgetpu_target
-    assert "EXP" in {i.op for i in report.unsupported}, str(report)
-    # the float model exports for the Edge TPU with elu's Coral-only form
-    assert check_edgetpu(to_tflite(model, target="edgetpu", representative_data=x).content).compatible
+    assert off[0] in {i.op for i in report.unsupported}, str(report)
+    # the float model exports for the Edge TPU with the Coral-only form (softsign has none: refused)
+    if registry.lookup(name).edgetpu_form().lowering:
+        assert check_edgetpu(to_tflite(model, target="edgetpu", representative_data=x).content).compatible
+
+
+@pytest.mark.parametrize("name", ["elu", "selu", "softplus", "mish"])
+def test_qat_models_in_formulation_3_export_for_the_edge_tpu(name):
+    """Formulation 3 trains elu, selu, softplus and mish in their cpu forms (MUL, ADD, TANH, LOGISTIC):
+    Coral ops, so their QAT models export for the Edge TPU as they are."""
+    _, qat, _ = _qat_of(L.get(name, name="act"), "keras_acts")
+    res = to_tflite(qat, target="edgetpu", batch_size=1)
+    report = check_edgetpu(res.content)
+    assert report.compatible, str(report)

@@ -309,6 +309,8 @@ def _test_train_on_jax_exports_int8_that_agrees_with_the_jax_model(tmp_path):
     # computed by the example on the int8 model's own input grid), re-run here with LiteRT from the file.
     qreport = inspect(str(tmp_path / "model_qat_int8.tflite"))
     assert qreport.is_fully_int8 and not qreport.float_islands
+    # the QAT formulations are the cpu forms (mish: LOGISTIC, MUL, ADD): one partition, as after PTQ
+    assert qreport.xnnpack.partitions == report.xnnpack.partitions == 1, qreport.xnnpack.summary()
     (qin,), (qout,) = qreport.inputs, qreport.outputs
     qev = evaluate(str(tmp_path / "model_qat_int8.tflite"), x_test, y_test)
     qq = np.asarray(qev.outputs, np.float64)

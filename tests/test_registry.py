@@ -242,8 +242,14 @@ def test_forms_is_derived_from_the_registry_not_a_second_list():
     with_form = {e.name: e.qat_form for e in ENTRIES if e.qat_form is not None}
     assert dict(formulations.FORMS) == with_form
     assert {e.name for e in ENTRIES if e.qat_form_versions.get(1)} == set(formulations._V1_FORMS) == {
-        "hard_sigmoid", "hard_swish"
+        "hard_sigmoid", "hard_swish", "elu", "celu", "selu", "softplus", "mish"
     }
+    # formulation 3 moved these five to their cpu forms; layers saved with 2 keep their old form
+    assert {e.name for e in ENTRIES if e.qat_form_versions.get(2)} == {"elu", "celu", "selu", "softplus", "mish"}
+    for e in ENTRIES:
+        if e.qat_form_versions.get(2):
+            assert formulations.form(e.name, 2) is e.qat_form_versions[2] is formulations.form(e.name, 1)
+            assert formulations.form(e.name, 3) is e.qat_form
     # An activation registered later (with its formulation) is in FORMS at once and gone after
     # unregistering: there is nothing else to edit.
     form = QATForm(lambda x, point: point(x * 0.5, "half"), moving=("half",), ops=("MUL",))

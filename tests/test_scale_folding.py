@@ -230,7 +230,7 @@ def test_qat_layers_saved_before_versioning_keep_their_formulation():
     from keras_acts.quantization.engine.layers import QuantizedActivation
 
     new = QuantizedActivation("hard_swish", name="hs")
-    assert new.get_config()["formulation"] == 2
+    assert new.get_config()["formulation"] == 3
     old_config = {k: v for k, v in new.get_config().items() if k != "formulation"}
     old = QuantizedActivation.from_config(old_config)
     assert old.formulation == 1
@@ -247,3 +247,23 @@ def test_a_fold_that_would_leave_xnnpacks_mul_range_is_skipped(exports, monkeypa
     res = fold_constant_multipliers(plain.content)
     assert res.folds == []
     assert any("XNNPACK" in reason for _, reason in res.skipped), res.skipped
+
+
+def test_qat_mish_saved_with_formulation_2_keeps_it():
+    """Formulation 3 trains mish in its cpu form (moving ranges g0..g8 of the quintic); a QAT mish saved
+    with formulation 2 loads with that formulation's ranges (abs, pos, softplus) and computes it."""
+    from keras_acts.quantization.engine.layers import QuantizedActivation
+    from keras_acts.quantization import formulations
+
+    def moving(layer):
+        layer.build((None, 4))
+        return sorted({w.name.split("/")[-1].rsplit("_", 1)[0] for w in layer.non_trainable_weights} - {"output"})
+
+    new = QuantizedActivation("mish", name="m3")
+    cfg = new.get_config()
+    assert cfg["formulation"] == 3 and formulations.form("mish", 3).moving == tuple(f"g{i}" for i in range(9))
+    old = QuantizedActivation.from_config({**cfg, "formulation": 2, "name": "m2"})
+    assert old.formulation == 2 and formulations.form("mish", 2).ops[0] == "ABS"
+    assert moving(old) == ["abs", "pos", "softplus"], moving(old)
+    assert moving(new) == [f"g{i}" for i in range(9)], moving(new)
+

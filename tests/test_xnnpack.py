@@ -187,3 +187,78 @@ def test_reshape_and_flatten_export_with_a_constant_shape(calibration):
         assert res.report.inputs[0].shape_signature[0] == -1
         ev = evaluate(res, calibration[:13], reference=model, batch_size=5)
         assert ev.max_abs_diff < (1e-4 if quantization == "none" else 0.1), ev
+
+
+# ---------------------------------------------------------------------------------------------
+# QAT exports: as many XNNPACK partitions as the PTQ export of the same model, and QAT parity.
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """scikit-learn's real 8x8 digits (keras_acts.data): 512 training images, 256 test images."""
+    from keras_acts.data import load_digits
+
+    data = load_digits(seed=0)
+    return data.x_train[:512], data.y_train[:512], data.x_test[:256]
+
+
+def _digits_model(entry: registry.Activation):
+    """Conv -> activation -> Conv -> GAP -> Dense(10) on 8x8x1 digits (seeded)."""
+    from keras_acts import layers as ka_layers
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    x = ka_layers.PReLU(shared_axes=[1, 2])(x) if entry.learnable else ka_layers.Activation(entry.name)(x)
+    x = keras.layers.Conv2D(8, 3, padding="same")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(10)(x))
+
+
+def _int8_logits(content: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The int8 model on LiteRT's default CPU runtime (XNNPACK): (output codes, dequantized input, out scale)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=content)
+    it.resize_tensor_input(it.get_input_details()[0]["index"], x.shape)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    s_in, z_in = i["quantization"]
+    q_in = np.clip(np.round(x / s_in) + z_in, -128, 127).astype(np.int8)
+    it.set_tensor(i["index"], q_in)
+    it.invoke()
+    s_out, z_out = o["quantization"]
+    codes = it.get_tensor(o["index"]).astype(np.float64)
+    return codes - z_out, (q_in.astype(np.float32) - z_in) * s_in, float(s_out)
+
+
+@pytest.mark.parametrize("entry", ALL_ENTRIES, ids=lambda e: e.name)
+def test_qat_export_has_the_ptq_partition_count_and_qat_parity(entry, digits):
+    """Every registry activation, trained quantization-aware for a few steps on real digits and
+    exported for LiteRT's CPU runtime, is all-int8, has exactly as many XNNPACK partitions as the
+    post-training-quantized export of the same model (1 when the activation's "cpu" form is
+    delegable: the QAT formulation uses the cpu form's ops), and its int8 logits agree with the
+    QAT model's within 2 output LSB on >= 99 % of them (on the int8 model's own input grid)."""
+    x_train, y_train, x_test = digits
+    model = _digits_model(entry)
+    ptq = to_tflite(model, quantization="int8", representative_data=x_train[:128], input_type="int8",
+                    output_type="int8").report
+    assert ptq.is_fully_int8 and not ptq.float_islands, str(ptq)
+    if form_is_delegable(entry.lowering("cpu").ops):
+        assert ptq.xnnpack.partitions == 1, f"{entry.name} PTQ: {ptq.xnnpack.summary()}"
+    qat = keras_acts.quantization.quantize_model(model, calibration_data=x_train[:128])
+    qat.compile(optimizer=keras.optimizers.Adam(1e-3),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    qat.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)  # 8 steps
+    res = to_tflite(qat, quantization="int8", input_type="int8", output_type="int8")
+    report = res.report
+    assert report.is_fully_int8 and not report.float_islands, str(report)
+    assert report.xnnpack.partitions == ptq.xnnpack.partitions, (
+        f"{entry.name}: QAT export {report.xnnpack.summary()} (ops {report.op_names}); "
+        f"PTQ export {ptq.xnnpack.summary()} (ops {ptq.op_names})"
+    )
+    codes, x_deq, scale = _int8_logits(res.content, x_test)
+    ref = np.asarray(qat.predict(x_deq, verbose=0), np.float64) / scale
+    lsb = np.abs(codes - ref)
+    within = float(np.mean(lsb <= 2.0 + 1e-3))  # 1e-3: float32 rounding of the dequantized logits
+    assert within >= 0.99, f"{entry.name}: {within:.4f} within 2 LSB, max {lsb.max():.2f}"

@@ -55,3 +55,50 @@ class QATForm:
     moving: tuple[str, ...] = ()
     output_range: tuple[float, float] | None = None
     ops: tuple[str, ...] = ()
+
+
+def horner_points(prefix: str, coeffs: tuple[float, ...]) -> tuple[str, ...]:
+    """Names of the moving ranges :func:`horner` uses for ``coeffs`` (``prefix0``, ``prefix1``, ...)."""
+    count = 0
+    for c in reversed(coeffs[:-1]):
+        count += 1 if c == 0.0 else 2
+    return tuple(f"{prefix}{i}" for i in range(count))
+
+
+def horner(t: Any, coeffs: tuple[float, ...], point: Callable[[Any, str], Any], prefix: str) -> Any:
+    """QAT twin of the int8 forms' ``horner``: ``coeffs[0] + t (coeffs[1] + t (...))``, one moving range per op.
+
+    The same MUL and ADD ops in the same order as
+    :func:`keras_acts.activations._int8_forms.horner` (no ADD for a zero coefficient), each
+    followed by the moving-average range ``prefix<i>`` (see :func:`horner_points`): the ranges the
+    converter gives those ops' outputs when it quantizes the QAT model, as calibration gives them in
+    post-training quantization.
+
+    Args:
+        t: the polynomial's variable (a fake-quantized tensor).
+        coeffs: coefficients, constant term first (at least two).
+        point: the formulation's ``point(t, name)``.
+        prefix: prefix of the range names.
+
+    Returns:
+        The polynomial, fake-quantized after every op.
+    """
+    acc: Any = float(coeffs[-1])
+    i = 0
+    for c in reversed(coeffs[:-1]):
+        acc = point(t * acc, f"{prefix}{i}")
+        i += 1
+        if c != 0.0:
+            acc = point(acc + float(c), f"{prefix}{i}")
+            i += 1
+    return acc
+
+
+def split_sign(x: Any, point: Callable[[Any, str], Any]) -> tuple[Any, Any]:
+    """QAT twin of ``split_sign_delegable``: ``(relu(x), relu(-x))`` as ``x + relu(-1 * x)`` and ``relu(-1 * x)``.
+
+    MUL with a fused RELU (range ``"neg"``) and ADD (range ``"pos"``): ops LiteRT's XNNPACK delegate
+    takes in int8, where a standalone RELU or an ABS splits its graph.
+    """
+    q = point(_ops.relu(x * -1.0), "neg")
+    return point(x + q, "pos"), q

@@ -10,7 +10,9 @@ import tensorflow as tf
 from keras_acts import _ops as K
 from keras_acts.activations._common import SELU_ALPHA, SELU_SCALE, np_softplus, param_as
 from keras_acts.activations._int8_forms import fit_polynomial, horner, split_sign, split_sign_delegable
-from keras_acts.activations._qat import LOGISTIC_RANGE, QATForm, fixed
+from keras_acts.activations._qat import LOGISTIC_RANGE, TANH_RANGE, QATForm, fixed, horner_points
+from keras_acts.activations._qat import horner as qat_horner
+from keras_acts.activations._qat import split_sign as qat_split_sign
 from keras_acts.registration import register_activation
 from keras_acts.registry import Builtin, EdgeTPU, Lowering, Param
 
@@ -250,7 +252,62 @@ def _softplus_float(x: Any) -> Any:
 # fake-quant at every tensor whose scale the converter cannot infer (see quantization/formulations.py).
 
 
-def _qat_elu_negative(x: Any, alpha: float) -> Any:
+# Formulation 3: the "cpu" forms above (only ops XNNPACK takes in int8), so a QAT model's int8 export
+# is the graph post-training quantization gives and stays in one XNNPACK partition.
+
+
+def _qat_negative_elu(q: Any, point: Any, slope: float, gain: float) -> Any:
+    """``gain * (exp(slope * 2 q) - 1)`` for ``q = relu(-x)`` as :func:`_negative_elu_cpu` computes it.
+
+    MUL (range ``"half"``), TANH (fixed 1/128 scale), then the cubic ``P`` ~ ``e^m - 1`` in
+    ``v = tanh(m / 2)`` scaled by ``gain``, a moving range after each of its MULs and ADDs.
+    """
+    v = fixed(K.tanh(point(q * slope, "half")), *TANH_RANGE)
+    return qat_horner(v, tuple(c * gain for c in _EXPM1_TANH), point, "n")
+
+
+def _qat_elu(x: Any, point: Any, alpha: float = 1.0) -> Any:
+    """QAT elu in its cpu form: ``relu(x) + alpha P(tanh(min(x, 0) / 2))`` (:func:`_elu_cpu`)."""
+    alpha = float(alpha)
+    p, q = qat_split_sign(x, point)
+    if alpha == 0.0:
+        return p
+    return p + _qat_negative_elu(q, point, -0.5, alpha)
+
+
+def _qat_celu(x: Any, point: Any, alpha: float = 1.0) -> Any:
+    """QAT celu in its cpu form (:func:`_celu_cpu`): elu's with ``1/alpha`` in the MUL and ``alpha`` in ``P``."""
+    alpha = float(alpha)
+    p, q = qat_split_sign(x, point)
+    return p + _qat_negative_elu(q, point, -0.5 / alpha, alpha)
+
+
+def _qat_selu(x: Any, point: Any) -> Any:
+    """QAT selu in its cpu form (:func:`_selu_cpu`): ``scale relu(x)`` (range ``"scaled"``) + the elu branch."""
+    p, q = qat_split_sign(x, point)
+    return point(p * SELU_SCALE, "scaled") + _qat_negative_elu(q, point, -0.5, SELU_SCALE * SELU_ALPHA)
+
+
+def _qat_softplus(x: Any, point: Any) -> Any:
+    """QAT softplus in its cpu form (:func:`_softplus_cpu`): ``relu(x) + R(sigmoid(|x|))``.
+
+    ``|x| = relu(x) + relu(-x)`` (ADD, range ``"abs"``), LOGISTIC (fixed 1/256 scale), the cubic
+    ``R`` ~ ``-log`` with a moving range after each op, ADD.
+    """
+    p, q = qat_split_sign(x, point)
+    s = fixed(K.sigmoid(point(p + q, "abs")), *LOGISTIC_RANGE)
+    return p + qat_horner(s, _NEG_LOG, point, "r")
+
+
+_ELU_POINTS = ("neg", "pos", "half", *horner_points("n", _EXPM1_TANH))
+_ELU_OPS = ("MUL", "ADD", "MUL", "TANH", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD")
+
+
+# Formulation 1 and 2 (QAT models saved before formulation 3): ABS, EXP, LOG and a standalone RELU,
+# which XNNPACK refuses in int8 (the int8 export split its graph).
+
+
+def _qat_elu_negative_v2(x: Any, alpha: float) -> Any:
     """``alpha * (exp(min(x, 0)) - 1)``: EXP saturated to [0, 1] by its fixed range, SUB -> [-1, 0].
 
     ``exp(x)`` fake-quantized on [0, 1] equals ``exp(min(x, 0))`` on the int8 grid, so no
@@ -263,29 +320,29 @@ def _qat_elu_negative(x: Any, alpha: float) -> Any:
     return n
 
 
-def _qat_elu(x: Any, point: Any, alpha: float = 1.0) -> Any:
-    """QAT elu: RELU (moving range) + the fixed-range negative branch."""
+def _qat_elu_v2(x: Any, point: Any, alpha: float = 1.0) -> Any:
+    """QAT elu, formulation 2: RELU (moving range) + the fixed-range negative branch."""
     alpha = float(alpha)
     pos = point(K.relu(x), "pos")
     if alpha == 0.0:
         return pos
-    return pos + _qat_elu_negative(x, alpha)
+    return pos + _qat_elu_negative_v2(x, alpha)
 
 
-def _qat_celu(x: Any, point: Any, alpha: float = 1.0) -> Any:
-    """QAT celu: ``alpha * elu(x / alpha)``."""
-    return float(alpha) * _qat_elu(x / float(alpha), point)
+def _qat_celu_v2(x: Any, point: Any, alpha: float = 1.0) -> Any:
+    """QAT celu, formulation 2: ``alpha * elu(x / alpha)``."""
+    return float(alpha) * _qat_elu_v2(x / float(alpha), point)
 
 
-def _qat_selu(x: Any, point: Any) -> Any:
-    """QAT selu: the pre-scale sum gets its own moving range."""
+def _qat_selu_v2(x: Any, point: Any) -> Any:
+    """QAT selu, formulation 2: the pre-scale sum gets its own moving range."""
     pos = point(K.relu(x), "pos")
-    s = point(pos + _qat_elu_negative(x, SELU_ALPHA), "sum")
+    s = point(pos + _qat_elu_negative_v2(x, SELU_ALPHA), "sum")
     return SELU_SCALE * s
 
 
 def qat_softplus_core(x: Any, point: Any) -> Any:
-    """``relu(x) - log(sigmoid(|x|))`` (= log(1 + exp(x))), as QAT computes it (mish uses it too).
+    """``relu(x) - log(sigmoid(|x|))`` (= log(1 + exp(x))), as QAT formulation 2 computes it (mish's too).
 
     ABS (moving range) -> LOGISTIC (fixed 1/256 scale; sigmoid(|x|) lies in [0.5, 1)) ->
     LOG (fixed [-0.7, 0]); RELU (moving range) -> SUB. Every intermediate is bounded and
@@ -297,9 +354,15 @@ def qat_softplus_core(x: Any, point: Any) -> Any:
     return point(K.relu(x), "pos") - l
 
 
-def _qat_softplus(x: Any, point: Any) -> Any:
-    """QAT softplus: :func:`qat_softplus_core`."""
+def _qat_softplus_v2(x: Any, point: Any) -> Any:
+    """QAT softplus, formulation 2: :func:`qat_softplus_core`."""
     return qat_softplus_core(x, point)
+
+
+_ELU_V2 = QATForm(_qat_elu_v2, moving=("pos",), ops=("EXP", "SUB", "RELU", "ADD"))
+_CELU_V2 = QATForm(_qat_celu_v2, moving=("pos",), ops=("EXP", "SUB", "RELU", "ADD"))
+_SELU_V2 = QATForm(_qat_selu_v2, moving=("pos", "sum"), ops=("EXP", "SUB", "MUL", "RELU", "ADD"))
+_SOFTPLUS_V2 = QATForm(_qat_softplus_v2, moving=("abs", "pos"), ops=("ABS", "LOGISTIC", "LOG", "RELU", "SUB"))
 
 
 exponential = register_activation(
@@ -358,7 +421,8 @@ elu = register_activation(
         ),
     },
     qat="output",
-    qat_form=QATForm(_qat_elu, moving=("pos",), ops=("EXP", "SUB", "RELU", "ADD")),
+    qat_form=QATForm(_qat_elu, moving=_ELU_POINTS, ops=_ELU_OPS),
+    qat_form_versions={1: _ELU_V2, 2: _ELU_V2},
     edgetpu=EdgeTPU(
         "ELU and EXP are not Edge TPU ops; the cpu form relu(x) + P(tanh(min(x, 0) / 2)) uses only MUL, ADD "
         "and TANH"
@@ -395,7 +459,8 @@ celu = register_activation(
         ),
     },
     qat="output",
-    qat_form=QATForm(_qat_celu, moving=("pos",), ops=("EXP", "SUB", "RELU", "ADD")),
+    qat_form=QATForm(_qat_celu, moving=_ELU_POINTS, ops=_ELU_OPS),
+    qat_form_versions={1: _CELU_V2, 2: _CELU_V2},
     edgetpu=EdgeTPU(
         "ELU and EXP are not Edge TPU ops; the cpu form relu(x) + alpha P(tanh(min(x, 0) / (2 alpha))) uses only "
         "MUL, ADD and TANH"
@@ -426,7 +491,10 @@ selu = register_activation(
             max_abs_error=0.009,
         ),
     },
-    qat_form=QATForm(_qat_selu, moving=("pos", "sum"), ops=("EXP", "SUB", "MUL", "RELU", "ADD")),
+    qat_form=QATForm(
+        _qat_selu, moving=(*_ELU_POINTS, "scaled"), ops=("MUL", "ADD", "MUL", *_ELU_OPS[2:])
+    ),
+    qat_form_versions={1: _SELU_V2, 2: _SELU_V2},
     edgetpu=EdgeTPU(
         "EXP is not an Edge TPU op; the cpu form scale relu(x) + scale alpha P(tanh(min(x, 0) / 2)) uses only "
         "MUL, ADD and TANH"
@@ -457,7 +525,12 @@ softplus = register_activation(
             max_abs_error=0.001,
         ),
     },
-    qat_form=QATForm(_qat_softplus, moving=("abs", "pos"), ops=("ABS", "LOGISTIC", "LOG", "RELU", "SUB")),
+    qat_form=QATForm(
+        _qat_softplus,
+        moving=("neg", "pos", "abs", *horner_points("r", _NEG_LOG)),
+        ops=("MUL", "ADD", "ADD", "LOGISTIC", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD", "ADD"),
+    ),
+    qat_form_versions={1: _SOFTPLUS_V2, 2: _SOFTPLUS_V2},
     edgetpu=EdgeTPU(
         "EXP and LOG are not Edge TPU ops; the cpu form relu(x) + R(sigmoid(|x|)) uses only MUL, ADD and LOGISTIC"
     ),

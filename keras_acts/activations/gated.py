@@ -11,7 +11,8 @@ import tensorflow as tf
 from keras_acts import _ops as K
 from keras_acts.activations._common import gated_product, np_erfc, np_sigmoid, np_softplus, param_as
 from keras_acts.activations._int8_forms import fit_polynomial, horner, split_sign
-from keras_acts.activations._qat import LOGISTIC_RANGE, TANH_RANGE, QATForm, fixed
+from keras_acts.activations._qat import LOGISTIC_RANGE, TANH_RANGE, QATForm, fixed, horner_points
+from keras_acts.activations._qat import horner as qat_horner
 from keras_acts.activations.exponential import qat_softplus_core
 from keras_acts.registration import register_activation
 from keras_acts.registry import Builtin, EdgeTPU, Lowering, Param
@@ -392,7 +393,20 @@ def _qat_hard_swish_v1(x: Any, point: Any) -> Any:
 
 
 def _qat_mish(x: Any, point: Any) -> Any:
-    """QAT mish: the QAT softplus (moving range), TANH (fixed 1/128 scale), MUL."""
+    """QAT mish in its cpu form (:func:`_mish_cpu`): ``x * G(sigmoid(x))``, G the fitted quintic.
+
+    LOGISTIC (fixed 1/256 scale), G's MULs and ADDs with a moving range after each (``"g0"`` ...),
+    and the final MUL: the ops of the int8 export for LiteRT's CPU runtime, all taken by XNNPACK,
+    so the QAT model computes what its int8 export computes. Training sees G's fit error
+    (below 0.003 on -8..8) along with the rounding.
+    """
+    return x * qat_horner(fixed(K.sigmoid(x), *LOGISTIC_RANGE), _MISH_GATE, point, "g")
+
+
+def _qat_mish_v2(x: Any, point: Any) -> Any:
+    """QAT mish, formulations 1 and 2 (QAT models saved before formulation 3): the QAT softplus
+    (ABS, LOGISTIC, LOG, RELU, SUB; moving range), TANH (fixed 1/128 scale), MUL. XNNPACK refuses
+    int8 ABS, LOG and a standalone RELU, so their int8 export split its graph."""
     sp = point(qat_softplus_core(x, point), "softplus")
     return x * fixed(K.tanh(sp), *TANH_RANGE)
 
@@ -402,6 +416,8 @@ def _qat_hard_mish(x: Any, point: Any) -> Any:
     c = fixed(x + 2.0, 0.0, 2.0)  # the saturating fake-quant is clip(x + 2, 0, 2)
     return x * fixed(0.5 * c, 0.0, 1.0)
 
+
+_MISH_V2 = QATForm(_qat_mish_v2, moving=("abs", "pos", "softplus"), ops=("ABS", "LOGISTIC", "LOG", "TANH", "MUL"))
 
 # Worst |x * sigmoid(1.702 x) - gelu(x)| in float64, from `python -m keras_acts.export.edgetpu.measure`.
 GELU_EDGETPU_ERROR = 0.0203
@@ -495,7 +511,12 @@ mish = register_activation(
             max_abs_error=0.023,  # 0.003 on -8..8; the fit's end error times |x| up to 60
         ),
     },
-    qat_form=QATForm(_qat_mish, moving=("abs", "pos", "softplus"), ops=("ABS", "LOGISTIC", "LOG", "TANH", "MUL")),
+    qat_form=QATForm(
+        _qat_mish,
+        moving=horner_points("g", _MISH_GATE),
+        ops=("LOGISTIC", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD", "MUL", "ADD", "MUL", "MUL"),
+    ),
+    qat_form_versions={1: _MISH_V2, 2: _MISH_V2},
     edgetpu=EdgeTPU(
         "softplus needs EXP/LOG, not Edge TPU ops; the cpu form x G(sigmoid(x)) uses only LOGISTIC, MUL and ADD"
     ),

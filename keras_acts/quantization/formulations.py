@@ -50,9 +50,12 @@ __all__ = [
 ]
 
 
-FORMULATION = 2
+FORMULATION = 3
 """The formulation version new QAT layers use. 2: hard_swish and hard_sigmoid carry their 1/6 in
-scales (:mod:`keras_acts.export.scale_folding`). QAT layers saved without a version are 1."""
+scales (:mod:`keras_acts.export.scale_folding`). 3: elu, celu, selu, softplus and mish are trained in
+their LiteRT-CPU ("cpu") forms, so their int8 export stays in one XNNPACK partition (formulation 2
+used ABS, EXP, LOG and standalone RELUs, which XNNPACK refuses in int8). QAT layers saved without a
+version are 1."""
 
 
 def _registry() -> Any:
@@ -96,8 +99,9 @@ FORMS: Mapping[str, QATForm] = _FormsView()
 """Activations that need more than an output fake-quant (a read-only view of the registry
 entries' ``qat_form``). All others (relu, relu6, leaky_relu, hard_tanh, gelu, gelu_tanh,
 exponential) convert to one int8 op (or fuse into the preceding one) whose only new range is the
-output's. hard_swish and prelu are trained in their LiteRT-CPU (XNNPACK) forms, so a QAT model
-converts to ops XNNPACK takes; those forms are plain int8 ADD/MUL ops that every runtime (TFLite
+output's. hard_swish, prelu and (since formulation 3) elu, celu, selu, softplus and mish are trained in
+their LiteRT-CPU (XNNPACK) forms, so a QAT model converts to ops XNNPACK takes, in as many partitions as
+the post-training export; those forms are plain int8 ADD/MUL/LOGISTIC/TANH ops that every runtime (TFLite
 Micro, the Edge TPU) also runs."""
 
 _V1_FORMS: Mapping[str, QATForm] = _FormsView(version=1)

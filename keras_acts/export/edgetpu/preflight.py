@@ -96,7 +96,8 @@ def _qat_problem(layer: Any, name: str) -> str | None:
     from keras_acts.export.edgetpu.optable import OPS  # noqa: PLC0415
     from keras_acts.quantization import formulations  # noqa: PLC0415
 
-    form = formulations.form(name)
+    # the layer's own formulation version: a QAT model saved with an older one exports that one
+    form = formulations.form(name, getattr(layer, "formulation", formulations.FORMULATION))
     if form is None:  # output-only QAT: the registry's Edge TPU form is traced
         return None
     off = [op for op in dict.fromkeys(form.ops) if op not in OPS]
