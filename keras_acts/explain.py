@@ -192,10 +192,13 @@ class Explanation:
         stock_xnnpack_outside: the stock ops XNNPACK leaves to the builtin kernels.
         stock_error: why the stock conversion failed ("" when it converted).
         edgetpu_status: ``"native"``, ``"lowered"``, ``"approximate"``, ``"automatic"`` (no registered Coral
-            form, but the measured automatic edgetpu form is within the budget and Coral-only) or ``"unsupported"``.
+            form, but the automatic edgetpu form is within the budget and Coral-only: measured when
+            ``"edgetpu"`` is among the targets, else as the automatic search verified it) or ``"unsupported"``.
         edgetpu_reason: one sentence saying why.
         edgetpu_note: the entry's Edge TPU note (alternatives, limits).
-        qat_scheme: the entry's QAT scheme.
+        qat_scheme: the QAT formulation keras_acts's engine trains: the entry's QAT scheme, or
+            ``"automatic"`` for an activation registered without lowerings (the QAT chain of its automatic
+            cpu form on -8..8, see ``docs/AUTO_LOWERING.md``).
         qat_ops: the int8 ops a QAT model of the activation converts to.
         qat_points: the formulation's moving-range quantization points (empty: output only).
         seconds: wall time of the measurement (0 when every number came from the cache).
@@ -734,7 +737,9 @@ def explain(
 
     verdict = entry.edgetpu_form()
     edgetpu_status, edgetpu_reason = _automatic_edgetpu_verdict(verdict.status, verdict.reason, rows, lo, hi)
-    qat_ops, qat_points = _qat(entry)
+    if "edgetpu" not in chosen and edgetpu_status == "unsupported":
+        edgetpu_status, edgetpu_reason = _unmeasured_edgetpu_verdict(entry, verdict.reason, form_provider)
+    qat_scheme, qat_ops, qat_points = _qat_formulation(entry, given, form_provider)
     try:
         import ai_edge_litert  # noqa: PLC0415
 
@@ -765,7 +770,7 @@ def explain(
         edgetpu_status=edgetpu_status,
         edgetpu_reason=edgetpu_reason,
         edgetpu_note=entry.edgetpu.note,
-        qat_scheme=entry.qat,
+        qat_scheme=qat_scheme,
         qat_ops=qat_ops,
         qat_points=qat_points,
         seconds=time.perf_counter() - t0 if fresh else 0.0,
@@ -806,6 +811,53 @@ def _automatic_edgetpu_verdict(status: str, reason: str, rows: Sequence[TargetRe
         f"automatic form {', '.join(row.form_ops)}, all Coral ops; {row.max_lsb:.2f} LSB on [{lo:g}, {hi:g}], "
         "verified on LiteRT (the Edge TPU compiler is not run)"
     )
+
+
+def _unmeasured_edgetpu_verdict(entry: Any, reason: str, provider: FormProvider | None) -> tuple[str, str]:
+    """The Edge TPU verdict when ``"edgetpu"`` is not among the targets explained and the registry has no
+    Coral form: the form provider's automatic edgetpu form (searched and verified on LiteRT, not measured
+    here), or ``"unsupported"`` saying what was (not) searched."""
+    from keras_acts import registry  # noqa: PLC0415
+
+    if not entry.lowerings and not entry.learnable:  # an activation the automatic search serves
+        if provider is None:
+            return "unsupported", (
+                f"{reason}; the automatic Edge TPU form was not searched (form_provider=None): "
+                f"keras_acts.explain({entry.name!r}, targets='edgetpu') searches and measures it"
+            )
+        low = provider(entry, "edgetpu")
+        if low is None:
+            return "unsupported", f"{reason}; the automatic search found no Coral-only int8 form within {BUDGET_LSB} LSB"
+        off = [op for op in low.ops if op not in registry._edgetpu_ops()]
+        if off:
+            return "unsupported", f"{reason}; the automatic form uses {', '.join(dict.fromkeys(off))}, not on Coral's op table"
+        return "automatic", (
+            f"automatic form {', '.join(low.ops)}, all Coral ops ({low.note}; not re-measured here: "
+            "targets='edgetpu' measures it; the Edge TPU compiler is not run)"
+        )
+    return "unsupported", reason
+
+
+def _qat_formulation(entry: Any, params: Mapping[str, Any], provider: FormProvider | None) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """``(scheme, ops, moving points)`` of the QAT formulation keras_acts's engine trains for ``entry``.
+
+    An activation registered without lowerings trains in the QAT chain of its automatic cpu form on
+    -8..8 (``keras_acts.quantization.engine.layers._auto_qat_form``): scheme ``"automatic"``, its ops
+    and fake-quant points; without such a form (or with ``provider=None``: not searched) the
+    training function with an output fake-quant.
+    """
+    from keras_acts.quantization import formulations  # noqa: PLC0415
+
+    if provider is not None and formulations.form(entry.name) is None and not entry.lowerings and not entry.learnable:
+        from keras_acts.export import auto_lowering  # noqa: PLC0415
+
+        result = auto_lowering.lowering_for(entry, dict(params), "cpu", auto_lowering.DEFAULT_RANGE)
+        if result.ok:
+            form = result.qat
+            return "automatic", tuple(form.ops), tuple(form.moving)
+        return f"{entry.qat}: no automatic cpu form, the training function trains", (), ()
+    ops, points = _qat(entry)
+    return entry.qat, ops, points
 
 
 def _qat(entry: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:

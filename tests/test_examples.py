@@ -361,6 +361,9 @@ def test_custom_activation_end_to_end(tmp_path, monkeypatch):
         assert "TANH" in res["ops"] and "LOG" not in res["ops"], res["ops"]
         (cpu,) = res["explain"]["targets"]
         assert cpu["source"] == "automatic" and cpu["within_budget"] and cpu["xnnpack_partitions"] == 1, cpu
+        # explain names the QAT formulation the engine trained and, edgetpu not measured, the search's verdict
+        assert res["explain"]["qat_scheme"] == "automatic" and res["explain"]["qat_ops"], res["explain"]["qat_scheme"]
+        assert res["explain"]["edgetpu_status"] == "automatic", res["explain"]["edgetpu_reason"]
         mod.main(["--epochs", "1", "--qat-epochs", "0", "--limit", "60", "--explain-targets", "float"])  # re-run
     finally:
         keras_acts.unregister_activation("logish")

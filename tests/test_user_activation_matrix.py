@@ -211,3 +211,22 @@ def test_explain(name):
         assert row.max_lsb <= BUDGET_LSB and row.xnnpack_partitions == 1, row
     assert ex.edgetpu_status == "automatic" and "all Coral ops" in ex.edgetpu_reason, ex.edgetpu_reason
     assert f"{name}:" in str(ex) and "Edge TPU: automatic" in str(ex)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_explain_reports_the_qat_formulation_and_edgetpu_without_measuring_it(name):
+    """Without "edgetpu" among the targets the verdict is the automatic search's (never a bare
+    "unsupported"), and the QAT line names the formulation the engine trains: the automatic form's QAT
+    chain, with its ops and fake-quant points (not "output")."""
+    from keras_acts.export import auto_lowering as al
+
+    ex = keras_acts.explain(name, targets=("cpu",), repeats=1)
+    assert ex.edgetpu_status == "automatic" and "all Coral ops" in ex.edgetpu_reason, ex.edgetpu_reason
+    assert "not re-measured here" in ex.edgetpu_reason
+    form = al.lowering_for(registry.lookup(name), {}, "cpu").qat
+    assert ex.qat_scheme == "automatic" and ex.qat_ops == tuple(form.ops) and ex.qat_points == tuple(form.moving)
+    assert ex.qat_ops and "QAT (automatic): converts to " + " ".join(form.ops)[:20] in str(ex)
+    # with the form provider off, nothing is searched, and the report says so and how to ask for it
+    off = keras_acts.explain(name, targets=("cpu",), repeats=1, form_provider=None)
+    assert off.edgetpu_status == "unsupported" and "was not searched" in off.edgetpu_reason
+    assert f"targets='edgetpu'" in off.edgetpu_reason and off.qat_scheme != "automatic"

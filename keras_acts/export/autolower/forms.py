@@ -104,27 +104,39 @@ def _poly_text(c: Sequence[float], v: str) -> str:
 
 
 class ExportPoints:
-    """``q`` for export: marks nothing (the converter calibrates every tensor)."""
+    """``q`` for export: marks nothing (the converter calibrates every tensor).
 
-    def __call__(self, t: Any, name: str) -> Any:
+    ``calibrates``: the converter calibrates the form's tensors on samples (post-training quantization),
+    so the gate family adds its guard read (see :func:`_gate_body`); a QAT graph fixes every range with its
+    fake-quant nodes and needs no guard. ``floor`` names the point whose range bounds this one's from
+    below in QAT (an operand of an ADD/SUB and that ADD's output, ``"output"`` for the activation's):
+    XNNPACK refuses an int8 ADD whose input/output scale ratio is below 1/1024, and a QAT-trained input
+    range wider than the one the form was fitted on widens the sum but not a bounded operand.
+    """
+
+    calibrates = True
+
+    def __call__(self, t: Any, name: str, floor: str | None = None) -> Any:
         return t
 
     def fixed(self, t: Any, lo: float, hi: float) -> Any:
         return t
 
 
-def _horner(q: Any, t: Any, coeffs: Sequence[float], prefix: str) -> Any:
-    """``coeffs[0] + t (coeffs[1] + t (...))`` with a point after every MUL and ADD."""
+def _horner(q: Any, t: Any, coeffs: Sequence[float], prefix: str, floor: str | None = None) -> Any:
+    """``coeffs[0] + t (coeffs[1] + t (...))`` with a point after every MUL and ADD (``floor`` on the last)."""
     import tensorflow as tf
 
     acc = None
+    n = len(coeffs)
     for i, c in enumerate(reversed(coeffs)):
         if acc is None:
             acc = tf.constant(float(c), t.dtype)
             continue
-        acc = q(t * acc, f"{prefix}{i}m")
+        last = i == n - 1
+        acc = q(t * acc, f"{prefix}{i}m", floor=floor if last and c == 0.0 else None)
         if c != 0.0:
-            acc = q(acc + float(c), f"{prefix}{i}a")
+            acc = q(acc + float(c), f"{prefix}{i}a", floor=floor if last else None)
     return acc
 
 
@@ -145,16 +157,18 @@ def _gate_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
         else:
             g = _horner(q, s, b, "b")
         y = x * g
+        # the guard only matters where the converter calibrates (post-training); QAT fixes g's range
+        guard = p.get("guard", 0) if getattr(q, "calibrates", True) else 0
         if p["a_coeffs"]:
-            y = q(y, "xb") + _horner(q, s, p["a_coeffs"], "a")
-        guard = p.get("guard", 0)
+            into = "y0" if guard else "output"
+            y = q(y, "xb", floor=into) + _horner(q, s, p["a_coeffs"], "a", floor=into)
         if guard:
             # g is read once more after x * g, by an op whose output lies inside g's range and is 0 where
             # g keeps its sign: g is then not the dead input of the wide-output MUL, so the converter does
             # not widen its calibrated range to the product's (docs/AUTO_LOWERING.md, "Converter range
             # widening"). y is multiplied by (1 + guard), not added to it: XNNPACK refuses an ADD of a
             # tensor whose range is ~0. Costs a MUL by -1 (when needed), an ADD and a MUL; the RELU fuses.
-            r = q(tf.nn.relu(q(g * -1.0, "neg_g") if guard < 0 else g), "guard")
+            r = q(tf.nn.relu(q(g * -1.0, "neg_g") if guard < 0 else g), "guard", floor="one_plus_guard")
             y = q(y, "y0") * q(1.0 + r, "one_plus_guard")
         return y
 
@@ -171,13 +185,15 @@ def _clip_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
         # calibration gives the SUB's input the union of its range and the SUB's output (measured; the
         # input is dead after the SUB), which would coarsen v.
         w = q(u * (1.0 / 3.0), "third")
-        y = _horner(q, w, p["coeffs"], "p")
+        first = "with_right" if p["right"] else "with_left" if p["left"] else None
+        y = _horner(q, w, p["coeffs"], "p", floor=first)
         if p["right"]:
             r = q(tf.nn.relu(x - float(p["hi"])), "right")  # ADD with a fused RELU
-            y = q(y + q(r * float(p["right"]), "right_w"), "with_right")
+            y = q(y + q(r * float(p["right"]), "right_w", floor="with_right"), "with_right",
+                  floor="with_left" if p["left"] else None)
         if p["left"]:
             left = q(tf.nn.relu(q(x * -1.0, "neg") + float(p["lo"])), "left")  # MUL(-1), ADD with a fused RELU
-            y = q(y + q(left * float(p["left"]), "left_w"), "with_left")
+            y = q(y + q(left * float(p["left"]), "left_w", floor="with_left"), "with_left")
         return y
 
     return body
@@ -192,7 +208,7 @@ def _hinge_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
             if w == 0.0:
                 continue
             h = q(tf.nn.relu(x - float(k)), f"h{i}")  # ADD with a fused RELU
-            term = q(h * float(w), f"hw{i}")
+            term = q(h * float(w), f"hw{i}", floor=None if y is None else f"sum{i}")
             y = term if y is None else q(y + term, f"sum{i}")
         if y is None:
             y = q(x * 0.0, "zero")
@@ -215,10 +231,10 @@ def _split_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
         y = None
         if p["pos"]:
             u = q(tf.nn.relu(x * float(p["scale_pos"])), "u")  # MUL with a fused RELU, in [0, 1]
-            y = _horner(q, u, p["pos"], "p")
+            y = _horner(q, u, p["pos"], "p", floor="sum" if p["neg"] else None)
         if p["neg"]:
             v = q(tf.nn.relu(x * float(-p["scale_neg"])), "v")  # MUL(-1/|lo|) with a fused RELU, in [0, 1]
-            n = _horner(q, v, p["neg"], "n")
+            n = _horner(q, v, p["neg"], "n", floor="sum" if y is not None else None)
             y = n if y is None else q(y + n, "sum")
         if p["c0"] != 0.0:
             y = q(y + float(p["c0"]), "c0")
@@ -241,12 +257,13 @@ def _abs_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
         a = u if v is None else v if u is None else q(u + v, "a")  # |x| / M, on its own fine scale
         if p.get("flip"):  # expand around |x| = M: 1 - |x| / M (keeps the Horner coefficients small)
             a = q(1.0 - a, "b")
-        y = _horner(q, a, p["coeffs"], "h")  # the bounded remainder H(|x| / M)
+        has_lin = bool(p["alpha"] or p["beta"])
+        y = _horner(q, a, p["coeffs"], "h", floor="y" if has_lin else None)  # the bounded remainder H(|x| / M)
         lin = None  # alpha relu(x) + beta relu(-x), summed before it meets H (see AUTO_LOWERING.md)
         for w, sign, name in ((p["alpha"], 1.0, "rp"), (p["beta"], -1.0, "rn")):
             if w == 0.0:
                 continue
-            r = ramp(x, q, sign * abs(w), name)
+            r = ramp(x, q, sign * abs(w), name) if lin is None else q(tf.nn.relu(x * float(sign * abs(w))), name, floor="lin")
             if lin is None:
                 lin, neg = r, w < 0
             elif (w < 0) == neg:
@@ -270,7 +287,7 @@ def _gate2_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
         for i, (a, coeffs) in enumerate(((p["a1"], p["p1"]), (p["a2"], p["p2"]))):
             z = x if a == 1.0 else q(x * float(a), f"z{i + 1}")
             s = q.fixed(tf.math.tanh(z), *TANH_RANGE)
-            parts.append(_horner(q, s, coeffs, f"g{i + 1}_"))
+            parts.append(_horner(q, s, coeffs, f"g{i + 1}_", floor="output"))
         return parts[0] + parts[1]
 
     return body
@@ -337,8 +354,15 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
     raise ValueError(spec.kind)
 
 
-def ops_of(spec: FormSpec) -> tuple[str, ...]:
-    """The int8 ops the form is expected to convert to (the measured list replaces it)."""
+class _QATShape(ExportPoints):
+    calibrates = False
+
+
+def ops_of(spec: FormSpec, calibrates: bool = True) -> tuple[str, ...]:
+    """The int8 ops the form is expected to convert to (the measured list replaces it).
+
+    ``calibrates=False``: the ops of its QAT chain (no guard read, see :class:`ExportPoints`).
+    """
     import tensorflow as tf
 
     names: list[str] = []
@@ -346,7 +370,7 @@ def ops_of(spec: FormSpec) -> tuple[str, ...]:
     graph = tf.Graph()
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, (1, 4))
-        body(spec)(x, ExportPoints())
+        body(spec)(x, ExportPoints() if calibrates else _QATShape())
     kinds = {"Mul": "MUL", "AddV2": "ADD", "Add": "ADD", "Sub": "SUB", "Sigmoid": "LOGISTIC", "Tanh": "TANH",
              "Relu": "RELU", "Relu6": "RELU6"}
     for op in graph.get_operations():

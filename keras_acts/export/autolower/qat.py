@@ -11,26 +11,29 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from keras_acts.export.autolower.forms import FormSpec, body
+from keras_acts.export.autolower.forms import FormSpec, body, ops_of
 from keras_acts.quantization.formulations import QATForm, fixed
 
 
 class _QATPoints:
-    def __init__(self, point: Callable[[Any, str], Any]) -> None:
+    calibrates = False  # the fake-quant nodes fix every range: no guard read (forms._gate_body)
+
+    def __init__(self, point: Callable[..., Any]) -> None:
         self._point = point
 
-    def __call__(self, t: Any, name: str) -> Any:
-        return self._point(t, name)
+    def __call__(self, t: Any, name: str, floor: str | None = None) -> Any:
+        return self._point(t, name) if floor is None else self._point(t, name, floor=floor)
 
     def fixed(self, t: Any, lo: float, hi: float) -> Any:
         return fixed(t, lo, hi)
 
 
 class _Names:
-    def __init__(self) -> None:
+    def __init__(self, calibrates: bool = False) -> None:
         self.names: list[str] = []
+        self.calibrates = calibrates
 
-    def __call__(self, t: Any, name: str) -> Any:
+    def __call__(self, t: Any, name: str, floor: str | None = None) -> Any:
         self.names.append(name)
         return t
 
@@ -47,14 +50,26 @@ def moving_points(spec: FormSpec) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names.names))
 
 
+def qat_ops(spec: FormSpec) -> tuple[str, ...]:
+    """The int8 ops the QAT formulation of ``spec`` converts to (no guard read: see :class:`_QATPoints`)."""
+    return ops_of(spec, calibrates=False)
+
+
 def qat_form(spec: FormSpec, ops: tuple[str, ...] = ()) -> QATForm:
-    """The :class:`QATForm` of ``spec``: ``fn(x, point)`` computes the form's int8 chain."""
+    """The :class:`QATForm` of ``spec``: ``fn(x, point)`` computes the form's int8 chain.
+
+    The chain is the form's as a QAT graph converts it: every requantized tensor fake-quantized on its
+    moving range (the gate family without its guard read, which only post-training calibration needs),
+    and each operand of a data-dependent ADD/SUB floored at 1/256 of the sum's range (``point(t, name,
+    floor=...)``), so XNNPACK keeps the ADD whatever input range training produces. ``ops`` is ignored
+    (kept for callers); the QAT ops are :func:`qat_ops`.
+    """
     run = body(spec)
 
-    def fn(x: Any, point: Callable[[Any, str], Any], **_params: Any) -> Any:
+    def fn(x: Any, point: Callable[..., Any], **_params: Any) -> Any:
         return run(x, _QATPoints(point))
 
-    return QATForm(fn, moving=moving_points(spec), output_range=None, ops=tuple(ops))
+    return QATForm(fn, moving=moving_points(spec), output_range=None, ops=qat_ops(spec))
 
 
 class _Calibrated:
@@ -64,7 +79,9 @@ class _Calibrated:
         self.ranges: dict[str, tuple[float, float]] = {}
         self.record = True
 
-    def __call__(self, t: Any, name: str) -> Any:
+    calibrates = True  # predicts the post-training conversion (floors are QAT-only)
+
+    def __call__(self, t: Any, name: str, floor: str | None = None) -> Any:
         import tensorflow as tf
 
         if self.record:

@@ -479,6 +479,11 @@ def _auto_qat_form(activation: str, params: Any) -> Any:
 
 _AUTO_QAT: dict = {}  # (activation, params) -> QATForm or None, per process
 
+#: A floored point's range is at least this fraction of its floor's: XNNPACK refuses an int8 ADD/SUB whose
+#: input/output scale ratio is below 1/1024 (``xnnpack_ops.json``); 1/256 keeps a 4x margin and costs that
+#: input at most 1/512 of an output step of rounding.
+FLOOR_RATIO = 1.0 / 256.0
+
 
 def _qat_form(activation: str, formulation: int, params: Any) -> Any:
     """``formulations.form``, or the automatic form's QAT formulation (see :func:`_auto_qat_form`)."""
@@ -536,8 +541,12 @@ class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
         self.built = True
 
     def call(self, inputs: Any, training: Any = None) -> Any:
-        def point(t: Any, name: str) -> Any:
-            return self._points[name](t, training)
+        def point(t: Any, name: str, floor: str | None = None) -> Any:
+            # floor: the point (or "output") whose range bounds this one's from below, so that an int8
+            # ADD/SUB of this tensor keeps XNNPACK's input/output scale ratio (automatic forms only)
+            if floor is None:
+                return self._points[name](t, training)
+            return self._points[name](t, training, min_width=self._floor_width(floor))
 
         if _integer_inference(training) and self.quantize_output:
             y = self._integer_call(inputs)
@@ -551,6 +560,18 @@ class QuantizedActivation(ActivationWeights, _OutputRange, keras.layers.Layer):
                 self.activation, inputs, point, self._call_params(), alpha=self.alpha, version=self.formulation
             )
         return self._quantize_output(y, training)
+
+    def _floor_width(self, floor: str) -> Any:
+        """The smallest range width a point floored by ``floor`` may have (see :data:`FLOOR_RATIO`)."""
+        if floor == "output":
+            lo_hi = self.quantized_range()
+            if lo_hi is None:
+                return None
+            lo, hi = lo_hi
+        else:
+            ref = self._points[floor]
+            lo, hi = _ops.convert_to_tensor(ref.min), _ops.convert_to_tensor(ref.max)
+        return (hi - lo) * FLOOR_RATIO
 
     def _integer_call(self, inputs: Any) -> Any:
         """LeakyReLU and PReLU as XNNPACK's int8 kernels compute them, or None (float path).

@@ -108,7 +108,16 @@ class RangeQuantizer:
         self.max.assign(hi)
         self.seen.assign(1.0)
 
-    def __call__(self, x: Any, training: Any = False) -> Any:
+    def __call__(self, x: Any, training: Any = False, min_width: Any = None) -> Any:
+        """``x`` fake-quantized on the moving range (updated first when ``training``).
+
+        Args:
+            x: the tensor.
+            training: update the moving range from ``x`` first.
+            min_width: when given, the range used (not the one stored) is widened upwards to at least
+                this width, e.g. so that an int8 ADD's input scale stays within XNNPACK's limits
+                relative to its output (:mod:`keras_acts.export.autolower.qat`).
+        """
         observer = current_observer()
         if observer is not None:
             observer.record(self, x)
@@ -121,5 +130,9 @@ class RangeQuantizer:
             self.min.assign(lo)
             self.max.assign(hi)
             self.seen.assign(1.0)
-            return fake_quant.activation(x, lo, hi)
-        return fake_quant.activation(x, self.min, self.max)
+        else:
+            lo, hi = self.min, self.max
+        if min_width is not None:
+            lo = _ops.convert_to_tensor(lo)
+            hi = _ops.maximum(_ops.convert_to_tensor(hi), lo + min_width)
+        return fake_quant.activation(x, lo, hi)
