@@ -45,6 +45,13 @@ def _swish_derivative(x: Any, beta: float = 1.0) -> Any:
     return s + K.mul_no_nan(bx, s * (1.0 - s))
 
 
+def _swish_gradient(upstream: Any, x: Any, beta: float = 1.0) -> Any:
+    """``upstream * swish'(x)``: one ATen kernel on torch (``silu_backward``) for ``beta = 1``."""
+    if beta == 1.0 and "silu_backward" in K.FUSED:
+        return K.FUSED["silu_backward"](upstream, x)
+    return upstream * _swish_derivative(x, beta)
+
+
 def _swish_plain(x: Any, beta: float = 1.0) -> Any:
     """Export form of swish: ``x * sigmoid(beta * x)`` (LOGISTIC, MUL; beta != 1 adds one MUL)."""
     if isinstance(beta, float) and beta == 1.0:
@@ -71,6 +78,13 @@ def _hard_swish_derivative(x: Any) -> Any:
         return K.FUSED["hard_silu_derivative"](x)
     t = x + 3.0
     return K.where(t > 0.0, K.where(t < 6.0, t * (1.0 / 3.0) - 0.5, 1.0), 0.0)
+
+
+def _hard_swish_gradient(upstream: Any, x: Any) -> Any:
+    """``upstream * hard_swish'(x)``: one ATen kernel on torch (``hardswish_backward``)."""
+    if "hard_silu_backward" in K.FUSED:
+        return K.FUSED["hard_silu_backward"](upstream, x)
+    return upstream * _hard_swish_derivative(x)
 
 
 def _hard_swish_fused(x: Any) -> Any:
@@ -104,6 +118,13 @@ def _mish_derivative(x: Any) -> Any:
         return K.FUSED["mish_derivative"](x)
     g = K.tanh(K.softplus(x))
     return g + K.mul_no_nan(x, K.sigmoid(x) * (1.0 - g * g))
+
+
+def _mish_gradient(upstream: Any, x: Any) -> Any:
+    """``upstream * mish'(x)``: one ATen kernel on torch (``mish_backward``)."""
+    if "mish_backward" in K.FUSED:
+        return K.FUSED["mish_backward"](upstream, x)
+    return upstream * _mish_derivative(x)
 
 
 def hard_mish(x: Any) -> Any:
@@ -159,6 +180,13 @@ def _gelu_derivative(x: Any, approximate: bool = False) -> Any:
         return K.FUSED["gelu_derivative"](x)
     pdf = K.exp(K.square(x) * -0.5) * _INV_SQRT_2PI
     return _normal_cdf(x) + K.mul_no_nan(x, pdf)
+
+
+def _gelu_gradient(upstream: Any, x: Any, approximate: bool = False) -> Any:
+    """``upstream * gelu'(x)``: one ATen kernel on torch (``gelu_backward``) for the exact form."""
+    if not approximate and "gelu_backward" in K.FUSED:
+        return K.FUSED["gelu_backward"](upstream, x)
+    return upstream * _gelu_derivative(x, approximate)
 
 
 _GELU_TANH_C = 2.0 * math.sqrt(2.0 / math.pi)
@@ -410,6 +438,7 @@ swish = register_activation(
     "swish",
     swish,
     derivative=_swish_derivative,
+    gradient=_swish_gradient,
     reference=lambda x, beta=1.0: np.asarray(x, np.float64) * np_sigmoid(beta * np.asarray(x, np.float64)),
     formula="x * sigmoid(beta * x)",
     paper="Ramachandran et al. 2017 (arXiv:1710.05941); Elfwing et al. 2018",
@@ -441,6 +470,7 @@ hard_swish = register_activation(
     "hard_swish",
     hard_swish,
     derivative=_hard_swish_derivative,
+    gradient=_hard_swish_gradient,
     reference=lambda x: np.asarray(x, np.float64) * np.clip(np.asarray(x, np.float64) + 3.0, 0.0, 6.0) / 6.0,
     formula="x * relu6(x + 3) / 6",
     paper="Howard et al. 2019 (arXiv:1905.02244)",
@@ -473,6 +503,7 @@ mish = register_activation(
     "mish",
     mish,
     derivative=_mish_derivative,
+    gradient=_mish_gradient,
     reference=lambda x: np.asarray(x, np.float64) * np.tanh(np_softplus(x)),
     formula="x * tanh(softplus(x))",
     paper="Misra 2019 (arXiv:1908.08681)",
@@ -539,6 +570,7 @@ gelu = register_activation(
     "gelu",
     gelu,
     derivative=_gelu_derivative,
+    gradient=_gelu_gradient,
     reference=_np_gelu,
     formula="0.5 * x * (1 + erf(x / sqrt(2)))",
     paper="Hendrycks & Gimpel 2016 (arXiv:1606.08415)",
