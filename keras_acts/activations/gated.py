@@ -31,7 +31,10 @@ def swish(x: Any, beta: float = 1.0) -> Any:
     if isinstance(beta, float):
         if beta == 1.0 and "silu" in K.FUSED:
             return K.FUSED["silu"](x)  # torch: one ATen kernel (see keras_acts._ops.FUSED)
-        return K.mul_no_nan(x, K.sigmoid(x if beta == 1.0 else x * beta))
+        if beta == 1.0:
+            # TensorFlow graphs fuse x * sigmoid(x) into one kernel; MulNoNan would keep them apart.
+            return K.if_finite(x, lambda v: v * K.sigmoid(v), lambda v: K.mul_no_nan(v, K.sigmoid(v)))
+        return K.mul_no_nan(x, K.sigmoid(x * beta))
     b = K.as_dtype_of(beta, x)  # a learnable beta of either sign
     return gated_product(x, lambda v: v * K.sigmoid(b * v), direction=b)
 
@@ -109,7 +112,7 @@ def mish(x: Any) -> Any:
     # graph optimizer fuses x * tanh(softplus(x)) into one kernel (4x faster than the ops apart).
     if "mish" in K.FUSED:
         return K.FUSED["mish"](x)
-    return K.mish(K.no_neg_inf(x))
+    return K.if_finite(x, K.mish, lambda v: K.mish(K.no_neg_inf(v)))  # TensorFlow graphs: no max pass
 
 
 def _mish_derivative(x: Any) -> Any:
