@@ -6,7 +6,7 @@ equivalents. The activation modules (:mod:`keras_acts.activations`) write each f
 with this namespace and never branch on the frontend or backend: the few places where a
 backend needs its own op live here.
 
-Besides thin aliases, three functions carry the edge-value guarantees cheaply:
+Besides thin aliases, these carry the edge-value guarantees cheaply:
 
 * :func:`mul_no_nan` -- ``x * g`` with ``0`` wherever ``g == 0``, even for ``x = +-inf``: the
   guard of a self-gated ``x * gate(x)`` (``-inf * 0`` would be NaN). On TensorFlow this is one
@@ -16,6 +16,11 @@ Besides thin aliases, three functions carry the edge-value guarantees cheaply:
   ``keras.ops.custom_gradient``, whose backward function is called positionally on
   tensorflow and jax but with the saved inputs and ``upstream=`` as keyword on torch, and for
   ``tf.custom_gradient`` under tf_keras.
+* :data:`FUSED` (torch) -- single ATen kernels for swish, hard_swish, gelu, mish and hard_sigmoid
+  and their backward kernels, behind one read-only finiteness check per call
+  (:func:`input_scope` shares it between the forward and the backward pass).
+* :func:`if_finite` -- in TensorFlow graphs without XLA, the unguarded (fusable) form where a
+  reduction shows the input is finite, the guarded one otherwise.
 * :func:`bn_safe_tanh` / :func:`bn_safe_softplus` -- a tanh and a softplus that TensorFlow
   2.21's CPU graph optimizer does not fuse with tf_keras's ``FusedBatchNorm`` into ops that
   have no kernel; plain ops everywhere else.
