@@ -34,6 +34,7 @@ reads them), their arithmetic in ``keras.ops`` on jax and torch, equal bit for b
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from typing import Any, Callable
@@ -350,6 +351,9 @@ else:
             autograd refuses anyway) is seen through ``x``'s version counter. Inside a scope for
             the same ``x`` it returns that scope.
             """
+            if torch.compiler.is_compiling():
+                # No check to share; Dynamo traces nullcontext (any other context manager breaks the graph).
+                return contextlib.nullcontext()
             if not isinstance(x, torch.Tensor):
                 return _NO_SCOPE
             return _current_scope(x) or _InputScope(x)
@@ -473,8 +477,8 @@ else:
             # that does not require grad) the autograd.Function and its saved tensors are skipped.
             if not (torch.is_grad_enabled() and x.requires_grad):
                 return fn(x)[0]
-            if not native[0]:
-                return with_gradient(x)
+            if not native[0] or torch.compiler.is_compiling():
+                return with_gradient(x)  # torch.compile: the guarded form, which Inductor fuses
             with input_scope(x):
                 if _surely_finite(x):
                     y = fn(x)[0]

@@ -849,6 +849,14 @@ def _test_torch_fused_forms_keep_the_kernels_autograd():
         assert g2[-2].item() == 0.0 and g2[-1].item() == -0.5, (name, g2[-2:])
         with torch.no_grad():  # no autograd.Function where nothing is recorded
             assert fn(x).grad_fn is None
+    # torch.compile traces the guarded custom gradient in one graph (fullgraph=True raises on a graph
+    # break, e.g. on a context manager Dynamo cannot enter).
+    t = x.clone().requires_grad_(True)
+    y = torch.compile(keras_acts.get("swish"), fullgraph=True)(t)
+    (g,) = torch.autograd.grad(y, t, up)
+    r = x.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad(F.silu(r), r, up)
+    torch.testing.assert_close(g, want)
 
 
 if BACKEND == "torch" and FRONTEND == "keras3":
