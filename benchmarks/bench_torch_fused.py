@@ -5,6 +5,11 @@ shared with other jobs: one torch thread, the thread's CPU time (``time.thread_t
 time, 2^22 float32 elements uniform in [-8, 8], 15 interleaved pairs, median of the per-pair ratios
 keras_acts / Keras. Eager mode; forward under ``torch.no_grad``, forward+backward as the input gradient.
 
+Each side's median count of minor page faults per call is reported too: glibc's allocator returns
+large freed blocks to the system depending on the order of allocations in the whole process, so one
+side can pay ~4,000 page faults (16 MB of fresh pages, ~3-6 ms here) per call where the other pays
+none; a ratio with unequal fault counts measures the allocator, not the kernels.
+
 To compare two versions of keras_acts, run it with each on ``PYTHONPATH`` (e.g. a ``git archive`` of
 an older commit) and ``--label``.
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -48,6 +54,11 @@ def _forward_backward(f):
     return step
 
 
+def _minor_faults() -> int:
+    """This thread's minor page faults so far (fresh pages the kernel maps in; their cost is in thread_time)."""
+    return resource.getrusage(getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)).ru_minflt
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", metavar="PATH")
@@ -62,19 +73,23 @@ def main(argv: list[str] | None = None) -> int:
             ours, theirs = wrap(keras_acts.get(name)), wrap(getattr(keras.activations, builtin))
             for f in (ours, theirs, ours, theirs):
                 f(x)
-            ta, tb = [], []
+            ta, tb, fa, fb = [], [], [], []
             for i in range(args.repeats):
-                order = ((ours, ta), (theirs, tb)) if i % 2 == 0 else ((theirs, tb), (ours, ta))
-                for f, sink in order:
+                order = ((ours, ta, fa), (theirs, tb, fb)) if i % 2 == 0 else ((theirs, tb, fb), (ours, ta, fa))
+                for f, sink, faults in order:
+                    p0 = _minor_faults()
                     t0 = time.thread_time()
                     f(x)
                     sink.append(time.thread_time() - t0)
+                    faults.append(_minor_faults() - p0)
             row = {"activation": name, "baseline": f"keras.activations.{builtin}", "pass": pas,
                    "ours_cpu_ms": 1e3 * statistics.median(ta), "theirs_cpu_ms": 1e3 * statistics.median(tb),
-                   "cpu_ratio": statistics.median(a / b for a, b in zip(ta, tb))}
+                   "cpu_ratio": statistics.median(a / b for a, b in zip(ta, tb)),
+                   "ours_page_faults": statistics.median(fa), "theirs_page_faults": statistics.median(fb)}
             rows.append(row)
             print(f"{name:<13} {pas:<8} ours {row['ours_cpu_ms']:7.2f} ms  Keras {row['theirs_cpu_ms']:7.2f} ms  "
-                  f"x{row['cpu_ratio']:.2f}", flush=True)
+                  f"x{row['cpu_ratio']:.2f}  page faults/call {row['ours_page_faults']:.0f} / "
+                  f"{row['theirs_page_faults']:.0f}", flush=True)
     result = {"benchmark": "bench_torch_fused", "label": args.label, "keras_acts": keras_acts.__file__,
               "command": " ".join([os.path.basename(sys.executable), *sys.argv]), "date": time.strftime("%Y-%m-%d"),
               "torch": torch.__version__, "keras": keras.__version__, "threads": 1, "elements": 1 << 22,

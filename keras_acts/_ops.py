@@ -6,7 +6,7 @@ equivalents. The activation modules (:mod:`keras_acts.activations`) write each f
 with this namespace and never branch on the frontend or backend: the few places where a
 backend needs its own op live here.
 
-Besides thin aliases, three functions carry the edge-value guarantees cheaply:
+Besides thin aliases, these carry the edge-value guarantees cheaply:
 
 * :func:`mul_no_nan` -- ``x * g`` with ``0`` wherever ``g == 0``, even for ``x = +-inf``: the
   guard of a self-gated ``x * gate(x)`` (``-inf * 0`` would be NaN). On TensorFlow this is one
@@ -16,6 +16,11 @@ Besides thin aliases, three functions carry the edge-value guarantees cheaply:
   ``keras.ops.custom_gradient``, whose backward function is called positionally on
   tensorflow and jax but with the saved inputs and ``upstream=`` as keyword on torch, and for
   ``tf.custom_gradient`` under tf_keras.
+* :data:`FUSED` (torch) -- single ATen kernels for swish, hard_swish, gelu, mish and hard_sigmoid
+  and their backward kernels, behind one read-only finiteness check per call
+  (:func:`input_scope` shares it between the forward and the backward pass).
+* :func:`if_finite` -- in TensorFlow graphs without XLA, the unguarded (fusable) form where a
+  reduction shows the input is finite, the guarded one otherwise.
 * :func:`bn_safe_tanh` / :func:`bn_safe_softplus` -- a tanh and a softplus that TensorFlow
   2.21's CPU graph optimizer does not fuse with tf_keras's ``FusedBatchNorm`` into ops that
   have no kernel; plain ops everywhere else.
@@ -29,6 +34,7 @@ reads them), their arithmetic in ``keras.ops`` on jax and torch, equal bit for b
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from typing import Any, Callable
@@ -41,9 +47,32 @@ FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 # Single-kernel forms of some activations and their derivatives, where the backend has them and
 # op-by-op evaluation is much slower (torch eager; filled in below). Keys: "silu", "hard_silu",
-# "gelu", "mish", "hard_sigmoid" and "<name>_derivative". Empty on tensorflow (MulNoNan keeps the
+# "gelu", "mish", "hard_sigmoid", "<name>_derivative" (``d(x)``) and "<name>_backward"
+# (``upstream * d(x)`` in one kernel: ``backward(upstream, x)``). Empty on tensorflow (MulNoNan keeps the
 # guard in one op and the graph optimizer fuses) and jax (every activation is jitted into one kernel).
-FUSED: dict[str, Callable[[Any], Any]] = {}
+FUSED: dict[str, Callable[..., Any]] = {}
+
+
+class _NoScope:
+    """The context :func:`input_scope` returns where there is nothing to remember (not torch)."""
+
+    def __enter__(self) -> "_NoScope":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+_NO_SCOPE = _NoScope()
+
+
+def input_scope(x: Any) -> Any:
+    """A context around one activation call's forward (and again its backward) pass on ``x``.
+
+    On torch the fused forms (:data:`FUSED`) find whether ``x`` is all finite at most once inside
+    it; elsewhere it does nothing.
+    """
+    return _NO_SCOPE
 
 
 def _tensorflow_fake_quant() -> tuple[Callable[..., Any], ...]:
@@ -275,20 +304,83 @@ else:
         #   whether ``x`` is all finite; if it is (the normal case) the kernel runs on ``x`` as
         #   Keras's does. A host sync is free on CPU; under torch.compile or on an accelerator the
         #   guarded form always runs (Inductor fuses its clamp into the kernel; no sync).
+        #   The answer is computed once per forward/backward pair (:func:`input_scope`).
         # * otherwise the input is clamped (-inf to the lowest finite value, where the kernel
         #   gives -0, the limit; NaN stays NaN; +inf gives +inf) and the kernel runs in place on
-        #   the clamped copy (one allocation, as Keras's). Derivatives are ATen's backward kernels
-        #   with a stride-0 upstream of ones (no memory) on the input clamped to the finite range,
-        #   where they give the limits 0 and 1 instead of inf * 0.
+        #   the clamped copy (one allocation, as Keras's). Gradients are ATen's backward kernels
+        #   applied to the upstream gradient directly (``<name>_backward``: one kernel, as
+        #   Keras's autograd), on the input clamped to the finite range where it is not finite,
+        #   which gives the limits 0 and 1 of the derivative instead of inf * 0.
+        # Measured alternatives (docs/BENCHMARKS.md): the same check on the output, and the
+        # check and kernel in cache-sized chunks, were slower; no ATen kernel computes these
+        # products with the limit at -inf.
+        import threading
+
         _F = torch.nn.functional
         _aten = torch.ops.aten
+        _scope = threading.local()
+
+        class _InputScope:
+            """The finiteness of one input, found at most once inside ``with`` blocks (see input_scope)."""
+
+            __slots__ = ("x", "version", "finite")
+
+            def __init__(self, x: Any) -> None:
+                self.x = x
+                self.version = getattr(x, "_version", None)
+                self.finite: bool | None = None
+
+            def __enter__(self) -> "_InputScope":
+                _scopes().append(self)
+                return self
+
+            def __exit__(self, *exc: Any) -> None:
+                _scopes().pop()
+
+        def _scopes() -> list:
+            stack = getattr(_scope, "stack", None)
+            if stack is None:
+                stack = _scope.stack = []
+            return stack
+
+        def _current_scope(x: Any) -> "_InputScope | None":
+            stack = getattr(_scope, "stack", None)
+            if stack:
+                memo = stack[-1]
+                if memo.x is x and memo.version == x._version:
+                    return memo
+            return None
+
+        def input_scope(x: Any) -> Any:
+            """A context in which the fused forms check ``x``'s finiteness at most once.
+
+            :func:`keras_acts.lowering._with_derivative` enters it around the forward pass and
+            again around the backward pass of one call, so the backward kernel runs without a
+            second reduction over the input. An in-place change of ``x`` in between (which
+            autograd refuses anyway) is seen through ``x``'s version counter. Inside a scope for
+            the same ``x`` it returns that scope.
+            """
+            if torch.compiler.is_compiling():
+                # No check to share; Dynamo traces nullcontext (any other context manager breaks the graph).
+                return contextlib.nullcontext()
+            if not isinstance(x, torch.Tensor):
+                return _NO_SCOPE
+            return _current_scope(x) or _InputScope(x)
+
+        def _check_finite(x: Any) -> bool:
+            # A sum that overflows to inf only sends finite inputs down the guarded path.
+            wide = torch.float64 if x.dtype == torch.float64 else torch.float32
+            return math.isfinite(x.sum(dtype=wide).item())
 
         def _surely_finite(x: Any) -> bool:
             if x.device.type != "cpu" or torch.compiler.is_compiling():
                 return False
-            # A sum that overflows to inf only sends finite inputs down the guarded path.
-            wide = torch.float64 if x.dtype == torch.float64 else torch.float32
-            return bool(torch.isfinite(x.sum(dtype=wide)))
+            memo = _current_scope(x)
+            if memo is None:
+                return _check_finite(x)
+            if memo.finite is None:
+                memo.finite = _check_finite(x)
+            return memo.finite
 
         def _finite_lo(x: Any) -> Any:
             return torch.clamp_min(x, torch.finfo(x.dtype).min)
@@ -308,16 +400,24 @@ else:
 
             return fn
 
-        def _fused_derivative(backward_op: Any, in_place: bool = True) -> Callable[[Any], Any]:
-            def derivative(x: Any) -> Any:
+        def _fused_backward(backward_op: Any, in_place: bool = True) -> Callable[[Any, Any], Any]:
+            def backward(upstream: Any, x: Any) -> Any:
                 if _surely_finite(x):
-                    return backward_op.default(_ones_like(x), x)
+                    return backward_op.default(upstream, x)
                 buf = _finite(x)
-                if not in_place:
-                    return backward_op.default(_ones_like(buf), buf)
-                return backward_op.grad_input(_ones_like(buf), buf, grad_input=buf)
+                if not in_place or upstream.dtype != buf.dtype:
+                    return backward_op.default(upstream, buf)
+                return backward_op.grad_input(upstream, buf, grad_input=buf)
 
-            return derivative
+            return backward
+
+        def _hardswish_backward(upstream: Any, x: Any) -> Any:
+            # 0 below -3, (2x + 3) / 6 up to 3, 1 above: +-inf fall in the outer branches, no guard.
+            return _aten.hardswish_backward(upstream, x)
+
+        def _derivative(backward: Callable[[Any, Any], Any]) -> Callable[[Any], Any]:
+            # The derivative alone: the backward kernel with a stride-0 upstream of ones (no memory).
+            return lambda x: backward(_ones_like(x), x)
 
         def _gelu(x: Any) -> Any:
             if _surely_finite(x):
@@ -326,16 +426,22 @@ else:
             y = _aten.gelu_(_finite_lo(x))
             return y.masked_fill_(torch.isposinf(x), math.inf)
 
+        _silu_backward = _fused_backward(_aten.silu_backward)
+        _gelu_backward = _fused_backward(_aten.gelu_backward)
+        _mish_backward = _fused_backward(_aten.mish_backward, in_place=False)  # no out= overload
         FUSED.update(
             silu=_fused(_F.silu),
-            silu_derivative=_fused_derivative(_aten.silu_backward),
+            silu_backward=_silu_backward,
+            silu_derivative=_derivative(_silu_backward),
             hard_silu=_fused(_F.hardswish),
-            # 0 below -3, (2x + 3) / 6 up to 3, 1 above: +-inf fall in the outer branches, no guard.
-            hard_silu_derivative=lambda x: _aten.hardswish_backward(_ones_like(x), x),
+            hard_silu_backward=_hardswish_backward,
+            hard_silu_derivative=_derivative(_hardswish_backward),
             gelu=_gelu,
-            gelu_derivative=_fused_derivative(_aten.gelu_backward),
+            gelu_backward=_gelu_backward,
+            gelu_derivative=_derivative(_gelu_backward),
             mish=_fused(_F.mish),
-            mish_derivative=_fused_derivative(_aten.mish_backward, in_place=False),  # no out= overload
+            mish_backward=_mish_backward,
+            mish_derivative=_derivative(_mish_backward),
             hard_sigmoid=_F.hardsigmoid,
         )
     else:  # numpy, openvino: backend-neutral forms
@@ -346,7 +452,18 @@ else:
         def erfc(x: Any) -> Any:
             return 1.0 - ops.erf(x)
 
-    def custom_gradient(fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]]) -> Callable[[Any], Any]:
+    def custom_gradient(
+        fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]], native_kernels: bool = False
+    ) -> Callable[[Any], Any]:
+        """``fn(x) -> (y, grad(upstream))`` as a function with that gradient.
+
+        ``native_kernels`` (torch; package activations whose ``fn`` computes ``y`` with one fused
+        ATen kernel, see :data:`FUSED`): where the input is finite, ``y`` keeps the kernel's own
+        autograd node (``SiluBackward0`` and the like: the same backward kernel as ``grad``, and
+        only ``x`` saved) instead of a Python ``autograd.Function``; learned on the first such
+        call, and never for ``fn`` that compute ``y`` otherwise.
+        """
+
         def forward(x: Any) -> Any:
             y, grad_fn = fn(x)
 
@@ -358,7 +475,39 @@ else:
 
             return y, grad
 
-        return ops.custom_gradient(forward)
+        with_gradient = ops.custom_gradient(forward)
+        if BACKEND != "torch":
+            return with_gradient
+
+        native = [native_kernels]  # True: try the kernel's own autograd; False: never
+
+        def call(x: Any) -> Any:
+            # torch runs op by op: where no gradient is recorded (inference, torch.no_grad, an input
+            # that does not require grad) the autograd.Function and its saved tensors are skipped.
+            if not (torch.is_grad_enabled() and x.requires_grad):
+                return fn(x)[0]
+            if not native[0] or torch.compiler.is_compiling():
+                return with_gradient(x)  # torch.compile: the guarded form, which Inductor fuses
+            with input_scope(x):
+                if _surely_finite(x):
+                    y = fn(x)[0]
+                    if _native_node(y, x):
+                        return y
+                    native[0] = False  # fn is not one fused kernel (e.g. swish with beta != 1)
+                return with_gradient(x)
+
+        return call
+
+    def _native_node(y: Any, x: Any) -> bool:
+        """``y`` is one fused ATen activation kernel applied to ``x`` itself, with its own autograd."""
+        node = y.grad_fn
+        if node is None or type(node).__name__ not in _NATIVE_NODES or len(node.next_functions) != 1:
+            return False
+        parent = node.next_functions[0][0]
+        return parent is x.grad_fn if x.grad_fn is not None else getattr(parent, "variable", None) is x
+
+    # The autograd nodes of the kernels in FUSED: their backward is the FUSED "<name>_backward" kernel.
+    _NATIVE_NODES = frozenset({"SiluBackward0", "HardswishBackward0", "GeluBackward0", "MishBackward0"})
 
     # -- the QAT engine's tensor operations (keras_acts.quantization) ----------------------------
     # jax computes in float32 unless jax_enable_x64 is set: the engine's integer accumulators
@@ -503,6 +652,36 @@ else:
 
     def to_numpy(x: Any) -> np.ndarray:
         return np.asarray(ops.convert_to_numpy(x))
+
+
+def if_finite(x: Any, fast: Callable[[Any], Any], safe: Callable[[Any], Any]) -> Any:
+    """``fast(x)`` where ``x`` is all finite, else ``safe(x)``: for TensorFlow graphs without XLA.
+
+    For a guard that breaks a fusion of TensorFlow's graph optimizer (Grappler fuses Keras's
+    ``x * sigmoid(x)`` into one kernel, ``MulNoNan`` keeps the two apart): one read-only
+    reduction decides in the graph (``tf.cond``) whether the unguarded, fusable form can run.
+    Eager, under XLA (which fuses the guard into the kernel; the ``tf.cond`` measured slower
+    there) and on the other backends: ``safe(x)``. ``fast`` and ``safe`` must agree on finite inputs.
+    """
+    if BACKEND != "tensorflow" or _tf_eager_or_xla():
+        return safe(x)
+    import tensorflow as tf
+
+    total = tf.reduce_sum(x if x.dtype in (tf.float32, tf.float64) else tf.cast(x, tf.float32))
+    return tf.cond(tf.math.is_finite(total), lambda: fast(x), lambda: safe(x))
+
+
+def _tf_eager_or_xla() -> bool:
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return True
+    try:  # TensorFlow's own test for tracing inside tf.function(jit_compile=True)
+        from tensorflow.python.ops import control_flow_util
+
+        return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+    except (ImportError, AttributeError):
+        return True  # unknown: the guarded form, right everywhere
 
 
 def no_neg_inf(x: Any) -> Any:

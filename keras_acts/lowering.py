@@ -88,7 +88,7 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
             key = (name, tuple(sorted(params.items())))
             fn = _PREPARED.get(key)
             if fn is None:
-                fn = _PREPARED[key] = _prepare(math_fn, entry.derivative, params)
+                fn = _PREPARED[key] = _prepare(math_fn, entry.derivative, params, entry.gradient)
             return fn(x)
 
         activation.__name__ = public_name or math_fn.__name__
@@ -105,7 +105,10 @@ _PREPARED: dict[tuple[str, tuple[tuple[str, Any], ...]], Callable[[Any], Any]] =
 
 
 def _prepare(
-    math_fn: Callable[..., Any], derivative: Callable[..., Any] | None, params: dict[str, Any]
+    math_fn: Callable[..., Any],
+    derivative: Callable[..., Any] | None,
+    params: dict[str, Any],
+    gradient: Callable[..., Any] | None = None,
 ) -> Callable[[Any], Any]:
     """``math_fn`` with fixed ``params``: with the analytic gradient when there is one, and
     compiled into one fused kernel on jax (:func:`keras_acts._ops.fuse`), as jax's own
@@ -113,7 +116,7 @@ def _prepare(
     from keras_acts import _ops
 
     if derivative is not None:
-        fn = _with_derivative(math_fn, derivative, params)
+        fn = _with_derivative(math_fn, derivative, params, gradient)
     else:
         fn = functools.partial(math_fn, **params)
     return _ops.fuse(fn)
@@ -145,7 +148,10 @@ def _as_float_tensor(x: Any, name: str) -> Any:
 
 
 def _with_derivative(
-    math_fn: Callable[..., Any], derivative: Callable[..., Any], params: dict[str, Any]
+    math_fn: Callable[..., Any],
+    derivative: Callable[..., Any],
+    params: dict[str, Any],
+    gradient: Callable[..., Any] | None = None,
 ) -> Callable[[Any], Any]:
     """``math_fn`` with the gradient ``upstream * derivative(x)``.
 
@@ -153,13 +159,27 @@ def _with_derivative(
     analytic derivative from it: peak memory of training drops by the intermediates the
     formula would otherwise keep (one to four tensors of the input's size), and the
     formula is not run a second time (measured in benchmarks/bench_activations.py).
+
+    With ``gradient`` (``gradient(upstream, x, **params)``, the registry entry's) the
+    backward pass calls it instead of multiplying: a backend with a fused backward kernel
+    (torch's ``silu_backward`` and the like) then makes one pass over memory instead of two.
+    Both passes run inside :func:`keras_acts._ops.input_scope`, so facts about ``x`` found in
+    the forward pass (torch: whether it is all finite) are not computed again.
     """
     from keras_acts import _ops
 
     def fn(x: Any) -> Any:
+        scope = _ops.input_scope(x)
+
         def grad(upstream: Any) -> Any:
-            return upstream * derivative(x, **params)
+            with scope:
+                if gradient is not None:
+                    return gradient(upstream, x, **params)
+                return upstream * derivative(x, **params)
 
-        return math_fn(x, **params), grad
+        with scope:
+            return math_fn(x, **params), grad
 
+    if gradient is not None and _ops.BACKEND == "torch" and not _ops.is_tf_keras():
+        return _ops.custom_gradient(fn, native_kernels=True)
     return _ops.custom_gradient(fn)

@@ -411,6 +411,7 @@ def register_activation(
     reference: Callable[..., Any] | None = None,
     lowerings: Mapping[str, Lowering | Callable[..., Any]] | None = None,
     derivative: Callable[..., Any] | None = None,
+    gradient: Callable[..., Any] | None = None,
     formula: str | None = None,
     paper: str = "",
     layer: str | None = None,
@@ -453,6 +454,9 @@ def register_activation(
             (:meth:`keras_acts.registry.Activation.auto_lowering`).
         derivative: optional analytic ``derivative(x, **params)``; without it the backend's
             autodiff differentiates ``fn`` (no custom gradient).
+        gradient: optional ``gradient(upstream, x, **params)``, equal to ``upstream *
+            derivative(x, **params)`` but computed in one go (e.g. by a backend's fused backward
+            kernel); used only with ``derivative``. Without it the product is computed.
         formula: the formula as text (default: the first line of ``fn``'s docstring, or the name).
         paper: where the activation comes from.
         layer: layer class name (default: the name in CamelCase, ``"Squareplus"``).
@@ -483,7 +487,7 @@ def register_activation(
 
         def decorate(f: Callable[..., Any]) -> Any:
             return _register(origin, name, f, locals_=dict(
-                params=params, aliases=aliases, reference=reference, lowerings=lowerings, derivative=derivative,
+                params=params, aliases=aliases, reference=reference, lowerings=lowerings, derivative=derivative, gradient=gradient,
                 formula=formula, paper=paper, layer=layer, kinks=kinks, dead_below=dead_below,
                 output_range=output_range, builtins=builtins, keras_layers=keras_layers, qat=qat, qat_form=qat_form,
                 qat_form_versions=qat_form_versions,
@@ -493,7 +497,7 @@ def register_activation(
 
         return decorate
     return _register(origin, name, fn, locals_=dict(
-        params=params, aliases=aliases, reference=reference, lowerings=lowerings, derivative=derivative,
+        params=params, aliases=aliases, reference=reference, lowerings=lowerings, derivative=derivative, gradient=gradient,
         formula=formula, paper=paper, layer=layer, kinks=kinks, dead_below=dead_below, output_range=output_range,
         builtins=builtins, keras_layers=keras_layers, qat=qat, qat_form=qat_form,
         qat_form_versions=qat_form_versions, edgetpu=edgetpu,
@@ -524,6 +528,10 @@ def _register(origin: str, name: str, fn: Callable[..., Any], locals_: dict[str,
     _check_signature(name, "fn", fn, params, weights=weights)
     if o["derivative"] is not None:
         _check_signature(name, "derivative", o["derivative"], params)
+    if o["gradient"] is not None:
+        if o["derivative"] is None:
+            raise TypeError(f"{name}: gradient= needs derivative= too (it computes upstream * derivative(x)).")
+        _check_signature(name, "gradient", o["gradient"], params, weights=("x",))
     if o["reference"] is not None:
         _check_signature(name, "reference", o["reference"], params, weights=())
     lowerings = _as_lowerings(name, o["lowerings"], params, weights)
@@ -558,6 +566,7 @@ def _register(origin: str, name: str, fn: Callable[..., Any], locals_: dict[str,
         edgetpu=edgetpu,
         learnable=learnable,
         derivative=o["derivative"],
+        gradient=o["gradient"],
         weights=weights,
         handwritten_layer=bool(o["handwritten_layer"]) or learnable,
         keras_layers=dict(o["keras_layers"] or {}),

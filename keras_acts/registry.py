@@ -218,6 +218,10 @@ class Activation:
             alive and the formula is not run twice (see benchmarks/bench_activations.py). It
             must give the limits at +-inf (never NaN there) like the activation itself.
             None: the backend's autodiff differentiates ``fn``'s math.
+        gradient: optional ``gradient(upstream, x, **params)`` equal to ``upstream *
+            derivative(x, **params)``, for backends with a kernel that computes the product in one
+            pass (torch: ATen's ``silu_backward`` and the like); it falls back to the product
+            itself where there is none. Used only with ``derivative``; None: the product.
         weights: for learnable activations, the names of the layer weights passed to ``fn``
             positionally after ``x`` (PReLU: ``("alpha",)``).
         handwritten_layer: the layer class is written by hand in :mod:`keras_acts.layers`
@@ -263,6 +267,7 @@ class Activation:
     edgetpu: EdgeTPU = field(default_factory=EdgeTPU)
     learnable: bool = False
     derivative: Callable[..., Any] | None = None
+    gradient: Callable[..., Any] | None = None
     weights: tuple[str, ...] = ()
     handwritten_layer: bool = False
     keras_layers: Mapping[str, Callable[[Mapping[str, Any]], "dict[str, Any] | None"]] = field(default_factory=dict)

@@ -78,20 +78,23 @@ def _tensor(x: np.ndarray, dtype: str) -> Any:
     return tf.constant(x, dtype)
 
 
-def value_and_grad(f: Callable[[Any], Any], x: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-    """``f(x)`` and ``d f(x) / dx`` elementwise (the vector-Jacobian product with ones)."""
+def value_and_grad(
+    f: Callable[[Any], Any], x: np.ndarray, dtype: str, upstream: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``f(x)`` and ``d f(x) / dx`` elementwise: the vector-Jacobian product with ones, or with
+    ``upstream`` (``upstream * f'(x)``)."""
     if BACKEND == "jax":
         import jax
         import jax.numpy as jnp
 
         y, vjp = jax.vjp(f, jnp.asarray(x, dtype))
-        (g,) = vjp(jnp.ones_like(y))
+        (g,) = vjp(jnp.ones_like(y) if upstream is None else jnp.asarray(upstream, dtype))
     elif BACKEND == "torch":
         import torch
 
         t = torch.tensor(x, dtype=getattr(torch, dtype), requires_grad=True)
         y = f(t)
-        y.backward(torch.ones_like(y))
+        y.backward(torch.ones_like(y) if upstream is None else torch.tensor(upstream, dtype=y.dtype))
         g = t.grad
     else:
         import tensorflow as tf
@@ -100,7 +103,7 @@ def value_and_grad(f: Callable[[Any], Any], x: np.ndarray, dtype: str) -> tuple[
         with tf.GradientTape() as tape:
             tape.watch(t)
             y = f(t)
-        g = tape.gradient(y, t)
+        g = tape.gradient(y, t, output_gradients=None if upstream is None else tf.constant(upstream, dtype))
     assert dtype in str(y.dtype) and dtype in str(g.dtype), (y.dtype, g.dtype)
     return _to_numpy(y), _to_numpy(g)
 
@@ -241,6 +244,31 @@ def test_values_and_gradient_on_this_backend(entry, dtype):
     y_nan = _to_numpy(_call(entry, _tensor(np.array([math.nan, 1.0]), dtype)))
     if not (math.isnan(y_nan[0]) and not math.isnan(y_nan[1])):
         errors.append(f"{entry.name}: NaN in gave {y_nan[0]}")
+    assert not errors, "\n".join(errors)
+
+
+WITH_DERIVATIVE = [e for e in ENTRIES if e.derivative is not None]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("finite", [True, False], ids=["finite", "with_inf"])
+@pytest.mark.parametrize("entry", WITH_DERIVATIVE, ids=[e.name for e in WITH_DERIVATIVE])
+def test_gradient_with_an_upstream_gradient_on_this_backend(entry, finite, dtype):
+    """The backward pass with a non-unit upstream gradient is ``upstream * f'(x)``: the generic
+    product, the fused backward kernels that get ``upstream`` directly (the registry's ``gradient``;
+    torch's ``silu_backward`` and the like) and, on torch, the kernels' own autograd, which the fused
+    forms keep for an all-finite input (without +-inf the input takes that path)."""
+    ref = _reference(entry)
+    x = _inputs(entry, dtype)
+    if finite:
+        x = x[np.isfinite(x)]
+    up = np.random.default_rng(1).uniform(-2.0, 2.0, x.shape).astype(dtype).astype(np.float64)
+    _, g = value_and_grad(lambda t: _call(entry, t), x, dtype, upstream=up)
+    lo, hi = _derivative_bounds(entry, ref, x)
+    lo, hi = np.minimum(lo * up, hi * up), np.maximum(lo * up, hi * up)
+    lo, hi = _in_dtype(lo, dtype), _in_dtype(hi, dtype)
+    # |up| <= 2 scales the finite differences' absolute error too.
+    errors = _check(g, lo, hi, x, GRAD_RTOL[dtype], 2.0 * GRAD_ATOL[dtype], f"{entry.name} upstream gradient [{BACKEND} {dtype}]")
     assert not errors, "\n".join(errors)
 
 
@@ -793,6 +821,48 @@ def _test_qat_trains_under_keras_distribution_data_parallel():
     # cross-device gradient mean (the range statistics are taken over the global batch either way).
     np.testing.assert_allclose(dp["after"], single["after"], rtol=1e-3, atol=1e-4)  # measured: 1e-6
     np.testing.assert_allclose(dp["loss"], single["loss"], rtol=1e-3)
+
+
+def _test_torch_fused_forms_keep_the_kernels_autograd():
+    """torch: swish, hard_swish, gelu and mish train on an all-finite input with the ATen kernel's
+    own autograd node (one backward kernel, only x saved), on one with +-inf through the guarded
+    custom gradient; gradients equal ATen's where finite and the limits at +-inf."""
+    import torch
+
+    F = torch.nn.functional
+    kernels = {"swish": F.silu, "hard_swish": F.hardswish, "gelu": F.gelu, "mish": F.mish}
+    x = torch.linspace(-7.0, 7.0, 57, dtype=torch.float64)
+    up = torch.linspace(-1.5, 2.5, 57, dtype=torch.float64)
+    for name, kernel in kernels.items():
+        fn = keras_acts.get(name)
+        t = x.clone().requires_grad_(True)
+        y = fn(t)
+        assert type(y.grad_fn).__name__ == type(kernel(t).grad_fn).__name__, (name, y.grad_fn)
+        (g,) = torch.autograd.grad(y, t, up)
+        r = x.clone().requires_grad_(True)
+        (want,) = torch.autograd.grad(kernel(r), r, up)
+        assert torch.equal(g, want), name  # the same backward kernel, bit for bit
+        edge = torch.cat([x, torch.tensor([-math.inf, math.inf], dtype=torch.float64)]).requires_grad_(True)
+        up2 = torch.cat([up, torch.tensor([3.0, -0.5], dtype=torch.float64)])
+        y2 = fn(edge)
+        assert type(y2.grad_fn).__name__ == "CustomGradientFunctionBackward", (name, y2.grad_fn)
+        (g2,) = torch.autograd.grad(y2, edge, up2)
+        assert torch.equal(g2[:-2], want), name
+        assert g2[-2].item() == 0.0 and g2[-1].item() == -0.5, (name, g2[-2:])
+        with torch.no_grad():  # no autograd.Function where nothing is recorded
+            assert fn(x).grad_fn is None
+    # torch.compile traces the guarded custom gradient in one graph (fullgraph=True raises on a graph
+    # break, e.g. on a context manager Dynamo cannot enter).
+    t = x.clone().requires_grad_(True)
+    y = torch.compile(keras_acts.get("swish"), fullgraph=True)(t)
+    (g,) = torch.autograd.grad(y, t, up)
+    r = x.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad(F.silu(r), r, up)
+    torch.testing.assert_close(g, want)
+
+
+if BACKEND == "torch" and FRONTEND == "keras3":
+    test_torch_fused_forms_keep_the_kernels_autograd = _test_torch_fused_forms_keep_the_kernels_autograd
 
 
 # The training runs in a jax child process whatever this process's backend is, so it is collected once: in

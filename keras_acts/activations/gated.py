@@ -32,7 +32,10 @@ def swish(x: Any, beta: float = 1.0) -> Any:
     if isinstance(beta, float):
         if beta == 1.0 and "silu" in K.FUSED:
             return K.FUSED["silu"](x)  # torch: one ATen kernel (see keras_acts._ops.FUSED)
-        return K.mul_no_nan(x, K.sigmoid(x if beta == 1.0 else x * beta))
+        if beta == 1.0:
+            # TensorFlow graphs fuse x * sigmoid(x) into one kernel; MulNoNan would keep them apart.
+            return K.if_finite(x, lambda v: v * K.sigmoid(v), lambda v: K.mul_no_nan(v, K.sigmoid(v)))
+        return K.mul_no_nan(x, K.sigmoid(x * beta))
     b = K.as_dtype_of(beta, x)  # a learnable beta of either sign
     return gated_product(x, lambda v: v * K.sigmoid(b * v), direction=b)
 
@@ -44,6 +47,13 @@ def _swish_derivative(x: Any, beta: float = 1.0) -> Any:
     bx = x if beta == 1.0 else x * beta
     s = K.sigmoid(bx)
     return s + K.mul_no_nan(bx, s * (1.0 - s))
+
+
+def _swish_gradient(upstream: Any, x: Any, beta: float = 1.0) -> Any:
+    """``upstream * swish'(x)``: one ATen kernel on torch (``silu_backward``) for ``beta = 1``."""
+    if beta == 1.0 and "silu_backward" in K.FUSED:
+        return K.FUSED["silu_backward"](upstream, x)
+    return upstream * _swish_derivative(x, beta)
 
 
 def _swish_plain(x: Any, beta: float = 1.0) -> Any:
@@ -74,6 +84,13 @@ def _hard_swish_derivative(x: Any) -> Any:
     return K.where(t > 0.0, K.where(t < 6.0, t * (1.0 / 3.0) - 0.5, 1.0), 0.0)
 
 
+def _hard_swish_gradient(upstream: Any, x: Any) -> Any:
+    """``upstream * hard_swish'(x)``: one ATen kernel on torch (``hardswish_backward``)."""
+    if "hard_silu_backward" in K.FUSED:
+        return K.FUSED["hard_silu_backward"](upstream, x)
+    return upstream * _hard_swish_derivative(x)
+
+
 def _hard_swish_fused(x: Any) -> Any:
     """``x * (relu6(x + 3) / 6)``: the operand order the TFLite converter fuses into one HARD_SWISH."""
     return x * (tf.nn.relu6(x + 3.0) / 6.0)
@@ -96,7 +113,7 @@ def mish(x: Any) -> Any:
     # graph optimizer fuses x * tanh(softplus(x)) into one kernel (4x faster than the ops apart).
     if "mish" in K.FUSED:
         return K.FUSED["mish"](x)
-    return K.mish(K.no_neg_inf(x))
+    return K.if_finite(x, K.mish, lambda v: K.mish(K.no_neg_inf(v)))  # TensorFlow graphs: no max pass
 
 
 def _mish_derivative(x: Any) -> Any:
@@ -105,6 +122,13 @@ def _mish_derivative(x: Any) -> Any:
         return K.FUSED["mish_derivative"](x)
     g = K.tanh(K.softplus(x))
     return g + K.mul_no_nan(x, K.sigmoid(x) * (1.0 - g * g))
+
+
+def _mish_gradient(upstream: Any, x: Any) -> Any:
+    """``upstream * mish'(x)``: one ATen kernel on torch (``mish_backward``)."""
+    if "mish_backward" in K.FUSED:
+        return K.FUSED["mish_backward"](upstream, x)
+    return upstream * _mish_derivative(x)
 
 
 def hard_mish(x: Any) -> Any:
@@ -160,6 +184,13 @@ def _gelu_derivative(x: Any, approximate: bool = False) -> Any:
         return K.FUSED["gelu_derivative"](x)
     pdf = K.exp(K.square(x) * -0.5) * _INV_SQRT_2PI
     return _normal_cdf(x) + K.mul_no_nan(x, pdf)
+
+
+def _gelu_gradient(upstream: Any, x: Any, approximate: bool = False) -> Any:
+    """``upstream * gelu'(x)``: one ATen kernel on torch (``gelu_backward``) for the exact form."""
+    if not approximate and "gelu_backward" in K.FUSED:
+        return K.FUSED["gelu_backward"](upstream, x)
+    return upstream * _gelu_derivative(x, approximate)
 
 
 _GELU_TANH_C = 2.0 * math.sqrt(2.0 / math.pi)
@@ -426,6 +457,7 @@ swish = register_activation(
     "swish",
     swish,
     derivative=_swish_derivative,
+    gradient=_swish_gradient,
     reference=lambda x, beta=1.0: np.asarray(x, np.float64) * np_sigmoid(beta * np.asarray(x, np.float64)),
     formula="x * sigmoid(beta * x)",
     paper="Ramachandran et al. 2017 (arXiv:1710.05941); Elfwing et al. 2018",
@@ -457,6 +489,7 @@ hard_swish = register_activation(
     "hard_swish",
     hard_swish,
     derivative=_hard_swish_derivative,
+    gradient=_hard_swish_gradient,
     reference=lambda x: np.asarray(x, np.float64) * np.clip(np.asarray(x, np.float64) + 3.0, 0.0, 6.0) / 6.0,
     formula="x * relu6(x + 3) / 6",
     paper="Howard et al. 2019 (arXiv:1905.02244)",
@@ -489,6 +522,7 @@ mish = register_activation(
     "mish",
     mish,
     derivative=_mish_derivative,
+    gradient=_mish_gradient,
     reference=lambda x: np.asarray(x, np.float64) * np.tanh(np_softplus(x)),
     formula="x * tanh(softplus(x))",
     paper="Misra 2019 (arXiv:1908.08681)",
@@ -560,6 +594,7 @@ gelu = register_activation(
     "gelu",
     gelu,
     derivative=_gelu_derivative,
+    gradient=_gelu_gradient,
     reference=_np_gelu,
     formula="0.5 * x * (1 + erf(x / sqrt(2)))",
     paper="Hendrycks & Gimpel 2016 (arXiv:1606.08415)",
