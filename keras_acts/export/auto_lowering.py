@@ -67,7 +67,7 @@ CACHE_DIR_ENV = "KERAS_ACTS_CACHE_DIR"
 # A fit is verified only when its float error is below this many (estimated) output steps: int8
 # rounding adds at least 0.5 and the requantized intermediates more.
 _FLOAT_BUDGET_LSB = 0.3
-_MAX_VERIFIED = 8
+_MAX_VERIFIED = 12
 _MAX_PASSING = 3  # verified candidates within the budget whose latencies are compared
 _SIM_MARGIN_LSB = 0.35  # simulated int8 error may exceed the budget by this much and still be measured  # candidates converted and run at most per search
 
