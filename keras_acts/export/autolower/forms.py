@@ -785,15 +785,18 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
     # A quadratic gate x (c0 + c1 s + c2 s^2) with its scale a tuned: evaluated as a completed square and
     # prescaled (prescaled()), it is a straight chain without a guard, the cheapest kind of form under
     # XNNPACK (docs/AUTO_LOWERING.md, "Why some XNNPACK int8 elementwise chains are slow").
+    # The two best scales are kept: their int8 roundings differ (Logish on -8..8, prescaled Horner: a = 0.48
+    # 1.21 / 1.21 / 1.50 LSB, refused; a = 0.5 1.45 / 1.45 / 1.50, within the budget).
     for gate in ("sigmoid", "tanh"):
-        best: tuple[float, FormSpec] | None = None
+        fitted: list[tuple[float, float, FormSpec]] = []
         for a in np.round(np.arange(0.2, 3.0001, 0.02), 2):
             spec = fit_gate(xf, ff, gate, float(a), 2, -1)
             err = float(np.abs(evaluate(spec, xf) - ff).max())
-            if math.isfinite(err) and (best is None or err < best[0]):
-                best = (err, spec)
-        if best is not None:
-            for variant in prescaled(best[1], x):
+            if math.isfinite(err):
+                fitted.append((err, float(a), spec))
+        fitted.sort(key=lambda t: t[0])
+        for _err, _a, spec in fitted[:2]:
+            for variant in prescaled(spec, x):
                 consider(variant)
     if x.min() < 0 < x.max():
         for total in range(2, 13):
