@@ -120,8 +120,9 @@ def test_exported_int8_within_budget_in_one_xnnpack_partition(name, registered):
     assert m["is_fully_int8"], m["float_ops"]
     assert m["max_lsb"] <= al.BUDGET_LSB, (name, m["max_lsb"], m["worst_x"], m["ops"])
     ops = [op for op in m["ops"] if op not in ("QUANTIZE", "DEQUANTIZE")]
-    if result.chosen.spec["kind"] == "gate":  # the gate is read again after x * g (converter range widening)
-        assert result.chosen.spec["params"]["guard"] != 0, result.chosen.form
+    if result.chosen.spec["kind"] == "gate":  # g is read again after x * g, or x is prescaled (range widening)
+        params = result.chosen.spec["params"]
+        assert params["guard"] != 0 or params.get("prescale", 0) >= 0.999 * _gate_max(params), result.chosen.form
     # the exporter traced the chosen form (the converter may order independent ops differently per frontend)
     assert sorted(ops) == sorted(result.chosen.ops), (ops, result.chosen.ops)
     plan = xnnpack_plan(m["content"])
@@ -139,6 +140,56 @@ def test_exported_int8_within_budget_in_one_xnnpack_partition(name, registered):
         ctx = _in_context_lsb(name, SPECS[name][1], m["output_scale"], scale=scale, offset=offset)
         assert ctx <= al.BUDGET_LSB, (name, setting, ctx, result.chosen.settings)
         assert abs(result.chosen.settings[setting] - ctx) < 0.5, (setting, ctx, result.chosen.settings)
+
+
+def _gate_max(params):
+    from keras_acts.export.autolower.forms import _np_horner
+
+    x = np.linspace(-8.0, 8.0, 4001)
+    s = 1.0 / (1.0 + np.exp(-params["a"] * x)) if params["gate"] == "sigmoid" else np.tanh(params["a"] * x)
+    return float(np.max(_np_horner(s, params["b"])))
+
+
+def test_search_chooses_the_fastest_passing_candidate(registered):
+    """The cpu search times its converted candidates on one 65536-element tensor and picks the fastest
+    that passes the budget, not the one with the fewest ops."""
+    result = al.lowering_for(registered["t_isru"], {}, "cpu")
+    assert result.ok, result.message
+    passing = [c for c in result.candidates if c.verdict == "ok"]
+    assert result.chosen.latency_us == min(c.latency_us for c in passing)
+    assert all(c.latency_us > 0 for c in result.candidates if np.isfinite(c.max_lsb))
+
+
+def test_prescaled_and_completed_square_gates_are_the_same_function():
+    """(k x) (g / k) and c2 (s + h)^2 + e traced in TF equal the fitted gate x g(s) in float64 NumPy."""
+    import tensorflow as tf
+
+    from keras_acts.export.autolower import forms
+
+    x = np.linspace(-8.0, 8.0, 2001)
+    f = x * np.log1p(1.0 / (1.0 + np.exp(-x)))  # Logish, an independent float64 reference
+    base = forms.fit_gate(x, f, "tanh", 0.48, 2, -1)
+    assert base.params["guard"] == -1  # the gate is never negative here
+    variants = forms.prescaled(base, x)
+    assert [v.params.get("square", False) for v in variants] == [False, True]
+    g = np.polynomial.polynomial.polyval(np.tanh(0.48 * x), base.params["b"])
+    assert all(v.params["prescale"] >= g.max() for v in variants)
+    for v in variants:
+        traced = forms.body(v)(tf.constant(x[None], tf.float32), forms.ExportPoints()).numpy()[0]
+        np.testing.assert_allclose(traced, x * g, atol=2e-5)
+        np.testing.assert_allclose(forms.evaluate(v, x), x * g, atol=1e-12)
+        assert forms.ops_of(v).count("MUL") < forms.ops_of(base).count("MUL")  # no guard read
+
+
+def test_compare_latency_times_each_model_on_a_large_tensor():
+    import tensorflow as tf
+
+    from keras_acts.export.autolower import verify
+
+    contents = {"mul": verify.convert(lambda t: t * 0.37, -8.0, 8.0),
+                "sigmoid": verify.convert(lambda t: t * tf.math.sigmoid(t), -8.0, 8.0)}
+    times = verify.compare_latency(contents, repeats=3, invokes=3)
+    assert set(times) == {"mul", "sigmoid"} and all(v > 0 for v in times.values())
 
 
 def _in_context_lsb(name, reference, s_alone, *, scale, offset, lo=-8.0, hi=8.0, n=256):
@@ -322,10 +373,13 @@ def test_engine_qat_model_exports_with_int8_parity(registered, bound):
     lsb = np.abs(np.stack(outs) - (np.round(got / s_out) + z_out))
     assert np.mean(lsb <= 2) >= 0.99, (np.mean(lsb <= 2), lsb.max())
     ops = [d["op"] for d in keras_acts.export.fidelity.op_details(content)]
-    assert "LOG" not in ops and "TANH" in ops, ops  # the automatic form, not the training math
+    assert "LOG" not in ops and ("TANH" in ops or "LOGISTIC" in ops), ops  # the automatic form, not the training math
     body = Counter(op for op in ops if op not in ("QUANTIZE", "DEQUANTIZE"))
     assert body == Counter(result.qat.ops), (ops, result.qat.ops)  # the QAT chain: no guard read
-    assert len(result.qat.ops) < len(result.chosen.ops)  # the post-training form carries the guard
+    if result.chosen.spec["params"].get("guard"):  # the post-training form carries the guard, QAT does not
+        assert len(result.qat.ops) < len(result.chosen.ops)
+    else:  # a prescaled gate has no guard: the same chain
+        assert len(result.qat.ops) == len(result.chosen.ops)
     plan = xnnpack_plan(content)
     assert plan.partitions == 1 and plan.is_whole, plan.summary()
 

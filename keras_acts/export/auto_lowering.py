@@ -28,6 +28,7 @@ The exporter calls :func:`lowering_for` for a registry entry that has no hand-wr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import inspect
@@ -60,13 +61,14 @@ BUDGET_LSB = 1.5
 """Largest accepted error, in output quantization steps (an ideal int8 model has 0.5)."""
 DEFAULT_RANGE = (-8.0, 8.0)
 AUTO_TARGETS = ("cpu", "int8", "edgetpu")
-ALGORITHM_VERSION = 4  # part of the cache key: bump when the search or the forms change
+ALGORITHM_VERSION = 5  # part of the cache key: bump when the search or the forms change
 CACHE_ENV = "KERAS_ACTS_AUTO_LOWERING_CACHE"
 CACHE_DIR_ENV = "KERAS_ACTS_CACHE_DIR"
 # A fit is verified only when its float error is below this many (estimated) output steps: int8
 # rounding adds at least 0.5 and the requantized intermediates more.
 _FLOAT_BUDGET_LSB = 0.3
-_MAX_VERIFIED = 8
+_MAX_VERIFIED = 12
+_MAX_PASSING = 3  # verified candidates within the budget whose latencies are compared
 _SIM_MARGIN_LSB = 0.35  # simulated int8 error may exceed the budget by this much and still be measured  # candidates converted and run at most per search
 
 
@@ -84,7 +86,11 @@ class Candidate:
         float_error: its float64 error vs the function (absolute).
         fully_int8: every op has int8 outputs.
         partitions: XNNPACK partitions (cpu target), else None.
-        latency_us: median time of one invoke on ``(1, 4096)`` inputs, microseconds.
+        latency_us: cpu target: median time of one invoke on a 65536-element int8 tensor (``(16, 4096)``,
+            the size of a ``(256, 256)`` feature map) under XNNPACK, 1 thread, timed interleaved with the
+            search's other converted candidates (:func:`keras_acts.export.autolower.verify.compare_latency`),
+            microseconds; the fastest passing candidate is chosen. Other targets: one invoke on
+            ``(1, 4096)`` with the builtin kernels.
         verdict: ``"ok"`` or why it was rejected.
         settings: the error of each setting measured, in the form's output LSB: ``"alone"`` (the
             form's output is the model output) and one entry per following op (``"then * 1.3"``,
@@ -444,15 +450,26 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
             ranked.append((spec, err, _forms.ops_of(spec), predicted))
     ranked.sort(key=lambda t: (_forms.cost(t[2]), t[3]))
 
+    # Verify in the ranker's order (op count, then simulated error) until _MAX_PASSING candidates pass;
+    # then time every converted candidate interleaved on a (256, 256)-sized tensor and choose the fastest
+    # that passes. The op count does not predict XNNPACK's time (docs/AUTO_LOWERING.md, "Why some XNNPACK
+    # int8 elementwise chains are slow"), so the cheapest-looking passing form is not necessarily chosen.
     tried: list[Candidate] = []
-    chosen: Candidate | None = None
+    contents: dict[int, bytes] = {}
     for spec, err, ops, _predicted in ranked[:_MAX_VERIFIED]:
-        if chosen is not None and _forms.cost(ops) > _forms.cost(chosen.ops):
-            break  # every later candidate is dearer than the one found
-        cand = _verify_one(spec, err, reference, target, lo, hi, budget)
+        if sum(c.verdict == "ok" for c in tried) >= _MAX_PASSING:
+            break
+        cand, content = _verify_one(spec, err, reference, target, lo, hi, budget)
+        if content is not None:
+            contents[len(tried)] = content
         tried.append(cand)
-        if cand.verdict == "ok" and (chosen is None or cand.latency_us < chosen.latency_us):
-            chosen = cand
+    if target == "cpu" and contents:
+        timed = _verify.compare_latency({str(i): c for i, c in contents.items()})
+        tried = [
+            dataclasses.replace(c, latency_us=timed[str(i)]) if str(i) in timed else c for i, c in enumerate(tried)
+        ]
+    passing = [c for c in tried if c.verdict == "ok"]
+    chosen = min(passing, key=lambda c: c.latency_us) if passing else None
     if chosen is None:
         if not fits:
             why = f"no candidate form reached a float error below {_FLOAT_BUDGET_LSB} output steps"
@@ -477,7 +494,7 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
 def _verify_one(
     spec: _forms.FormSpec, float_err: float, reference: Callable[[np.ndarray], np.ndarray],
     target: str, lo: float, hi: float, budget: float,
-) -> Candidate:
+) -> tuple[Candidate, bytes | None]:
     body = _forms.body(spec)
     points = _forms.ExportPoints()
     try:
@@ -485,7 +502,7 @@ def _verify_one(
         m = _verify.measure(content, reference, lo, hi, xnnpack=target == "cpu")
     except Exception as err:  # noqa: BLE001 - a converter failure only rejects this candidate
         return Candidate(spec.describe(), json.loads(spec.to_json()), _forms.ops_of(spec), float("inf"),
-                         float_err, False, None, 0.0, f"conversion failed: {str(err).splitlines()[0][:200]}")
+                         float_err, False, None, 0.0, f"conversion failed: {str(err).splitlines()[0][:200]}"), None
     problem = _target_problem(target, m)
     settings = {"alone": m["max_lsb"]}
     if problem is None and m["max_lsb"] > budget:
@@ -508,7 +525,7 @@ def _verify_one(
     return Candidate(
         spec.describe(), json.loads(spec.to_json()), ops, max(settings.values()), float_err,
         m["is_fully_int8"], m.get("partitions"), m["latency_us"], problem or "ok", settings,
-    )
+    ), content
 
 
 def _failed(

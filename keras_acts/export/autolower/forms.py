@@ -68,6 +68,9 @@ class FormSpec:
             if p["a_coeffs"]:
                 text = f"{_poly_text(p['a_coeffs'], 's')} + " + text
             guard = p.get("guard", 0)
+            if p.get("prescale"):
+                sq = "completed square " if p.get("square") else ""
+                return f"({p['prescale']:.4g} x) * ({sq}{b} / {p['prescale']:.4g}), s = {g}({a}x)"
             if guard:
                 text = f"({text}) * (1 + relu({'-g' if guard < 0 else 'g'}))"
             return text
@@ -152,10 +155,27 @@ def _gate_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
         else:
             s = q.fixed(tf.math.tanh(z), *TANH_RANGE)
         b = p["b"]
+        k = float(p.get("prescale", 0.0))
+        if k:
+            # x is scaled by k >= max g first and g's coefficients by 1/k: the MUL's output range lies inside
+            # the range of its first input x * k, the input the converter's calibration widens when it is
+            # dead after the MUL (measured: the first input, when it is not the model input), so neither
+            # input's range moves and no guard read is needed (docs/AUTO_LOWERING.md, "Why some XNNPACK
+            # int8 elementwise chains are slow": a guard keeps g alive across an op, which XNNPACK pays for).
+            b = [c / k for c in b]
         if list(b) == [0.0, 1.0]:
             g = s
+        elif p.get("square") and len(b) == 3 and b[2] != 0.0:
+            # c0 + c1 s + c2 s^2 = c2 (s + h)^2 + e: a straight chain (each tensor read by the next op only;
+            # the square reads one tensor twice in one op), which XNNPACK runs far faster than Horner's
+            # rereads of s.
+            h = b[1] / (2.0 * b[2])
+            t = q(s + h, "sq_t") if h != 0.0 else s
+            g = q(q(q(t * t, "sq_u") * b[2], "sq_v") + (b[0] - b[1] * h / 2.0), "sq_w")
         else:
             g = _horner(q, s, b, "b")
+        if k:
+            return q(x * k, "xk") * g
         y = x * g
         # the guard only matters where the converter calibrates (post-training); QAT fixes g's range
         guard = p.get("guard", 0) if getattr(q, "calibrates", True) else 0
@@ -324,7 +344,7 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
         y = x * g
         if p["a_coeffs"]:
             y = y + _np_horner(s, p["a_coeffs"])
-        guard = p.get("guard", 0)
+        guard = 0 if p.get("prescale") else p.get("guard", 0)
         if guard:
             y = y * (1.0 + np.maximum(-g if guard < 0 else g, 0.0))
         return y
@@ -474,6 +494,27 @@ def fit_gate(x: np.ndarray, f: np.ndarray, gate: str, a: float, deg_b: int, deg_
     b = [float(c) for c in coef[: deg_b + 1]]
     ac = [float(c) for c in coef[deg_b + 1 :]]
     return FormSpec("gate", {"gate": gate, "a": float(a), "b": b, "a_coeffs": ac, "guard": _guard_sign(_np_horner(s, b))})
+
+
+def prescaled(spec: FormSpec, x: np.ndarray) -> list[FormSpec]:
+    """Guard-free variants of a gate ``x g(s)`` whose gate is never negative on ``x``: ``(k x) (g / k)``
+    with ``k`` the gate's maximum (rounded up), Horner's and, for a quadratic gate, the completed square.
+
+    The same function in float; in int8 the product's range lies inside that of its dead first input
+    ``k x``, so the converter's calibration widening changes no range (see :func:`_gate_body`).
+    """
+    p = spec.params
+    if spec.kind != "gate" or p["a_coeffs"] or p.get("guard", 0) != -1:
+        return []
+    s = _sigmoid(p["a"] * x) if p["gate"] == "sigmoid" else np.tanh(p["a"] * x)
+    top = float(np.max(_np_horner(s, p["b"])))
+    if not top > 0.0:
+        return []
+    k = float(f"{top * 1.001:.3g}")
+    out = [FormSpec("gate", {**p, "guard": 0, "prescale": k})]
+    if len(p["b"]) == 3:
+        out.append(FormSpec("gate", {**p, "guard": 0, "prescale": k, "square": True}))
+    return out
 
 
 def _guard_sign(g: np.ndarray) -> int:
@@ -736,8 +777,27 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
         for a in scales:
             for deg_a in (-1, 1, 2, 3, 4):
                 for deg_b in range(2, 7):  # x (b0 + b1 s): the converter misplaces that ADD's range (measured)
-                    if consider(fit_gate(xf, ff, gate, a, deg_b, deg_a)):
+                    spec = fit_gate(xf, ff, gate, a, deg_b, deg_a)
+                    if consider(spec):
+                        for variant in prescaled(spec, x):
+                            consider(variant)
                         break
+    # A quadratic gate x (c0 + c1 s + c2 s^2) with its scale a tuned: evaluated as a completed square and
+    # prescaled (prescaled()), it is a straight chain without a guard, the cheapest kind of form under
+    # XNNPACK (docs/AUTO_LOWERING.md, "Why some XNNPACK int8 elementwise chains are slow").
+    # The two best scales are kept: their int8 roundings differ (Logish on -8..8, prescaled Horner: a = 0.48
+    # 1.21 / 1.21 / 1.50 LSB, refused; a = 0.5 1.45 / 1.45 / 1.50, within the budget).
+    for gate in ("sigmoid", "tanh"):
+        fitted: list[tuple[float, float, FormSpec]] = []
+        for a in np.round(np.arange(0.2, 3.0001, 0.02), 2):
+            spec = fit_gate(xf, ff, gate, float(a), 2, -1)
+            err = float(np.abs(evaluate(spec, xf) - ff).max())
+            if math.isfinite(err):
+                fitted.append((err, float(a), spec))
+        fitted.sort(key=lambda t: t[0])
+        for _err, _a, spec in fitted[:2]:
+            for variant in prescaled(spec, x):
+                consider(variant)
     if x.min() < 0 < x.max():
         for total in range(2, 13):
             found = False

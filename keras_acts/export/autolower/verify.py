@@ -13,7 +13,7 @@ runs the model there) and the larger is reported; the XNNPACK partitions come fr
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -21,6 +21,10 @@ from keras_acts.export.fidelity import op_details
 
 WIDTH = 4096  # elements per invoke: every int8 code fits, and latency is not all call overhead
 _CALIBRATION_ROWS = 8
+# Latency is compared on a realistically sized tensor: (LATENCY_ROWS, WIDTH) = 65536 elements, one
+# (256, 256) feature map. At (1, WIDTH) an invoke is mostly fixed cost and hides what XNNPACK does per
+# element (docs/AUTO_LOWERING.md, "Why some XNNPACK int8 elementwise chains are slow").
+LATENCY_ROWS = 16
 
 
 def convert(fn: Callable[[Any], Any], lo: float, hi: float) -> bytes:
@@ -134,6 +138,49 @@ def measure(
         result["partitions"] = plan.partitions
         result["outside"] = [name for _, name in plan.outside]
     return result
+
+
+def compare_latency(
+    contents: Mapping[str, bytes], *, rows: int = LATENCY_ROWS, repeats: int = 9, invokes: int = 10
+) -> dict[str, float]:
+    """Median microseconds per invoke of each int8 model under XNNPACK, 1 thread, timed interleaved.
+
+    Every model is an elementwise ``(1, WIDTH)`` int8 model; its input is resized to ``(rows, WIDTH)``
+    and filled with the int8 codes, tiled. The models run in turn in each of ``repeats`` rounds of
+    ``invokes`` calls (so a load change on a shared machine hits all of them alike); the median over the
+    rounds is returned.
+
+    Args:
+        contents: ``{key: flatbuffer}``.
+        rows: rows of ``WIDTH`` elements per invoke.
+        repeats: interleaved rounds.
+        invokes: calls per model per round.
+
+    Returns:
+        ``{key: microseconds}``.
+    """
+    from keras_acts.export.runner import make_interpreter
+
+    interps: dict[str, Any] = {}
+    for key, content in contents.items():
+        it = make_interpreter(content, num_threads=1, xnnpack=True)
+        d = it.get_input_details()[0]
+        it.resize_tensor_input(d["index"], [rows, WIDTH], strict=False)
+        it.allocate_tensors()
+        d = it.get_input_details()[0]
+        codes = np.resize(np.arange(-128, 128, dtype=np.int8), rows * WIDTH).reshape(rows, WIDTH)
+        it.set_tensor(d["index"], codes.astype(d["dtype"]))
+        for _ in range(3):
+            it.invoke()
+        interps[key] = it
+    times: dict[str, list[float]] = {k: [] for k in interps}
+    for _ in range(repeats):
+        for key, it in interps.items():
+            t0 = time.perf_counter()
+            for _ in range(invokes):
+                it.invoke()
+            times[key].append((time.perf_counter() - t0) / invokes * 1e6)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 # Ops that follow the form in the in-context checks: ``(name, f(y), dy/d(form output))``. Inside a model
