@@ -47,7 +47,7 @@ FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 # Single-kernel forms of some activations and their derivatives, where the backend has them and
 # op-by-op evaluation is much slower (torch eager; filled in below). Keys: "silu", "hard_silu",
-# "gelu", "mish", "hard_sigmoid", "<name>_derivative" (``d(x)``) and "<name>_backward"
+# "gelu", "mish", "hard_sigmoid", "celu", "<name>_derivative" (``d(x)``) and "<name>_backward"
 # (``upstream * d(x)`` in one kernel: ``backward(upstream, x)``). Empty on tensorflow (MulNoNan keeps the
 # guard in one op and the graph optimizer fuses) and jax (every activation is jitted into one kernel).
 FUSED: dict[str, Callable[..., Any]] = {}
@@ -426,6 +426,13 @@ else:
             y = _aten.gelu_(_finite_lo(x))
             return y.masked_fill_(torch.isposinf(x), math.inf)
 
+        def _celu_backward(upstream: Any, x: Any, alpha: float) -> Any | None:
+            # ATen's ELU backward with input scale 1/alpha; it takes the positive branch at NaN
+            # (docs/EDGE_VALUES.md), so only for an all-finite input (None: use the derivative).
+            if not _surely_finite(x):
+                return None
+            return _aten.elu_backward(upstream, alpha, 1.0, 1.0 / alpha, False, x)
+
         _silu_backward = _fused_backward(_aten.silu_backward)
         _gelu_backward = _fused_backward(_aten.gelu_backward)
         _mish_backward = _fused_backward(_aten.mish_backward, in_place=False)  # no out= overload
@@ -443,6 +450,9 @@ else:
             mish_backward=_mish_backward,
             mish_derivative=_derivative(_mish_backward),
             hard_sigmoid=_F.hardsigmoid,
+            # celu's kernel has the right value at every input (-alpha at -inf, NaN at NaN): no guard.
+            celu=_F.celu,
+            celu_backward=_celu_backward,
         )
     else:  # numpy, openvino: backend-neutral forms
 
@@ -507,7 +517,7 @@ else:
         return parent is x.grad_fn if x.grad_fn is not None else getattr(parent, "variable", None) is x
 
     # The autograd nodes of the kernels in FUSED: their backward is the FUSED "<name>_backward" kernel.
-    _NATIVE_NODES = frozenset({"SiluBackward0", "HardswishBackward0", "GeluBackward0", "MishBackward0"})
+    _NATIVE_NODES = frozenset({"SiluBackward0", "HardswishBackward0", "GeluBackward0", "MishBackward0", "CeluBackward0"})
 
     # -- the QAT engine's tensor operations (keras_acts.quantization) ----------------------------
     # jax computes in float32 unless jax_enable_x64 is set: the engine's integer accumulators
