@@ -104,8 +104,9 @@ def train_and_save(app: str, kwargs: dict, size: int, out: pathlib.Path, engine:
             qat = quantization.quantize_model(model, calibration_data=x[:CALIBRATION])
         else:
             qat = quantization.quantize_model(model, calibration_data=x[:CALIBRATION], engine=engine)
-    if engine == "keras_acts" and FRONTEND == "keras3" and app.startswith("MobileNetV3"):
+    if engine == "keras_acts" and FRONTEND == "keras3" and app.startswith("MobileNetV3") and not kwargs.get("minimalistic"):
         # relu6(x + 3) * (1/6) is adopted as the registry's hard_sigmoid, x * that as hard_swish
+        # (the minimalistic variants have no hard-swish)
         acts = {getattr(layer, "activation", None) for layer in qat.layers if type(layer).__name__ == "QuantizedActivation"}
         assert {"hard_sigmoid", "hard_swish"} <= acts, acts
     qat.compile(
