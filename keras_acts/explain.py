@@ -492,7 +492,7 @@ def _latencies(models: Mapping[str, tuple[bytes, bool]], repeats: int, invokes: 
     """
     import numpy as np  # noqa: PLC0415
 
-    from keras_acts.export.runner import make_interpreter  # noqa: PLC0415
+    from keras_acts.export.runner import interleaved_latency_us, make_interpreter  # noqa: PLC0415
 
     # Identical flatbuffers (e.g. a target whose form is another target's) are timed once.
     first: dict[bytes, str] = {}
@@ -520,14 +520,8 @@ def _latencies(models: Mapping[str, tuple[bytes, bool]], repeats: int, invokes: 
         for _ in range(3):
             it.invoke()
         interps[key], elements[key] = it, n
-    times: dict[str, list[float]] = {k: [] for k in interps}
-    for _ in range(repeats):
-        for key, it in interps.items():
-            t0 = time.perf_counter()
-            for _ in range(invokes):
-                it.invoke()
-            times[key].append((time.perf_counter() - t0) / invokes * 1e6)
-    return {k: (float(np.median(times[same[k]])), elements[same[k]]) for k in models}
+    median = interleaved_latency_us(interps, repeats=repeats, invokes=invokes)
+    return {k: (median[same[k]], elements[same[k]]) for k in models}
 
 
 def _form_for(entry: Any, target: str, provider: FormProvider | None) -> tuple[str | None, Any, str]:

@@ -173,6 +173,22 @@ def float_ops_and_int8(op_details: Sequence[dict], inp: dict, out: dict) -> tupl
     return float_ops, not float_ops and inp["dtype"] == np.int8 and out["dtype"] == np.int8
 
 
+def interleaved_latency_us(interpreters: dict[str, Any], *, repeats: int, invokes: int) -> dict[str, float]:
+    """Median microseconds per invoke of each ready interpreter, timed in interleaved rounds.
+
+    Each round invokes every interpreter ``invokes`` times in turn, so drifts of the machine's
+    load fall on all of them alike.
+    """
+    times: dict[str, list[float]] = {k: [] for k in interpreters}
+    for _ in range(repeats):
+        for key, it in interpreters.items():
+            t0 = time.perf_counter()
+            for _ in range(invokes):
+                it.invoke()
+            times[key].append((time.perf_counter() - t0) / invokes * 1e6)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
 def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
     dtype = np.dtype(detail["dtype"])
     if dtype.kind == "f":

@@ -159,7 +159,7 @@ def compare_latency(
     Returns:
         ``{key: microseconds}``.
     """
-    from keras_acts.export.runner import make_interpreter
+    from keras_acts.export.runner import interleaved_latency_us, make_interpreter
 
     interps: dict[str, Any] = {}
     for key, content in contents.items():
@@ -173,14 +173,7 @@ def compare_latency(
         for _ in range(3):
             it.invoke()
         interps[key] = it
-    times: dict[str, list[float]] = {k: [] for k in interps}
-    for _ in range(repeats):
-        for key, it in interps.items():
-            t0 = time.perf_counter()
-            for _ in range(invokes):
-                it.invoke()
-            times[key].append((time.perf_counter() - t0) / invokes * 1e6)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    return interleaved_latency_us(interps, repeats=repeats, invokes=invokes)
 
 
 # Ops that follow the form in the in-context checks: ``(name, f(y), dy/d(form output))``. Inside a model
