@@ -530,7 +530,10 @@ def _register(origin: str, name: str, fn: Callable[..., Any], locals_: dict[str,
         _check_signature(name, "derivative", o["derivative"], params)
     if o["gradient"] is not None:
         if o["derivative"] is None:
-            raise TypeError(f"{name}: gradient= needs derivative= too (it computes upstream * derivative(x)).")
+            raise TypeError(
+                f"{name}: gradient= needs derivative= too (gradient(upstream, x) must equal upstream * derivative(x)); "
+                "pass derivative=<d(x), the analytic derivative> as well, or drop gradient= and let autodiff differentiate fn."
+            )
         _check_signature(name, "gradient", o["gradient"], params, weights=("x",))
     if o["reference"] is not None:
         _check_signature(name, "reference", o["reference"], params, weights=())
