@@ -287,3 +287,16 @@ def test_the_exporter_traces_the_automatic_lowering_when_a_provider_gives_one(sq
         assert "RELU6" in ops and "SQRT" not in ops, ops
     finally:
         registry.set_auto_lowering_provider(previous)
+
+
+def test_gradient_without_derivative_or_not_callable_names_the_fix():
+    """``gradient=`` is ``upstream * derivative(x)`` in one call: alone, or not a function, it is refused."""
+
+    def gated(x):
+        return x * keras_acts._ops.sigmoid(x)
+
+    with pytest.raises(TypeError, match=r"pass derivative=.*or drop gradient="):
+        keras_acts.register_activation("t_grad_alone", gated, gradient=lambda upstream, x: upstream)
+    with pytest.raises(TypeError, match="gradient must be callable"):
+        keras_acts.register_activation("t_grad_int", gated, derivative=lambda x: x, gradient=3)
+    assert not {"t_grad_alone", "t_grad_int"} & set(registry.list_activations())
