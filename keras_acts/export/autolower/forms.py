@@ -15,7 +15,7 @@ Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and 
   ``x sigmoid(b x)`` is exactly ``B(s) = s`` with ``a = b`` (an exact rewrite).
 * ``clip``: ``P(v) + r relu(x - hi) + l relu(lo - x)``, ``v = relu6(k x - k lo) / 3`` (the input
   clipped to ``[lo, hi]`` and rescaled to ``[0, 2]``: MUL, ADD with a fused RELU6, MUL): piecewise
-  polynomials with linear (or constant) tails, e.g. a smooth clipped cubic.
+  polynomials with linear (or constant) tails, e.g. SmeLU.
 * ``cpoly``: ``a1 c + R(c) + r relu(x - hi) + l relu(lo - x)``, ``c = clip(k x + b, -1, 1)`` (a MUL/ADD
   with a fused RELU_N1_TO_1): clipped polynomials, centred on the interval; ``c`` keeps the input's
   codes when the interval's width is the input range over an integer and its centre on the input grid,
@@ -263,9 +263,9 @@ def _cpoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
                 r = q(c * r, "rc", floor=into)
         y = r
         if a1:
-            # the big linear term is added last and first (its input is c, or a1 c: both keep c's codes), so
-            # the only coarse rounding is this ADD's; the converter's calibration widening then reaches the
-            # first input, whose range already contains the sum's for a1 >= max |f| on the interval
+            # the big linear term is the first operand of the last ADD (c, or a1 c: both keep c's codes), so
+            # the only coarse rounding is this ADD's; the converter's calibration widening (docs/AUTO_LOWERING.md)
+            # gives a dead operand the sum's range too, which for c (a1 = 1) on [-1, 1] and |f| <= 1 is no change
             lin = c if a1 == 1.0 else q(c * a1, "lin")
             y = q(lin + r, "with_lin", floor="with_right" if p["right"] else "with_left" if p["left"] else None)
         if p["right"]:
