@@ -426,26 +426,28 @@ def test_edgetpu_export_uses_an_automatic_coral_only_form(registered):
 
 @pytest.mark.parametrize("name,k,b", [("t_clipped_cubic", 1.0, 0.0), ("t_clipped_quintic", 0.5, 0.0)])
 def test_clipped_polynomial_is_clipped_on_the_input_grid(registered, name, k, b):
-    """The cpoly family finds the knots and clips exactly there: ``c = clip(k x + b, -1, 1)`` with the
-    interval's width the input range over an integer (so ``c`` keeps the input's int8 codes), and its
-    fitted forms equal the function (NumPy float64 and the traced TF body)."""
+    """The search chooses a clipped polynomial (cpoly) that clips exactly at the knots: ``c = clip(k x + b,
+    -1, 1)`` with the interval's width the input range over an integer (so ``c`` keeps the input's int8
+    codes); every cpoly candidate it verified equals the function (NumPy float64 and the traced TF body)."""
     import tensorflow as tf
 
     from keras_acts.export.autolower import forms
 
+    result = al.lowering_for(registered[name], {}, "cpu")  # cached by the export test
+    assert result.ok and result.chosen.spec["kind"] == "cpoly", result.message
     reference = SPECS[name][1]
     x = np.linspace(-8.0, 8.0, 4001)
     f = reference(x)
-    step = np.ptp(f) / 255.0
-    found = [spec for spec, _err in forms.candidates(x, f, 1e-6, 0.3 * step) if spec.kind == "cpoly"]
-    assert found, "no clipped-polynomial candidate"
-    for spec in found:
+    verified = [forms.FormSpec.from_dict(c.spec) for c in result.candidates if c.spec["kind"] == "cpoly"]
+    assert verified
+    for spec in verified:
         p = spec.params
         assert (p["k"], p["b"]) == (k, b), spec.describe()
         assert 16.0 / (2.0 / p["k"]) == round(16.0 / (2.0 / p["k"]))  # width = input range / an integer
         np.testing.assert_allclose(forms.evaluate(spec, x), f, atol=1e-9)
         traced = forms.body(spec)(tf.constant(x[None], tf.float32), forms.ExportPoints()).numpy()[0]
         np.testing.assert_allclose(traced, f, atol=2e-6)
-    # the search chooses one of them (exact clip: well inside the budget alone and in context)
-    result = al.lowering_for(registered[name], {}, "cpu")
-    assert result.ok and result.chosen.spec["kind"] == "cpoly", result.message
+    # the knots are located to one sample (the interval is then snapped to the input grid)
+    lo, hi, left, right = forms.clip_interval(x, f, 0.3 * np.ptp(f) / 255.0 / 4.0)
+    assert (left, right) == (0.0, 0.0)
+    assert -1.0 / k <= lo < -0.8 / k and 0.8 / k < hi <= 1.0 / k, (lo, hi)
