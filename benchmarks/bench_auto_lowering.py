@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             "plain_outside": plain.get("outside"),
             "plain_latency_us": plain.get("latency_us"),
             "message": r.message,
+            "candidates": [
+                {"form": k.form, "ops": len(k.ops), "verdict": k.verdict, "latency_us": round(k.latency_us, 1),
+                 "settings": {n: round(v, 2) for n, v in k.settings.items()}}
+                for k in r.candidates
+            ],
         }
         rows.append(row)
         print(json.dumps(row), flush=True)

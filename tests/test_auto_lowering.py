@@ -32,6 +32,15 @@ def _np_sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+def _clipped_cubic(c):
+    return 1.5 * c - 0.5 * c * c * c
+
+
+def _clipped_quintic(c):
+    c2 = c * c
+    return c * (15.0 - 10.0 * c2 + 3.0 * c2 * c2) / 8.0
+
+
 # name -> (training math with keras_acts._ops, NumPy float64 reference, formula)
 SPECS = {
     "t_erf_gate": (  # self-gated, g from erf
@@ -53,6 +62,16 @@ SPECS = {
         lambda x: K.where(x >= 1.0, x, K.where(x <= -1.0, 0.0 * x, K.square(x + 1.0) * 0.25)),
         lambda x: np.where(x >= 1, x, np.where(x <= -1, 0.0, (x + 1) ** 2 / 4)),
         "0 below -1, (x + 1)^2 / 4 on [-1, 1], x above 1",
+    ),
+    "t_clipped_cubic": (  # piecewise polynomial: a smooth clipped cubic, C1 knots at -1 and 1, slope 1.5 at 0
+        lambda x: _clipped_cubic(K.clip(x, -1.0, 1.0)),
+        lambda x: _clipped_cubic(np.clip(x, -1.0, 1.0)),
+        "1.5 c - 0.5 c^3, c = clip(x, -1, 1)",
+    ),
+    "t_clipped_quintic": (  # piecewise polynomial: an odd smootherstep, C2 knots at -2 and 2
+        lambda x: _clipped_quintic(K.clip(x * 0.5, -1.0, 1.0)),
+        lambda x: _clipped_quintic(np.clip(x * 0.5, -1.0, 1.0)),
+        "(15 c - 10 c^3 + 3 c^5) / 8, c = clip(x / 2, -1, 1)",
     ),
     "t_squareplus": (  # squareplus (Barron 2021), b = 4: square-root based, the README's worked example
         lambda x: 0.5 * (x + K.sqrt(K.square(x) + 4.0)),
@@ -270,7 +289,8 @@ def test_calibrated_range_is_the_activations_input_range(registered):
     assert lo == pytest.approx(float(dense_out.min()), rel=1e-5) and hi == pytest.approx(float(dense_out.max()), rel=1e-5)
 
 
-def test_qat_formulation_matches_the_int8_model_of_the_form(registered):
+@pytest.mark.parametrize("name", ["t_logish", "t_clipped_cubic"])  # a gate and a clipped polynomial (cpoly)
+def test_qat_formulation_matches_the_int8_model_of_the_form(registered, name):
     """QAT parity: the QAT formulation (fake-quants with ranges calibrated on -8..8) vs the int8 TFLite model
     of the same form: >= 99 % of outputs within 2 LSB over every int8 input code."""
     import tensorflow as tf
@@ -279,7 +299,7 @@ def test_qat_formulation_matches_the_int8_model_of_the_form(registered):
     from keras_acts.export.runner import make_interpreter
     from keras_acts.quantization.formulations import QATForm
 
-    result = al.lowering_for(registered["t_logish"], {}, "cpu")
+    result = al.lowering_for(registered[name], {}, "cpu")
     form = result.qat
     assert isinstance(form, QATForm) and form.moving, form
     content = verify.convert(result.fn, -8.0, 8.0)
@@ -329,8 +349,8 @@ def test_entries_with_lowerings_are_left_alone():
         assert not al.applies(entry, "cpu"), entry.name
 
 
-@pytest.mark.parametrize("bound", [8.0, 20.0])
-def test_engine_qat_model_exports_with_int8_parity(registered, bound):
+@pytest.mark.parametrize("name,bound", [("t_logish", 8.0), ("t_logish", 20.0), ("t_clipped_cubic", 8.0)])
+def test_engine_qat_model_exports_with_int8_parity(registered, name, bound):
     """The QAT engine trains an automatically lowered activation in its QAT formulation; the QAT model and
     its int8 export agree: >= 99 % of outputs within 2 LSB, every op int8, one XNNPACK partition with every
     op inside it, and the int8 graph is the formulation's QAT chain (no guard read).
@@ -346,13 +366,13 @@ def test_engine_qat_model_exports_with_int8_parity(registered, bound):
     from keras_acts.export.runner import make_interpreter
     from keras_acts.quantization import engine
 
-    result = al.lowering_for(registered["t_logish"], {}, "cpu")
+    result = al.lowering_for(registered[name], {}, "cpu")
     assert result.ok
     width = 64
     grid = np.linspace(-bound, bound, width * 64, dtype=np.float32).reshape(64, width)
     grid = np.concatenate([grid, np.random.default_rng(0).permutation(grid.ravel()).reshape(64, width)])
     inp = keras.Input((width,))
-    model = keras.Model(inp, keras_acts.layers.Activation("t_logish")(inp))
+    model = keras.Model(inp, keras_acts.layers.Activation(name)(inp))
     q = quantization.quantize_model(model, calibration_data=grid)
     assert engine.is_qat_model(q)
     content = keras_acts.export.to_tflite(
@@ -373,13 +393,17 @@ def test_engine_qat_model_exports_with_int8_parity(registered, bound):
     lsb = np.abs(np.stack(outs) - (np.round(got / s_out) + z_out))
     assert np.mean(lsb <= 2) >= 0.99, (np.mean(lsb <= 2), lsb.max())
     ops = [d["op"] for d in keras_acts.export.fidelity.op_details(content)]
-    assert "LOG" not in ops and ("TANH" in ops or "LOGISTIC" in ops), ops  # the automatic form, not the training math
+    # the automatic form, not the training math (LOG for Logish; a standalone RELU_N1_TO_1, which XNNPACK
+    # refuses, and a float POW or MULs for the clipped cubic)
+    assert "LOG" not in ops and "RELU_N1_TO_1" not in ops, ops
     body = Counter(op for op in ops if op not in ("QUANTIZE", "DEQUANTIZE"))
-    assert body == Counter(result.qat.ops), (ops, result.qat.ops)  # the QAT chain: no guard read
+    fused = ("RELU", "RELU6", "RELU_N1_TO_1")  # fused into the MUL/ADD before them
+    assert body == Counter(op for op in result.qat.ops if op not in fused), (ops, result.qat.ops)  # no guard read
+    qat_ops = [op for op in result.qat.ops if op not in fused]
     if result.chosen.spec["params"].get("guard"):  # the post-training form carries the guard, QAT does not
-        assert len(result.qat.ops) < len(result.chosen.ops)
-    else:  # a prescaled gate has no guard: the same chain
-        assert len(result.qat.ops) == len(result.chosen.ops)
+        assert len(qat_ops) < len(result.chosen.ops)
+    else:  # a prescaled gate or a clipped polynomial has no guard: the same chain
+        assert len(qat_ops) == len(result.chosen.ops)
     plan = xnnpack_plan(content)
     assert plan.partitions == 1 and plan.is_whole, plan.summary()
 
@@ -398,3 +422,32 @@ def test_edgetpu_export_uses_an_automatic_coral_only_form(registered):
     assert report.compatible and report.mapped_fraction == 1.0, str(report)
     ops = [d["op"] for d in keras_acts.export.fidelity.op_details(content)]
     assert "ERF" not in ops and "GELU" not in ops, ops
+
+
+@pytest.mark.parametrize("name,k,b", [("t_clipped_cubic", 1.0, 0.0), ("t_clipped_quintic", 0.5, 0.0)])
+def test_clipped_polynomial_is_clipped_on_the_input_grid(registered, name, k, b):
+    """The search chooses a clipped polynomial (cpoly) that clips exactly at the knots: ``c = clip(k x + b,
+    -1, 1)`` with the interval's width the input range over an integer (so ``c`` keeps the input's int8
+    codes); every cpoly candidate it verified equals the function (NumPy float64 and the traced TF body)."""
+    import tensorflow as tf
+
+    from keras_acts.export.autolower import forms
+
+    result = al.lowering_for(registered[name], {}, "cpu")  # cached by the export test
+    assert result.ok and result.chosen.spec["kind"] == "cpoly", result.message
+    reference = SPECS[name][1]
+    x = np.linspace(-8.0, 8.0, 4001)
+    f = reference(x)
+    verified = [forms.FormSpec.from_dict(c.spec) for c in result.candidates if c.spec["kind"] == "cpoly"]
+    assert verified
+    for spec in verified:
+        p = spec.params
+        assert (p["k"], p["b"]) == (k, b), spec.describe()
+        assert 16.0 / (2.0 / p["k"]) == round(16.0 / (2.0 / p["k"]))  # width = input range / an integer
+        np.testing.assert_allclose(forms.evaluate(spec, x), f, atol=1e-9)
+        traced = forms.body(spec)(tf.constant(x[None], tf.float32), forms.ExportPoints()).numpy()[0]
+        np.testing.assert_allclose(traced, f, atol=2e-6)
+    # the knots are located to one sample (the interval is then snapped to the input grid)
+    lo, hi, left, right = forms.clip_interval(x, f, 0.3 * np.ptp(f) / 255.0 / 4.0)
+    assert (left, right) == (0.0, 0.0)
+    assert -1.0 / k <= lo < -0.8 / k and 0.8 / k < hi <= 1.0 / k, (lo, hi)

@@ -6,7 +6,8 @@ backend, parameters bound), a target and an input range, and:
 1. fits candidate forms built only from ops the target's runtime takes in int8
    (:mod:`keras_acts.export.autolower.forms`: exact rewrites such as piecewise-linear functions as
    RELU hinges and ``x sigmoid(b x)`` as MUL+LOGISTIC; gated forms ``A(s) + x B(s)`` around a
-   LOGISTIC or TANH gate; piecewise polynomials with linear tails; plain polynomials), keeping
+   LOGISTIC or TANH gate; piecewise polynomials with linear tails; clipped polynomials
+   ``P(clip(k x + b, -1, 1))``, centred and clipped exactly on the input's int8 grid; plain polynomials), keeping
    those whose float error is a small fraction of an output step;
 2. verifies them, cheapest first, on the installed LiteRT
    (:mod:`keras_acts.export.autolower.verify`): the one-activation model converted to all-int8,
@@ -61,7 +62,7 @@ BUDGET_LSB = 1.5
 """Largest accepted error, in output quantization steps (an ideal int8 model has 0.5)."""
 DEFAULT_RANGE = (-8.0, 8.0)
 AUTO_TARGETS = ("cpu", "int8", "edgetpu")
-ALGORITHM_VERSION = 5  # part of the cache key: bump when the search or the forms change
+ALGORITHM_VERSION = 6  # part of the cache key: bump when the search or the forms change (6: cpoly)
 CACHE_ENV = "KERAS_ACTS_AUTO_LOWERING_CACHE"
 CACHE_DIR_ENV = "KERAS_ACTS_CACHE_DIR"
 # A fit is verified only when its float error is below this many (estimated) output steps: int8

@@ -15,7 +15,12 @@ Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and 
   ``x sigmoid(b x)`` is exactly ``B(s) = s`` with ``a = b`` (an exact rewrite).
 * ``clip``: ``P(v) + r relu(x - hi) + l relu(lo - x)``, ``v = relu6(k x - k lo) / 3`` (the input
   clipped to ``[lo, hi]`` and rescaled to ``[0, 2]``: MUL, ADD with a fused RELU6, MUL): piecewise
-  polynomials with linear (or constant) tails, e.g. a smooth clipped cubic.
+  polynomials with linear (or constant) tails, e.g. SmeLU.
+* ``cpoly``: ``a1 c + R(c) + r relu(x - hi) + l relu(lo - x)``, ``c = clip(k x + b, -1, 1)`` (a MUL/ADD
+  with a fused RELU_N1_TO_1): clipped polynomials, centred on the interval; ``c`` keeps the input's
+  codes when the interval's width is the input range over an integer and its centre on the input grid,
+  and the big linear term ``a1 c`` is added last to the small remainder ``R`` (e.g. a smooth clipped
+  cubic ``1.5 c - 0.5 c^3 = c + c (0.5 - 0.5 c^2)``).
 * ``hinge``: ``c0 + c1 x + sum w_i relu(x - k_i)`` (ADD with a fused RELU per kink): piecewise-linear
   functions, exactly.
 * ``poly``: ``P(x)`` on the whole range.
@@ -76,6 +81,16 @@ class FormSpec:
             return text
         if self.kind == "clip":
             text = f"P{len(p['coeffs']) - 1}(v), v = relu6({p['k']:.4g} (x - {p['lo']:.4g})) / 3"
+            if p["right"]:
+                text += f" + {p['right']:.4g} relu(x - {p['hi']:.4g})"
+            if p["left"]:
+                text += f" + {p['left']:.4g} relu({p['lo']:.4g} - x)"
+            return text
+        if self.kind == "cpoly":
+            c = f"clip({'' if p['k'] == 1.0 else format(p['k'], '.4g') + ' '}x{'' if not p['b'] else format(p['b'], '+.4g')}, -1, 1)"
+            rest = f"R{len(p['coeffs']) - 1}(c)" + (" in c^2" if p.get("parity") is not None else "")
+            lin = "" if not p["a1"] else ("c + " if p["a1"] == 1.0 else f"{p['a1']:.4g} c + ")
+            text = f"{lin}{rest}, c = {c}"
             if p["right"]:
                 text += f" + {p['right']:.4g} relu(x - {p['hi']:.4g})"
             if p["left"]:
@@ -219,6 +234,52 @@ def _clip_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     return body
 
 
+def _cpoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    def body(x: Any, q: Any) -> Any:
+        k, b = float(p["k"]), float(p["b"])
+        if k == 1.0 and b == 0.0:
+            # clip(x, -1, 1) alone is a standalone RELU_N1_TO_1, which XNNPACK refuses in int8 (and a MUL by
+            # 1 is folded away): (x / 2) + (x / 2) with the clip fused into the ADD; both steps keep x's codes
+            h = q(x * 0.5, "half")
+            pre = h + h
+        else:
+            pre = x * k if b == 0.0 else q(x * k, "kx") + b
+        # the clip fuses into the MUL/ADD before it (fused RELU_N1_TO_1, taken by XNNPACK in int8)
+        c = q(tf.clip_by_value(pre, -1.0, 1.0), "c")
+        coeffs = p["coeffs"]
+        a1 = float(p["a1"])
+        into = "with_lin" if a1 else ("with_right" if p["right"] else "with_left" if p["left"] else None)
+        parity = p.get("parity")
+        if parity is None:
+            r = _horner(q, c, coeffs, "r", floor=into)
+        else:
+            # an odd (even) remainder as c Q(c^2) (Q(c^2)): one MUL per two degrees
+            t = q(c * c, "t")
+            half = coeffs[parity::2]
+            r = _horner(q, t, half, "r", floor=None if parity else into)
+            if parity:
+                r = q(c * r, "rc", floor=into)
+        y = r
+        if a1:
+            # the big linear term is the first operand of the last ADD (c, or a1 c: both keep c's codes), so
+            # the only coarse rounding is this ADD's; the converter's calibration widening (docs/AUTO_LOWERING.md)
+            # gives a dead operand the sum's range too, which for c (a1 = 1) on [-1, 1] and |f| <= 1 is no change
+            lin = c if a1 == 1.0 else q(c * a1, "lin")
+            y = q(lin + r, "with_lin", floor="with_right" if p["right"] else "with_left" if p["left"] else None)
+        if p["right"]:
+            rt = q(tf.nn.relu(x - float(p["hi"])), "right")  # ADD with a fused RELU
+            y = q(y + q(rt * float(p["right"]), "right_w", floor="with_right"), "with_right",
+                  floor="with_left" if p["left"] else None)
+        if p["left"]:
+            lt = q(tf.nn.relu(q(x * -1.0, "neg") + float(p["lo"])), "left")  # MUL(-1), ADD with a fused RELU
+            y = q(y + q(lt * float(p["left"]), "left_w", floor="with_left"), "with_left")
+        return y
+
+    return body
+
+
 def _hinge_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     import tensorflow as tf
 
@@ -313,7 +374,7 @@ def _gate2_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     return body
 
 
-_BODIES = {"gate2": _gate2_body, "abs": _abs_body, "split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
+_BODIES = {"cpoly": _cpoly_body, "gate2": _gate2_body, "abs": _abs_body, "split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
 
 
 def body(spec: FormSpec) -> Callable[[Any, Any], Any]:
@@ -351,6 +412,10 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
     if spec.kind == "clip":
         w = np.clip(p["k"] * (x - p["lo"]), 0.0, 6.0) / 3.0
         return _np_horner(w, p["coeffs"]) + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
+    if spec.kind == "cpoly":
+        c = np.clip(p["k"] * x + p["b"], -1.0, 1.0)
+        y = p["a1"] * c + _np_horner(c, p["coeffs"])
+        return y + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
     if spec.kind == "hinge":
         y = p["c0"] + p["c1"] * x
         for w, k in zip(p["w"], p["k"]):
@@ -392,7 +457,7 @@ def ops_of(spec: FormSpec, calibrates: bool = True) -> tuple[str, ...]:
         x = tf.compat.v1.placeholder(tf.float32, (1, 4))
         body(spec)(x, ExportPoints() if calibrates else _QATShape())
     kinds = {"Mul": "MUL", "AddV2": "ADD", "Add": "ADD", "Sub": "SUB", "Sigmoid": "LOGISTIC", "Tanh": "TANH",
-             "Relu": "RELU", "Relu6": "RELU6"}
+             "Relu": "RELU", "Relu6": "RELU6", "ClipByValue": "RELU_N1_TO_1"}
     for op in graph.get_operations():
         if op.type in kinds:
             names.append(kinds[op.type])
@@ -400,8 +465,8 @@ def ops_of(spec: FormSpec, calibrates: bool = True) -> tuple[str, ...]:
 
 
 def cost(ops: Sequence[str]) -> float:
-    """Estimated relative latency of ``ops``, to order candidates (fused RELU/RELU6 are free)."""
-    return sum(_OP_COST.get(op, 1.0) for op in ops if op not in ("RELU", "RELU6"))
+    """Estimated relative latency of ``ops``, to order candidates (fused RELU/RELU6/RELU_N1_TO_1 are free)."""
+    return sum(_OP_COST.get(op, 1.0) for op in ops if op not in ("RELU", "RELU6", "RELU_N1_TO_1"))
 
 
 # --- fitting -------------------------------------------------------------------------------------
@@ -555,6 +620,106 @@ def fit_clip(x: np.ndarray, f: np.ndarray, lo: float, hi: float, deg: int, right
         "clip",
         {"lo": float(lo), "hi": float(hi), "k": float(k), "coeffs": [float(c) for c in coef],
          "right": float(right), "left": float(left)},
+    )
+
+
+def clip_interval(x: np.ndarray, f: np.ndarray, tol: float) -> tuple[float, float, float, float] | None:
+    """``(lo, hi, left_slope, right_slope)`` located to the sample spacing: beyond ``[lo, hi]`` ``f`` is linear.
+
+    Like :func:`linear_tails` (each tail grown from its end of the range while a line through its first and
+    last samples fits within ``tol``), but the tail's length is bisected instead of grown in steps of 1/64
+    of the range, so a clipped polynomial's knots are found to one sample (the ``cpoly`` family clips at
+    them). None when neither tail covers 1/16 of the range or the interval left is under 1/64 (a clipped
+    cubic on -20..20 keeps 1/20).
+    """
+    n = len(x)
+
+    def fits(idx: np.ndarray, m: int) -> bool:
+        sel = idx[:m]
+        sl = (f[sel[-1]] - f[sel[0]]) / (x[sel[-1]] - x[sel[0]])
+        return bool(np.abs(f[sel[0]] + sl * (x[sel] - x[sel[0]]) - f[sel]).max() <= tol)
+
+    def tail(idx: np.ndarray) -> tuple[int, float]:
+        if not fits(idx, n // 16):
+            return 1, 0.0
+        good, bad = n // 16, n - n // 16
+        if fits(idx, bad):
+            return 1, 0.0  # (almost) linear on the whole range: no clip
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            good, bad = (mid, bad) if fits(idx, mid) else (good, mid)
+        # the slope from the outer half of the tail (its inner end bends into the polynomial by up to tol)
+        sel = idx[: max(2, good // 2)]
+        slope = float(np.polyfit(x[sel], f[sel], 1)[0])
+        return good, 0.0 if abs(slope) * float(x[-1] - x[0]) <= tol else slope
+
+    right_n, right_s = tail(np.arange(n - 1, -1, -1))
+    left_n, left_s = tail(np.arange(n))
+    if right_n <= 1 and left_n <= 1:
+        return None
+    hi = float(x[n - right_n]) if right_n > 1 else float(x[-1])
+    lo = float(x[left_n - 1]) if left_n > 1 else float(x[0])
+    if hi - lo < (x[-1] - x[0]) / 64:
+        return None
+    return lo, hi, (-left_s if left_n > 1 else 0.0), (right_s if right_n > 1 else 0.0)
+
+
+def _centred_on_input_grid(x_lo: float, x_hi: float, lo: float, hi: float, extra: int = 0) -> tuple[float, float]:
+    """A clip interval ``[lo', hi']`` around ``[lo, hi]`` on which ``clip(k x + b, -1, 1)`` keeps x's codes.
+
+    The int8 input grid is ``s_in = (x_hi - x_lo) / 255`` times an integer; the clipped ``c`` is calibrated
+    on ``[-1, 1]`` (step ``2 / 255``). With a width ``(x_hi - x_lo) / m`` (``m`` an integer), ``k = 2 /
+    width`` maps one input step onto ``m`` steps of ``c``, and with the centre a multiple of ``s_in / m``
+    the offset ``b`` is a whole number of ``c``'s steps, so ``c`` is never rounded.
+    """
+    span = x_hi - x_lo
+    m = max(1, int(math.floor(span / max(hi - lo, 1e-12))) + extra)
+    width = span / m
+    unit = span / 255.0 / m
+    centre = unit * round(0.5 * (lo + hi) / unit)
+    return float(centre - 0.5 * width), float(centre + 0.5 * width)
+
+
+def fit_cpoly(
+    x: np.ndarray, f: np.ndarray, lo: float, hi: float, deg: int, right: float, left: float, linear: str
+) -> FormSpec:
+    """Fits ``a1 c + R(c) + right relu(x - hi) + left relu(lo - x)``, ``c = clip(k x + b, -1, 1)``.
+
+    ``k = 2 / (hi - lo)``, ``b = -k (lo + hi) / 2``: ``c`` is the input clipped to ``[lo, hi]`` and centred,
+    so an odd (even) polynomial stays odd (even) and its Horner intermediates stay small. ``P = a1 c + R``
+    is fitted near-minimax (degree ``deg``); ``linear`` picks ``a1``: ``"none"`` (0, ``P`` in Horner),
+    ``"one"`` (1: ``c`` is added as it is, no MUL) or ``"best"`` (the slope that minimises the range of
+    ``R``). An odd or even ``R`` is evaluated in ``c^2``.
+    """
+    k = 2.0 / (hi - lo)
+    b = -k * 0.5 * (lo + hi)
+    b = 0.0 if abs(b) < 1e-12 else b
+    c = np.clip(k * x + b, -1.0, 1.0)
+    rest = f - right * np.maximum(x - hi, 0.0) - left * np.maximum(lo - x, 0.0)
+    coef = _fit_dropping([c**j for j in range(deg + 1)], rest, [(c, 0, deg + 1)])
+    big = max(float(np.abs(coef).max()), 1e-30)
+    parity = None
+    for par in (1, 0):
+        if np.abs(coef[1 - par :: 2]).max(initial=0.0) <= 1e-6 * big:
+            coef[1 - par :: 2] = 0.0
+            parity = par
+            break
+    a1 = 0.0
+    if linear != "none":
+        p_c = _np_horner(c, coef)
+        slope = max(float(np.abs(_np_horner(np.linspace(-1.0, 1.0, 201), np.polynomial.polynomial.polyder(coef))).max()), 1e-12)
+        a1s = np.linspace(-2.0, 2.0, 801) * slope
+        a1 = float(a1s[int(np.argmin([np.ptp(p_c - a * c) for a in a1s]))])
+        a1 = float(f"{a1:.4g}")
+        if linear == "one":
+            a1 = 1.0
+    coef[1] -= a1
+    if parity == 0 and a1:
+        parity = None
+    return FormSpec(
+        "cpoly",
+        {"lo": float(lo), "hi": float(hi), "k": float(k), "b": float(b), "a1": a1,
+         "coeffs": [float(v) for v in coef], "parity": parity, "right": float(right), "left": float(left)},
     )
 
 
@@ -826,6 +991,24 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
             for deg in range(1, 9):
                 if consider(fit_clip(xf, ff, a, b, deg, right, left)):
                     break
+    # clipped polynomials, centred: the knots located to one sample, the interval also snapped to the
+    # input's int8 grid (c then keeps the input's codes); a1 c added last (see fit_cpoly)
+    interval = clip_interval(x, f, max(tol, max_float_err / 4))
+    if interval is not None:
+        lo, hi, left, right = interval
+        # the located interval itself only when no snapped one fits (its c is rounded: measured 1.0-1.3 LSB
+        # for the smooth clipped cubic where the snapped clip(x, -1, 1) gives 0.85)
+        snapped = dict.fromkeys(_centred_on_input_grid(float(x[0]), float(x[-1]), lo, hi, e) for e in (0, 1))
+        for group in (list(snapped), [(lo, hi)]):
+            found = False
+            for a, b in group:
+                for linear in ("one", "best", "none"):
+                    for deg in range(2, 9):
+                        if consider(fit_cpoly(xf, ff, a, b, deg, right, left, linear)):
+                            found = True
+                            break
+            if found:
+                break
     for deg in range(1, 9):
         if consider(fit_poly(xf, ff, deg)):
             break
