@@ -18,7 +18,9 @@ Besides thin aliases, these carry the edge-value guarantees cheaply:
   ``tf.custom_gradient`` under tf_keras.
 * :data:`FUSED` (torch) -- single ATen kernels for swish, hard_swish, gelu, mish and hard_sigmoid
   and their backward kernels, behind one read-only finiteness check per call
-  (:func:`input_scope` shares it between the forward and the backward pass).
+  (:func:`input_scope` shares it between the forward and the backward pass); and, in eager mode,
+  hard_tanh and prelu as ``autograd.Function`` s whose backward passes are one to three ATen kernels
+  (autograd's own ``clamp``/``clamp_min`` backward is a slow ``where``).
 * :func:`if_finite` -- in TensorFlow graphs without XLA, the unguarded (fusable) form where a
   reduction shows the input is finite, the guarded one otherwise.
 * :func:`bn_safe_tanh` / :func:`bn_safe_softplus` -- a tanh and a softplus that TensorFlow
@@ -47,7 +49,8 @@ FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 # Single-kernel forms of some activations and their derivatives, where the backend has them and
 # op-by-op evaluation is much slower (torch eager; filled in below). Keys: "silu", "hard_silu",
-# "gelu", "mish", "hard_sigmoid", "celu", "<name>_derivative" (``d(x)``) and "<name>_backward"
+# "gelu", "mish", "hard_sigmoid", "celu", "hard_tanh", "prelu" (``prelu(x, alpha)``, None where the
+# composite form must run), "<name>_derivative" (``d(x)``) and "<name>_backward"
 # (``upstream * d(x)`` in one kernel: ``backward(upstream, x)``). Empty on tensorflow (MulNoNan keeps the
 # guard in one op and the graph optimizer fuses) and jax (every activation is jitted into one kernel).
 FUSED: dict[str, Callable[..., Any]] = {}
@@ -627,7 +630,8 @@ else:
         parent = node.next_functions[0][0]
         return parent is x.grad_fn if x.grad_fn is not None else getattr(parent, "variable", None) is x
 
-    # The autograd nodes of the kernels in FUSED: their backward is the FUSED "<name>_backward" kernel.
+    # The autograd nodes of the forms in FUSED for a finite input (mish: _MishFn, which saves tanh(softplus(x))
+    # as Keras does; the others: the kernel's own node, whose backward is the FUSED "<name>_backward" kernel).
     _NATIVE_NODES = frozenset(
         {"SiluBackward0", "HardswishBackward0", "GeluBackward0", "MishBackward0", "_MishFnBackward", "CeluBackward0"}
     )
