@@ -517,11 +517,14 @@ else:
             """``x * tanh(softplus(x))`` keeping ``t = tanh(softplus(x))`` for the backward pass, as Keras's
             op-by-op autograd does (the same two saved tensors, ``x`` and ``t``; no more memory than
             Keras's), but with no intermediate autograd nodes, ``tanh`` in place on softplus's output and
-            the backward pass in one buffer: ``u = upstream * x``, ``tanh_backward`` and
-            ``softplus_backward`` in place on it, then ``+ upstream * t`` (four passes). ATen's
-            ``mish_backward`` (only ``x`` saved) recomputes ``exp``, ``log1p``, ``tanh`` and a sigmoid
-            (18 ms per 2^22 float32, more than this whole backward pass). For finite float32/float64
-            inputs (at +inf the product rule gives ``inf * 0``); gradients bit for bit Keras's.
+            the backward pass in one buffer: ``u = upstream * (1 - t^2)`` (``tanh_backward``), times
+            ``sigmoid(x)`` (``softplus_backward``) and ``x`` in place, then ``+ upstream * t`` (four
+            passes). ATen's ``mish_backward`` (only ``x`` saved) recomputes ``exp``, ``log1p``, ``tanh``
+            and a sigmoid (18 ms per 2^22 float32, more than this whole backward pass). ``x`` comes last
+            in the product, after the factor that vanishes where ``|x|`` is huge: Keras's order
+            (``upstream * x`` first) overflows to ``inf * 0 = NaN`` near the dtype's largest values
+            (``x = -3e38``, upstream 2 in float32). For finite float32/float64 inputs (at +-inf the
+            product rule gives ``inf * 0``); gradients within a few ulps of Keras's.
             """
 
             @staticmethod
@@ -533,10 +536,9 @@ else:
             @staticmethod
             def backward(ctx: Any, upstream: Any) -> Any:
                 x, t = ctx.saved_tensors
-                u = upstream * x
-                _aten.tanh_backward.grad_input(u, t, grad_input=u)
+                u = _aten.tanh_backward(upstream, t)
                 _aten.softplus_backward.grad_input(u, x, 1.0, 20.0, grad_input=u)
-                return u.add_(upstream * t)
+                return u.mul_(x).add_(upstream * t)
 
         def _mish(x: Any) -> Any:
             if _surely_finite(x):
