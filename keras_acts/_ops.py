@@ -18,7 +18,9 @@ Besides thin aliases, these carry the edge-value guarantees cheaply:
   ``tf.custom_gradient`` under tf_keras.
 * :data:`FUSED` (torch) -- single ATen kernels for swish, hard_swish, gelu, mish and hard_sigmoid
   and their backward kernels, behind one read-only finiteness check per call
-  (:func:`input_scope` shares it between the forward and the backward pass).
+  (:func:`input_scope` shares it between the forward and the backward pass); and, in eager mode,
+  hard_tanh and prelu as ``autograd.Function`` s whose backward passes are one to three ATen kernels
+  (autograd's own ``clamp``/``clamp_min`` backward is a slow ``where``).
 * :func:`if_finite` -- in TensorFlow graphs without XLA, the unguarded (fusable) form where a
   reduction shows the input is finite, the guarded one otherwise.
 * :func:`bn_safe_tanh` / :func:`bn_safe_softplus` -- a tanh and a softplus that TensorFlow
@@ -47,7 +49,8 @@ FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 # Single-kernel forms of some activations and their derivatives, where the backend has them and
 # op-by-op evaluation is much slower (torch eager; filled in below). Keys: "silu", "hard_silu",
-# "gelu", "mish", "hard_sigmoid", "celu", "<name>_derivative" (``d(x)``) and "<name>_backward"
+# "gelu", "mish", "hard_sigmoid", "celu", "hard_tanh", "prelu" (``prelu(x, alpha)``, None where the
+# composite form must run), "<name>_derivative" (``d(x)``) and "<name>_backward"
 # (``upstream * d(x)`` in one kernel: ``backward(upstream, x)``). Empty on tensorflow (MulNoNan keeps the
 # guard in one op and the graph optimizer fuses) and jax (every activation is jitted into one kernel).
 FUSED: dict[str, Callable[..., Any]] = {}
@@ -433,6 +436,117 @@ else:
                 return None
             return _aten.elu_backward(upstream, alpha, 1.0, 1.0 / alpha, False, x)
 
+        def _records_grad(*tensors: Any) -> bool:
+            """An autograd node would be recorded for an op on ``tensors`` (eager, not traced by Dynamo)."""
+            return (
+                torch.is_grad_enabled()
+                and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
+                and not torch.compiler.is_compiling()
+            )
+
+        class _HardTanhFn(torch.autograd.Function):
+            """``clamp(x, -1, 1)`` with its gradient in one ATen kernel, passing it on the bounds.
+
+            Autograd's own ``clamp`` backward takes four passes (two comparisons, their ``and`` and a
+            ``where``: 10-13 ms per 2^22 float32 where ``hardtanh_backward`` takes 1.3 ms); ATen's
+            ``hardtanh_backward`` zeroes the gradient at exactly +-1 (open interval). Called with bounds
+            one ulp outside +-1 (``1 + eps`` of the dtype: no value of the dtype lies between), it passes
+            the gradient on ``[-1, 1]`` as ``tf.clip_by_value`` and ``clamp`` do, and gives 0 at +-inf.
+            """
+
+            @staticmethod
+            def forward(ctx: Any, x: Any) -> Any:
+                ctx.save_for_backward(x)
+                return torch.clamp(x, -1.0, 1.0)
+
+            @staticmethod
+            def backward(ctx: Any, upstream: Any) -> Any:
+                (x,) = ctx.saved_tensors
+                bound = 1.0 + torch.finfo(x.dtype).eps
+                return _aten.hardtanh_backward(upstream, x, -bound, bound)
+
+        def _hard_tanh(x: Any) -> Any:
+            if _records_grad(x):
+                return _HardTanhFn.apply(x)
+            return torch.clamp(x, -1.0, 1.0)  # no_grad, inference, or torch.compile (Inductor fuses clamp's backward)
+
+        class _PReLUFn(torch.autograd.Function):
+            """PReLU in one ATen kernel (``_prelu_kernel``: ``x if x > 0 else alpha * x``), alpha broadcast.
+
+            The input gradient is ``upstream`` where ``x >= 0`` (derivative 1 at 0, as TensorFlow's
+            ``maximum`` gives) and ``alpha * upstream`` below, each exact: ``p = threshold_backward(upstream,
+            x, -s)`` (``s`` the smallest subnormal: ``x > -s`` is ``x >= 0``, -0 included) keeps ``upstream``
+            where ``x >= 0`` and 0 elsewhere, and ``p + alpha * (upstream - p)`` adds ``alpha * upstream``
+            only where ``p`` is 0. Three vectorized passes where autograd through
+            ``max(x, 0) + (-alpha) * relu(-x)`` took eight (``clamp_min``'s backward is a ``where``, 15 ms
+            per 2^22 float32), and ATen's own ``_prelu_kernel_backward`` (scalar loop, 23 ms) gives ``alpha``
+            at 0. alpha's gradient: ``sum(upstream * min(x, 0))`` over the broadcast axes.
+            """
+
+            @staticmethod
+            def forward(ctx: Any, x: Any, alpha: Any) -> Any:
+                ctx.save_for_backward(x, alpha)
+                return _aten._prelu_kernel(x, alpha)
+
+            @staticmethod
+            def backward(ctx: Any, upstream: Any) -> Any:
+                x, alpha = ctx.saved_tensors
+                d_x = d_alpha = None
+                if ctx.needs_input_grad[0]:
+                    info = torch.finfo(x.dtype)
+                    kept = _aten.threshold_backward(upstream, x, -info.smallest_normal * info.eps)
+                    d_x = kept.addcmul_(upstream - kept, alpha)
+                if ctx.needs_input_grad[1]:
+                    d_alpha = (upstream * torch.clamp_max(x, 0.0)).sum_to_size(alpha.shape)
+                return d_x, d_alpha
+
+        def _prelu(x: Any, alpha: Any) -> Any | None:
+            """PReLU on torch in eager mode (see _PReLUFn); None where the composite form should run
+            (torch.compile, or an alpha that broadcasts ``x`` to a larger shape)."""
+            if torch.compiler.is_compiling():
+                return None
+            if not isinstance(alpha, torch.Tensor):
+                alpha = torch.tensor(alpha, dtype=x.dtype, device=x.device)
+            if alpha.dtype != x.dtype or torch.broadcast_shapes(x.shape, alpha.shape) != x.shape:
+                return None
+            if _records_grad(x, alpha):
+                return _PReLUFn.apply(x, alpha)
+            return _aten._prelu_kernel(x, alpha)
+
+        class _MishFn(torch.autograd.Function):
+            """``x * tanh(softplus(x))`` keeping ``t = tanh(softplus(x))`` for the backward pass, as Keras's
+            op-by-op autograd does (the same two saved tensors, ``x`` and ``t``; no more memory than
+            Keras's), but with no intermediate autograd nodes, ``tanh`` in place on softplus's output and
+            the backward pass in one buffer: ``u = upstream * (1 - t^2)`` (``tanh_backward``), times
+            ``sigmoid(x)`` (``softplus_backward``) and ``x`` in place, then ``+ upstream * t`` (four
+            passes). ATen's ``mish_backward`` (only ``x`` saved) recomputes ``exp``, ``log1p``, ``tanh``
+            and a sigmoid (18 ms per 2^22 float32, more than this whole backward pass). ``x`` comes last
+            in the product, after the factor that vanishes where ``|x|`` is huge: Keras's order
+            (``upstream * x`` first) overflows to ``inf * 0 = NaN`` near the dtype's largest values
+            (``x = -3e38``, upstream 2 in float32). For finite float32/float64 inputs (at +-inf the
+            product rule gives ``inf * 0``); gradients within a few ulps of Keras's.
+            """
+
+            @staticmethod
+            def forward(ctx: Any, x: Any) -> Any:
+                t = torch.tanh_(_F.softplus(x))
+                ctx.save_for_backward(x, t)
+                return x * t
+
+            @staticmethod
+            def backward(ctx: Any, upstream: Any) -> Any:
+                x, t = ctx.saved_tensors
+                u = _aten.tanh_backward(upstream, t)
+                _aten.softplus_backward.grad_input(u, x, 1.0, 20.0, grad_input=u)
+                return u.mul_(x).add_(upstream * t)
+
+        def _mish(x: Any) -> Any:
+            if _surely_finite(x):
+                if x.dtype in (torch.float32, torch.float64) and _records_grad(x):
+                    return _MishFn.apply(x)
+                return _F.mish(x)
+            return _F.mish(_finite_lo(x), inplace=True)
+
         _silu_backward = _fused_backward(_aten.silu_backward)
         _gelu_backward = _fused_backward(_aten.gelu_backward)
         _mish_backward = _fused_backward(_aten.mish_backward, in_place=False)  # no out= overload
@@ -446,10 +560,12 @@ else:
             gelu=_gelu,
             gelu_backward=_gelu_backward,
             gelu_derivative=_derivative(_gelu_backward),
-            mish=_fused(_F.mish),
+            mish=_mish,
             mish_backward=_mish_backward,
             mish_derivative=_derivative(_mish_backward),
             hard_sigmoid=_F.hardsigmoid,
+            hard_tanh=_hard_tanh,
+            prelu=_prelu,
             # celu's kernel has the right value at every input (-alpha at -inf, NaN at NaN): no guard.
             celu=_F.celu,
             celu_backward=_celu_backward,
@@ -516,8 +632,11 @@ else:
         parent = node.next_functions[0][0]
         return parent is x.grad_fn if x.grad_fn is not None else getattr(parent, "variable", None) is x
 
-    # The autograd nodes of the kernels in FUSED: their backward is the FUSED "<name>_backward" kernel.
-    _NATIVE_NODES = frozenset({"SiluBackward0", "HardswishBackward0", "GeluBackward0", "MishBackward0", "CeluBackward0"})
+    # The autograd nodes of the forms in FUSED for a finite input (mish: _MishFn, which saves tanh(softplus(x))
+    # as Keras does; the others: the kernel's own node, whose backward is the FUSED "<name>_backward" kernel).
+    _NATIVE_NODES = frozenset(
+        {"SiluBackward0", "HardswishBackward0", "GeluBackward0", "MishBackward0", "_MishFnBackward", "CeluBackward0"}
+    )
 
     # -- the QAT engine's tensor operations (keras_acts.quantization) ----------------------------
     # jax computes in float32 unless jax_enable_x64 is set: the engine's integer accumulators

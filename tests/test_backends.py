@@ -824,33 +824,54 @@ def _test_qat_trains_under_keras_distribution_data_parallel():
 
 
 def _test_torch_fused_forms_keep_the_kernels_autograd():
-    """torch: swish, hard_swish, gelu and mish train on an all-finite input with the ATen kernel's
-    own autograd node (one backward kernel, only x saved), on one with +-inf through the guarded
-    custom gradient; gradients equal ATen's where finite and the limits at +-inf."""
+    """torch: swish, hard_swish and gelu train on an all-finite input with the ATen kernel's own
+    autograd node (one backward kernel, only x saved), mish with one node that keeps x and
+    tanh(softplus(x)) as Keras's op-by-op autograd does; on an input with +-inf through the guarded
+    custom gradient. Gradients equal ATen's (mish: Keras's autograd) where finite, the limits at +-inf."""
     import torch
 
     F = torch.nn.functional
-    kernels = {"swish": F.silu, "hard_swish": F.hardswish, "gelu": F.gelu, "mish": F.mish}
+    kernels = {"swish": (F.silu, "SiluBackward0"), "hard_swish": (F.hardswish, "HardswishBackward0"),
+               "gelu": (F.gelu, "GeluBackward0"), "mish": (keras.activations.mish, "_MishFnBackward")}
     x = torch.linspace(-7.0, 7.0, 57, dtype=torch.float64)
     up = torch.linspace(-1.5, 2.5, 57, dtype=torch.float64)
-    for name, kernel in kernels.items():
+    for name, (kernel, node) in kernels.items():
         fn = keras_acts.get(name)
         t = x.clone().requires_grad_(True)
         y = fn(t)
-        assert type(y.grad_fn).__name__ == type(kernel(t).grad_fn).__name__, (name, y.grad_fn)
+        assert type(y.grad_fn).__name__ == node, (name, y.grad_fn)
+        if name == "mish":  # x and tanh(softplus(x)), the two tensors Keras's autograd keeps
+            assert len(y.grad_fn.saved_tensors) == 2, name
         (g,) = torch.autograd.grad(y, t, up)
         r = x.clone().requires_grad_(True)
-        (want,) = torch.autograd.grad(kernel(r), r, up)
-        assert torch.equal(g, want), name  # the same backward kernel, bit for bit
+        want_y = kernel(r)
+        (want,) = torch.autograd.grad(want_y, r, up)
+        if name == "mish":  # Keras's kernels in another order (x last): a few ulps apart
+            torch.testing.assert_close(g, want, rtol=1e-13, atol=1e-15)
+        else:
+            assert torch.equal(g, want), name  # the same backward kernel, bit for bit
+        assert torch.equal(y.detach(), want_y.detach()), name
         edge = torch.cat([x, torch.tensor([-math.inf, math.inf], dtype=torch.float64)]).requires_grad_(True)
         up2 = torch.cat([up, torch.tensor([3.0, -0.5], dtype=torch.float64)])
         y2 = fn(edge)
         assert type(y2.grad_fn).__name__ == "CustomGradientFunctionBackward", (name, y2.grad_fn)
         (g2,) = torch.autograd.grad(y2, edge, up2)
-        assert torch.equal(g2[:-2], want), name
+        if name == "mish":  # the guarded path: ATen's mish_backward, a few ulps from Keras's autograd
+            torch.testing.assert_close(g2[:-2], want, rtol=1e-14, atol=1e-15)
+        else:
+            assert torch.equal(g2[:-2], want), name
         assert g2[-2].item() == 0.0 and g2[-1].item() == -0.5, (name, g2[-2:])
         with torch.no_grad():  # no autograd.Function where nothing is recorded
             assert fn(x).grad_fn is None
+    # mish near the largest finite values: no inf * 0 in the product rule (Keras's op-by-op order,
+    # upstream * x first, gives NaN at -3e38 with upstream 2 in float32).
+    for dtype in (torch.float32, torch.float64):
+        big = torch.finfo(dtype).max * 0.9
+        t = torch.tensor([-big, -1e30, 1e30, big], dtype=dtype, requires_grad=True)
+        y = keras_acts.get("mish")(t)
+        assert type(y.grad_fn).__name__ == "_MishFnBackward", y.grad_fn
+        (g,) = torch.autograd.grad(y, t, torch.full((4,), 2.0, dtype=dtype))
+        assert g.tolist() == [0.0, 0.0, 2.0, 2.0], (dtype, g)
     # torch.compile traces the guarded custom gradient in one graph (fullgraph=True raises on a graph
     # break, e.g. on a context manager Dynamo cannot enter).
     t = x.clone().requires_grad_(True)
@@ -861,8 +882,104 @@ def _test_torch_fused_forms_keep_the_kernels_autograd():
     torch.testing.assert_close(g, want)
 
 
+def _test_torch_hard_tanh_gradient_includes_the_bounds():
+    """torch eager: hard_tanh's gradient is one ATen kernel (hardtanh_backward with bounds one ulp
+    outside +-1), with the values of clamp's own autograd: 1 on [-1, 1] (bounds included, as
+    TensorFlow's clip_by_value), 0 outside and at +-inf; every float dtype; the value NaN at NaN."""
+    import torch
+
+    fn = keras_acts.get("hard_tanh")
+    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        eps = torch.finfo(dtype).eps
+        base = [-math.inf, -1e30, -2.0, -1.0 - 2 * eps, -1.0, -0.5, -0.0, 0.0, 0.5, 1.0, 1.0 + eps, 2.0, 1e30, math.inf]
+        # 3 x 14 + 7 elements: both ATen's vectorized loop and its scalar remainder are exercised.
+        values = torch.tensor(base * 3 + base[:7], dtype=torch.float64).clamp(*_finite_range(dtype)).to(dtype)
+        values[0], values[13] = -math.inf, math.inf
+        up = torch.linspace(-2.0, 3.0, values.numel(), dtype=torch.float64).to(dtype)
+        t = values.clone().requires_grad_(True)
+        y = fn(t)
+        assert type(y.grad_fn).__name__ == "_HardTanhFnBackward", y.grad_fn
+        (g,) = torch.autograd.grad(y, t, up)
+        r = values.clone().requires_grad_(True)
+        (want,) = torch.autograd.grad(torch.clamp(r, -1.0, 1.0), r, up)
+        assert torch.equal(y.detach(), torch.clamp(values, -1.0, 1.0)), dtype
+        assert torch.equal(g, want), (dtype, g, want)
+        inside = values.abs() <= 1
+        assert torch.equal(g[inside], up[inside]) and bool((g[~inside] == 0).all()), dtype
+        assert g[values == 1.0].numel() > 0 and bool((g[values.abs() == 1.0] == up[values.abs() == 1.0]).all())
+        nan = torch.tensor([0.5, math.nan, -3.0], dtype=dtype, requires_grad=True)
+        y_nan = fn(nan)
+        assert torch.isnan(y_nan[1]) and y_nan[0].item() == 0.5 and y_nan[2].item() == -1.0
+        (g_nan,) = torch.autograd.grad(y_nan, nan, torch.ones_like(y_nan))
+        assert g_nan[0].item() == 1.0 and g_nan[2].item() == 0.0 and g_nan[1].item() in (0.0, 1.0), g_nan
+    with torch.no_grad():
+        assert fn(torch.ones(3, requires_grad=True)).grad_fn is None
+    x = torch.linspace(-3.0, 3.0, 13, dtype=torch.float64)
+    t = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(torch.compile(fn, fullgraph=True)(t), t, torch.ones_like(x))
+    assert torch.equal(g, (x.abs() <= 1).to(torch.float64))
+
+
+def _finite_range(dtype: Any) -> tuple[float, float]:
+    import torch
+
+    info = torch.finfo(dtype)
+    return float(info.min), float(info.max)
+
+
+def _test_torch_prelu_is_one_kernel_with_the_composite_gradients():
+    """torch eager: prelu runs ATen's _prelu_kernel and a three-pass backward; values and input
+    gradients bit for bit those of max(x, 0) + (-alpha) * relu(-x) under autograd (derivative 1 at
+    +-0 and +inf, alpha below 0 and at -inf), alpha's gradient the same sum; per-channel alpha, as a
+    layer with shared_axes, and a Python-number alpha; the composite form under torch.compile."""
+    import torch
+
+    from keras_acts.activations import prelu
+
+    gen = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.empty(2, 3, 5, 4, dtype=dtype).uniform_(-3, 3, generator=gen)
+        x.view(-1)[:6] = torch.tensor([0.0, -0.0, math.inf, -math.inf, 1e30, -1e30], dtype=dtype)
+        alpha0 = torch.tensor([[[0.25, -0.5, 0.0, 1.5]]], dtype=dtype)
+        up = torch.empty(x.shape, dtype=dtype).uniform_(-2, 2, generator=gen)
+        t, a = x.clone().requires_grad_(True), alpha0.clone().requires_grad_(True)
+        y = prelu(t, a)
+        assert type(y.grad_fn).__name__ == "_PReLUFnBackward", y.grad_fn
+        gx, ga = torch.autograd.grad(y, [t, a], up)
+        r, b = x.clone().requires_grad_(True), alpha0.clone().requires_grad_(True)
+        want_y = torch.clamp_min(r, 0.0) + (-b) * torch.relu(-r)
+        want_x, want_a = torch.autograd.grad(want_y, [r, b], up)
+        finite = torch.isfinite(x) | (alpha0 != 0)  # 0 * -inf: NaN in both forms
+        assert torch.equal(y.detach()[finite], want_y.detach()[finite]), dtype
+        assert torch.equal(gx, want_x), (dtype, gx, want_x)
+        torch.testing.assert_close(ga, want_a, rtol=1e-6 if dtype == torch.float32 else 1e-13, atol=0)
+        assert torch.equal(gx.view(-1)[:2], up.view(-1)[:2]), "derivative 1 at +0 and -0"
+        # Only the input's gradient: alpha a constant (Python number too).
+        t = x.clone().requires_grad_(True)
+        (g1,) = torch.autograd.grad(prelu(t, alpha0), t, up)
+        assert torch.equal(g1, want_x), dtype
+        (g2,) = torch.autograd.grad(prelu(t, 0.25), t, up)
+        (w2,) = torch.autograd.grad(torch.clamp_min(r, 0.0) + (-0.25) * torch.relu(-r), r, up)
+        assert torch.equal(g2, w2), dtype
+        with torch.no_grad():
+            assert prelu(x, alpha0).grad_fn is None
+    layer = keras_acts.layers.PReLU(shared_axes=[1, 2])
+    x = torch.linspace(-2.0, 2.0, 2 * 3 * 3 * 4).reshape(2, 3, 3, 4).requires_grad_(True)
+    y = layer(x)
+    assert type(y.grad_fn).__name__ == "_PReLUFnBackward", y.grad_fn
+    gx, ga = torch.autograd.grad(y.sum(), [x, layer.alpha.value])
+    assert tuple(ga.shape) == (1, 1, 4)
+    torch.testing.assert_close(ga, torch.clamp_max(x.detach(), 0.0).sum((0, 1, 2)).reshape(1, 1, 4))
+    t = x.detach().clone().requires_grad_(True)
+    a = torch.full((1, 1, 4), 0.25)
+    (g,) = torch.autograd.grad(torch.compile(prelu, fullgraph=True)(t, a).sum(), t)
+    assert torch.equal(g, torch.where(x.detach() >= 0, 1.0, 0.25))
+
+
 if BACKEND == "torch" and FRONTEND == "keras3":
     test_torch_fused_forms_keep_the_kernels_autograd = _test_torch_fused_forms_keep_the_kernels_autograd
+    test_torch_hard_tanh_gradient_includes_the_bounds = _test_torch_hard_tanh_gradient_includes_the_bounds
+    test_torch_prelu_is_one_kernel_with_the_composite_gradients = _test_torch_prelu_is_one_kernel_with_the_composite_gradients
 
 
 # The training runs in a jax child process whatever this process's backend is, so it is collected once: in

@@ -50,8 +50,13 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
 def hard_tanh(x: Any) -> Any:
     """Hard tanh: ``clip(x, -1, 1)``.
 
+    The derivative is 1 on ``[-1, 1]`` (both bounds included, as ``tf.clip_by_value`` gives) and
+    0 outside, 0 at +-inf. On torch in eager mode one ATen kernel computes it (``K.FUSED``).
+
     Reference: Collobert, 2004, "Large Scale Machine Learning" (PhD thesis).
     """
+    if "hard_tanh" in K.FUSED:
+        return K.FUSED["hard_tanh"](x)  # torch: hardtanh_backward with the bounds included
     return K.clip(x, -1.0, 1.0)
 
 
@@ -74,6 +79,10 @@ def prelu(x: Any, alpha: Any) -> Any:
     if lowered is not None:
         return lowered(x, alpha)
     alpha = K.as_dtype_of(alpha, x)
+    if "prelu" in K.FUSED:  # torch eager: one ATen kernel forward, three passes backward
+        y = K.FUSED["prelu"](x, alpha)
+        if y is not None:
+            return y
     return K.maximum(x, 0.0) + (-alpha) * K.relu(-x)
 
 
