@@ -681,6 +681,30 @@ def if_finite(x: Any, fast: Callable[[Any], Any], safe: Callable[[Any], Any]) ->
     return tf.cond(tf.math.is_finite(total), lambda: fast(x), lambda: safe(x))
 
 
+def clip_to_finite(x: Any) -> Any:
+    """``x`` clipped to its dtype's finite range: +-inf become +-largest finite, NaN stays NaN.
+
+    On TensorFlow one ``ClipByValue`` kernel (``tf.clip_by_value`` is a ``Minimum`` and a
+    ``Maximum``, two passes over memory in graphs without XLA); elsewhere :func:`clip`.
+    """
+    info = finfo(dtype_name(x))
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        lo, hi = tf.constant(info.min, x.dtype), tf.constant(info.max, x.dtype)
+        return tf.raw_ops.ClipByValue(t=x, clip_value_min=lo, clip_value_max=hi)
+    return clip(x, float(info.min), float(info.max))
+
+
+def softsign_gradient(upstream: Any, x: Any) -> Any:
+    """``upstream / (1 + |x|)^2`` (0 at +-inf): one ``SoftsignGrad`` kernel on TensorFlow."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.raw_ops.SoftsignGrad(gradients=upstream, features=x)
+    return upstream / square(abs(x) + 1.0)
+
+
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
