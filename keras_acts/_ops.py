@@ -712,8 +712,9 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 def normal_cdf(x: Any) -> Any:
     """The standard normal CDF ``Phi(x) = erfc(-x / sqrt 2) / 2``, accurate in the negative tail.
 
-    ``1 + erf(x / sqrt 2)`` would cancel there (0 below ``x ~ -5.7`` in float32). On jax (float16,
-    bfloat16, float32) it is :func:`normal_cdf_and_pdf`'s Mills-ratio form; elsewhere ``erfc``.
+    ``1 + erf(x / sqrt 2)`` would cancel there (0 below ``x ~ -5.7`` in float32). On jax and under
+    TensorFlow's XLA (float16, bfloat16, float32) it is :func:`normal_cdf_and_pdf`'s Mills-ratio
+    form; elsewhere ``erfc``.
     """
     if _mills_form(x):
         return _normal_cdf_and_pdf_mills(x)[0]
@@ -723,11 +724,13 @@ def normal_cdf(x: Any) -> Any:
 def normal_cdf_and_pdf(x: Any) -> tuple[Any, Any]:
     """``(Phi(x), phi(x))``: the standard normal CDF (as :func:`normal_cdf`) and density.
 
-    On jax (float16, bfloat16, float32), ``Phi`` is computed from ``phi`` and Mills' ratio
-    (:mod:`keras_acts._mills`): one ``exp`` for both, and no ``erfc``, which XLA expands into an
-    ``exp``, three polynomials and a division (jax ``jit``: gelu's forward and backward pass 1.3x
-    Keras's ``erf`` form with it, 0.8-0.9x without). Same relative accuracy in the tail. float64
-    keeps ``erfc`` (the fit is float32-accurate); float16 and bfloat16 are computed in float32.
+    On jax and under TensorFlow's XLA (float16, bfloat16, float32), ``Phi`` is computed from
+    ``phi`` and Mills' ratio (:mod:`keras_acts._mills`): one ``exp`` for both, and no ``erfc``,
+    which XLA expands into an ``exp``, three polynomials and a division (jax ``jit``: gelu's
+    forward and backward pass 1.3x Keras's ``erf`` form with it, 0.7-0.9x without). Same relative
+    accuracy in the tail. float64 keeps ``erfc`` (the fit is float32-accurate); float16 and
+    bfloat16 are computed in float32. TensorFlow graphs without XLA and eager TensorFlow keep
+    ``Erfc``, one kernel there.
     """
     if _mills_form(x):
         return _normal_cdf_and_pdf_mills(x)
@@ -735,19 +738,26 @@ def normal_cdf_and_pdf(x: Any) -> tuple[Any, Any]:
 
 
 def _mills_form(x: Any) -> bool:
-    return BACKEND == "jax" and not is_tf_keras() and dtype_name(x) != "float64"
+    """Where :func:`normal_cdf_and_pdf` uses the Mills-ratio form: jax's and TensorFlow's XLA.
+
+    Not in TensorFlow graphs without XLA or eagerly, where ``Erfc`` is one kernel and the form's
+    ten elementwise ops would each be one pass over memory; not on torch (ATen's fused gelu).
+    """
+    if dtype_name(x) == "float64":
+        return False
+    if BACKEND == "jax" and not is_tf_keras():
+        return True
+    return BACKEND == "tensorflow" and _tf_in_xla()
 
 
 def _normal_cdf_and_pdf_mills(x: Any) -> tuple[Any, Any]:
-    """jax: ``phi(x) R(|x|)`` below 0, ``1 - phi(x) R(x)`` above, ``R`` the fitted Mills ratio."""
-    import jax.numpy as jnp
-
+    """``phi(x) R(|x|)`` below 0, ``1 - phi(x) R(x)`` above, ``R`` the fitted Mills ratio (float32)."""
     from keras_acts import _mills
 
     p, q = _mills.coefficients()
-    v = x if x.dtype == jnp.float32 else x.astype(jnp.float32)
-    pdf = jnp.exp(jnp.square(v) * -0.5) * _INV_SQRT_2PI
-    t = jnp.minimum(jnp.abs(v), _mills.T_MAX)  # NaN stays NaN; +-inf: phi = 0 and R finite
+    v = x if dtype_name(x) == "float32" else cast(x, "float32")
+    pdf = exp(square(v) * -0.5) * _INV_SQRT_2PI
+    t = minimum(abs(v), _mills.T_MAX)  # NaN stays NaN; +-inf: phi = 0 and R finite
     num = p[-1]
     for c in reversed(p[:-1]):
         num = num * t + c
@@ -755,10 +765,24 @@ def _normal_cdf_and_pdf_mills(x: Any) -> tuple[Any, Any]:
     for c in reversed(q[:-1]):
         den = den * t + c
     tail = pdf * (num / den)  # Phi(-|x|)
-    cdf = jnp.where(v < 0.0, tail, 1.0 - tail)
+    cdf = where(v < 0.0, tail, 1.0 - tail)
     if v is not x:
-        return cdf.astype(x.dtype), pdf.astype(x.dtype)
+        return cast(cdf, dtype_name(x)), cast(pdf, dtype_name(x))
     return cdf, pdf
+
+
+def _tf_in_xla() -> bool:
+    """Tracing inside ``tf.function(jit_compile=True)`` (TensorFlow's own test for it)."""
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return False
+    try:
+        from tensorflow.python.ops import control_flow_util
+
+        return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+    except (ImportError, AttributeError):
+        return False  # unknown: erfc, right everywhere
 
 
 def _tf_eager_or_xla() -> bool:
