@@ -7,8 +7,9 @@
 ``exp`` (the one gelu's derivative needs anyway for ``x phi(x)``, so that both share it), a
 rational function and a select, and keeps full relative accuracy in the negative tail, where
 ``1 + erf(x / sqrt 2)`` cancels. XLA's ``erfc``, the other way to that accuracy, is an ``exp``,
-three polynomials, a division and selects: jax's ``jit`` ran gelu's forward and backward pass
-1.3x slower with it than Keras's ``erf`` form (docs/BENCHMARKS.md).
+three polynomials, a division and selects: jax's ``jit`` (and TensorFlow's XLA) ran gelu's
+forward and backward pass 1.2-1.3x slower with it than Keras's ``erf`` form (docs/BENCHMARKS.md).
+Used by :func:`keras_acts._ops.normal_cdf_and_pdf` on jax and under TensorFlow's XLA.
 
 ``R`` is a ``(4, 5)`` rational fitted here once, on first use, to ``math.erfc`` (float64): its
 relative error is below 1e-8 on ``[0, T_MAX]``, under float32's rounding unit (6e-8), so the
