@@ -295,6 +295,39 @@ def test_input_validation_on_this_backend():
         keras_acts.get("gelu")(_tensor(np.arange(3), "int32") if BACKEND != "torch" else np.arange(3))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_normal_cdf_keeps_its_relative_accuracy_in_the_negative_tail(dtype):
+    """gelu's ``Phi(x)`` (``keras_acts._ops.normal_cdf``; on jax and under TensorFlow's XLA from the
+    density and a fitted Mills ratio, elsewhere ``erfc``) is relatively accurate where ``1 + erf(x / sqrt 2)`` cancels, down
+    to x = -12.5 (``Phi`` 4e-36: float32 keeps normal numbers), and so is gelu itself (torch's gelu is ATen's
+    ``1 + erf`` kernel, docs/EDGE_VALUES.md: its tail is not checked)."""
+    from keras_acts import _mills
+    from keras_acts import _ops as K
+    from keras_acts.activations._common import np_erfc
+
+    assert _mills.max_relative_error() < 1e-8  # the rational's own error, under float32's unit
+    x = np.concatenate([-np.geomspace(1e-4, 12.5, 4001), np.geomspace(1e-4, 12.5, 4001), [0.0]])
+    x = x.astype(dtype).astype(np.float64)
+    cdf_want = 0.5 * np_erfc(-x / math.sqrt(2.0))
+    pdf_want = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    # float32: exp(-x^2 / 2) carries the rounding of x^2 / 2 (up to 78 units at x = -12.5)
+    rtol = {"float32": 2e-5, "float64": 1e-12}[dtype]
+    t = _tensor(x, dtype)
+    forms = [lambda f: f]
+    if BACKEND == "tensorflow":  # eager: erfc; under XLA the Mills-ratio form, as on jax
+        import tensorflow as tf
+
+        forms.append(lambda f: tf.function(f, jit_compile=True))
+    for form in forms:
+        cdf, pdf = (_to_numpy(v) for v in form(K.normal_cdf_and_pdf)(t))
+        np.testing.assert_allclose(cdf, cdf_want, rtol=rtol, atol=0)
+        np.testing.assert_allclose(pdf, pdf_want, rtol=rtol, atol=0)
+        np.testing.assert_allclose(_to_numpy(form(K.normal_cdf)(t)), cdf_want, rtol=rtol, atol=0)
+        if BACKEND != "torch":
+            gelu = form(lambda v: keras_acts.get("gelu")(v))
+            np.testing.assert_allclose(_to_numpy(gelu(t)), x * cdf_want, rtol=rtol, atol=0)
+
+
 def test_model_fit_with_keras_acts_layers_on_this_backend():
     """A small model with registry activations, PReLU and a learnable Swish-beta trains here."""
     rng = np.random.default_rng(0)

@@ -150,21 +150,13 @@ def _hard_mish_plain(x: Any) -> Any:
     return 0.5 * x * tf.clip_by_value(x + 2.0, 0.0, 2.0)
 
 
-_SQRT_HALF = math.sqrt(0.5)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-def _normal_cdf(x: Any) -> Any:
-    """``Phi(x) = erfc(-x / sqrt(2)) / 2``: no cancellation in the negative tail (``1 + erf`` has it)."""
-    return K.erfc(x * -_SQRT_HALF) * 0.5
-
-
 def gelu(x: Any, approximate: bool = False) -> Any:
     """Gaussian error linear unit: ``0.5 * x * (1 + erf(x / sqrt(2)))``.
 
-    Computed as ``x * Phi(x)`` with ``Phi(x) = erfc(-x / sqrt(2)) / 2``: exact in the negative
-    tail, and 0 at -inf (:func:`keras_acts._ops.mul_no_nan`). With ``approximate=True`` the
-    tanh form of :func:`gelu_tanh`.
+    Computed as ``x * Phi(x)`` with ``Phi(x) = erfc(-x / sqrt(2)) / 2`` (on jax from the
+    density and Mills' ratio, :func:`keras_acts._ops.normal_cdf`): accurate in the negative
+    tail, where ``1 + erf`` cancels, and 0 at -inf (:func:`keras_acts._ops.mul_no_nan`). With
+    ``approximate=True`` the tanh form of :func:`gelu_tanh`.
 
     Reference: Hendrycks & Gimpel, 2016, "Gaussian Error Linear Units (GELUs)"
     (arXiv:1606.08415).
@@ -173,7 +165,7 @@ def gelu(x: Any, approximate: bool = False) -> Any:
         return _gelu_tanh_value(x)
     if "gelu" in K.FUSED:
         return K.FUSED["gelu"](x)
-    return K.mul_no_nan(x, _normal_cdf(x))
+    return K.mul_no_nan(x, K.normal_cdf(x))
 
 
 def _gelu_derivative(x: Any, approximate: bool = False) -> Any:
@@ -182,8 +174,8 @@ def _gelu_derivative(x: Any, approximate: bool = False) -> Any:
         return _gelu_tanh_derivative(x)
     if "gelu_derivative" in K.FUSED:
         return K.FUSED["gelu_derivative"](x)
-    pdf = K.exp(K.square(x) * -0.5) * _INV_SQRT_2PI
-    return _normal_cdf(x) + K.mul_no_nan(x, pdf)
+    cdf, pdf = K.normal_cdf_and_pdf(x)  # jax: one exp for both (keras_acts._ops)
+    return cdf + K.mul_no_nan(x, pdf)
 
 
 def _gelu_gradient(upstream: Any, x: Any, approximate: bool = False) -> Any:

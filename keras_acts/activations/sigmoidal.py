@@ -88,14 +88,19 @@ def softsign(x: Any) -> Any:
     for Chunking"; studied by Glorot & Bengio, 2010.
     """
     # softsign(+-largest finite) is exactly +-1 in every dtype: the limits at +-inf, at the cost of
-    # one clip; the analytic derivative (0 at +-inf) keeps nothing but x for the backward pass.
-    info = K.finfo(K.dtype_name(x))
-    return K.softsign(K.clip(x, float(info.min), float(info.max)))
+    # one clip (one kernel on TensorFlow); the analytic derivative (0 at +-inf) keeps nothing but x
+    # for the backward pass.
+    return K.softsign(K.clip_to_finite(x))
 
 
 def _softsign_derivative(x: Any) -> Any:
     """``1 / (1 + |x|)^2``: 0 at +-inf."""
     return 1.0 / K.square(K.abs(x) + 1.0)
+
+
+def _softsign_gradient(upstream: Any, x: Any) -> Any:
+    """``upstream / (1 + |x|)^2``: TensorFlow's one ``SoftsignGrad`` kernel there (0 at +-inf)."""
+    return K.softsign_gradient(upstream, x)
 
 
 def _softsign_plain(x: Any) -> Any:
@@ -133,6 +138,7 @@ softsign = register_activation(
     "softsign",
     softsign,
     derivative=_softsign_derivative,
+    gradient=_softsign_gradient,
     reference=lambda x: np.asarray(x, np.float64) / (1.0 + np.abs(np.asarray(x, np.float64))),
     formula="x / (1 + |x|)",
     paper="Turian, Bergstra & Bengio 2009; Glorot & Bengio 2010",
