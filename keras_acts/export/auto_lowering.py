@@ -464,13 +464,23 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
         if content is not None:
             contents[len(tried)] = content
         tried.append(cand)
-    if target == "cpu" and contents:
+    if contents:
+        # Every target's int8 model also runs on CPUs (LiteRT's default XNNPACK runtime: a phone, the host
+        # of an Edge TPU for the ops it leaves on the CPU, a user's own checks), so every target's forms are
+        # timed there, interleaved, and the non-cpu targets, whose verification does not require it, learn
+        # their XNNPACK partition count: a form that splits the CPU graph is chosen only when no other passes.
+        from keras_acts.export.xnnpack import xnnpack_plan
+
         timed = _verify.compare_latency({str(i): c for i, c in contents.items()})
         tried = [
-            dataclasses.replace(c, latency_us=timed[str(i)]) if str(i) in timed else c for i, c in enumerate(tried)
+            dataclasses.replace(
+                c, latency_us=timed[str(i)],
+                partitions=c.partitions if c.partitions is not None else xnnpack_plan(contents[i]).partitions,
+            ) if str(i) in timed else c
+            for i, c in enumerate(tried)
         ]
     passing = [c for c in tried if c.verdict == "ok"]
-    chosen = min(passing, key=lambda c: c.latency_us) if passing else None
+    chosen = min(passing, key=lambda c: (c.partitions not in (None, 1), c.latency_us)) if passing else None
     if chosen is None:
         if not fits:
             why = f"no candidate form reached a float error below {_FLOAT_BUDGET_LSB} output steps"
