@@ -1,16 +1,20 @@
-"""One-pass float32 CPU kernels for swish, hard_swish and gelu on Keras 3's torch backend.
+"""One-pass float32 CPU kernels for swish and hard_swish on Keras 3's torch backend.
 
-ATen's ``silu``, ``hardswish`` and ``gelu`` kernels compute ``-inf * 0 = NaN`` at ``-inf`` (gelu's
-vectorized ``erf`` also NaN at ``+inf``), where keras_acts documents the limits (docs/EDGE_VALUES.md).
-Without these kernels :data:`keras_acts._ops.FUSED` runs ATen's kernel after one read-only
-``x.sum()`` that finds whether the input is finite: one more pass over memory, 1.25-1.5x the time of
-Keras's own unguarded kernel in eager mode (docs/BENCHMARKS.md). The kernels here make one pass:
-the same vectorized arithmetic as ATen's (``at::vec::Vectorized<float>``, the same Sleef and ``erf``
-routines, the same blocks of two vectors and scalar tail per ``at::parallel_for`` chunk, so the
-outputs equal ATen's bit for bit on finite inputs), on ``max(x, lowest finite)`` (which gives the
-limit ``-0`` at ``-inf`` and keeps NaN; gelu writes ``+inf`` at ``+inf``), and they report whether
-every input was finite (one FMA per vector into an accumulator that turns NaN on ``inf * 0``) so
-that the backward pass can call ATen's backward kernel without another check.
+ATen's ``silu`` and ``hardswish`` kernels compute ``-inf * 0 = NaN`` at ``-inf``, where keras_acts
+documents the limit 0 (docs/EDGE_VALUES.md). Without these kernels :data:`keras_acts._ops.FUSED`
+runs ATen's kernel after one read-only ``x.sum()`` that finds whether the input is finite: one more
+pass over memory, 1.3-1.5x the time of Keras's own unguarded kernel in eager mode
+(docs/BENCHMARKS.md). The kernels here make one pass: the same vectorized arithmetic as ATen's
+(``at::vec::Vectorized<float>``, the same Sleef ``exp``, the same blocks of two vectors and scalar
+tail per ``at::parallel_for`` chunk, so the outputs equal ATen's bit for bit on every finite input:
+``benchmarks/check_torch_kernels.py`` runs all 2^32 float32 values), on ``max(x, lowest finite)``,
+which gives the limit ``-0`` at ``-inf`` and keeps NaN. They also report whether every input was
+finite (one FMA per vector into an accumulator that turns NaN on ``inf * 0``), so that the backward
+pass can call ATen's backward kernel without another check.
+
+gelu is not here: Keras's (and keras_acts's) torch gelu on contiguous float32 is oneDNN's kernel,
+whose ``erf`` differs from ATen's vectorized one (measured in docs/BENCHMARKS.md), so a one-pass
+copy of ATen's arithmetic would change gelu's values.
 
 The C++ source is compiled on first use with :func:`torch.utils.cpp_extension.load_inline` for the
 CPU capability ATen runs its own kernels with (``torch.backends.cpu.get_cpu_capability()``: AVX2 or
@@ -22,7 +26,7 @@ concurrent first uses (several processes, several threads) cannot block each oth
 written file. Any failure (no compiler, no ``ninja``, another CPU) logs one warning and leaves
 :func:`kernels` returning ``None``: the callers keep ATen's kernel behind the finiteness check.
 
-Set ``KERAS_ACTS_TORCH_KERNELS=0`` to never build or use them.
+Set ``KERAS_ACTS_TORCH_KERNELS=0`` to never build or use them (read at every call).
 """
 
 from __future__ import annotations
@@ -61,7 +65,6 @@ namespace {
 
 using Vec = at::vec::Vectorized<float>;
 constexpr float kLowest = -std::numeric_limits<float>::max();
-constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr int64_t kGrain = 32768;  // at::internal::GRAIN_SIZE (ATen/TensorIterator.h), TensorIterator's default
 
 // One chunk [begin, end): blocks of two vectors, then the scalar formula for what is left
@@ -156,37 +159,16 @@ std::tuple<at::Tensor, bool> hardswish(const at::Tensor& x) {
       });
 }
 
-std::tuple<at::Tensor, bool> gelu(const at::Tensor& x) {
-  const Vec alpha(static_cast<float>(M_SQRT1_2)), one(1.0f), half(0.5f), inf(kInf);
-  int64_t grain = kGrain;
-  if (x.numel() > 16384) {  // ATen's GeluKernelImpl: one chunk per thread above 16384 elements
-    grain = x.numel() / at::get_num_threads();
-  }
-  return run(
-      x, grain,
-      [&](const Vec& a) {
-        const Vec v = floor_lowest(a);
-        const Vec y = v * half * (one + (v * alpha).erf());
-        return Vec::blendv(y, inf, a == inf);  // the vectorized erf is NaN at +inf
-      },
-      [](float a) {
-        const float v = floor_lowest(a);
-        return a == kInf ? kInf : v * 0.5f * (1.0f + std::erf(v * static_cast<float>(M_SQRT1_2)));
-      });
-}
-
 }  // namespace
 
 TORCH_LIBRARY(keras_acts_fused, m) {
   m.def("silu(Tensor x) -> (Tensor, bool)");
   m.def("hardswish(Tensor x) -> (Tensor, bool)");
-  m.def("gelu(Tensor x) -> (Tensor, bool)");
 }
 
 TORCH_LIBRARY_IMPL(keras_acts_fused, CPU, m) {
   m.impl("silu", &silu);
   m.impl("hardswish", &hardswish);
-  m.impl("gelu", &gelu);
 }
 """
 
@@ -195,6 +177,9 @@ _CAPABILITY_FLAGS = {
     "AVX512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"],
     "AVX2": ["-mavx2", "-mfma"],
 }
+
+# Changes with the build flags in _build (part of the library's name).
+_BUILD_REVISION = "openmp-1"
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}  # "ops": the loaded op namespace, or "failed": the reason
@@ -221,7 +206,7 @@ def library_name() -> str | None:
     cap = _capability()
     if cap is None:
         return None
-    digest = hashlib.sha256((_SOURCE + " ".join(_CAPABILITY_FLAGS[cap])).encode()).hexdigest()[:12]
+    digest = hashlib.sha256((_SOURCE + " ".join(_CAPABILITY_FLAGS[cap]) + _BUILD_REVISION).encode()).hexdigest()[:12]
     version = "".join(c if c.isalnum() else "_" for c in torch.__version__)
     return f"keras_acts_fused_{cap.lower()}_torch{version}_{digest}"
 
@@ -243,8 +228,11 @@ def _build(name: str, cap: str, target: str) -> None:
         cpp_extension.load_inline(
             name=name,
             cpp_sources=[_SOURCE],
-            extra_cflags=["-O3", "-ffp-contract=off", f"-DCPU_CAPABILITY={cap}", f"-DCPU_CAPABILITY_{cap}",
-                          *_CAPABILITY_FLAGS[cap]],
+            # -fopenmp: at::parallel_for splits the work over torch's OpenMP threads (torch's own libgomp,
+            # already loaded, serves it) exactly as ATen's kernels do; without it, one thread.
+            extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off", f"-DCPU_CAPABILITY={cap}",
+                          f"-DCPU_CAPABILITY_{cap}", *_CAPABILITY_FLAGS[cap]],
+            extra_ldflags=["-fopenmp"],
             build_directory=work,
             is_python_module=False,
             no_implicit_headers=True,
@@ -274,16 +262,17 @@ def _load() -> Any:
 
 
 def kernels() -> Any | None:
-    """The loaded op namespace (``silu``, ``hardswish``, ``gelu``: ``x -> (y, all_finite)``), or None.
+    """The loaded op namespace (``silu``, ``hardswish``: ``x -> (y, all_finite)``), or None.
 
-    The first call compiles or loads the library (thread-safe); a failure is logged once as a
-    warning and remembered, so later calls return None at once.
+    None while ``KERAS_ACTS_TORCH_KERNELS=0``. The first other call compiles or loads the library
+    (thread-safe); a failure is logged once as a warning and remembered, so later calls return
+    None at once.
     """
+    if not enabled():
+        return None
     ops = _state.get("ops")
     if ops is not None or "failed" in _state:
         return ops
-    if not enabled():
-        return None
     with _lock:
         if "ops" in _state or "failed" in _state:
             return _state.get("ops")
@@ -292,7 +281,7 @@ def kernels() -> Any | None:
         except Exception as exc:  # no compiler, no ninja, a read-only cache, ...: the ATen path stays
             _state["failed"] = f"{type(exc).__name__}: {exc}"
             _log.warning(
-                "keras_acts: could not build its fused torch kernels (%s); swish, hard_swish and gelu "
+                "keras_acts: could not build its fused torch kernels (%s); swish and hard_swish "
                 "use ATen's kernels behind a finiteness check instead (same values, slower in eager "
                 "mode). Install a C++ compiler and `pip install ninja`, or set %s=0 to skip the attempt.",
                 _state["failed"].splitlines()[0][:300], ENV_VAR,
