@@ -937,12 +937,13 @@ def _test_torch_one_pass_kernels_match_aten_and_the_fallback(monkeypatch: Any) -
         assert _bits_equal(y, y0) and _bits_equal(y_grad_mode, y0), name
         assert _bits_equal(g, g0), name
         kernel = getattr(F, op)
-        assert _bits_equal(y[finite], kernel(x[finite])), name  # ATen's kernel, bit for bit
+        assert _bits_equal(y[finite], kernel(x)[finite]), name  # ATen's kernel on the same tensor, bit for bit
         # The documented values: the limits at +-inf, NaN at NaN, and the reference elsewhere.
-        want = np.where(np.isneginf(xn), 0.0, numpy_ref(xn.astype(np.float64)))
-        with np.errstate(invalid="ignore"):
-            want = np.where(np.isposinf(xn), np.inf, want)
-        np.testing.assert_allclose(y.numpy().astype(np.float64), want, rtol=2e-6, atol=1e-37)
+        with np.errstate(invalid="ignore", over="ignore"):
+            want = np.where(np.isneginf(xn), 0.0, numpy_ref(xn.astype(np.float64)))
+        # (below 1e38: ATen's hardswish computes x * 6 first, inf at the largest float32 values)
+        inside = ~(np.abs(xn) > 1e38)
+        np.testing.assert_allclose(y.numpy().astype(np.float64)[inside], want[inside], rtol=2e-6, atol=1e-37)
         assert y[torch.isneginf(x)].eq(0).all() and torch.isnan(y[torch.isnan(x)]).all()
         ref_grad = up * torch.where(torch.isneginf(x), 0.0, torch.where(torch.isposinf(x), 1.0, torch.nan))
         edge = torch.isinf(x)
@@ -953,11 +954,16 @@ def _test_torch_one_pass_kernels_match_aten_and_the_fallback(monkeypatch: Any) -
         (gf,) = torch.autograd.grad(keras_acts.get(name)(t), t, up[finite])
         (want_g,) = torch.autograd.grad(kernel(r), r, up[finite])
         assert _bits_equal(gf, want_g), name
-        # float64, non-contiguous input: the fallback path, same values
-        xs = x[::2]
-        assert not xs.is_contiguous()
-        with torch.no_grad():
-            assert _bits_equal(keras_acts.get(name)(xs), y[::2].contiguous() if available else y[::2])
+        # A non-contiguous float32 and a float64 input take the fallback path: ATen's kernel where
+        # finite (on the clamped copy, which is contiguous), the limits at +-inf.
+        for other in (x[::2], x.double()):
+            assert not (other.is_contiguous() and other.dtype == torch.float32)
+            with torch.no_grad():
+                got = keras_acts.get(name)(other)
+            fin = torch.isfinite(other)
+            assert _bits_equal(got[fin], kernel(other.contiguous())[fin]), name
+            assert got[torch.isneginf(other)].eq(0).all() and torch.isnan(got[torch.isnan(other)]).all()
+            assert torch.isposinf(got[torch.isposinf(other)]).all(), name
     monkeypatch.setenv("KERAS_ACTS_TORCH_KERNELS", "0")
     assert _torch_kernels.kernels() is None
 
@@ -995,6 +1001,7 @@ def _child(code: str, env: dict[str, str]) -> tuple[str, str]:
     return proc.stdout, proc.stderr
 
 
+@pytest.mark.slow  # one more cold compile of the kernels (7-15 s on an idle 2-core machine) and three interpreters
 def _test_torch_kernels_build_once_are_cached_and_fall_back_without_a_compiler(tmp_path: Any) -> None:
     """In a fresh cache folder, four threads' first calls build the kernels once; the next process
     loads the cached library with no compiler; with no compiler and no cache: one warning, and the
