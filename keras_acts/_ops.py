@@ -457,7 +457,7 @@ else:
             op_name: str, fallback: Callable[[Any], Any], backward: Callable[[Any, Any, bool], Any]
         ) -> tuple[Callable[[Any], Any], str]:
             def forward(ctx: Any, x: Any) -> Any:
-                y, finite = getattr(_torch_kernels.kernels(), op_name)(x)
+                y, finite = getattr(_torch_kernels.kernels(), op_name)(x, True)
                 ctx.save_for_backward(x)
                 ctx.finite = finite
                 return y
@@ -479,7 +479,7 @@ else:
                 if torch.is_grad_enabled() and x.requires_grad:
                     _scope.one_pass = True  # seen by custom_gradient: fn is this kernel
                     return Function.apply(x)
-                return getattr(_torch_kernels.kernels(), op_name)(x)[0]
+                return getattr(_torch_kernels.kernels(), op_name)(x, False)[0]  # no flag: no backward
 
             return fn, f"{Function.__name__}Backward"
 

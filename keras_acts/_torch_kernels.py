@@ -36,6 +36,7 @@ import logging
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -68,8 +69,9 @@ constexpr float kLowest = -std::numeric_limits<float>::max();
 constexpr int64_t kGrain = 32768;  // at::internal::GRAIN_SIZE (ATen/TensorIterator.h), TensorIterator's default
 
 // One chunk [begin, end): blocks of two vectors, then the scalar formula for what is left
-// (as ATen's vectorized loop). Returns whether every input of the chunk was finite.
-template <typename VOp, typename SOp>
+// (as ATen's vectorized loop). Returns whether every input of the chunk was finite (with Flag;
+// without, true: the forward pass alone needs no flag and skips its two FMAs per block).
+template <bool Flag, typename VOp, typename SOp>
 bool chunk(const float* in, float* out, int64_t begin, int64_t end, const VOp& vop, const SOp& sop) {
   constexpr int64_t w = Vec::size();
   const Vec zero(0.0f);
@@ -78,26 +80,32 @@ bool chunk(const float* in, float* out, int64_t begin, int64_t end, const VOp& v
   for (; i <= end - 2 * w; i += 2 * w) {
     const Vec a = Vec::loadu(in + i);
     const Vec b = Vec::loadu(in + i + w);
-    acc0 = at::vec::fmadd(a, zero, acc0);
-    acc1 = at::vec::fmadd(b, zero, acc1);
+    if constexpr (Flag) {
+      acc0 = at::vec::fmadd(a, zero, acc0);
+      acc1 = at::vec::fmadd(b, zero, acc1);
+    }
     vop(a).store(out + i);
     vop(b).store(out + i + w);
   }
-  float lanes[w];
-  (acc0 + acc1).store(lanes);
   bool finite = true;
-  for (int64_t k = 0; k < w; ++k) {
-    finite = finite && lanes[k] == 0.0f;
+  if constexpr (Flag) {
+    float lanes[w];
+    (acc0 + acc1).store(lanes);
+    for (int64_t k = 0; k < w; ++k) {
+      finite = finite && lanes[k] == 0.0f;
+    }
   }
   for (; i < end; ++i) {
     const float v = in[i];
-    finite = finite && std::isfinite(v);
+    if constexpr (Flag) {
+      finite = finite && std::isfinite(v);
+    }
     out[i] = sop(v);
   }
   return finite;
 }
 
-template <typename VOp, typename SOp>
+template <bool Flag, typename VOp, typename SOp>
 std::tuple<at::Tensor, bool> run(const at::Tensor& x, int64_t grain, const VOp& vop, const SOp& sop) {
   TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == at::kFloat && x.is_contiguous(),
               "keras_acts fused kernels take a contiguous float32 CPU tensor");
@@ -110,7 +118,7 @@ std::tuple<at::Tensor, bool> run(const at::Tensor& x, int64_t grain, const VOp& 
     return std::make_tuple(y, true);
   }
   auto body = [&](int64_t begin, int64_t end) {
-    if (!chunk(in, out, begin, end, vop, sop)) {
+    if (!chunk<Flag>(in, out, begin, end, vop, sop)) {
       finite.store(false, std::memory_order_relaxed);
     }
   };
@@ -131,9 +139,10 @@ inline float floor_lowest(float x) {
   return x < kLowest ? kLowest : x;
 }
 
-std::tuple<at::Tensor, bool> silu(const at::Tensor& x) {
+template <bool Flag>
+std::tuple<at::Tensor, bool> silu_impl(const at::Tensor& x) {
   const Vec one(1.0f);
-  return run(
+  return run<Flag>(
       x, kGrain,
       [&](const Vec& a) {
         const Vec v = floor_lowest(a);
@@ -145,9 +154,10 @@ std::tuple<at::Tensor, bool> silu(const at::Tensor& x) {
       });
 }
 
-std::tuple<at::Tensor, bool> hardswish(const at::Tensor& x) {
+template <bool Flag>
+std::tuple<at::Tensor, bool> hardswish_impl(const at::Tensor& x) {
   const Vec zero(0.0f), three(3.0f), six(6.0f);
-  return run(
+  return run<Flag>(
       x, kGrain,
       [&](const Vec& a) {
         const Vec v = floor_lowest(a);
@@ -159,11 +169,20 @@ std::tuple<at::Tensor, bool> hardswish(const at::Tensor& x) {
       });
 }
 
+// (y, all finite) with the flag, (y, true) without.
+std::tuple<at::Tensor, bool> silu(const at::Tensor& x, bool flag) {
+  return flag ? silu_impl<true>(x) : silu_impl<false>(x);
+}
+
+std::tuple<at::Tensor, bool> hardswish(const at::Tensor& x, bool flag) {
+  return flag ? hardswish_impl<true>(x) : hardswish_impl<false>(x);
+}
+
 }  // namespace
 
 TORCH_LIBRARY(keras_acts_fused, m) {
-  m.def("silu(Tensor x) -> (Tensor, bool)");
-  m.def("hardswish(Tensor x) -> (Tensor, bool)");
+  m.def("silu(Tensor x, bool flag) -> (Tensor, bool)");
+  m.def("hardswish(Tensor x, bool flag) -> (Tensor, bool)");
 }
 
 TORCH_LIBRARY_IMPL(keras_acts_fused, CPU, m) {
@@ -217,6 +236,26 @@ def _cache_dir(name: str) -> str:
     return os.path.join(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root(), name)
 
 
+def _ninja_path() -> str:
+    """``PATH`` with a ``ninja`` on it where one is installed: torch's builder runs ``ninja`` from
+    ``PATH``, and the ``ninja`` pip package puts it next to the interpreter (a virtualenv's ``bin``,
+    not on ``PATH`` unless the virtualenv is activated)."""
+    path = os.environ.get("PATH", "")
+    if shutil.which("ninja", path=path):
+        return path
+    dirs = [os.path.dirname(sys.executable)]
+    try:
+        import ninja  # the pip package
+
+        dirs.insert(0, ninja.BIN_DIR)
+    except (ImportError, AttributeError):
+        pass
+    for d in dirs:
+        if shutil.which("ninja", path=d):
+            return d + os.pathsep + path
+    return path
+
+
 def _build(name: str, cap: str, target: str) -> None:
     """Compile the source into a private folder next to ``target``, load it and move it to ``target``."""
     from torch.utils import cpp_extension
@@ -224,6 +263,8 @@ def _build(name: str, cap: str, target: str) -> None:
     root = os.path.dirname(target)
     os.makedirs(root, exist_ok=True)
     work = tempfile.mkdtemp(prefix="build-", dir=root)
+    old_path = os.environ.get("PATH")
+    os.environ["PATH"] = _ninja_path()
     try:
         cpp_extension.load_inline(
             name=name,
@@ -240,6 +281,10 @@ def _build(name: str, cap: str, target: str) -> None:
         )
         os.replace(os.path.join(work, f"{name}.so"), target)
     finally:
+        if old_path is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = old_path
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -262,7 +307,8 @@ def _load() -> Any:
 
 
 def kernels() -> Any | None:
-    """The loaded op namespace (``silu``, ``hardswish``: ``x -> (y, all_finite)``), or None.
+    """The loaded op namespace (``silu``, ``hardswish``: ``(x, flag) -> (y, all_finite)``; without
+    ``flag`` the finiteness is not tracked and ``all_finite`` is True), or None.
 
     None while ``KERAS_ACTS_TORCH_KERNELS=0``. The first other call compiles or loads the library
     (thread-safe); a failure is logged once as a warning and remembered, so later calls return
