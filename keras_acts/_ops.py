@@ -441,7 +441,7 @@ else:
         # hardswish with the -inf limit in the same pass as the activation, equal to ATen's kernels
         # bit for bit on finite inputs, for contiguous float32 CPU tensors in eager mode. They also
         # report whether the input was all finite, so their autograd node runs ATen's backward kernel
-        # directly (or the guarded one) without the read pass. KERAS_ACTS_TORCH_KERNELS=0 turns them off.
+        # directly (or the guarded one) without the read pass. Opt-in for now: KERAS_ACTS_TORCH_KERNELS=1.
         from keras_acts import _torch_kernels
 
         def _one_pass_ready(x: Any) -> bool:

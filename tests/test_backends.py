@@ -912,7 +912,7 @@ def _run_both_paths(name: str, x: Any, up: Any, monkeypatch: Any) -> dict[str, A
 
 def _test_torch_one_pass_kernels_match_aten_and_the_fallback(monkeypatch: Any) -> None:
     """swish and hard_swish on contiguous float32 run keras_acts's one-pass kernels (when the machine
-    can build them: x86-64 with AVX2 or AVX512 and a compiler); their values and gradients equal
+    can build them: x86-64 with AVX2 or AVX512 and a compiler) with KERAS_ACTS_TORCH_KERNELS=1; their values and gradients equal
     the fallback path (ATen's kernel behind the finiteness check) bit for bit at every input, ATen's
     own kernel on every finite input, and the NumPy reference; KERAS_ACTS_TORCH_KERNELS=0 turns them off."""
     import torch
@@ -921,6 +921,8 @@ def _test_torch_one_pass_kernels_match_aten_and_the_fallback(monkeypatch: Any) -
 
     F = torch.nn.functional
     monkeypatch.delenv("KERAS_ACTS_TORCH_KERNELS", raising=False)
+    assert _torch_kernels.enabled() == _torch_kernels.DEFAULT_ENABLED
+    monkeypatch.setenv("KERAS_ACTS_TORCH_KERNELS", "1")
     if _torch_kernels.library_name() is not None:  # a CPU they are built for: they must build here
         assert _torch_kernels.kernels() is not None, _torch_kernels._state.get("failed")
     available = _torch_kernels.kernels() is not None
@@ -1009,14 +1011,14 @@ def _test_torch_kernels_build_once_are_cached_and_fall_back_without_a_compiler(t
     from keras_acts import _torch_kernels
 
     want = "VALUES ['-0.0', '-0.3333333432674408', '0.0', '3.5', 'inf', 'nan']"
-    no_compiler = {"CXX": "/nonexistent/c++", "KERAS_BACKEND": "torch"}
+    no_compiler = {"CXX": "/nonexistent/c++", "KERAS_BACKEND": "torch", "KERAS_ACTS_TORCH_KERNELS": "1"}
     # No compiler, empty cache: one warning (not one per thread), the documented values.
     out, err = _child(_KERNEL_BUILD_CHILD, {**no_compiler, "TORCH_EXTENSIONS_DIR": str(tmp_path / "empty")})
     assert "AVAILABLE False" in out and out.count(want) == 4, out
     assert err.count("could not build its fused torch kernels") == 1, err[-3000:]
     if _torch_kernels.library_name() is None:  # not a CPU they are built for: the fallback is the only path
         return
-    cache = {"TORCH_EXTENSIONS_DIR": str(tmp_path / "cache"), "KERAS_BACKEND": "torch"}
+    cache = {"TORCH_EXTENSIONS_DIR": str(tmp_path / "cache"), "KERAS_BACKEND": "torch", "KERAS_ACTS_TORCH_KERNELS": "1"}
     out, err = _child(_KERNEL_BUILD_CHILD, cache)  # builds (cold)
     assert "AVAILABLE True" in out and out.count(want) == 4, out
     assert err.count("compiled its torch kernels") == 1, err[-3000:]
