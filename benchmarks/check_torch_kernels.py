@@ -14,6 +14,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stride", type=int, default=1, help="check every stride-th chunk only (a quick run)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    os.environ[_torch_kernels.ENV_VAR] = "1"  # (opt-in in the package)
     ops = _torch_kernels.kernels()
     if ops is None:
         print("the fused kernels are not available here")
