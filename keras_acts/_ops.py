@@ -550,11 +550,68 @@ else:
         _silu_backward = _fused_backward(_aten.silu_backward)
         _gelu_backward = _fused_backward(_aten.gelu_backward)
         _mish_backward = _fused_backward(_aten.mish_backward, in_place=False)  # no out= overload
+
+        # One-pass kernels (keras_acts._torch_kernels, a C++ extension built on first use): silu and
+        # hardswish with the -inf limit in the same pass as the activation, equal to ATen's kernels
+        # bit for bit on finite inputs, for contiguous float32 CPU tensors in eager mode. They also
+        # report whether the input was all finite, so their autograd node runs ATen's backward kernel
+        # directly (or the guarded one) without the read pass. Opt-in for now: KERAS_ACTS_TORCH_KERNELS=1.
+        from keras_acts import _torch_kernels
+
+        def _one_pass_ready(x: Any) -> bool:
+            return (
+                x.dtype == torch.float32
+                and x.device.type == "cpu"
+                and x.is_contiguous()
+                and not torch.compiler.is_compiling()
+                and _torch_kernels.kernels() is not None
+            )
+
+        def _one_pass(
+            op_name: str, fallback: Callable[[Any], Any], backward: Callable[[Any, Any, bool], Any]
+        ) -> tuple[Callable[[Any], Any], str]:
+            def forward(ctx: Any, x: Any) -> Any:
+                y, finite = getattr(_torch_kernels.kernels(), op_name)(x, True)
+                ctx.save_for_backward(x)
+                ctx.finite = finite
+                return y
+
+            def backward_(ctx: Any, upstream: Any) -> Any:
+                (x,) = ctx.saved_tensors
+                return backward(upstream, x, ctx.finite)
+
+            # Its autograd node is "<name>Backward" (named when the class is made).
+            Function = type(
+                f"KerasActs{op_name.capitalize()}",
+                (torch.autograd.Function,),
+                {"forward": staticmethod(forward), "backward": staticmethod(backward_)},
+            )
+
+            def fn(x: Any) -> Any:
+                if not _one_pass_ready(x):
+                    return fallback(x)
+                if torch.is_grad_enabled() and x.requires_grad:
+                    _scope.one_pass = True  # seen by custom_gradient: fn is this kernel
+                    return Function.apply(x)
+                return getattr(_torch_kernels.kernels(), op_name)(x, False)[0]  # no flag: no backward
+
+            return fn, f"{Function.__name__}Backward"
+
+        def _silu_backward_known(upstream: Any, x: Any, finite: bool) -> Any:
+            if finite:
+                return _aten.silu_backward.default(upstream, x)
+            return _aten.silu_backward.default(upstream, _finite(x))
+
+        def _hardswish_backward_known(upstream: Any, x: Any, finite: bool) -> Any:
+            return _aten.hardswish_backward(upstream, x)  # right at +-inf (see _hardswish_backward)
+
+        _silu_one_pass, _silu_node = _one_pass("silu", _fused(_F.silu), _silu_backward_known)
+        _hard_silu_one_pass, _hard_silu_node = _one_pass("hardswish", _fused(_F.hardswish), _hardswish_backward_known)
         FUSED.update(
-            silu=_fused(_F.silu),
+            silu=_silu_one_pass,
             silu_backward=_silu_backward,
             silu_derivative=_derivative(_silu_backward),
-            hard_silu=_fused(_F.hardswish),
+            hard_silu=_hard_silu_one_pass,
             hard_silu_backward=_hardswish_backward,
             hard_silu_derivative=_derivative(_hardswish_backward),
             gelu=_gelu,
@@ -606,6 +663,9 @@ else:
             return with_gradient
 
         native = [native_kernels]  # True: try the kernel's own autograd; False: never
+        # Whether fn is a one-pass kernel (FUSED "silu"/"hard_silu" on a float32 CPU tensor), which
+        # guards +-inf itself: None until the first such input shows it.
+        one_pass: list[bool | None] = [None]
 
         def call(x: Any) -> Any:
             # torch runs op by op: where no gradient is recorded (inference, torch.no_grad, an input
@@ -615,6 +675,13 @@ else:
             if not native[0] or torch.compiler.is_compiling():
                 return with_gradient(x)  # torch.compile: the guarded form, which Inductor fuses
             with input_scope(x):
+                if one_pass[0] is not False and _one_pass_ready(x):
+                    _scope.one_pass = False
+                    y = fn(x)[0]
+                    if _scope.one_pass and _native_node(y, x):
+                        one_pass[0] = True
+                        return y  # no finiteness check: the kernel did it in its pass
+                    one_pass[0] = False  # another kind of fn: the check below (once more on a first call)
                 if _surely_finite(x):
                     y = fn(x)[0]
                     if _native_node(y, x):
@@ -637,6 +704,9 @@ else:
     _NATIVE_NODES = frozenset(
         {"SiluBackward0", "HardswishBackward0", "GeluBackward0", "MishBackward0", "_MishFnBackward", "CeluBackward0"}
     )
+    if BACKEND == "torch":
+        # and the one-pass kernels' nodes (ATen's backward kernel, after the forward's finiteness flag)
+        _NATIVE_NODES = _NATIVE_NODES | {_silu_node, _hard_silu_node}
 
     # -- the QAT engine's tensor operations (keras_acts.quantization) ----------------------------
     # jax computes in float32 unless jax_enable_x64 is set: the engine's integer accumulators

@@ -1015,6 +1015,175 @@ if BACKEND == "torch" and FRONTEND == "keras3":
     test_torch_prelu_is_one_kernel_with_the_composite_gradients = _test_torch_prelu_is_one_kernel_with_the_composite_gradients
 
 
+# -- torch: the one-pass float32 kernels (keras_acts._torch_kernels) ------------------------------
+
+_ONE_PASS = {"swish": ("silu", lambda x: x / (1.0 + np.exp(-x))),
+             "hard_swish": ("hardswish", lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0)}
+
+
+def _edge_float32_input() -> np.ndarray:
+    """70,001 float32 values (above ATen's grain of 32,768, not a multiple of the vector width, so the
+    vector blocks, the scalar tail and the finiteness flag of every chunk run): a grid, +-inf, NaN,
+    +-0, huge and tiny values, the breakpoints of hard_swish, scattered over the tensor."""
+    rng = np.random.default_rng(20)
+    x = rng.uniform(-12.0, 12.0, 70_001).astype(np.float32)
+    fmax = np.finfo(np.float32).max
+    special = np.array([-np.inf, np.inf, np.nan, -0.0, 0.0, 1e30, -1e30, fmax, -fmax, 1e-40, -1e-40,
+                        -3.0, 3.0, 88.7, -88.7, 103.0, -103.0, 1e4, -1e4], np.float32)
+    x[rng.choice(x.size, special.size * 3, replace=False)] = np.tile(special, 3)
+    x[-3:] = [-np.inf, np.nan, np.inf]  # in the scalar tail too
+    return x
+
+
+def _bits_equal(a: Any, b: Any) -> bool:
+    """Equal bit for bit, NaN payloads aside (NaN where the other is NaN)."""
+    import torch
+
+    nan = torch.isnan(a)
+    return bool(torch.equal(nan, torch.isnan(b)) and torch.equal(a[~nan].view(torch.int32), b[~nan].view(torch.int32)))
+
+
+def _run_both_paths(name: str, x: Any, up: Any, monkeypatch: Any) -> dict[str, Any]:
+    """Forward (no grad), forward with grad and the input gradient, with the kernels and without."""
+    import torch
+
+    out = {}
+    for path in ("kernel", "fallback"):
+        monkeypatch.setenv("KERAS_ACTS_TORCH_KERNELS", "1" if path == "kernel" else "0")
+        fn = keras_acts.get(name)
+        with torch.no_grad():
+            y = fn(x)
+        t = x.clone().requires_grad_(True)
+        y2 = fn(t)
+        (g,) = torch.autograd.grad(y2, t, up)
+        out[path] = (y, y2.detach(), g, type(y2.grad_fn).__name__)
+    return out
+
+
+def _test_torch_one_pass_kernels_match_aten_and_the_fallback(monkeypatch: Any) -> None:
+    """swish and hard_swish on contiguous float32 run keras_acts's one-pass kernels (when the machine
+    can build them: x86-64 with AVX2 or AVX512 and a compiler) with KERAS_ACTS_TORCH_KERNELS=1; their values and gradients equal
+    the fallback path (ATen's kernel behind the finiteness check) bit for bit at every input, ATen's
+    own kernel on every finite input, and the NumPy reference; KERAS_ACTS_TORCH_KERNELS=0 turns them off."""
+    import torch
+
+    from keras_acts import _torch_kernels
+
+    F = torch.nn.functional
+    monkeypatch.delenv("KERAS_ACTS_TORCH_KERNELS", raising=False)
+    assert _torch_kernels.enabled() == _torch_kernels.DEFAULT_ENABLED
+    monkeypatch.setenv("KERAS_ACTS_TORCH_KERNELS", "1")
+    if _torch_kernels.library_name() is not None:  # a CPU they are built for: they must build here
+        assert _torch_kernels.kernels() is not None, _torch_kernels._state.get("failed")
+    available = _torch_kernels.kernels() is not None
+    xn = _edge_float32_input()
+    x = torch.from_numpy(xn)
+    up = torch.from_numpy(np.random.default_rng(1).uniform(-2.0, 2.0, xn.size).astype(np.float32))
+    finite = torch.isfinite(x)
+    for name, (op, numpy_ref) in _ONE_PASS.items():
+        res = _run_both_paths(name, x, up, monkeypatch)
+        y, y_grad_mode, g, node = res["kernel"]
+        y0, _, g0, node0 = res["fallback"]
+        assert node == (f"KerasActs{op.capitalize()}Backward" if available else "CustomGradientFunctionBackward"), node
+        assert node0 == "CustomGradientFunctionBackward", node0  # the input has +-inf: the guarded gradient
+        assert _bits_equal(y, y0) and _bits_equal(y_grad_mode, y0), name
+        assert _bits_equal(g, g0), name
+        kernel = getattr(F, op)
+        assert _bits_equal(y[finite], kernel(x)[finite]), name  # ATen's kernel on the same tensor, bit for bit
+        # The documented values: the limits at +-inf, NaN at NaN, and the reference elsewhere.
+        with np.errstate(invalid="ignore", over="ignore"):
+            want = np.where(np.isneginf(xn), 0.0, numpy_ref(xn.astype(np.float64)))
+        # (below 1e38: ATen's hardswish computes x * 6 first, inf at the largest float32 values)
+        inside = ~(np.abs(xn) > 1e38)
+        np.testing.assert_allclose(y.numpy().astype(np.float64)[inside], want[inside], rtol=2e-6, atol=1e-37)
+        assert y[torch.isneginf(x)].eq(0).all() and torch.isnan(y[torch.isnan(x)]).all()
+        ref_grad = up * torch.where(torch.isneginf(x), 0.0, torch.where(torch.isposinf(x), 1.0, torch.nan))
+        edge = torch.isinf(x)
+        assert torch.equal(g[edge], ref_grad[edge]), name  # the limits 0 and 1 of the derivative
+        # An all-finite input: the kernel's node runs ATen's backward kernel on x itself.
+        xf = x[finite].contiguous()
+        t, r = xf.clone().requires_grad_(True), xf.clone().requires_grad_(True)
+        (gf,) = torch.autograd.grad(keras_acts.get(name)(t), t, up[finite])
+        (want_g,) = torch.autograd.grad(kernel(r), r, up[finite])
+        assert _bits_equal(gf, want_g), name
+        # A non-contiguous float32 and a float64 input take the fallback path: ATen's kernel where
+        # finite (on the clamped copy, which is contiguous), the limits at +-inf.
+        for other in (x[::2], x.double()):
+            assert not (other.is_contiguous() and other.dtype == torch.float32)
+            with torch.no_grad():
+                got = keras_acts.get(name)(other)
+            fin = torch.isfinite(other)
+            assert _bits_equal(got[fin], kernel(other.contiguous())[fin]), name
+            assert got[torch.isneginf(other)].eq(0).all() and torch.isnan(got[torch.isnan(other)]).all()
+            assert torch.isposinf(got[torch.isposinf(other)]).all(), name
+    monkeypatch.setenv("KERAS_ACTS_TORCH_KERNELS", "0")
+    assert _torch_kernels.kernels() is None
+
+
+_KERNEL_BUILD_CHILD = """
+import logging, math, threading, torch
+logging.basicConfig(level=logging.INFO, format="LOG %(levelname)s %(message)s")
+import keras_acts
+from keras_acts import _torch_kernels
+x = torch.tensor([-math.inf, -2.0, 0.0, 3.5, math.inf, math.nan])
+results = []
+def use():
+    with torch.no_grad():
+        results.append(keras_acts.get("hard_swish")(x))
+threads = [threading.Thread(target=use) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("AVAILABLE", _torch_kernels.kernels() is not None)
+for y in results:
+    print("VALUES", [repr(v) for v in y.tolist()])
+"""
+
+
+def _child(code: str, env: dict[str, str]) -> tuple[str, str]:
+    """Runs ``code`` in a fresh interpreter with ``env`` added; returns (stdout, stderr)."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=600)
+    assert proc.returncode == 0, f"child failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    return proc.stdout, proc.stderr
+
+
+@pytest.mark.slow  # one more cold compile of the kernels (7-15 s on an idle 2-core machine) and three interpreters
+def _test_torch_kernels_build_once_are_cached_and_fall_back_without_a_compiler(tmp_path: Any) -> None:
+    """In a fresh cache folder, four threads' first calls build the kernels once; the next process
+    loads the cached library with no compiler; with no compiler and no cache: one warning, and the
+    ATen path gives the same values."""
+    from keras_acts import _torch_kernels
+
+    want = "VALUES ['-0.0', '-0.3333333432674408', '0.0', '3.5', 'inf', 'nan']"
+    no_compiler = {"CXX": "/nonexistent/c++", "KERAS_BACKEND": "torch", "KERAS_ACTS_TORCH_KERNELS": "1"}
+    # No compiler, empty cache: one warning (not one per thread), the documented values.
+    out, err = _child(_KERNEL_BUILD_CHILD, {**no_compiler, "TORCH_EXTENSIONS_DIR": str(tmp_path / "empty")})
+    assert "AVAILABLE False" in out and out.count(want) == 4, out
+    assert err.count("could not build its fused torch kernels") == 1, err[-3000:]
+    if _torch_kernels.library_name() is None:  # not a CPU they are built for: the fallback is the only path
+        return
+    cache = {"TORCH_EXTENSIONS_DIR": str(tmp_path / "cache"), "KERAS_BACKEND": "torch", "KERAS_ACTS_TORCH_KERNELS": "1"}
+    out, err = _child(_KERNEL_BUILD_CHILD, cache)  # builds (cold)
+    assert "AVAILABLE True" in out and out.count(want) == 4, out
+    assert err.count("compiled its torch kernels") == 1, err[-3000:]
+    out, err = _child(_KERNEL_BUILD_CHILD, {**cache, **no_compiler})  # loads the cached library
+    assert "AVAILABLE True" in out and out.count(want) == 4, out
+    assert "compiled its torch kernels" not in err and "could not build" not in err, err[-3000:]
+
+
+if BACKEND == "torch" and FRONTEND == "keras3":
+    test_torch_one_pass_kernels_match_aten_and_the_fallback = _test_torch_one_pass_kernels_match_aten_and_the_fallback
+    test_torch_kernels_build_once_are_cached_and_fall_back_without_a_compiler = (
+        _test_torch_kernels_build_once_are_cached_and_fall_back_without_a_compiler
+    )
+
+
 # The training runs in a jax child process whatever this process's backend is, so it is collected once: in
 # the jax pass of the README test command (the other passes would repeat the same run).
 if BACKEND == "jax":
