@@ -354,7 +354,7 @@ def _abs_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
         lin = None  # alpha relu(x) + beta relu(-x), summed before it meets H (see AUTO_LOWERING.md)
         if even:  # alpha |x| = (alpha M) (|x| / M): one MUL of the |x| / M already computed
             lin, neg = q(absx * float(p["alpha"] / k), "lin"), False
-        for w, sign, name in () if even else ((p["alpha"], 1.0, "rp"), (p["beta"], -1.0, "rn")):
+        for w, sign, name in () if lin is not None else ((p["alpha"], 1.0, "rp"), (p["beta"], -1.0, "rn")):
             if w == 0.0:
                 continue
             r = ramp(x, q, sign * abs(w), name) if lin is None else q(tf.nn.relu(x * float(sign * abs(w))), name, floor="lin")
@@ -1013,9 +1013,13 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
                 break
     for g in (0.25, 0.35, 0.5):  # the same, the remainder in tanh(g |x|) (e.g. pseudo-Huber)
         for flip in (False, True):
+            found = 0  # the two lowest degrees that fit (a higher one often rounds better in int8)
             for deg in range(2, 9):
                 spec = fit_abs(xf, ff, deg, flip, g)
-                if spec is None or consider(spec):
+                if spec is None:
+                    break
+                found += consider(spec)
+                if found == 2:
                     break
     tails = linear_tails(x, f, max(tol, max_float_err / 4))
     if tails is not None:
