@@ -26,8 +26,10 @@ Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and 
 * ``poly``: ``P(x)`` on the whole range.
 * ``split``: ``c0 + P(relu(x / hi)) + Q(relu(-x / |lo|))``, a polynomial per side of 0.
 * ``abs``: ``H(|x| / M) + alpha relu(x) + beta relu(-x)`` (``|x| / M`` from two MULs with fused RELUs and
-  an ADD; ``H`` optionally in ``1 - |x| / M``): functions with a linear odd part, the bounded even
-  remainder ``H`` on its own fine int8 scale (squareplus).
+  an ADD; ``H`` optionally in ``1 - |x| / M``, or in ``s = tanh(g |x|)`` (a MUL and a TANH more) with
+  the line's slope the even part's slope at the range's ends; ``alpha = beta`` as one MUL of ``|x| / M``):
+  functions with a linear odd part, the bounded even remainder ``H`` on its own fine int8 scale
+  (squareplus; pseudo-Huber ``sqrt(1 + x^2) - 1 = 0.99 |x| + H(tanh(x / 2))``).
 * ``gate2``: ``P(tanh(a1 x)) + Q(tanh(a2 x))``: bounded functions with slowly approached asymptotes
   (ISRU), the slow gate carrying the tails the fast one saturates on.
 """
