@@ -37,6 +37,7 @@ FUNCTIONS = {
     "squareplus": lambda x: 0.5 * (x + tf.sqrt(x * x + 4.0)),
     "isrlu": lambda x: tf.where(x >= 0.0, x, x / tf.sqrt(1.0 + tf.square(tf.minimum(x, 0.0)))),
     "isru": lambda x: x / tf.sqrt(1.0 + x * x),
+    "pseudo_huber": lambda x: tf.sqrt(1.0 + x * x) - 1.0,  # even: |x| - 1 + 1/(2|x|) tails
 }
 
 

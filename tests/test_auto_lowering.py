@@ -78,6 +78,11 @@ SPECS = {
         lambda x: 0.5 * (x + np.sqrt(x * x + 4.0)),
         "(x + sqrt(x^2 + 4)) / 2",
     ),
+    "t_pseudo_huber": (  # pseudo-Huber: even, square-root based, |x| - 1 + 1/(2|x|) tails (abs family in tanh(g|x|))
+        lambda x: K.sqrt(1.0 + K.square(x)) - 1.0,
+        lambda x: np.sqrt(1.0 + x * x) - 1.0,
+        "sqrt(1 + x^2) - 1",
+    ),
     "t_isrlu": (  # ISRLU (Carlile et al. 2017), a = 1: square-root based negative side
         lambda x: K.where(x >= 0.0, x, x / K.sqrt(1.0 + K.square(K.minimum(x, 0.0)))),
         lambda x: np.where(x >= 0, x, x / np.sqrt(1.0 + np.minimum(x, 0) ** 2)),

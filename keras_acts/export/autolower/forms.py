@@ -26,8 +26,10 @@ Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and 
 * ``poly``: ``P(x)`` on the whole range.
 * ``split``: ``c0 + P(relu(x / hi)) + Q(relu(-x / |lo|))``, a polynomial per side of 0.
 * ``abs``: ``H(|x| / M) + alpha relu(x) + beta relu(-x)`` (``|x| / M`` from two MULs with fused RELUs and
-  an ADD; ``H`` optionally in ``1 - |x| / M``): functions with a linear odd part, the bounded even
-  remainder ``H`` on its own fine int8 scale (squareplus).
+  an ADD; ``H`` optionally in ``1 - |x| / M``, or in ``s = tanh(g |x|)`` (a MUL and a TANH more) with
+  the line's slope the even part's slope at the range's ends; ``alpha = beta`` as one MUL of ``|x| / M``):
+  functions with a linear odd part, the bounded even remainder ``H`` on its own fine int8 scale
+  (squareplus; pseudo-Huber ``sqrt(1 + x^2) - 1 = 0.99 |x| + H(tanh(x / 2))``).
 * ``gate2``: ``P(tanh(a1 x)) + Q(tanh(a2 x))``: bounded functions with slowly approached asymptotes
   (ISRU), the slow gate carrying the tails the fast one saturates on.
 """
@@ -107,7 +109,10 @@ class FormSpec:
         if self.kind == "abs":
             lin = "".join(f" {'+' if w > 0 else '-'} {abs(w):.4g} relu({'' if s > 0 else '-'}x)"
                           for w, s in ((p["alpha"], 1), (p["beta"], -1)) if w)
-            arg = f"1 - |x| / {1 / p['scale']:.4g}" if p.get("flip") else f"|x| / {1 / p['scale']:.4g}"
+            if p["alpha"] == p["beta"] != 0.0 and p["pos"] and p["neg"]:
+                lin = f" {'+' if p['alpha'] > 0 else '-'} {abs(p['alpha']):.4g} |x|"
+            var = f"tanh({p['tanh']:.4g} |x|)" if p.get("tanh") else f"|x| / {1 / p['scale']:.4g}"
+            arg = f"1 - {var}" if p.get("flip") else var
             return f"P{len(p['coeffs']) - 1}({arg}){lin}"
         if self.kind == "split":
             return (f"{p['c0']:.4g} + P{len(p['pos']) - 1}(relu(x / {1 / p['scale_pos']:.4g})) + "
@@ -327,6 +332,8 @@ def _split_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
 def _abs_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     import tensorflow as tf
 
+    from keras_acts.quantization.formulations import TANH_RANGE
+
     def ramp(x: Any, q: Any, w: float, name: str) -> Any:
         # w relu(x) (w > 0) or |w| relu(-x) (w < 0): one MUL with a fused RELU
         return q(tf.nn.relu(x * float(w)), name)
@@ -336,12 +343,20 @@ def _abs_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
         u = ramp(x, q, k, "u") if p["pos"] else None  # in [0, 1]
         v = ramp(x, q, -k, "v") if p["neg"] else None
         a = u if v is None else v if u is None else q(u + v, "a")  # |x| / M, on its own fine scale
+        even = p["alpha"] == p["beta"] != 0.0 and u is not None and v is not None
+        absx = a
+        if p.get("tanh"):  # tanh(g |x|): resolves |x| near 0, saturates in a slowly decaying tail
+            gm = float(p["tanh"]) / k
+            z = a if gm == 1.0 else q(a * gm, "z")
+            a = q.fixed(tf.math.tanh(z), *TANH_RANGE)
         if p.get("flip"):  # expand around |x| = M: 1 - |x| / M (keeps the Horner coefficients small)
             a = q(1.0 - a, "b")
         has_lin = bool(p["alpha"] or p["beta"])
         y = _horner(q, a, p["coeffs"], "h", floor="y" if has_lin else None)  # the bounded remainder H(|x| / M)
         lin = None  # alpha relu(x) + beta relu(-x), summed before it meets H (see AUTO_LOWERING.md)
-        for w, sign, name in ((p["alpha"], 1.0, "rp"), (p["beta"], -1.0, "rn")):
+        if even:  # alpha |x| = (alpha M) (|x| / M): one MUL of the |x| / M already computed
+            lin, neg = q(absx * float(p["alpha"] / k), "lin"), False
+        for w, sign, name in () if lin is not None else ((p["alpha"], 1.0, "rp"), (p["beta"], -1.0, "rn")):
             if w == 0.0:
                 continue
             r = ramp(x, q, sign * abs(w), name) if lin is None else q(tf.nn.relu(x * float(sign * abs(w))), name, floor="lin")
@@ -426,7 +441,7 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
     if spec.kind == "gate2":
         return _np_horner(_tanh_int8_range(p["a1"] * x), p["p1"]) + _np_horner(_tanh_int8_range(p["a2"] * x), p["p2"])
     if spec.kind == "abs":
-        a = np.abs(x) * p["scale"]
+        a = _tanh_int8_range(p["tanh"] * np.abs(x)) if p.get("tanh") else np.abs(x) * p["scale"]
         a = 1.0 - a if p.get("flip") else a
         return _np_horner(a, p["coeffs"]) + p["alpha"] * np.maximum(x, 0.0) + p["beta"] * np.maximum(-x, 0.0)
     if spec.kind == "split":
@@ -743,7 +758,7 @@ def fit_split(x: np.ndarray, f: np.ndarray, deg_pos: int, deg_neg: int) -> FormS
                               "scale_neg": 1.0 / -lo})
 
 
-def fit_abs(x: np.ndarray, f: np.ndarray, deg: int, flip: bool = False) -> FormSpec | None:
+def fit_abs(x: np.ndarray, f: np.ndarray, deg: int, flip: bool = False, gate: float = 0.0) -> FormSpec | None:
     """Fits ``H(|x| / M) + alpha relu(x) + beta relu(-x)``, ``M = max |x|``, with ``H`` of degree ``deg``.
 
     For functions whose odd part is linear, ``(f(x) - f(-x)) / 2 = c x`` (squareplus: ``c = 1/2``), and
@@ -755,6 +770,13 @@ def fit_abs(x: np.ndarray, f: np.ndarray, deg: int, flip: bool = False) -> FormS
     With ``flip`` ``H`` is a polynomial in ``1 - |x| / M`` (expanded at the range's end: smaller
     Horner coefficients, so coarser-rounded intermediates, when ``h`` is singular near ``x = 0`` in the
     complex plane, as squareplus's ``h`` is at ``x = 2i``). None when the range does not straddle 0.
+
+    With ``gate = g > 0`` ``H`` is a polynomial in ``s = tanh(g |x|)`` instead (a MUL and a TANH after
+    ``|x| / M``; ``s`` follows ``|x|`` near 0, so ``H`` keeps the kink of ``d |x|``, and saturates where
+    the remainder has decayed), and ``d`` is the even part's slope at the ends of the range, so ``h``
+    tends to a constant: functions whose remainder decays slowly (pseudo-Huber ``sqrt(1 + x^2) - 1 =
+    |x| + 1 / (|x| + sqrt(1 + x^2)) - 1``, singular at ``x = ±i``, which a polynomial in ``|x| / 8``
+    fits only at a degree whose Horner roundings exceed the budget).
     """
     lo, hi = float(x.min()), float(x.max())
     if not lo < 0.0 < hi:
@@ -765,6 +787,7 @@ def fit_abs(x: np.ndarray, f: np.ndarray, deg: int, flip: bool = False) -> FormS
         return None
     odd = 0.5 * (np.interp(pos, x, f) - np.interp(-pos, x, f))
     c = float(pos @ odd / (pos @ pos))
+    c = 0.0 if abs(c) <= 1e-6 * max(1.0, float(np.ptp(f)) / (hi - lo)) else c  # an even function
     even = f - c * x  # a function of |x| if the odd part is c x
     ax = np.abs(x)
 
@@ -772,8 +795,14 @@ def fit_abs(x: np.ndarray, f: np.ndarray, deg: int, flip: bool = False) -> FormS
         return float(np.ptp(even - d * ax))
 
     ds = np.linspace(-4.0, 4.0, 801) * max(abs(c), float(np.ptp(f)) / max(hi - lo, 1e-12))
-    d = float(min(ds, key=width))
-    for pref in (c, -c):  # alpha = 0 or beta = 0 saves a MUL and an ADD
+    if gate:
+        n = max(8, len(x) // 32)  # the even part's slope over the last 1/32 of the range at each end
+        ends = [(ax[:n], even[:n]), (ax[-n:], even[-n:])]
+        d = float(np.mean([np.polyfit(t, e, 1)[0] for t, e in ends]))
+        d = c if abs(d - c) <= 1e-3 * max(abs(c), abs(d), 1e-12) else -c if abs(d + c) <= 1e-3 * max(abs(c), abs(d), 1e-12) else d
+    else:
+        d = float(min(ds, key=width))
+    for pref in (c, -c) if not gate else ():  # alpha = 0 or beta = 0 saves a MUL and an ADD
         if width(pref) <= 2.5 * width(d):
             d = pref
             break
@@ -781,13 +810,14 @@ def fit_abs(x: np.ndarray, f: np.ndarray, deg: int, flip: bool = False) -> FormS
     alpha = 0.0 if abs(alpha) < 1e-9 * max(1.0, abs(c)) else alpha
     beta = 0.0 if abs(beta) < 1e-9 * max(1.0, abs(c)) else beta
     big = max(-lo, hi)
-    a = ax / big
+    a = _tanh_int8_range(gate * ax) if gate else ax / big
     if flip:
         a = 1.0 - a
     rest = f - alpha * np.maximum(x, 0.0) - beta * np.maximum(-x, 0.0)
     coef = _fit_dropping([a**j for j in range(deg + 1)], rest, [(a, 0, deg + 1)])
     return FormSpec("abs", {"scale": 1.0 / big, "pos": True, "neg": True, "alpha": float(alpha),
-                            "beta": float(beta), "coeffs": [float(v) for v in coef], "flip": bool(flip)})
+                            "beta": float(beta), "coeffs": [float(v) for v in coef], "flip": bool(flip),
+                            **({"tanh": float(gate)} if gate else {})})
 
 
 def _tanh_int8_range(z: np.ndarray) -> np.ndarray:
@@ -983,6 +1013,16 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
             spec = fit_abs(xf, ff, deg, flip)
             if spec is None or consider(spec):
                 break
+    for g in (0.25, 0.35, 0.5):  # the same, the remainder in tanh(g |x|) (e.g. pseudo-Huber)
+        for flip in (False, True):
+            found = 0  # the two lowest degrees that fit (a higher one often rounds better in int8)
+            for deg in range(2, 9):
+                spec = fit_abs(xf, ff, deg, flip, g)
+                if spec is None:
+                    break
+                found += consider(spec)
+                if found == 2:
+                    break
     tails = linear_tails(x, f, max(tol, max_float_err / 4))
     if tails is not None:
         lo, hi, left, right = tails
