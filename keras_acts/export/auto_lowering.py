@@ -62,7 +62,7 @@ BUDGET_LSB = 1.5
 """Largest accepted error, in output quantization steps (an ideal int8 model has 0.5)."""
 DEFAULT_RANGE = (-8.0, 8.0)
 AUTO_TARGETS = ("cpu", "int8", "edgetpu")
-ALGORITHM_VERSION = 6  # part of the cache key: bump when the search or the forms change (6: cpoly)
+ALGORITHM_VERSION = 7  # part of the cache key: bump when the search or the forms change (6: cpoly; 7: shifted gates)
 CACHE_ENV = "KERAS_ACTS_AUTO_LOWERING_CACHE"
 CACHE_DIR_ENV = "KERAS_ACTS_CACHE_DIR"
 # A fit is verified only when its float error is below this many (estimated) output steps: int8
