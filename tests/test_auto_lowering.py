@@ -48,6 +48,11 @@ SPECS = {
         lambda x: x * 0.5 * (1.0 + _erf(x)),
         "x * (1 + erf(x)) / 2",
     ),
+    "t_gumbel_gate": (  # self-gated, g from exp: the Gumbel CDF exp(-exp(-x)), ~0 from x = -3, slow to 1
+        lambda x: x * K.exp(-K.exp(-x)),
+        lambda x: x * np.exp(-np.exp(-x)),
+        "x * exp(-exp(-x))",
+    ),
     "t_logish": (  # Logish (Zhu et al. 2021): x log(1 + sigmoid(x)); log(1 + s) = softplus(log s)
         lambda x: x * K.softplus(-K.softplus(-x)),
         lambda x: x * np.log1p(_np_sigmoid(x)),
@@ -170,8 +175,9 @@ def _gate_max(params):
     from keras_acts.export.autolower.forms import _np_horner
 
     x = np.linspace(-8.0, 8.0, 4001)
-    s = 1.0 / (1.0 + np.exp(-params["a"] * x)) if params["gate"] == "sigmoid" else np.tanh(params["a"] * x)
-    return float(np.max(_np_horner(s, params["b"])))
+    z = params["a"] * (x + params.get("shift", 0.0))
+    s = 1.0 / (1.0 + np.exp(-z)) if params["gate"] == "sigmoid" else np.tanh(z)
+    return float(np.max(np.abs(_np_horner(s, params["b"]))))
 
 
 def test_search_chooses_the_fastest_passing_candidate(registered):

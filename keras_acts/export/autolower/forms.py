@@ -12,7 +12,10 @@ Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and 
 
 * ``gate``: ``A(s) + x B(s)``, ``s = G(a x)``, ``G`` LOGISTIC or TANH, ``A`` and ``B`` polynomials
   (Horner: one MUL and ADD per degree). Self-gated activations ``x g(x)`` have ``A = 0``;
-  ``x sigmoid(b x)`` is exactly ``B(s) = s`` with ``a = b`` (an exact rewrite).
+  ``x sigmoid(b x)`` is exactly ``B(s) = s`` with ``a = b`` (an exact rewrite). A shifted gate
+  ``s = G(a (x + c))`` (``c`` on the input's int8 grid: the ADD and MUL keep x's codes) fits gates
+  centred off 0 or asymmetric about their centre (the Gumbel gate ``exp(-exp(-x))``, ``Phi(x - 1)``),
+  and ``B`` may start at ``s^2`` (a gate flat where ``s -> 0``: never negative, so prescalable).
 * ``clip``: ``P(v) + r relu(x - hi) + l relu(lo - x)``, ``v = relu6(k x - k lo) / 3`` (the input
   clipped to ``[lo, hi]`` and rescaled to ``[0, 2]``: MUL, ADD with a fused RELU6, MUL): piecewise
   polynomials with linear (or constant) tails, e.g. SmeLU.
@@ -70,14 +73,19 @@ class FormSpec:
         if self.kind == "gate":
             g = "sigmoid" if p["gate"] == "sigmoid" else "tanh"
             a = "" if p["a"] == 1.0 else f"{p['a']:.4g} "
+            c = float(p.get("shift", 0.0))
+            if c:
+                a = f"{a}(x {'+' if c > 0 else '-'} {abs(c):.4g})" if a else f"x {'+' if c > 0 else '-'} {abs(c):.4g}"
+            else:
+                a = f"{a}x"
             b = _poly_text(p["b"], "s")
-            text = f"x * ({b}), s = {g}({a}x)" if b != "s" else f"x * {g}({a}x)"
+            text = f"x * ({b}), s = {g}({a})" if b != "s" else f"x * {g}({a})"
             if p["a_coeffs"]:
                 text = f"{_poly_text(p['a_coeffs'], 's')} + " + text
             guard = p.get("guard", 0)
             if p.get("prescale"):
                 sq = "completed square " if p.get("square") else ""
-                return f"({p['prescale']:.4g} x) * ({sq}{b} / {p['prescale']:.4g}), s = {g}({a}x)"
+                return f"({p['prescale']:.4g} x) * ({sq}{b} / {p['prescale']:.4g}), s = {g}({a})"
             if guard:
                 text = f"({text}) * (1 + relu({'-g' if guard < 0 else 'g'}))"
             return text
@@ -169,7 +177,13 @@ def _gate_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     from keras_acts.quantization.formulations import LOGISTIC_RANGE, TANH_RANGE
 
     def body(x: Any, q: Any) -> Any:
-        z = x if p["a"] == 1.0 else q(x * float(p["a"]), "z")
+        c = float(p.get("shift", 0.0))
+        if c:
+            # x + c keeps x's int8 codes (c is on the input grid, the range moves by c), a (x + c) too
+            xs = q(x + c, "zs")
+            z = xs if p["a"] == 1.0 else q(xs * float(p["a"]), "z")
+        else:
+            z = x if p["a"] == 1.0 else q(x * float(p["a"]), "z")
         if p["gate"] == "sigmoid":
             s = q.fixed(tf.math.sigmoid(z), *LOGISTIC_RANGE)
         else:
@@ -415,7 +429,7 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
     """The form in float64 NumPy (no quantization)."""
     p = spec.params
     if spec.kind == "gate":
-        s = _sigmoid(p["a"] * x) if p["gate"] == "sigmoid" else np.tanh(p["a"] * x)
+        s = gate_input(p, x)
         g = _np_horner(s, p["b"])
         y = x * g
         if p["a_coeffs"]:
@@ -562,18 +576,63 @@ def _fit_dropping(cols: list[np.ndarray], f: np.ndarray, groups: list[tuple[np.n
     return coef
 
 
-def fit_gate(x: np.ndarray, f: np.ndarray, gate: str, a: float, deg_b: int, deg_a: int) -> FormSpec:
-    """Fits ``A(s) + x B(s)``, ``s = G(a x)``, near-minimax on the samples ``(x, f)``."""
-    s = _sigmoid(a * x) if gate == "sigmoid" else np.tanh(a * x)
+def gate_input(p: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """The gate family's ``s = G(a (x + c))`` in float64 (``c`` is ``p["shift"]``, 0 when absent)."""
+    z = p["a"] * (x + float(p.get("shift", 0.0)))
+    return _sigmoid(z) if p["gate"] == "sigmoid" else np.tanh(z)
+
+
+def fit_gate(
+    x: np.ndarray, f: np.ndarray, gate: str, a: float, deg_b: int, deg_a: int, shift: float = 0.0, low: int = 0
+) -> FormSpec:
+    """Fits ``A(s) + x B(s)``, ``s = G(a (x + shift))``, near-minimax on the samples ``(x, f)``.
+
+    ``B``'s powers below ``s^low`` are zero (``low = 2``: a gate flat where ``s -> 0``, whose Horner
+    chain then skips two ADDs).
+    """
+    p = {"gate": gate, "a": float(a)}
+    if shift:
+        p["shift"] = float(shift)
+    s = gate_input(p, x)
     cols = [x * s**k for k in range(deg_b + 1)]
     groups = [(s, 0, deg_b + 1)]
     if deg_a >= 0:
         cols += [s**k for k in range(deg_a + 1)]
         groups.append((s, deg_b + 1, deg_a + 1))
-    coef = _fit_dropping(cols, f, groups)
+    if low:
+        sub = _fit_dropping(cols[low:], f, [(t, first - low, n) for t, first, n in groups if first >= low] + (
+            [(s, 0, deg_b + 1 - low)] if groups[0][1] < low else []))
+        coef = np.concatenate([np.zeros(low), sub])
+    else:
+        coef = _fit_dropping(cols, f, groups)
     b = [float(c) for c in coef[: deg_b + 1]]
     ac = [float(c) for c in coef[deg_b + 1 :]]
-    return FormSpec("gate", {"gate": gate, "a": float(a), "b": b, "a_coeffs": ac, "guard": _guard_sign(_np_horner(s, b))})
+    return FormSpec("gate", {**p, "b": b, "a_coeffs": ac, "guard": _guard_sign(_np_horner(s, b))})
+
+
+def shifted_gate_scales(
+    x: np.ndarray, f: np.ndarray, deg_b: int, low: int, scales: Sequence[float], margin: float = 0.7
+) -> tuple[float, float] | None:
+    """``(a, c)`` of the best shifted sigmoid gate ``x B(sigmoid(a (x + c)))`` (least squares, ``B`` of
+    degree ``deg_b`` from ``s^low``), ``c`` on the input's int8 grid; None when no shift lowers the
+    error of the best unshifted gate by the factor ``margin`` (a gate centred at 0 needs none).
+    """
+    s_in = float(x[-1] - x[0]) / 255.0
+    span = float(x[-1] - x[0])
+    shifts = sorted({s_in * round(c / s_in) for c in np.linspace(-0.25 * span, 0.25 * span, 41)} | {0.0})
+    best: dict[bool, tuple[float, float, float]] = {}
+    for a in scales:
+        for c in shifts:
+            s = _sigmoid(a * (x + c))
+            design = np.stack([x * s**k for k in range(low, deg_b + 1)], 1)
+            coef, *_ = np.linalg.lstsq(design, f, rcond=None)
+            err = float(np.abs(design @ coef - f).max())
+            key = c != 0.0
+            if key not in best or err < best[key][0]:
+                best[key] = (err, float(a), float(c))
+    if True not in best or (False in best and best[True][0] > margin * best[False][0]):
+        return None
+    return best[True][1], best[True][2]
 
 
 def prescaled(spec: FormSpec, x: np.ndarray) -> list[FormSpec]:
@@ -584,13 +643,18 @@ def prescaled(spec: FormSpec, x: np.ndarray) -> list[FormSpec]:
     ``k x``, so the converter's calibration widening changes no range (see :func:`_gate_body`).
     """
     p = spec.params
-    if spec.kind != "gate" or p["a_coeffs"] or p.get("guard", 0) != -1:
+    if spec.kind != "gate" or p["a_coeffs"] or p.get("prescale"):
         return []
-    s = _sigmoid(p["a"] * x) if p["gate"] == "sigmoid" else np.tanh(p["a"] * x)
-    top = float(np.max(_np_horner(s, p["b"])))
-    if not top > 0.0:
+    s = gate_input(p, x)
+    g = _np_horner(s, p["b"])
+    top = float(np.max(g))
+    # |g| <= k is what keeps x g inside k x's range, so a gate that dips a little below 0 (a fit's ripple
+    # where the function's gate is ~0, e.g. the Gumbel gate exp(-exp(-x)) below x = -3) is prescaled too
+    if not top > 0.0 or float(np.min(g)) < -0.05 * top:
         return []
     k = float(f"{top * 1.001:.3g}")
+    if k == 1.0:  # the converter folds a MUL by 1 away, and with it the prescale (measured)
+        k = 1.01
     out = [FormSpec("gate", {**p, "guard": 0, "prescale": k})]
     if len(p["b"]) == 3:
         out.append(FormSpec("gate", {**p, "guard": 0, "prescale": k, "square": True}))
@@ -976,7 +1040,28 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
                     if consider(spec):
                         for variant in prescaled(spec, x):
                             consider(variant)
+                        if deg_a < 0 and deg_b < 6:
+                            # one degree more: a lower float error leaves more of the budget to int8
+                            # rounding (the Gumbel gate: tanh(0.5 x), degree 5 1.23 LSB alone and 1.61 in
+                            # context, degree 6 1.13 and 1.44, prescaled)
+                            for variant in prescaled(fit_gate(xf, ff, gate, a, deg_b + 1, deg_a), x):
+                                consider(variant)
                         break
+    # Shifted gates s = sigmoid(a (x + c)) for gates centred off 0 or asymmetric about their centre (the
+    # Gumbel gate exp(-exp(-x)) is ~0 from x = -3 and approaches 1 like sigmoid(x)): a and c from a least-
+    # squares grid on a coarse subsample, only when the shift beats every unshifted scale; the lowest
+    # degree that fits, with B from s^0 and from s^2 (never negative near s = 0, so prescalable).
+    coarse = np.linspace(0, len(xf) - 1, 301).astype(int)
+    for low in (0, 2):
+        for deg_b in range(max(2, low + 1), 6):
+            ac = shifted_gate_scales(xf[coarse], ff[coarse], deg_b, low, np.round(np.arange(0.5, 2.51, 0.1), 2))
+            if ac is None:
+                continue
+            spec = fit_gate(xf, ff, "sigmoid", ac[0], deg_b, -1, shift=ac[1], low=low)
+            if consider(spec):
+                for variant in prescaled(spec, x):
+                    consider(variant)
+                break
     # A quadratic gate x (c0 + c1 s + c2 s^2) with its scale a tuned: evaluated as a completed square and
     # prescaled (prescaled()), it is a straight chain without a guard, the cheapest kind of form under
     # XNNPACK (docs/AUTO_LOWERING.md, "Why some XNNPACK int8 elementwise chains are slow").
