@@ -229,6 +229,20 @@ def _gate_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     return body
 
 
+def _add_linear_tails(x: Any, y: Any, p: dict[str, Any], q: Any) -> Any:
+    """``y + right relu(x - hi) + left relu(lo - x)``: the linear tails of the clip and cpoly families."""
+    import tensorflow as tf
+
+    if p["right"]:
+        r = q(tf.nn.relu(x - float(p["hi"])), "right")  # ADD with a fused RELU
+        y = q(y + q(r * float(p["right"]), "right_w", floor="with_right"), "with_right",
+              floor="with_left" if p["left"] else None)
+    if p["left"]:
+        left = q(tf.nn.relu(q(x * -1.0, "neg") + float(p["lo"])), "left")  # MUL(-1), ADD with a fused RELU
+        y = q(y + q(left * float(p["left"]), "left_w", floor="with_left"), "with_left")
+    return y
+
+
 def _clip_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     import tensorflow as tf
 
@@ -241,14 +255,7 @@ def _clip_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
         w = q(u * (1.0 / 3.0), "third")
         first = "with_right" if p["right"] else "with_left" if p["left"] else None
         y = _horner(q, w, p["coeffs"], "p", floor=first)
-        if p["right"]:
-            r = q(tf.nn.relu(x - float(p["hi"])), "right")  # ADD with a fused RELU
-            y = q(y + q(r * float(p["right"]), "right_w", floor="with_right"), "with_right",
-                  floor="with_left" if p["left"] else None)
-        if p["left"]:
-            left = q(tf.nn.relu(q(x * -1.0, "neg") + float(p["lo"])), "left")  # MUL(-1), ADD with a fused RELU
-            y = q(y + q(left * float(p["left"]), "left_w", floor="with_left"), "with_left")
-        return y
+        return _add_linear_tails(x, y, p, q)
 
     return body
 
@@ -287,14 +294,7 @@ def _cpoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
             # gives a dead operand the sum's range too, which for c (a1 = 1) on [-1, 1] and |f| <= 1 is no change
             lin = c if a1 == 1.0 else q(c * a1, "lin")
             y = q(lin + r, "with_lin", floor="with_right" if p["right"] else "with_left" if p["left"] else None)
-        if p["right"]:
-            rt = q(tf.nn.relu(x - float(p["hi"])), "right")  # ADD with a fused RELU
-            y = q(y + q(rt * float(p["right"]), "right_w", floor="with_right"), "with_right",
-                  floor="with_left" if p["left"] else None)
-        if p["left"]:
-            lt = q(tf.nn.relu(q(x * -1.0, "neg") + float(p["lo"])), "left")  # MUL(-1), ADD with a fused RELU
-            y = q(y + q(lt * float(p["left"]), "left_w", floor="with_left"), "with_left")
-        return y
+        return _add_linear_tails(x, y, p, q)
 
     return body
 
