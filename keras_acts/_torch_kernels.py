@@ -214,13 +214,23 @@ DEFAULT_ENABLED = False
 
 def enabled() -> bool:
     """Whether to build and use the kernels: ``KERAS_ACTS_TORCH_KERNELS`` = ``1``/``true``/``yes``/``on``
-    or ``0``/``false``/``no``/``off``; unset (or anything else): :data:`DEFAULT_ENABLED`."""
-    value = os.environ.get(ENV_VAR, "").strip().lower()
+    or ``0``/``false``/``no``/``off``; unset or empty: :data:`DEFAULT_ENABLED`.
+
+    Raises:
+        ValueError: any other value (a typo would otherwise silently keep the default).
+    """
+    raw = os.environ.get(ENV_VAR, "")
+    value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
         return True
     if value in ("0", "false", "no", "off"):
         return False
-    return DEFAULT_ENABLED
+    if value == "":
+        return DEFAULT_ENABLED
+    raise ValueError(
+        f"{ENV_VAR}={raw!r} is not understood: set it to 1 (use keras_acts's one-pass torch kernels) or 0 "
+        f"(ATen's kernels behind the finiteness check), or unset it for the default ({int(DEFAULT_ENABLED)})"
+    )
 
 
 def _capability() -> str | None:

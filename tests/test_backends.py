@@ -1021,6 +1021,18 @@ _ONE_PASS = {"swish": ("silu", lambda x: x / (1.0 + np.exp(-x))),
              "hard_swish": ("hardswish", lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0)}
 
 
+def test_torch_kernels_switch_refuses_an_unknown_value(monkeypatch):
+    """KERAS_ACTS_TORCH_KERNELS takes 1/0 (and true/false, yes/no, on/off); a typo is an error naming them."""
+    from keras_acts import _torch_kernels
+
+    for value, want in (("1", True), (" ON ", True), ("0", False), ("no", False), ("", _torch_kernels.DEFAULT_ENABLED)):
+        monkeypatch.setenv("KERAS_ACTS_TORCH_KERNELS", value)
+        assert _torch_kernels.enabled() is want, value
+    monkeypatch.setenv("KERAS_ACTS_TORCH_KERNELS", "enable")
+    with pytest.raises(ValueError, match=r"KERAS_ACTS_TORCH_KERNELS='enable' is not understood: set it to 1 .* or 0"):
+        _torch_kernels.enabled()
+
+
 def _edge_float32_input() -> np.ndarray:
     """70,001 float32 values (above ATen's grain of 32,768, not a multiple of the vector width, so the
     vector blocks, the scalar tail and the finiteness flag of every chunk run): a grid, +-inf, NaN,
