@@ -1026,3 +1026,29 @@ def as_dtype_of(value: Any, x: Any) -> Any:
     if isinstance(value, numbers.Number):
         return value
     return cast(value, dtype_name(x))
+
+
+def concrete_float_types() -> tuple[frozenset[type], frozenset[Any]]:
+    """The backend's concrete (eager) tensor types and its float dtypes as the tensors report them.
+
+    For the activations' fast path (:mod:`keras_acts.lowering`): a tensor whose type and dtype are
+    in these sets needs no conversion or dtype check. Symbolic and traced tensors are not listed.
+    """
+    if is_tf_keras() or BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        types = frozenset({type(tf.constant(0.0))})
+        dtypes = frozenset({tf.float16, tf.bfloat16, tf.float32, tf.float64})
+    elif BACKEND == "torch":
+        import torch
+
+        types = frozenset({torch.Tensor, torch.nn.Parameter})
+        dtypes = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
+    elif BACKEND == "jax":
+        import jax.numpy as jnp
+
+        types = frozenset({type(jnp.zeros(()))})
+        dtypes = frozenset(np.dtype(d) for d in ("float16", jnp.bfloat16, "float32", "float64"))
+    else:
+        types, dtypes = frozenset(), frozenset()
+    return types, dtypes

@@ -74,7 +74,15 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
     def decorate(math_fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(math_fn)
         def activation(x: Any, **params: Any) -> Any:
+            if not params and type(x) in _concrete_float_types():
+                # The common call (default parameters, a concrete float tensor, no export trace): the
+                # prepared function directly, without the per-call validation below (about 10 us of
+                # Python per call on torch, more than the activation itself on small tensors).
+                fn = _PREPARED.get((name, None))
+                if fn is not None and x.dtype in _CONCRETE_FLOAT_DTYPES and _plain_state():
+                    return fn(x)
             entry = registry.lookup(name)
+            explicit = bool(params)
             params = entry.check_params({**entry.defaults(), **params}) if entry.params else entry.check_params(params)
             recorder = getattr(_state, "recorder", None)
             if recorder is not None:  # the exporter records automatically lowered activations' input ranges
@@ -89,6 +97,8 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
             fn = _PREPARED.get(key)
             if fn is None:
                 fn = _PREPARED[key] = _prepare(math_fn, entry.derivative, params, entry.gradient)
+                if not explicit:
+                    _PREPARED[(name, None)] = fn  # the fast path's entry for calls without parameters
             return fn(x)
 
         activation.__name__ = public_name or math_fn.__name__
@@ -101,7 +111,28 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
 
 # (registry name, parameters) -> the activation of x alone, made once: with its custom gradient
 # (creating one costs more than evaluating it on small eager tensors) and, on jax, compiled.
-_PREPARED: dict[tuple[str, tuple[tuple[str, Any], ...]], Callable[[Any], Any]] = {}
+# (name, None): the same function for a call without parameters (the defaults), read by the fast path.
+# keras_acts.registration drops a name's entries when it is registered again.
+_PREPARED: dict[tuple[str, tuple[tuple[str, Any], ...] | None], Callable[[Any], Any]] = {}
+
+# The backend's concrete (eager) tensor types and float dtypes, for the fast path; symbolic and traced
+# tensors (tf.function, jax.jit, torch.compile run the Python once) take the full path.
+_CONCRETE_FLOAT_TYPES: frozenset[type] | None = None
+_CONCRETE_FLOAT_DTYPES: frozenset[Any] = frozenset()
+
+
+def _concrete_float_types() -> frozenset[type]:
+    global _CONCRETE_FLOAT_TYPES, _CONCRETE_FLOAT_DTYPES
+    if _CONCRETE_FLOAT_TYPES is None:
+        from keras_acts import _ops
+
+        _CONCRETE_FLOAT_TYPES, _CONCRETE_FLOAT_DTYPES = _ops.concrete_float_types()
+    return _CONCRETE_FLOAT_TYPES
+
+
+def _plain_state() -> bool:
+    """No export trace (:func:`lowering_target`) and no range recorder is active in this thread."""
+    return getattr(_state, "target", None) is None and getattr(_state, "recorder", None) is None
 
 
 def _prepare(
