@@ -156,14 +156,19 @@ if is_tf_keras():
     def bn_safe_softplus(x: Any) -> Any:
         # relu(x) + log1p(exp(-|x|)): exact and stable, and not the Softplus op that the
         # optimizer fuses with FusedBatchNorm -> x * tanh(Softplus(x)) into a kernel-less op.
+        # Eagerly there is no graph optimizer: TensorFlow's one Softplus op.
+        if tf.executing_eagerly():
+            return tf.math.softplus(x)
         return tf.nn.relu(x) + tf.math.log1p(tf.math.exp(-tf.math.abs(x)))
 
     def mish(x: Any) -> Any:
         # With bn_safe_softplus: tf_keras's FusedBatchNorm -> x * tanh(Softplus(x)) has no kernel.
         return x * tf.math.tanh(bn_safe_softplus(x))
 
-    def custom_gradient(fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]]) -> Callable[[Any], Any]:
-        return tf.custom_gradient(fn)
+    def custom_gradient(
+        fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]], plain: Callable[[Any], Any] | None = None
+    ) -> Callable[[Any], Any]:
+        return _skip_tape_when_idle(tf.custom_gradient(fn), fn, plain)
 
     # -- the QAT engine's tensor operations (keras_acts.quantization) ----------------------------
     # The TensorFlow ops the engine always used: fake quantization must stay TensorFlow's
@@ -636,9 +641,15 @@ else:
             return 1.0 - ops.erf(x)
 
     def custom_gradient(
-        fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]], native_kernels: bool = False
+        fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]],
+        native_kernels: bool = False,
+        plain: Callable[[Any], Any] | None = None,
     ) -> Callable[[Any], Any]:
         """``fn(x) -> (y, grad(upstream))`` as a function with that gradient.
+
+        ``plain`` (optional): ``y`` alone, without the gradient's setup, for calls where no gradient
+        can be recorded (torch: no grad mode or an input without ``requires_grad``; TensorFlow: eager
+        with no tape active). Defaults to ``fn(x)[0]``.
 
         ``native_kernels`` (torch; package activations whose ``fn`` computes ``y`` with one fused
         ATen kernel, see :data:`FUSED`): where the input is finite, ``y`` keeps the kernel's own
@@ -659,6 +670,8 @@ else:
             return y, grad
 
         with_gradient = ops.custom_gradient(forward)
+        if BACKEND == "tensorflow":
+            return _skip_tape_when_idle(with_gradient, fn, plain)
         if BACKEND != "torch":
             return with_gradient
 
@@ -671,7 +684,7 @@ else:
             # torch runs op by op: where no gradient is recorded (inference, torch.no_grad, an input
             # that does not require grad) the autograd.Function and its saved tensors are skipped.
             if not (torch.is_grad_enabled() and x.requires_grad):
-                return fn(x)[0]
+                return plain(x) if plain is not None else fn(x)[0]
             if not native[0] or torch.compiler.is_compiling():
                 return with_gradient(x)  # torch.compile: the guarded form, which Inductor fuses
             with input_scope(x):
@@ -853,6 +866,32 @@ else:
         return np.asarray(ops.convert_to_numpy(x))
 
 
+def _skip_tape_when_idle(
+    with_gradient: Callable[[Any], Any], fn: Callable[[Any], tuple[Any, Any]], plain: Callable[[Any], Any] | None
+) -> Callable[[Any], Any]:
+    """TensorFlow: ``with_gradient`` (a ``tf.custom_gradient`` function), except in eager mode while no
+    ``GradientTape`` or forward accumulator is active, where nothing can record the gradient and
+    ``plain(x)`` (default ``fn(x)[0]``) gives the same values without ``tf.custom_gradient``'s eager bookkeeping (about 100 us of
+    Python per call: the whole cost of an activation on a small tensor, e.g. ``model(x)`` eagerly).
+    """
+    try:  # TensorFlow's own check (tf.custom_gradient's eager path records through the same tape set)
+        from tensorflow.python.eager import record
+
+        tape_active = record.could_possibly_record
+    except (ImportError, AttributeError):  # pragma: no cover - a TensorFlow without it: always record
+        return with_gradient
+    import tensorflow as tf
+
+    forward = plain if plain is not None else (lambda x: fn(x)[0])
+
+    def call(x: Any) -> Any:
+        if tf.executing_eagerly() and not tape_active():
+            return forward(x)
+        return with_gradient(x)
+
+    return call
+
+
 def if_finite(x: Any, fast: Callable[[Any], Any], safe: Callable[[Any], Any]) -> Any:
     """``fast(x)`` where ``x`` is all finite, else ``safe(x)``: for TensorFlow graphs without XLA.
 
@@ -876,13 +915,32 @@ def clip_to_finite(x: Any) -> Any:
     On TensorFlow one ``ClipByValue`` kernel (``tf.clip_by_value`` is a ``Minimum`` and a
     ``Maximum``, two passes over memory in graphs without XLA); elsewhere :func:`clip`.
     """
-    info = finfo(dtype_name(x))
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
-        lo, hi = tf.constant(info.min, x.dtype), tf.constant(info.max, x.dtype)
+        lo, hi = _tf_finite_bounds(x)
         return tf.raw_ops.ClipByValue(t=x, clip_value_min=lo, clip_value_max=hi)
+    info = finfo(dtype_name(x))
     return clip(x, float(info.min), float(info.max))
+
+
+_FINITE_BOUNDS: dict[Any, tuple[Any, Any]] = {}  # TensorFlow dtype -> eager (lowest, largest) constants
+
+
+def _tf_finite_bounds(x: Any) -> tuple[Any, Any]:
+    """TensorFlow constants (lowest, largest finite value) of ``x``'s dtype: made once per dtype when
+    executing eagerly (two eager constants cost more than a small tensor's activation), per graph
+    otherwise."""
+    import tensorflow as tf
+
+    eager = tf.executing_eagerly()
+    bounds = _FINITE_BOUNDS.get(x.dtype) if eager else None
+    if bounds is None:
+        info = finfo(dtype_name(x))
+        bounds = (tf.constant(info.min, x.dtype), tf.constant(info.max, x.dtype))
+        if eager:
+            _FINITE_BOUNDS[x.dtype] = bounds
+    return bounds
 
 
 def softsign_gradient(upstream: Any, x: Any) -> Any:
@@ -993,6 +1051,10 @@ def no_neg_inf(x: Any) -> Any:
     The guard of a self-gated ``x * gate(x)`` that is computed by a fused kernel (mish), where
     :func:`mul_no_nan` would break the fusion: one more elementwise op.
     """
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.math.maximum(x, _tf_finite_bounds(x)[0])
     return maximum(x, float(finfo(dtype_name(x)).min))
 
 

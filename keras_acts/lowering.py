@@ -34,10 +34,38 @@ def lowering_target(target: str | None) -> Iterator[None]:
         )
     previous = current_target()
     _state.target = target
+    _count_active(+1)
     try:
         yield
     finally:
         _state.target = previous
+        _count_active(-1)
+
+
+@contextlib.contextmanager
+def recording_inputs(recorder: Callable[[str, dict[str, Any], Any], None]) -> Iterator[None]:
+    """Calls ``recorder(name, params, x)`` on every activation call in this thread inside the block
+    (the exporter's calibration pre-pass records the inputs of automatically lowered activations)."""
+    previous = getattr(_state, "recorder", None)
+    _state.recorder = recorder
+    _count_active(+1)
+    try:
+        yield
+    finally:
+        _state.recorder = previous
+        _count_active(-1)
+
+
+# How many lowering_target/recording_inputs blocks are open in any thread. While none is, an activation
+# call needs no thread-local lookup (the fast path in activation_function).
+_active = 0
+_active_lock = threading.Lock()
+
+
+def _count_active(step: int) -> None:
+    global _active
+    with _active_lock:
+        _active += step
 
 
 def export_form(name: str, params: dict[str, Any] | None = None) -> Callable[..., Any] | None:
@@ -79,7 +107,7 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
                 # prepared function directly, without the per-call validation below (about 10 us of
                 # Python per call on torch, more than the activation itself on small tensors).
                 fn = _PREPARED.get((name, None))
-                if fn is not None and x.dtype in _CONCRETE_FLOAT_DTYPES and _plain_state():
+                if fn is not None and not _active and x.dtype in _CONCRETE_FLOAT_DTYPES:
                     return fn(x)
             entry = registry.lookup(name)
             explicit = bool(params)
@@ -129,10 +157,6 @@ def _concrete_float_types() -> frozenset[type]:
         _CONCRETE_FLOAT_TYPES, _CONCRETE_FLOAT_DTYPES = _ops.concrete_float_types()
     return _CONCRETE_FLOAT_TYPES
 
-
-def _plain_state() -> bool:
-    """No export trace (:func:`lowering_target`) and no range recorder is active in this thread."""
-    return getattr(_state, "target", None) is None and getattr(_state, "recorder", None) is None
 
 
 def _prepare(
@@ -211,6 +235,9 @@ def _with_derivative(
         with scope:
             return math_fn(x, **params), grad
 
+    # Where no gradient can be recorded (torch.no_grad or an input without requires_grad; TensorFlow eager
+    # without a tape) the formula alone runs: no scope, no backward closure, no gradient bookkeeping.
+    plain = functools.partial(math_fn, **params)
     if gradient is not None and _ops.BACKEND == "torch" and not _ops.is_tf_keras():
-        return _ops.custom_gradient(fn, native_kernels=True)
-    return _ops.custom_gradient(fn)
+        return _ops.custom_gradient(fn, native_kernels=True, plain=plain)
+    return _ops.custom_gradient(fn, plain=plain)
