@@ -37,6 +37,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -68,10 +69,11 @@ def keras_builtin(entry: registry.Activation) -> Callable[[tf.Tensor], tf.Tensor
     fn = getattr(keras.activations, info.name)
     if info.same_math:
         return fn
-    if info.params:  # same formula, other default parameters: call it with ours
+    if info.params and set(info.params) <= set(inspect.signature(fn).parameters):
+        # same formula, other default parameters, which the builtin takes: call it with ours
         ours = entry.defaults()
         return lambda x: fn(x, **{k: ours[k] for k in info.params})
-    return None
+    return None  # e.g. tf_keras's hard_sigmoid: this entry with slope=0.2, a parameter it does not take
 
 
 def _recompute(forward: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor]:

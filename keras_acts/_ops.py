@@ -151,19 +151,27 @@ if is_tf_keras():
     def bn_safe_tanh(x: Any) -> Any:
         # -tanh(-x) == tanh(x) exactly (tanh is odd); the negation keeps tf_keras's
         # FusedBatchNorm -> Tanh apart ("Fusion is not implemented: [FusedBatchNorm,Tanh]").
+        # Eagerly there is no graph optimizer: the one Tanh op.
+        if tf.executing_eagerly():
+            return tf.math.tanh(x)
         return -tf.math.tanh(-x)
 
     def bn_safe_softplus(x: Any) -> Any:
         # relu(x) + log1p(exp(-|x|)): exact and stable, and not the Softplus op that the
         # optimizer fuses with FusedBatchNorm -> x * tanh(Softplus(x)) into a kernel-less op.
+        # Eagerly there is no graph optimizer: TensorFlow's one Softplus op.
+        if tf.executing_eagerly():
+            return tf.math.softplus(x)
         return tf.nn.relu(x) + tf.math.log1p(tf.math.exp(-tf.math.abs(x)))
 
     def mish(x: Any) -> Any:
         # With bn_safe_softplus: tf_keras's FusedBatchNorm -> x * tanh(Softplus(x)) has no kernel.
         return x * tf.math.tanh(bn_safe_softplus(x))
 
-    def custom_gradient(fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]]) -> Callable[[Any], Any]:
-        return tf.custom_gradient(fn)
+    def custom_gradient(
+        fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]], plain: Callable[[Any], Any] | None = None
+    ) -> Callable[[Any], Any]:
+        return _skip_tape_when_idle(tf.custom_gradient(fn), fn, plain)
 
     # -- the QAT engine's tensor operations (keras_acts.quantization) ----------------------------
     # The TensorFlow ops the engine always used: fake quantization must stay TensorFlow's
@@ -372,8 +380,9 @@ else:
 
         def _check_finite(x: Any) -> bool:
             # A sum that overflows to inf only sends finite inputs down the guarded path.
+            # detach(): the sum is not recorded by autograd (about 1 us per call on small tensors).
             wide = torch.float64 if x.dtype == torch.float64 else torch.float32
-            return math.isfinite(x.sum(dtype=wide).item())
+            return math.isfinite(x.detach().sum(dtype=wide).item())
 
         def _surely_finite(x: Any) -> bool:
             if x.device.type != "cpu" or torch.compiler.is_compiling():
@@ -561,7 +570,7 @@ else:
         def _one_pass_ready(x: Any) -> bool:
             return (
                 x.dtype == torch.float32
-                and x.device.type == "cpu"
+                and x.is_cpu
                 and x.is_contiguous()
                 and not torch.compiler.is_compiling()
                 and _torch_kernels.kernels() is not None
@@ -636,9 +645,15 @@ else:
             return 1.0 - ops.erf(x)
 
     def custom_gradient(
-        fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]], native_kernels: bool = False
+        fn: Callable[[Any], tuple[Any, Callable[[Any], Any]]],
+        native_kernels: bool = False,
+        plain: Callable[[Any], Any] | None = None,
     ) -> Callable[[Any], Any]:
         """``fn(x) -> (y, grad(upstream))`` as a function with that gradient.
+
+        ``plain`` (optional): ``y`` alone, without the gradient's setup, for calls where no gradient
+        can be recorded (torch: no grad mode or an input without ``requires_grad``; TensorFlow: eager
+        with no tape active). Defaults to ``fn(x)[0]``.
 
         ``native_kernels`` (torch; package activations whose ``fn`` computes ``y`` with one fused
         ATen kernel, see :data:`FUSED`): where the input is finite, ``y`` keeps the kernel's own
@@ -659,6 +674,8 @@ else:
             return y, grad
 
         with_gradient = ops.custom_gradient(forward)
+        if BACKEND == "tensorflow":
+            return _skip_tape_when_idle(with_gradient, fn, plain)
         if BACKEND != "torch":
             return with_gradient
 
@@ -671,7 +688,7 @@ else:
             # torch runs op by op: where no gradient is recorded (inference, torch.no_grad, an input
             # that does not require grad) the autograd.Function and its saved tensors are skipped.
             if not (torch.is_grad_enabled() and x.requires_grad):
-                return fn(x)[0]
+                return plain(x) if plain is not None else fn(x)[0]
             if not native[0] or torch.compiler.is_compiling():
                 return with_gradient(x)  # torch.compile: the guarded form, which Inductor fuses
             with input_scope(x):
@@ -683,7 +700,9 @@ else:
                         return y  # no finiteness check: the kernel did it in its pass
                     one_pass[0] = False  # another kind of fn: the check below (once more on a first call)
                 if _surely_finite(x):
-                    y = fn(x)[0]
+                    # The formula alone (inside this input scope, so its check is not repeated); its
+                    # kernel's autograd node when it is one fused kernel.
+                    y = plain(x) if plain is not None else fn(x)[0]
                     if _native_node(y, x):
                         return y
                     native[0] = False  # fn is not one fused kernel (e.g. swish with beta != 1)
@@ -853,6 +872,32 @@ else:
         return np.asarray(ops.convert_to_numpy(x))
 
 
+def _skip_tape_when_idle(
+    with_gradient: Callable[[Any], Any], fn: Callable[[Any], tuple[Any, Any]], plain: Callable[[Any], Any] | None
+) -> Callable[[Any], Any]:
+    """TensorFlow: ``with_gradient`` (a ``tf.custom_gradient`` function), except in eager mode while no
+    ``GradientTape`` or forward accumulator is active, where nothing can record the gradient and
+    ``plain(x)`` (default ``fn(x)[0]``) gives the same values without ``tf.custom_gradient``'s eager bookkeeping (about 100 us of
+    Python per call: the whole cost of an activation on a small tensor, e.g. ``model(x)`` eagerly).
+    """
+    try:  # TensorFlow's own check (tf.custom_gradient's eager path records through the same tape set)
+        from tensorflow.python.eager import record
+
+        tape_active = record.could_possibly_record
+    except (ImportError, AttributeError):  # pragma: no cover - a TensorFlow without it: always record
+        return with_gradient
+    import tensorflow as tf
+
+    forward = plain if plain is not None else (lambda x: fn(x)[0])
+
+    def call(x: Any) -> Any:
+        if tf.executing_eagerly() and not tape_active():
+            return forward(x)
+        return with_gradient(x)
+
+    return call
+
+
 def if_finite(x: Any, fast: Callable[[Any], Any], safe: Callable[[Any], Any]) -> Any:
     """``fast(x)`` where ``x`` is all finite, else ``safe(x)``: for TensorFlow graphs without XLA.
 
@@ -876,13 +921,32 @@ def clip_to_finite(x: Any) -> Any:
     On TensorFlow one ``ClipByValue`` kernel (``tf.clip_by_value`` is a ``Minimum`` and a
     ``Maximum``, two passes over memory in graphs without XLA); elsewhere :func:`clip`.
     """
-    info = finfo(dtype_name(x))
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
-        lo, hi = tf.constant(info.min, x.dtype), tf.constant(info.max, x.dtype)
+        lo, hi = _tf_finite_bounds(x)
         return tf.raw_ops.ClipByValue(t=x, clip_value_min=lo, clip_value_max=hi)
+    info = finfo(dtype_name(x))
     return clip(x, float(info.min), float(info.max))
+
+
+_FINITE_BOUNDS: dict[Any, tuple[Any, Any]] = {}  # TensorFlow dtype -> eager (lowest, largest) constants
+
+
+def _tf_finite_bounds(x: Any) -> tuple[Any, Any]:
+    """TensorFlow constants (lowest, largest finite value) of ``x``'s dtype: made once per dtype when
+    executing eagerly (two eager constants cost more than a small tensor's activation), per graph
+    otherwise."""
+    import tensorflow as tf
+
+    eager = tf.executing_eagerly()
+    bounds = _FINITE_BOUNDS.get(x.dtype) if eager else None
+    if bounds is None:
+        info = finfo(dtype_name(x))
+        bounds = (tf.constant(info.min, x.dtype), tf.constant(info.max, x.dtype))
+        if eager:
+            _FINITE_BOUNDS[x.dtype] = bounds
+    return bounds
 
 
 def softsign_gradient(upstream: Any, x: Any) -> Any:
@@ -993,6 +1057,10 @@ def no_neg_inf(x: Any) -> Any:
     The guard of a self-gated ``x * gate(x)`` that is computed by a fused kernel (mish), where
     :func:`mul_no_nan` would break the fusion: one more elementwise op.
     """
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.math.maximum(x, _tf_finite_bounds(x)[0])
     return maximum(x, float(finfo(dtype_name(x)).min))
 
 
@@ -1026,3 +1094,29 @@ def as_dtype_of(value: Any, x: Any) -> Any:
     if isinstance(value, numbers.Number):
         return value
     return cast(value, dtype_name(x))
+
+
+def concrete_float_types() -> tuple[frozenset[type], frozenset[Any]]:
+    """The backend's concrete (eager) tensor types and its float dtypes as the tensors report them.
+
+    For the activations' fast path (:mod:`keras_acts.lowering`): a tensor whose type and dtype are
+    in these sets needs no conversion or dtype check. Symbolic and traced tensors are not listed.
+    """
+    if is_tf_keras() or BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        types = frozenset({type(tf.constant(0.0))})
+        dtypes = frozenset({tf.float16, tf.bfloat16, tf.float32, tf.float64})
+    elif BACKEND == "torch":
+        import torch
+
+        types = frozenset({torch.Tensor, torch.nn.Parameter})
+        dtypes = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
+    elif BACKEND == "jax":
+        import jax.numpy as jnp
+
+        types = frozenset({type(jnp.zeros(()))})
+        dtypes = frozenset(np.dtype(d) for d in ("float16", jnp.bfloat16, "float32", "float64"))
+    else:
+        types, dtypes = frozenset(), frozenset()
+    return types, dtypes

@@ -272,6 +272,28 @@ def test_gradient_with_an_upstream_gradient_on_this_backend(entry, finite, dtype
     assert not errors, "\n".join(errors)
 
 
+def _bits(y: Any) -> np.ndarray:
+    a = np.ascontiguousarray(_to_numpy(y))
+    return np.where(np.isnan(a), np.nan, a).view(np.int64)  # one NaN pattern, then bit for bit
+
+
+FIXED_PARAMS = [e for e in ENTRIES if not e.learnable]
+
+
+@pytest.mark.parametrize("entry", FIXED_PARAMS, ids=[e.name for e in FIXED_PARAMS])
+def test_every_call_path_gives_the_same_values(entry):
+    """The call paths of one activation agree bit for bit, +-inf, NaN and breakpoints included: without
+    parameters (the fast path, no per-call validation), with the defaults written out (validated), and
+    without anything to record a gradient (torch: an input without ``requires_grad``; TensorFlow: eager
+    without a tape; both skip the custom gradient) against the recorded call of the value tests."""
+    dtype = DTYPES[-1]
+    x = _inputs(entry, dtype)
+    fast = _bits(entry.fn(_tensor(x, dtype)))
+    np.testing.assert_array_equal(fast, _bits(entry.fn(_tensor(x, dtype), **entry.defaults())))
+    recorded, _ = value_and_grad(entry.fn, x, dtype)
+    np.testing.assert_array_equal(fast, _bits(recorded))
+
+
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_layer_on_this_backend(entry):
     """Each registry layer runs on this backend and computes the function's values."""

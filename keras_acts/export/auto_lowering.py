@@ -746,16 +746,11 @@ def record_ranges(model: Any, arrays: list[np.ndarray], *, batch: int = 256) -> 
     input range, keyed by :func:`range_key`."""
     from keras_acts import lowering as _lowering
 
-    previous = getattr(_lowering._state, "recorder", None)
-    with recording() as seen:
-        _lowering._state.recorder = record_input
-        try:
-            n = len(arrays[0])
-            for start in range(0, n, batch):
-                part = [a[start : start + batch] for a in arrays]
-                model(part if len(part) > 1 else part[0], training=False)
-        finally:
-            _lowering._state.recorder = previous
+    with recording() as seen, _lowering.recording_inputs(record_input):
+        n = len(arrays[0])
+        for start in range(0, n, batch):
+            part = [a[start : start + batch] for a in arrays]
+            model(part if len(part) > 1 else part[0], training=False)
     return dict(seen)
 
 
