@@ -399,6 +399,12 @@ else:
             def fn(x: Any) -> Any:
                 if _surely_finite(x):
                     return kernel(x)
+                if torch.compiler.is_compiling():
+                    # Inductor fuses either guard into the kernel, which is compute-bound (silu:
+                    # Sleef exp and a division): a select on the output costs fewer vector
+                    # instructions than clamping the input (NaN-propagating max). The kernels
+                    # give NaN only at -inf (limit -0) among non-NaN inputs.
+                    return torch.where(x == -math.inf, -0.0, kernel(x))
                 return kernel(_finite_lo(x), inplace=True)
 
             return fn
