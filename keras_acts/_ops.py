@@ -306,7 +306,9 @@ else:
         # * on CPU, op by op, one read-only reduction (``x.sum()``, no tensor written) tells
         #   whether ``x`` is all finite; if it is (the normal case) the kernel runs on ``x`` as
         #   Keras's does. A host sync is free on CPU; under torch.compile or on an accelerator the
-        #   guarded form always runs (Inductor fuses its clamp into the kernel; no sync).
+        #   guarded form always runs (Inductor fuses its guard into the kernel; no sync: under
+        #   torch.compile silu and hardswish select -0 where x is -inf on the kernel's output, fewer
+        #   vector instructions than clamping the input).
         #   The answer is computed once per forward/backward pair (:func:`input_scope`).
         # * otherwise the input is clamped (-inf to the lowest finite value, where the kernel
         #   gives -0, the limit; NaN stays NaN; +inf gives +inf) and the kernel runs in place on
