@@ -332,7 +332,7 @@ else:
 
             def __init__(self, x: Any) -> None:
                 self.x = x
-                self.version = getattr(x, "_version", None)
+                self.version = _version_of(x)
                 self.finite: bool | None = None
 
             def __enter__(self) -> "_InputScope":
@@ -341,6 +341,13 @@ else:
 
             def __exit__(self, *exc: Any) -> None:
                 _scopes().pop()
+
+        def _version_of(x: Any) -> int | None:
+            # Tensors made under torch.inference_mode have no version counter (reading ``_version``
+            # raises); they never reach a backward pass, so the scope needs none.
+            if not isinstance(x, torch.Tensor) or x.is_inference():
+                return None
+            return x._version
 
         def _scopes() -> list:
             stack = getattr(_scope, "stack", None)
@@ -352,7 +359,7 @@ else:
             stack = getattr(_scope, "stack", None)
             if stack:
                 memo = stack[-1]
-                if memo.x is x and memo.version == x._version:
+                if memo.x is x and memo.version == _version_of(x):
                     return memo
             return None
 

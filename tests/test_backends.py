@@ -1051,6 +1051,22 @@ def _test_torch_softsign_in_one_buffer_keeps_the_values():
         assert torch.equal(y, t / (t.abs() + 1.0)) and y.stride() == t.stride()
 
 
+def _test_torch_activations_run_under_inference_mode():
+    """torch: every activation runs on tensors made under ``torch.inference_mode`` (which have no version
+    counter for the finiteness scope to read), inside and outside that mode, with the eager values."""
+    import torch
+
+    x = torch.tensor([-math.inf, -4.0, -1.0, -0.0, 0.5, 3.0, math.inf, math.nan], dtype=torch.float32)
+    for entry in ENTRIES:
+        with torch.no_grad():
+            want = _call(entry, x.clone())
+        with torch.inference_mode():
+            t = x.clone()
+            got = _call(entry, t)
+        torch.testing.assert_close(got, want, equal_nan=True, msg=entry.name)
+        torch.testing.assert_close(_call(entry, t), want, equal_nan=True, msg=entry.name)  # outside the mode
+
+
 def _test_torch_compiled_forms_keep_the_edge_values():
     """torch.compile: the guarded forms Inductor fuses (swish and hard_swish select -0 at -inf on the
     output; gelu, mish and softsign clamp the input) give the eager values and gradients, the limits at
@@ -1080,6 +1096,7 @@ if BACKEND == "torch" and FRONTEND == "keras3":
     test_torch_fused_forms_keep_the_kernels_autograd = _test_torch_fused_forms_keep_the_kernels_autograd
     test_torch_softsign_in_one_buffer_keeps_the_values = _test_torch_softsign_in_one_buffer_keeps_the_values
     test_torch_compiled_forms_keep_the_edge_values = _test_torch_compiled_forms_keep_the_edge_values
+    test_torch_activations_run_under_inference_mode = _test_torch_activations_run_under_inference_mode
     test_torch_hard_tanh_gradient_includes_the_bounds = _test_torch_hard_tanh_gradient_includes_the_bounds
     test_torch_prelu_is_one_kernel_with_the_composite_gradients = _test_torch_prelu_is_one_kernel_with_the_composite_gradients
 
