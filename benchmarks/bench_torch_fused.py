@@ -1,7 +1,7 @@
 """keras_acts's activations with torch-specific forms on Keras 3's torch backend against Keras's built-ins, in CPU time.
 
 A by-hand check for the fused-ATen forms (``keras_acts._ops.FUSED``: swish, hard_swish, gelu, mish,
-hard_sigmoid, hard_tanh, prelu) that stays readable on a machine shared with other jobs: one torch
+hard_sigmoid, hard_tanh, softsign, prelu) that stays readable on a machine shared with other jobs: one torch
 thread, the thread's CPU time (``time.thread_time``) instead of wall time, 2^22 float32 elements
 uniform in [-8, 8], 15 interleaved pairs, median of the per-pair ratios keras_acts / Keras. Eager
 mode; forward under ``torch.no_grad``, forward+backward as the input gradient. PReLU compares the
@@ -38,7 +38,7 @@ import torch  # noqa: E402
 import keras_acts  # noqa: E402
 
 PAIRS = {"swish": "silu", "hard_swish": "hard_silu", "gelu": "gelu", "mish": "mish", "hard_sigmoid": "hard_sigmoid",
-         "hard_tanh": "hard_tanh", "prelu": "PReLU"}
+         "hard_tanh": "hard_tanh", "softsign": "softsign", "prelu": "PReLU"}
 
 
 def _prelu_layers(shape: tuple[int, ...]) -> tuple:

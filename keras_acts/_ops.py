@@ -20,7 +20,7 @@ Besides thin aliases, these carry the edge-value guarantees cheaply:
   and their backward kernels, behind one read-only finiteness check per call
   (:func:`input_scope` shares it between the forward and the backward pass); and, in eager mode,
   hard_tanh and prelu as ``autograd.Function`` s whose backward passes are one to three ATen kernels
-  (autograd's own ``clamp``/``clamp_min`` backward is a slow ``where``).
+  (autograd's own ``clamp``/``clamp_min`` backward is a slow ``where``); softsign in one buffer.
 * :func:`if_finite` -- in TensorFlow graphs without XLA, the unguarded (fusable) form where a
   reduction shows the input is finite, the guarded one otherwise.
 * :func:`bn_safe_tanh` / :func:`bn_safe_softplus` -- a tanh and a softplus that TensorFlow
@@ -49,7 +49,7 @@ FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 # Single-kernel forms of some activations and their derivatives, where the backend has them and
 # op-by-op evaluation is much slower (torch eager; filled in below). Keys: "silu", "hard_silu",
-# "gelu", "mish", "hard_sigmoid", "celu", "hard_tanh", "prelu" (``prelu(x, alpha)``, None where the
+# "gelu", "mish", "hard_sigmoid", "celu", "hard_tanh", "softsign", "prelu" (``prelu(x, alpha)``, None where the
 # composite form must run), "<name>_derivative" (``d(x)``) and "<name>_backward"
 # (``upstream * d(x)`` in one kernel: ``backward(upstream, x)``). Empty on tensorflow (MulNoNan keeps the
 # guard in one op and the graph optimizer fuses) and jax (every activation is jitted into one kernel).
@@ -314,7 +314,9 @@ else:
         # * on CPU, op by op, one read-only reduction (``x.sum()``, no tensor written) tells
         #   whether ``x`` is all finite; if it is (the normal case) the kernel runs on ``x`` as
         #   Keras's does. A host sync is free on CPU; under torch.compile or on an accelerator the
-        #   guarded form always runs (Inductor fuses its clamp into the kernel; no sync).
+        #   guarded form always runs (Inductor fuses its guard into the kernel; no sync: under
+        #   torch.compile silu and hardswish select -0 where x is -inf on the kernel's output, fewer
+        #   vector instructions than clamping the input).
         #   The answer is computed once per forward/backward pair (:func:`input_scope`).
         # * otherwise the input is clamped (-inf to the lowest finite value, where the kernel
         #   gives -0, the limit; NaN stays NaN; +inf gives +inf) and the kernel runs in place on
@@ -338,7 +340,7 @@ else:
 
             def __init__(self, x: Any) -> None:
                 self.x = x
-                self.version = getattr(x, "_version", None)
+                self.version = _version_of(x)
                 self.finite: bool | None = None
 
             def __enter__(self) -> "_InputScope":
@@ -347,6 +349,13 @@ else:
 
             def __exit__(self, *exc: Any) -> None:
                 _scopes().pop()
+
+        def _version_of(x: Any) -> int | None:
+            # Tensors made under torch.inference_mode have no version counter (reading ``_version``
+            # raises); they never reach a backward pass, so the scope needs none.
+            if not isinstance(x, torch.Tensor) or x.is_inference():
+                return None
+            return x._version
 
         def _scopes() -> list:
             stack = getattr(_scope, "stack", None)
@@ -358,7 +367,7 @@ else:
             stack = getattr(_scope, "stack", None)
             if stack:
                 memo = stack[-1]
-                if memo.x is x and memo.version == x._version:
+                if memo.x is x and memo.version == _version_of(x):
                     return memo
             return None
 
@@ -408,6 +417,12 @@ else:
             def fn(x: Any) -> Any:
                 if _surely_finite(x):
                     return kernel(x)
+                if torch.compiler.is_compiling():
+                    # Inductor fuses either guard into the kernel, which is compute-bound (silu:
+                    # Sleef exp and a division): a select on the output costs fewer vector
+                    # instructions than clamping the input (NaN-propagating max). The kernels
+                    # give NaN only at -inf (limit -0) among non-NaN inputs.
+                    return torch.where(x == -math.inf, -0.0, kernel(x))
                 return kernel(_finite_lo(x), inplace=True)
 
             return fn
@@ -556,6 +571,41 @@ else:
                 return _F.mish(x)
             return _F.mish(_finite_lo(x), inplace=True)
 
+        def _softsign(x: Any) -> Any:
+            """``x / (|x| + 1)`` with +-1 at +-inf, in one buffer where no autograd is recorded.
+
+            Keras's ``F.softsign`` makes three kernels and three fresh tensors; here ``|x|``, ``+ 1``
+            and the division write one (``add_``, ``div(out=)``): the same arithmetic, bit for bit,
+            with two 16 MB blocks (and their page faults) per 2^22 float32 less for the allocator.
+            On CPU the guard reads the output once: ``y`` lies in ``[-1, 1]`` wherever ``x`` is
+            finite, so a non-finite sum means a NaN (a NaN input, or ``inf / inf`` at +-inf) and
+            the clamped form recomputes it (+-inf clamped to +-largest finite, whose softsign is
+            exactly +-1; NaN stays NaN). Elsewhere (an accelerator: no host sync) the clamped form
+            runs in two buffers. Where autograd records the ops (``out=`` is not differentiable)
+            and under torch.compile (Inductor fuses the clamp into the kernel) it runs out of place.
+            """
+            if _records_grad(x) or torch.compiler.is_compiling():
+                c = _finite(x)
+                return c / (c.abs() + 1.0)
+            if x.device.type == "cpu":
+                d = torch.abs(x).add_(1.0)
+                y = torch.div(x, d, out=d)
+                wide = torch.float64 if x.dtype == torch.float64 else torch.float32
+                if math.isfinite(y.sum(dtype=wide).item()):
+                    return y
+            c = _finite(x)
+            d = torch.abs(c).add_(1.0)
+            return torch.div(c, d, out=d)
+
+        def _softsign_backward(upstream: Any, x: Any) -> Any:
+            """``upstream / (|x| + 1)^2`` (0 at +-inf) in one buffer where no autograd is recorded
+            (``torch.square`` is ``d * d``: the same values as the out-of-place form)."""
+            if _records_grad(upstream, x) or torch.compiler.is_compiling() or upstream.dtype != x.dtype:
+                return upstream / torch.square(x.abs() + 1.0)
+            d = torch.abs(x).add_(1.0)
+            d.mul_(d)
+            return torch.div(upstream, d, out=d)
+
         _silu_backward = _fused_backward(_aten.silu_backward)
         _gelu_backward = _fused_backward(_aten.gelu_backward)
         _mish_backward = _fused_backward(_aten.mish_backward, in_place=False)  # no out= overload
@@ -635,6 +685,8 @@ else:
             # celu's kernel has the right value at every input (-alpha at -inf, NaN at NaN): no guard.
             celu=_F.celu,
             celu_backward=_celu_backward,
+            softsign=_softsign,
+            softsign_backward=_softsign_backward,
         )
     else:  # numpy, openvino: backend-neutral forms
 
@@ -955,6 +1007,8 @@ def softsign_gradient(upstream: Any, x: Any) -> Any:
         import tensorflow as tf
 
         return tf.raw_ops.SoftsignGrad(gradients=upstream, features=x)
+    if "softsign_backward" in FUSED:
+        return FUSED["softsign_backward"](upstream, x)
     return upstream / square(abs(x) + 1.0)
 
 

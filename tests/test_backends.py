@@ -1031,8 +1031,94 @@ def _test_torch_prelu_is_one_kernel_with_the_composite_gradients():
     assert torch.equal(g, torch.where(x.detach() >= 0, 1.0, 0.25))
 
 
+def _test_torch_softsign_in_one_buffer_keeps_the_values():
+    """torch eager: softsign in one buffer (|x|, + 1 and the division in place) gives Keras's
+    ``x / (|x| + 1)`` bit for bit on finite inputs in every float dtype (contiguous, transposed and
+    channels_last), +-1 at +-inf and NaN at NaN, and its gradient ``upstream / (|x| + 1)^2`` equal to the
+    out-of-place formula (0 at +-inf)."""
+    import torch
+
+    fn = keras_acts.get("softsign")
+    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        lo, hi = _finite_range(dtype)
+        g = torch.Generator().manual_seed(5)
+        x = (torch.randn(4099, generator=g, dtype=torch.float64) * torch.exp(
+            torch.randn(4099, generator=g, dtype=torch.float64) * 6)).clamp(lo, hi).to(dtype)
+        x[:6] = torch.tensor([0.0, -0.0, lo, hi, 1.0, -1.0], dtype=torch.float64).to(dtype)
+        with torch.no_grad():
+            y = fn(x)
+        want = x / (x.abs() + 1.0)
+        assert torch.equal(y, want) and torch.equal(torch.signbit(y), torch.signbit(want)), dtype
+        edge = x.clone()
+        edge[7], edge[8], edge[9] = math.inf, -math.inf, math.nan
+        with torch.no_grad():
+            y_edge = fn(edge)
+        assert y_edge[7].item() == 1.0 and y_edge[8].item() == -1.0 and math.isnan(y_edge[9].item()), dtype
+        keep = torch.ones(x.numel(), dtype=torch.bool)
+        keep[7:10] = False
+        assert torch.equal(y_edge[keep], want[keep]), dtype
+        up = torch.linspace(-2.0, 3.0, x.numel(), dtype=torch.float64).to(dtype)
+        for first_call in (True, False):  # the first call with a gradient probes for a native node
+            t = edge.clone().requires_grad_(True)
+            yt = fn(t)
+            (grad,) = torch.autograd.grad(yt, t, up)
+            want_grad = up / torch.square(edge.abs() + 1.0)
+            torch.testing.assert_close(grad, want_grad, rtol=0, atol=0, equal_nan=True)
+            assert grad[7].item() == 0.0 and grad[8].item() == 0.0, (dtype, first_call)
+            assert torch.equal(yt.detach()[keep], want[keep])
+    for t in (torch.randn(8, 33, dtype=torch.float64).t(),
+              torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)):
+        with torch.no_grad():
+            y = fn(t)
+        assert torch.equal(y, t / (t.abs() + 1.0)) and y.stride() == t.stride()
+
+
+def _test_torch_activations_run_under_inference_mode():
+    """torch: every activation runs on tensors made under ``torch.inference_mode`` (which have no version
+    counter for the finiteness scope to read), inside and outside that mode, with the eager values."""
+    import torch
+
+    x = torch.tensor([-math.inf, -4.0, -1.0, -0.0, 0.5, 3.0, math.inf, math.nan], dtype=torch.float32)
+    for entry in ENTRIES:
+        with torch.no_grad():
+            want = _call(entry, x.clone())
+        with torch.inference_mode():
+            t = x.clone()
+            got = _call(entry, t)
+        torch.testing.assert_close(got, want, equal_nan=True, msg=entry.name)
+        torch.testing.assert_close(_call(entry, t), want, equal_nan=True, msg=entry.name)  # outside the mode
+
+
+def _test_torch_compiled_forms_keep_the_edge_values():
+    """torch.compile: the guarded forms Inductor fuses (swish and hard_swish select -0 at -inf on the
+    output; gelu, mish and softsign clamp the input) give the eager values and gradients, the limits at
+    +-inf, and NaN at NaN."""
+    import torch
+
+    x = torch.tensor([-math.inf, -1e30, -7.5, -3.0, -1.0, -0.0, 0.0, 0.5, 3.0, 9.0, 1e30, math.inf, math.nan],
+                     dtype=torch.float32)
+    up = torch.linspace(-1.5, 2.5, x.numel())
+    for name in ("swish", "hard_swish", "gelu", "mish", "softsign"):
+        torch._dynamo.reset()  # one code object (the lowering's activation) for every name: no recompile limit
+        fn = keras_acts.get(name)
+        with torch.no_grad():
+            want = fn(x)
+            got = torch.compile(fn, fullgraph=True)(x)
+        torch.testing.assert_close(got, want, equal_nan=True, msg=name)
+        assert not torch.isnan(got[:-1]).any() and torch.isnan(got[-1]), (name, got)
+        t = x.clone().requires_grad_(True)
+        (g_eager,) = torch.autograd.grad(fn(t), t, up)
+        t = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(torch.compile(fn, fullgraph=True)(t), t, up)
+        torch.testing.assert_close(g, g_eager, equal_nan=True, msg=name)
+        assert not torch.isnan(g[:-1]).any(), (name, g)
+
+
 if BACKEND == "torch" and FRONTEND == "keras3":
     test_torch_fused_forms_keep_the_kernels_autograd = _test_torch_fused_forms_keep_the_kernels_autograd
+    test_torch_softsign_in_one_buffer_keeps_the_values = _test_torch_softsign_in_one_buffer_keeps_the_values
+    test_torch_compiled_forms_keep_the_edge_values = _test_torch_compiled_forms_keep_the_edge_values
+    test_torch_activations_run_under_inference_mode = _test_torch_activations_run_under_inference_mode
     test_torch_hard_tanh_gradient_includes_the_bounds = _test_torch_hard_tanh_gradient_includes_the_bounds
     test_torch_prelu_is_one_kernel_with_the_composite_gradients = _test_torch_prelu_is_one_kernel_with_the_composite_gradients
 

@@ -77,11 +77,14 @@ def hard_swish(x: Any) -> Any:
 
 
 def _hard_swish_derivative(x: Any) -> Any:
-    """0 for ``x <= -3``, ``(2x + 3) / 6`` on ``(-3, 3)``, 1 for ``x >= 3`` (with ``t = x + 3``: ``t/3 - 1/2``)."""
+    """0 for ``x <= -3``, ``(2x + 3) / 6 = x/3 + 1/2`` on ``(-3, 3)``, 1 for ``x >= 3`` (0 at NaN).
+
+    Compared on ``x`` itself (no ``t = x + 3`` tensor): one elementwise kernel less in TensorFlow
+    graphs without XLA, where each is a pass over memory (docs/BENCHMARKS.md).
+    """
     if "hard_silu_derivative" in K.FUSED:
         return K.FUSED["hard_silu_derivative"](x)
-    t = x + 3.0
-    return K.where(t > 0.0, K.where(t < 6.0, t * (1.0 / 3.0) - 0.5, 1.0), 0.0)
+    return K.where(x > -3.0, K.where(x < 3.0, x * (1.0 / 3.0) + 0.5, 1.0), 0.0)
 
 
 def _hard_swish_gradient(upstream: Any, x: Any) -> Any:

@@ -90,6 +90,8 @@ def softsign(x: Any) -> Any:
     # softsign(+-largest finite) is exactly +-1 in every dtype: the limits at +-inf, at the cost of
     # one clip (one kernel on TensorFlow); the analytic derivative (0 at +-inf) keeps nothing but x
     # for the backward pass.
+    if "softsign" in K.FUSED:
+        return K.FUSED["softsign"](x)  # torch: in one buffer, guarded by a read of the output
     return K.softsign(K.clip_to_finite(x))
 
 
