@@ -148,6 +148,9 @@ def main() -> None:
         t0 = time.time()
         ex = keras_acts.explain(name, targets=("cpu",), repeats=3)
         r = [t for t in ex.targets if t.target == "cpu"][0]
+        if r.max_lsb is None:  # the export or its measurement failed
+            print(f"{name:22s} source={r.source} error={r.error} ({time.time() - t0:.0f} s)", flush=True)
+            continue
         print(f"{name:22s} source={r.source:10s} int8={r.fully_int8} parts={r.xnnpack_partitions} "
               f"max_lsb={r.max_lsb:.2f} within={r.within_budget} lat={r.latency_us} ratio={r.latency_ratio} "
               f"ops={len(r.form_ops)} ({time.time() - t0:.0f} s)", flush=True)

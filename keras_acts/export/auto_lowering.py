@@ -472,10 +472,13 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
     # polynomial: every candidate whose gate saturates as early (or earlier) on that side would repeat the
     # failure, so those move to the end of the queue (version 8; x sigmoid(x)^2 spent its 12 verifications on
     # sigmoid(x) / tanh(x/2) forms, both saturating at 5.1, and never reached the slower tanh(0.4 x) that passes).
+    # The slow TANH gate's candidates are the remedy for that failure and are held back until it happens (they
+    # would otherwise take verifications from functions whose usual gates pass: Serf's tanh(x/2) form, 8th).
     tried: list[Candidate] = []
     contents: dict[int, bytes] = {}
     kinds: set[str] = set()
-    queue = list(ranked)
+    queue = [t for t in ranked if not _forms.is_slow_gate(t[0], x)]
+    reserve = [t for t in ranked if _forms.is_slow_gate(t[0], x)]
     verified = 0
     while queue and verified < _MAX_VERIFIED:
         spec, err, ops, _predicted = queue.pop(0)
@@ -497,10 +500,13 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
                 v_err = float(np.abs(_forms.evaluate(variant, x) - f).max())
                 queue.insert(0, (variant, v_err, _forms.ops_of(variant), _predicted))
         x_bad = cand.worst_x
-        if cand.verdict != "ok" and x_bad is not None and _forms.gate_saturated(spec, x_bad):
+        failed_alone = " alone (worst at x = " in cand.verdict  # over the budget alone (not a partition/int8 refusal)
+        if failed_alone and x_bad is not None and _forms.gate_saturated(spec, x_bad):
             onset = _forms.saturation_onset(spec, x_bad)
-            same = [t for t in queue if _forms.saturation_onset(t[0], x_bad) <= onset + 1e-9]
-            queue = [t for t in queue if _forms.saturation_onset(t[0], x_bad) > onset + 1e-9] + same
+            pool, reserve = queue + reserve, []
+            same = [t for t in pool if _forms.saturation_onset(t[0], x_bad) <= onset + 1e-9]
+            later = [t for t in pool if _forms.saturation_onset(t[0], x_bad) > onset + 1e-9]
+            queue = sorted(later, key=lambda t: (_forms.cost(t[2]), t[3])) + same
     if contents:
         # Every target's int8 model also runs on CPUs (LiteRT's default XNNPACK runtime: a phone, the host
         # of an Edge TPU for the ops it leaves on the CPU, a user's own checks), so every target's forms are

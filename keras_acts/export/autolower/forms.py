@@ -694,6 +694,13 @@ def saturation_onset(spec: FormSpec, x0: float) -> float:
     return float("inf")
 
 
+def is_slow_gate(spec: FormSpec, x: np.ndarray) -> bool:
+    """Whether ``spec`` uses the slow TANH gate of :func:`slow_tanh_scale` (not one of the fixed scales)."""
+    p = spec.params
+    a = slow_tanh_scale(x)
+    return spec.kind == "gate" and p["gate"] == "tanh" and p["a"] == a and a not in (0.5, 1.0, 0.25)
+
+
 def slow_tanh_scale(x: np.ndarray) -> float:
     """The TANH gate scale ``a`` whose int8 output reaches its last code 127/128 at 7/8 of the range's end.
 
