@@ -688,10 +688,14 @@ def saturation_onset(spec: FormSpec, x0: float) -> float:
     code (:func:`gate_saturated`); ``inf`` when it does not before ``x0``, or for other families."""
     if spec.kind != "gate" or x0 == 0.0:
         return float("inf")
-    for t in np.linspace(0.0, abs(x0), 513):
-        if gate_saturated(spec, float(np.copysign(t, x0))):
-            return float(t)
-    return float("inf")
+    t = np.linspace(0.0, abs(x0), 513)
+    z = float(spec.params["a"]) * (np.copysign(t, x0) + float(spec.params.get("shift", 0.0)))
+    if spec.params["gate"] == "sigmoid":
+        code = np.floor(_sigmoid(z) * 256.0 + 0.5) - 128.0
+    else:
+        code = np.floor(np.tanh(z) * 128.0 + 0.5)
+    hit = np.flatnonzero((code <= -128.0) | (code >= 127.0))
+    return float(t[hit[0]]) if hit.size else float("inf")
 
 
 def is_slow_gate(spec: FormSpec, x: np.ndarray) -> bool:
@@ -1115,6 +1119,8 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
         for a in scales:
             for deg_a in (-1, 1, 2, 3, 4):
                 for deg_b in range(2, 7):  # x (b0 + b1 s): the converter misplaces that ADD's range (measured)
+                    if gate == "tanh" and a == slow and a not in (0.5, 1.0, 0.25) and deg_a >= 0:
+                        break  # the slow gate: prescaled x g only (below)
                     spec = fit_gate(xf, ff, gate, a, deg_b, deg_a)
                     if gate == "tanh" and a == slow and a not in (0.5, 1.0, 0.25):
                         # the slow gate only as guard-free prescaled x g (version 8): it is there for self-gated
