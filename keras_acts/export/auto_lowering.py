@@ -13,8 +13,9 @@ backend, parameters bound), a target and an input range, and:
    (:mod:`keras_acts.export.autolower.verify`): the one-activation model converted to all-int8,
    every input code inside the range run, the maximum error in output LSB against the float
    function, all-int8, and for ``cpu`` exactly one XNNPACK partition; latency measured;
-3. chooses the fastest form within the budget (1.5 LSB), or returns a result with ``ok=False``
-   saying so, with the best error reached and what would run instead;
+3. chooses, among the forms within the budget (1.5 LSB) in one XNNPACK partition, the most accurate of those
+   not measurably slower than the fastest (a sign test on interleaved timing rounds), or returns a result
+   with ``ok=False`` saying so, with the best error reached and what would run instead;
 4. caches results in-process and on disk (``$KERAS_ACTS_CACHE_DIR`` or the user cache dir;
    ``KERAS_ACTS_AUTO_LOWERING_CACHE=0`` turns the disk cache off), keyed by the function's source,
    parameters, range, target and the LiteRT version;
@@ -92,7 +93,7 @@ class Candidate:
         latency_us: cpu target: median time of one invoke on a 65536-element int8 tensor (``(16, 4096)``,
             the size of a ``(256, 256)`` feature map) under XNNPACK, 1 thread, timed interleaved with the
             search's other converted candidates (:func:`keras_acts.export.autolower.verify.compare_latency`),
-            microseconds; the fastest passing candidate is chosen. Other targets: one invoke on
+            microseconds (the median of ``latency_rounds``); see :func:`_choose`. Other targets: one invoke on
             ``(1, 4096)`` with the builtin kernels.
         verdict: ``"ok"`` or why it was rejected.
         settings: the error of each setting measured, in the form's output LSB: ``"alone"`` (the
