@@ -385,7 +385,10 @@ def auto_lower(
     name: str | None = None,
     cache: bool = True,
 ) -> AutoLowering:
-    """Finds, verifies on LiteRT and chooses the fastest int8 form of ``fn`` within ``budget_lsb``.
+    """Finds, verifies on LiteRT and chooses a fast int8 form of ``fn`` within ``budget_lsb``.
+
+    Of the passing forms in one XNNPACK partition, the most accurate of those not measurably slower than the
+    fastest (a sign test on their interleaved timing rounds) is chosen.
 
     Args:
         fn: the activation's float function of one tensor, TF ops or ``keras.ops`` on the TF backend
@@ -462,8 +465,8 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
     ranked.sort(key=lambda t: (_forms.cost(t[2]), t[3]))
 
     # Verify in the ranker's order (op count, then simulated error) until _MAX_PASSING candidates pass (see below);
-    # then time every converted candidate interleaved on a (256, 256)-sized tensor and choose the fastest
-    # that passes. The op count does not predict XNNPACK's time (docs/AUTO_LOWERING.md, "Why some XNNPACK
+    # then time every converted candidate interleaved on a (256, 256)-sized tensor and choose among the passing
+    # ones (_choose: the most accurate of those not measurably slower than the fastest). The op count does not predict XNNPACK's time (docs/AUTO_LOWERING.md, "Why some XNNPACK
     # int8 elementwise chains are slow"), so the cheapest-looking passing form is not necessarily chosen.
     # Once _MAX_PASSING have passed, only the first candidate of each family not yet tried is still verified:
     # families differ in XNNPACK time at equal op counts (the erf gate: the clipped polynomial R6(c), 12 ops,
