@@ -483,14 +483,14 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
     kinds: set[str] = set()
     queue = [t for t in ranked if not _forms.is_slow_gate(t[0], x)]
     reserve = [t for t in ranked if _forms.is_slow_gate(t[0], x)]
-    verified = 0
-    while queue and verified < _MAX_VERIFIED:
+    consumed = 0  # queue positions used, skipped ones included (as version 7's ranked[:_MAX_VERIFIED])
+    while queue and consumed < _MAX_VERIFIED:
         spec, err, ops, _predicted = queue.pop(0)
+        consumed += 1
         if sum(c.verdict == "ok" for c in tried) >= _MAX_PASSING and spec.kind in kinds:
             continue
         kinds.add(spec.kind)
         cand, content = _verify_one(spec, err, reference, target, lo, hi, budget)
-        verified += 1
         if content is not None:
             contents[len(tried)] = content
         tried.append(cand)
