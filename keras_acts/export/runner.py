@@ -173,11 +173,11 @@ def float_ops_and_int8(op_details: Sequence[dict], inp: dict, out: dict) -> tupl
     return float_ops, not float_ops and inp["dtype"] == np.int8 and out["dtype"] == np.int8
 
 
-def interleaved_latency_us(interpreters: dict[str, Any], *, repeats: int, invokes: int) -> dict[str, float]:
-    """Median microseconds per invoke of each ready interpreter, timed in interleaved rounds.
+def interleaved_latency_rounds(interpreters: dict[str, Any], *, repeats: int, invokes: int) -> dict[str, list[float]]:
+    """Microseconds per invoke of each ready interpreter in each of ``repeats`` interleaved rounds.
 
     Each round invokes every interpreter ``invokes`` times in turn, so drifts of the machine's
-    load fall on all of them alike.
+    load fall on all of them alike; round ``i`` of two interpreters is a paired comparison.
     """
     times: dict[str, list[float]] = {k: [] for k in interpreters}
     for _ in range(repeats):
@@ -186,7 +186,17 @@ def interleaved_latency_us(interpreters: dict[str, Any], *, repeats: int, invoke
             for _ in range(invokes):
                 it.invoke()
             times[key].append((time.perf_counter() - t0) / invokes * 1e6)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    return times
+
+
+def interleaved_latency_us(interpreters: dict[str, Any], *, repeats: int, invokes: int) -> dict[str, float]:
+    """Median microseconds per invoke of each ready interpreter, timed in interleaved rounds.
+
+    Each round invokes every interpreter ``invokes`` times in turn, so drifts of the machine's
+    load fall on all of them alike.
+    """
+    rounds = interleaved_latency_rounds(interpreters, repeats=repeats, invokes=invokes)
+    return {k: float(np.median(v)) for k, v in rounds.items()}
 
 
 def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:

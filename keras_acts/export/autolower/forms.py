@@ -121,7 +121,10 @@ class FormSpec:
                 lin = f" {'+' if p['alpha'] > 0 else '-'} {abs(p['alpha']):.4g} |x|"
             var = f"tanh({p['tanh']:.4g} |x|)" if p.get("tanh") else f"|x| / {1 / p['scale']:.4g}"
             arg = f"1 - {var}" if p.get("flip") else var
-            return f"P{len(p['coeffs']) - 1}({arg}){lin}"
+            text = f"P{len(p['coeffs']) - 1}({arg}){lin}"
+            if p.get("guard"):
+                text = f"({text}) * (1 + relu({'-H' if p['guard'] < 0 else 'H'}))"
+            return text
         if self.kind == "split":
             return (f"{p['c0']:.4g} + P{len(p['pos']) - 1}(relu(x / {1 / p['scale_pos']:.4g})) + "
                     f"Q{len(p['neg']) - 1}(relu(-x / {1 / p['scale_neg']:.4g}))")
@@ -367,6 +370,7 @@ def _abs_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
             a = q(1.0 - a, "b")
         has_lin = bool(p["alpha"] or p["beta"])
         y = _horner(q, a, p["coeffs"], "h", floor="y" if has_lin else None)  # the bounded remainder H(|x| / M)
+        h = y
         lin = None  # alpha relu(x) + beta relu(-x), summed before it meets H (see AUTO_LOWERING.md)
         if even:  # alpha |x| = (alpha M) (|x| / M): one MUL of the |x| / M already computed
             lin, neg = q(absx * float(p["alpha"] / k), "lin"), False
@@ -382,9 +386,33 @@ def _abs_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
                 lin = q(lin - r, "lin")
         if lin is not None:
             y = q(y - lin, "y") if neg else q(y + lin, "y")
+            guard = p.get("guard", 0) if getattr(q, "calibrates", True) else 0
+            if guard:
+                # H is read once more after H + lin (version 8), as the gate family reads g (see _gate_body): H is
+                # then not the dead input of the sum, whose range the converter would give it in context
+                # (docs/AUTO_LOWERING.md, "Converter range widening"); relu(-H) / relu(H) is 0 where H keeps
+                # its sign, and multiplies y as 1 + r (XNNPACK refuses an ADD of a ~0 tensor). Both signs read H
+                # with a MUL whose RELU fuses (XNNPACK leaves a standalone int8 RELU out: measured, 2 partitions).
+                r = q(tf.nn.relu(h * (-1.0 if guard < 0 else 0.5)), "guard", floor="one_plus_guard")
+                y = y * q(1.0 + r, "one_plus_guard")
         return y
 
     return body
+
+
+def guarded_abs(spec: FormSpec, x: np.ndarray) -> FormSpec | None:
+    """The ``abs`` form with a guard read of its remainder ``H`` (``(H + lin) (1 + relu(-H))``), or None.
+
+    None when ``spec`` is not an unguarded ``abs`` form with linear ramps, or when ``H`` changes sign on ``x``
+    (the guard would not be 0). Costs three ops (a MUL with a fused RELU, an ADD, a MUL).
+    """
+    p = spec.params
+    if spec.kind != "abs" or p.get("guard") or not (p["alpha"] or p["beta"]):
+        return None
+    a = _tanh_int8_range(p["tanh"] * np.abs(x)) if p.get("tanh") else np.abs(x) * p["scale"]
+    a = 1.0 - a if p.get("flip") else a
+    sign = _guard_sign(_np_horner(a, p["coeffs"]))
+    return FormSpec("abs", {**p, "guard": sign}) if sign else None
 
 
 def _gate2_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
@@ -457,7 +485,10 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
     if spec.kind == "abs":
         a = _tanh_int8_range(p["tanh"] * np.abs(x)) if p.get("tanh") else np.abs(x) * p["scale"]
         a = 1.0 - a if p.get("flip") else a
-        return _np_horner(a, p["coeffs"]) + p["alpha"] * np.maximum(x, 0.0) + p["beta"] * np.maximum(-x, 0.0)
+        h = _np_horner(a, p["coeffs"])
+        y = h + p["alpha"] * np.maximum(x, 0.0) + p["beta"] * np.maximum(-x, 0.0)
+        guard = p.get("guard", 0)
+        return y * (1.0 + np.maximum(-h if guard < 0 else h, 0.0)) if guard else y
     if spec.kind == "split":
         y = np.full_like(x, p["c0"])
         if p["pos"]:
@@ -633,6 +664,56 @@ def shifted_gate_scales(
     if True not in best or (False in best and best[True][0] > margin * best[False][0]):
         return None
     return best[True][1], best[True][2]
+
+
+def gate_saturated(spec: FormSpec, x0: float) -> bool:
+    """Whether the gate of a ``gate`` form is at its int8 kernel's extreme output code at ``x0``.
+
+    LOGISTIC's int8 output is ``q / 256`` and TANH's ``q / 128`` (``q`` an int8 code, the scales and zero
+    points the kernels fix); past the input where the nearest code is 127 (or -128) the gate is one
+    constant, ``s = 255/256`` or ``127/128``, whatever the polynomial after it. False for other families.
+    """
+    if spec.kind != "gate":
+        return False
+    z = float(spec.params["a"]) * (x0 + float(spec.params.get("shift", 0.0)))
+    if spec.params["gate"] == "sigmoid":
+        code = np.floor(_sigmoid(np.array([z]))[0] * 256.0 + 0.5) - 128.0
+    else:
+        code = np.floor(np.tanh(z) * 128.0 + 0.5)
+    return not -128.0 < code < 127.0
+
+
+def saturation_onset(spec: FormSpec, x0: float) -> float:
+    """Distance from 0, toward ``x0``'s side, at which the gate of a ``gate`` form reaches its extreme int8
+    code (:func:`gate_saturated`); ``inf`` when it does not before ``x0``, or for other families."""
+    if spec.kind != "gate" or x0 == 0.0:
+        return float("inf")
+    t = np.linspace(0.0, abs(x0), 513)
+    z = float(spec.params["a"]) * (np.copysign(t, x0) + float(spec.params.get("shift", 0.0)))
+    if spec.params["gate"] == "sigmoid":
+        code = np.floor(_sigmoid(z) * 256.0 + 0.5) - 128.0
+    else:
+        code = np.floor(np.tanh(z) * 128.0 + 0.5)
+    hit = np.flatnonzero((code <= -128.0) | (code >= 127.0))
+    return float(t[hit[0]]) if hit.size else float("inf")
+
+
+def is_slow_gate(spec: FormSpec, x: np.ndarray) -> bool:
+    """Whether ``spec`` uses the slow TANH gate of :func:`slow_tanh_scale` (not one of the fixed scales)."""
+    p = spec.params
+    a = slow_tanh_scale(x)
+    return spec.kind == "gate" and p["gate"] == "tanh" and p["a"] == a and a not in (0.5, 1.0, 0.25)
+
+
+def slow_tanh_scale(x: np.ndarray) -> float:
+    """The TANH gate scale ``a`` whose int8 output reaches its last code 127/128 at 7/8 of the range's end.
+
+    ``tanh(a x)`` with ``a = atanh(127/128) / (7/8 max |x|)`` (0.4 on -8..8): a self-gated function whose gate
+    still rises where ``sigmoid(x)`` / ``tanh(x/2)`` are saturated in int8 (from x = 5.1) keeps a
+    gate that moves almost to the range's end.
+    """
+    reach = float(np.max(np.abs(x)))
+    return float(np.round(np.arctanh(127.0 / 128.0) / (0.875 * reach), 2)) if reach > 0 else 0.0
 
 
 def prescaled(spec: FormSpec, x: np.ndarray) -> list[FormSpec]:
@@ -1032,11 +1113,26 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
         b = float(np.median(np.log(g / (1 - g)) / x[nz]))
         if b > 0:
             consider(FormSpec("gate", {"gate": "sigmoid", "a": b, "b": [0.0, 1.0], "a_coeffs": [], "guard": -1}))
-    for gate, scales in (("sigmoid", (1.0, 1.702, 0.5, 2.0, 3.0)), ("tanh", (0.5, 1.0, 0.25))):
+    slow = slow_tanh_scale(x)
+    tanh_scales = (0.5, 1.0, 0.25) + ((slow,) if slow > 0 and slow not in (0.5, 1.0, 0.25) else ())
+    for gate, scales in (("sigmoid", (1.0, 1.702, 0.5, 2.0, 3.0)), ("tanh", tanh_scales)):
         for a in scales:
             for deg_a in (-1, 1, 2, 3, 4):
                 for deg_b in range(2, 7):  # x (b0 + b1 s): the converter misplaces that ADD's range (measured)
+                    if gate == "tanh" and a == slow and a not in (0.5, 1.0, 0.25) and deg_a >= 0:
+                        break  # the slow gate: prescaled x g only (below)
                     spec = fit_gate(xf, ff, gate, a, deg_b, deg_a)
+                    if gate == "tanh" and a == slow and a not in (0.5, 1.0, 0.25):
+                        # the slow gate only as guard-free prescaled x g (version 8): it is there for self-gated
+                        # functions whose gate still rises where tanh(x/2) is saturated; its unprescaled, guarded
+                        # and A + x B variants measured 2.0-4.6 LSB in context for the Gumbel gate and crowded
+                        # the 12 verifications out
+                        if deg_a < 0 and float(np.abs(evaluate(spec, x) - f).max()) <= max_float_err:
+                            for variant in prescaled(spec, x) + (
+                                    prescaled(fit_gate(xf, ff, gate, a, deg_b + 1, deg_a), x) if deg_b < 6 else []):
+                                consider(variant)
+                            break
+                        continue
                     if consider(spec):
                         for variant in prescaled(spec, x):
                             consider(variant)

@@ -12,8 +12,9 @@ runs the model there) and the larger is reported; the XNNPACK partitions come fr
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -145,6 +146,17 @@ def compare_latency(
 ) -> dict[str, float]:
     """Median microseconds per invoke of each int8 model under XNNPACK, 1 thread, timed interleaved.
 
+    The medians of :func:`compare_latency_rounds` (same arguments).
+    """
+    rounds = compare_latency_rounds(contents, rows=rows, repeats=repeats, invokes=invokes)
+    return {k: float(np.median(v)) for k, v in rounds.items()}
+
+
+def compare_latency_rounds(
+    contents: Mapping[str, bytes], *, rows: int = LATENCY_ROWS, repeats: int = 9, invokes: int = 10
+) -> dict[str, list[float]]:
+    """Median microseconds per invoke of each int8 model under XNNPACK, 1 thread, timed interleaved.
+
     Every model is an elementwise ``(1, WIDTH)`` int8 model; its input is resized to ``(rows, WIDTH)``
     and filled with the int8 codes, tiled. The models run in turn in each of ``repeats`` rounds of
     ``invokes`` calls (so a load change on a shared machine hits all of them alike); the median over the
@@ -157,9 +169,9 @@ def compare_latency(
         invokes: calls per model per round.
 
     Returns:
-        ``{key: microseconds}``.
+        ``{key: [microseconds per invoke in each round]}``.
     """
-    from keras_acts.export.runner import interleaved_latency_us, make_interpreter
+    from keras_acts.export.runner import interleaved_latency_rounds, make_interpreter
 
     interps: dict[str, Any] = {}
     for key, content in contents.items():
@@ -173,7 +185,29 @@ def compare_latency(
         for _ in range(3):
             it.invoke()
         interps[key] = it
-    return interleaved_latency_us(interps, repeats=repeats, invokes=invokes)
+    return interleaved_latency_rounds(interps, repeats=repeats, invokes=invokes)
+
+
+SIGN_TEST_ALPHA = 0.05
+"""Significance level of :func:`slower_than`."""
+
+
+def slower_than(a: Sequence[float], b: Sequence[float], alpha: float = SIGN_TEST_ALPHA) -> bool:
+    """Whether model ``a`` is measurably slower than ``b``, from their paired interleaved rounds.
+
+    A one-sided sign test: under "equally fast" each round is slower for ``a`` with probability 1/2
+    (the rounds are paired: the two models ran back to back in each, so a change of the machine's load
+    hits both), and ``a`` counts as slower only when it lost so many rounds that this has probability
+    ``alpha`` or less (9 rounds, ``alpha`` 0.05: at least 8 of 9). Ties count for neither.
+    """
+    n = min(len(a), len(b))
+    losses = sum(1 for i in range(n) if a[i] > b[i])
+    wins = sum(1 for i in range(n) if a[i] < b[i])
+    m = losses + wins
+    if m == 0:
+        return False
+    p = sum(math.comb(m, k) for k in range(losses, m + 1)) / 2.0**m
+    return p <= alpha
 
 
 # Ops that follow the form in the in-context checks: ``(name, f(y), dy/d(form output))``. Inside a model
