@@ -192,7 +192,13 @@ def _as_float_tensor(x: Any, name: str) -> Any:
                 f"keras_acts.layers.get({name!r})(x), or pass the function as a layer's "
                 f"activation=keras_acts.get({name!r})."
             )
-        x = _ops.convert_to_tensor(x)
+        try:
+            x = _ops.convert_to_tensor(x)
+        except (TypeError, ValueError) as exc:  # a string, an object, a ragged list, ...
+            raise TypeError(
+                f"{name}: expected a floating-point tensor or array, got {type(x).__name__} ({exc}). "
+                f"Pass numbers, e.g. np.asarray(values, 'float32')."
+            ) from exc
     dtype = _ops.dtype_name(x)
     if dtype not in _ops.FLOAT_DTYPES:
         raise TypeError(

@@ -314,6 +314,8 @@ def test_input_validation_on_this_backend():
     with pytest.raises(TypeError, match="Cast first"):
         fn(np.arange(3, dtype=np.int32))
     with pytest.raises(TypeError, match="expected a floating-point tensor"):
+        fn("not numbers")  # a string: an error naming the fix on every backend, not the backend's own
+    with pytest.raises(TypeError, match="expected a floating-point tensor"):
         keras_acts.get("gelu")(_tensor(np.arange(3), "int32") if BACKEND != "torch" else np.arange(3))
 
 
