@@ -802,14 +802,18 @@ def test_qat_trains_here_and_its_int8_export_agrees(tmp_path):
         q, s, z, x_deq = _run_int8(res.content, x, xnnpack=True)
         np.save(tmp / "q.npy", q); np.save(tmp / "x_deq.npy", x_deq)
         result = {"max_diff": float(np.abs(y_tf - y_here).max()), "scale": float(s), "zero": int(z),
+                  "moved": float(np.mean(np.abs(y_tf - y_here) > 0.5 * s)),
                   "fully_int8": res.report.is_fully_int8, "islands": len(res.report.float_islands)}
         """,
     )
     assert got["fully_int8"] and got["islands"] == 0, got
     s, z = got["scale"], got["zero"]
-    # The loaded model computes the same outputs under TensorFlow: the engine's inference is integer
-    # arithmetic, so at most a rare one-step difference (jax does the converter's double scale
-    # arithmetic in float32) -- and none on torch/tensorflow.
+    # The loaded model computes the same outputs under TensorFlow, up to a rare one-step difference:
+    # the engine's layers are integer arithmetic, but an activation is the backend's float32 formula
+    # of its quantized input, and the backends' exp/tanh differ in the last bit or two (torch vs
+    # TensorFlow on ~60 % of swish values, <= 1e-6 absolute). A value within those bits of a rounding
+    # boundary lands one step apart (seen once in CI from torch, 2026-12-06); jax also does the
+    # converter's double scale arithmetic in float32.
     max_steps = got["max_diff"] / s
     # The int8 model against the QAT model evaluated on this backend, on the same quantized inputs.
     q = np.load(tmp_path / "q.npy")
@@ -819,10 +823,11 @@ def test_qat_trains_here_and_its_int8_export_agrees(tmp_path):
     top1 = float(np.mean(np.argmax(q, -1) == np.argmax(ref, -1)))
     print(
         f"QAT {BACKEND} -> int8 (TensorFlow export): {100 * within:.2f} % of logits within 2 LSB "
-        f"(max {lsb.max():.2f} LSB), top-1 agreement {100 * top1:.2f} %, reload max diff {max_steps:.3g} LSB, "
+        f"(max {lsb.max():.2f} LSB), top-1 agreement {100 * top1:.2f} %, reload max diff {max_steps:.3g} LSB "
+        f"({100 * got['moved']:.2f} % of logits moved), "
         f"QAT test accuracy {qat_acc:.3f}"
     )
-    assert max_steps <= (1.0 + 1e-3 if BACKEND == "jax" else 1e-3), got
+    assert max_steps <= 1.0 + 1e-3 and got["moved"] <= 0.01, got
     assert within >= 0.99 and top1 >= 0.95, (within, top1)
     assert qat_acc > 0.8, qat_acc  # it learned the digits (10 classes)
 
