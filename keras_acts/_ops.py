@@ -392,7 +392,7 @@ else:
             # detach(): the sum is not recorded by autograd (about 1 us per call on small tensors).
             # float32/float64 sum in their own dtype (a dtype= argument costs ATen ~20 % more time);
             # float16/bfloat16 in float32, where a large finite input does not overflow the sum.
-            x = x.detach()
+            x = x.data  # like detach(), a little cheaper (the sum only reads)
             if x.dtype in (torch.float32, torch.float64):
                 return math.isfinite(x.sum().item())
             return math.isfinite(x.sum(dtype=torch.float32).item())
@@ -739,11 +739,39 @@ else:
         # Whether fn is a one-pass kernel (FUSED "silu"/"hard_silu" on a float32 CPU tensor), which
         # guards +-inf itself: None until the first such input shows it.
         one_pass: list[bool | None] = [None]
+        # dtype -> the parameterless ATen kernel that fn's formula turned out to be for an all-finite
+        # CPU input of that dtype (learned from the autograd node of a first call): later eager calls
+        # check finiteness and call it directly, without the layers of Python between (about 13 us
+        # of a 21 us call of swish on a small tensor; Keras's silu takes 4-6 us).
+        direct: dict[Any, Callable[[Any], Any]] = {}
+        probed: set[Any] = set()  # dtypes whose kernel a first unrecorded call has looked for
+
+        def learn(x: Any) -> None:
+            """Finds the kernel for ``x.dtype`` from a recorded call on one finite element (for inputs
+            whose own calls record nothing: inference, torch.no_grad)."""
+            probed.add(x.dtype)
+            with torch.enable_grad():
+                call(torch.zeros(1, dtype=x.dtype, device=x.device, requires_grad=True))
+
+        def direct_call(x: Any, kernel: Callable[[Any], Any]) -> Any:
+            """``kernel(x)`` after the finiteness check, or None (non-finite, or not this path)."""
+            if x.device.type != "cpu" or torch.compiler.is_compiling() or _torch_kernels.enabled():
+                return None  # an accelerator (no host sync), a trace, or the one-pass kernels
+            return kernel(x) if _check_finite(x) else None
 
         def call(x: Any) -> Any:
+            kernel = direct.get(x.dtype) if direct else None
+            if kernel is not None and type(x) is torch.Tensor:
+                y = direct_call(x, kernel)
+                if y is not None:
+                    return y
             # torch runs op by op: where no gradient is recorded (inference, torch.no_grad, an input
             # that does not require grad) the autograd.Function and its saved tensors are skipped.
             if not (torch.is_grad_enabled() and x.requires_grad):
+                if native[0] and x.dtype not in probed and type(x) is torch.Tensor and x.device.type == "cpu":
+                    if not torch.compiler.is_compiling() and x.is_floating_point():
+                        learn(x)
+                        return call(x)
                 return plain(x) if plain is not None else fn(x)[0]
             if not native[0] or torch.compiler.is_compiling():
                 return with_gradient(x)  # torch.compile: the guarded form, which Inductor fuses
@@ -760,6 +788,9 @@ else:
                     # kernel's autograd node when it is one fused kernel.
                     y = plain(x) if plain is not None else fn(x)[0]
                     if _native_node(y, x):
+                        kernel = _direct_kernel(y.grad_fn)
+                        if kernel is not None and x.device.type == "cpu":
+                            direct[x.dtype] = kernel
                         return y
                     native[0] = False  # fn is not one fused kernel (e.g. swish with beta != 1)
                 return with_gradient(x)
@@ -774,6 +805,17 @@ else:
         parent = node.next_functions[0][0]
         return parent is x.grad_fn if x.grad_fn is not None else getattr(parent, "variable", None) is x
 
+    def _direct_kernel(node: Any) -> Callable[[Any], Any] | None:
+        """The ATen activation kernel, called with ``x`` alone, that recorded autograd ``node``; None for
+        other nodes (celu's has an ``alpha``, mish's is :class:`_MishFn`, and so on)."""
+        kind = type(node).__name__
+        if kind == "SiluBackward0":
+            return torch.nn.functional.silu
+        if kind == "HardswishBackward0":
+            return torch.nn.functional.hardswish
+        if kind == "GeluBackward0" and getattr(node, "_saved_approximate", None) == "none":
+            return torch.nn.functional.gelu
+        return None
     # The autograd nodes of the forms in FUSED for a finite input (mish: _MishFn, which saves tanh(softplus(x))
     # as Keras does; the others: the kernel's own node, whose backward is the FUSED "<name>_backward" kernel).
     _NATIVE_NODES = frozenset(

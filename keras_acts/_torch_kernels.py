@@ -220,6 +220,8 @@ def enabled() -> bool:
         ValueError: any other value (a typo would otherwise silently keep the default).
     """
     raw = os.environ.get(ENV_VAR, "")
+    if not raw:  # the common case, first: this runs on every eager call of swish and hard_swish
+        return DEFAULT_ENABLED
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
         return True
