@@ -750,7 +750,7 @@ else:
             """Finds the kernel for ``x.dtype`` from a recorded call on one finite element (for inputs
             whose own calls record nothing: inference, torch.no_grad)."""
             probed.add(x.dtype)
-            with torch.enable_grad():
+            with torch.inference_mode(False), torch.enable_grad():  # also inside torch.inference_mode()
                 call(torch.zeros(1, dtype=x.dtype, device=x.device, requires_grad=True))
 
         def direct_call(x: Any, kernel: Callable[[Any], Any]) -> Any:

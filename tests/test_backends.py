@@ -1097,20 +1097,26 @@ def _test_torch_softsign_in_one_buffer_keeps_the_values():
         assert torch.equal(y, t / (t.abs() + 1.0)) and y.stride() == t.stride()
 
 
-def _test_torch_activations_run_under_inference_mode():
+def _test_torch_activations_run_under_inference_mode(monkeypatch):
     """torch: every activation runs on tensors made under ``torch.inference_mode`` (which have no version
-    counter for the finiteness scope to read), inside and outside that mode, with the eager values."""
+    counter for the finiteness scope to read, and cannot be recorded by autograd), inside and outside that
+    mode, with the eager values -- also as the very first call of a freshly prepared activation (which
+    looks for the ATen kernel its formula is, with a recorded one-element probe)."""
     import torch
 
+    from keras_acts import lowering
+
+    monkeypatch.setattr(lowering, "_PREPARED", {})  # fresh prepared functions: their first call is made here
     x = torch.tensor([-math.inf, -4.0, -1.0, -0.0, 0.5, 3.0, math.inf, math.nan], dtype=torch.float32)
     for entry in ENTRIES:
-        with torch.no_grad():
-            want = _call(entry, x.clone())
-        with torch.inference_mode():
-            t = x.clone()
-            got = _call(entry, t)
-        torch.testing.assert_close(got, want, equal_nan=True, msg=entry.name)
-        torch.testing.assert_close(_call(entry, t), want, equal_nan=True, msg=entry.name)  # outside the mode
+        for inputs in (x[1:-2], x):  # all finite first (the path that calls the learned kernel), then +-inf, NaN
+            with torch.inference_mode():
+                t = inputs.clone()
+                got = _call(entry, t)
+            with torch.no_grad():
+                want = _call(entry, inputs.clone())
+            torch.testing.assert_close(got, want, equal_nan=True, msg=entry.name)
+            torch.testing.assert_close(_call(entry, t), want, equal_nan=True, msg=entry.name)  # outside the mode
 
 
 def _test_torch_compiled_forms_keep_the_edge_values():
