@@ -106,6 +106,15 @@ class FormSpec:
             if p["left"]:
                 text += f" + {p['left']:.4g} relu({p['lo']:.4g} - x)"
             return text
+        if self.kind == "ppoly":
+            parts = [f"P{len(pc['w']) - 1}(clip({pc['k']:.4g} x{'' if not pc['b'] else format(pc['b'], '+.4g')}, -1, 1))"
+                     for pc in p["pieces"]]
+            text = " + ".join(parts) + (f" + {p['c0']:.4g}" if p["c0"] else "")
+            if p["right"]:
+                text += f" + {p['right']:.4g} relu(x - {p['hi']:.4g})"
+            if p["left"]:
+                text += f" + {p['left']:.4g} relu({p['lo']:.4g} - x)"
+            return text
         if self.kind == "kpoly":
             c = f"clip({'' if p['k'] == 1.0 else format(p['k'], '.4g') + ' '}x{'' if not p['b'] else format(p['b'], '+.4g')}, -1, 1)"
             parts = []
@@ -337,6 +346,28 @@ def _clipped(x: Any, q: Any, p: dict[str, Any]) -> Any:
     return q(tf.clip_by_value(pre, -1.0, 1.0), "c")
 
 
+def _ppoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    def body(x: Any, q: Any) -> Any:
+        pieces = p["pieces"]
+        y = None
+        for j, pc in enumerate(pieces):
+            # u_j = clip(k_j x + b_j, -1, 1): the input clipped to piece j and centred (a MUL/ADD with the clip
+            # fused); g_j(u_j) with no constant term, so each term only varies on its own piece
+            k, b = float(pc["k"]), float(pc["b"])
+            pre = x * k if b == 0.0 else q(x * k, f"u{j}k") + b
+            u = q(tf.clip_by_value(pre, -1.0, 1.0), f"u{j}")
+            into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+            g = _horner(q, u, pc["w"], f"g{j}", floor=into)
+            y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+        if p["c0"]:
+            y = q(y + float(p["c0"]), "with_c0")
+        return _add_linear_tails(x, y, p, q)
+
+    return body
+
+
 def _kpoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     import tensorflow as tf
 
@@ -514,7 +545,7 @@ def _gate2_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     return body
 
 
-_BODIES = {"kpoly": _kpoly_body, "cpoly": _cpoly_body, "gate2": _gate2_body, "abs": _abs_body, "split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
+_BODIES = {"ppoly": _ppoly_body, "kpoly": _kpoly_body, "cpoly": _cpoly_body, "gate2": _gate2_body, "abs": _abs_body, "split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
 
 
 def body(spec: FormSpec) -> Callable[[Any, Any], Any]:
@@ -563,6 +594,11 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
     if spec.kind == "cpoly":
         c = np.clip(p["k"] * x + p["b"], -1.0, 1.0)
         y = p["a1"] * c + _np_horner(c, p["coeffs"])
+        return y + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
+    if spec.kind == "ppoly":
+        y = np.full_like(x, p["c0"])
+        for pc in p["pieces"]:
+            y = y + _np_horner(np.clip(pc["k"] * x + pc["b"], -1.0, 1.0), pc["w"])
         return y + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
     if spec.kind == "kpoly":
         c = np.clip(p["k"] * x + p["b"], -1.0, 1.0)
@@ -1085,6 +1121,44 @@ def fit_kpoly(
     )
 
 
+def fit_ppoly(
+    x: np.ndarray, f: np.ndarray, bounds: Sequence[float], deg: int, right: float, left: float
+) -> FormSpec:
+    """Fits ``c0 + sum_j g_j(u_j) + right relu(x - hi) + left relu(lo - x)``, ``u_j = clip(k_j x + b_j, -1, 1)``.
+
+    ``bounds`` are ``lo``, the interior knots and ``hi``, ascending: ``u_j`` is the input clipped to the piece
+    ``[bounds[j], bounds[j + 1]]`` and centred, ``g_j`` a polynomial of degree ``deg`` without a constant
+    term. Outside its piece ``g_j`` is constant, so each term spans only the function's own variation on
+    its piece (no cancelling partial sums, unlike truncated powers in one variable); all coefficients are
+    fitted jointly near-minimax.
+    """
+    lo, hi = float(bounds[0]), float(bounds[-1])
+    rest = f - right * np.maximum(x - hi, 0.0) - left * np.maximum(lo - x, 0.0)
+    cols = [np.ones_like(x)]
+    us = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        k = 2.0 / (b - a)
+        off = -k * 0.5 * (a + b)
+        off = 0.0 if abs(off) < 1e-12 else off
+        u = np.clip(k * x + off, -1.0, 1.0)
+        us.append((k, off, len(cols)))
+        cols += [u**i for i in range(1, deg + 1)]
+    coef = _snap(_lawson(np.stack(cols, 1), rest))
+    pieces = []
+    for k, off, first in us:
+        w = _trim([0.0] + [float(v) for v in coef[first : first + deg]])
+        if any(w):  # a piece the fit left constant costs nothing
+            pieces.append({"k": float(k), "b": float(off), "w": w})
+    c0 = float(coef[0])
+    if pieces and len(pieces[0]["w"]) > 1:
+        # the constant goes into the first piece's Horner chain (its last ADD), not a separate ADD that rounds the
+        # whole sum once more
+        pieces[0]["w"][0] = c0
+        c0 = 0.0
+    return FormSpec("ppoly", {"lo": lo, "hi": hi, "c0": c0, "pieces": pieces,
+                              "right": float(right), "left": float(left)})
+
+
 def _trim(coeffs: list[float]) -> list[float]:
     """``coeffs`` without trailing zeros (a Horner chain that starts with a MUL by 0 would get a constant whose
     int8 scale XNNPACK refuses); at least one entry."""
@@ -1457,6 +1531,17 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
                 inside = [(at, m) for at, m in knots if a + margin < at < b - margin]
                 if not inside:
                     continue
+                bounds = [a]
+                for at, _m in inside:  # pieces narrower than one input step are merged into the next
+                    if at - bounds[-1] >= margin:
+                        bounds.append(at)
+                if b - bounds[-1] < margin:
+                    bounds.pop()
+                bounds.append(b)
+                for deg in range(1, 7):
+                    if consider(fit_ppoly(xf, ff, bounds, deg, right_s, left_s)):
+                        found = True
+                        break
                 for side in (0, 1, -1):
                     for linear in ("best", "none"):
                         for deg in range(max(1, min(m for _, m in inside)), 7):
