@@ -356,7 +356,16 @@ def _ppoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
             # u_j = clip(k_j x + b_j, -1, 1): the input clipped to piece j and centred (a MUL/ADD with the clip
             # fused); g_j(u_j) with no constant term, so each term only varies on its own piece
             k, b = float(pc["k"]), float(pc["b"])
-            pre = x * k if b == 0.0 else q(x * k, f"u{j}k") + b
+            if k == 1.0:
+                # the converter folds a MUL by 1 away, which would leave a standalone clip (RELU_N1_TO_1, not taken by
+                # XNNPACK in int8): x / 2 + x / 2 as in cpoly, or the ADD of b with the clip fused
+                if b != 0.0:
+                    pre = x + b
+                else:
+                    h = q(x * 0.5, f"u{j}h")
+                    pre = h + h
+            else:
+                pre = x * k if b == 0.0 else q(x * k, f"u{j}k") + b
             u = q(tf.clip_by_value(pre, -1.0, 1.0), f"u{j}")
             into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
             g = _horner(q, u, pc["w"], f"g{j}", floor=into)
@@ -1137,9 +1146,9 @@ def fit_ppoly(
     cols = [np.ones_like(x)]
     us = []
     for a, b in zip(bounds[:-1], bounds[1:]):
-        k = 2.0 / (b - a)
-        off = -k * 0.5 * (a + b)
-        off = 0.0 if abs(off) < 1e-12 else off
+        # rounded: a k within float32 rounding of 1 would make a MUL by 1 that the converter folds away
+        k = round(2.0 / (b - a), 9)
+        off = round(-k * 0.5 * (a + b), 9) + 0.0
         u = np.clip(k * x + off, -1.0, 1.0)
         us.append((k, off, len(cols)))
         cols += [u**i for i in range(1, deg + 1)]
