@@ -107,7 +107,7 @@ class FormSpec:
                 text += f" + {p['left']:.4g} relu({p['lo']:.4g} - x)"
             return text
         if self.kind == "ppoly":
-            parts = [f"P{len(pc['w']) - 1}(clip({pc['k']:.4g} x{'' if not pc['b'] else format(pc['b'], '+.4g')}, -1, 1))"
+            parts = [f"P{len(pc['w']) - 1}(relu6({pc['k']:.4g} x{'' if not pc['b'] else format(pc['b'], '+.4g')}))"
                      for pc in p["pieces"]]
             text = " + ".join(parts) + (f" + {p['c0']:.4g}" if p["c0"] else "")
             if p["right"]:
@@ -353,22 +353,19 @@ def _ppoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
         pieces = p["pieces"]
         y = None
         for j, pc in enumerate(pieces):
-            # u_j = clip(k_j x + b_j, -1, 1): the input clipped to piece j and centred (a MUL/ADD with the clip
-            # fused); g_j(u_j) with no constant term, so each term only varies on its own piece
+            # r_j = relu6(k_j x + b_j): the input clipped to piece j, mapped onto RELU6's fixed [0, 6] (a MUL and an
+            # ADD with the RELU6 fused; both ends exact in int8, so r_j is exactly 0 left of the piece and 6 right
+            # of it, where a [-1, 1] clip's zero point leaves -1 half a step off); g_j(r_j) has no constant term
             k, b = float(pc["k"]), float(pc["b"])
-            if k == 1.0:
-                # the converter folds a MUL by 1 away, which would leave a standalone clip (RELU_N1_TO_1, not taken by
-                # XNNPACK in int8): x / 2 + x / 2 as in cpoly, or the ADD of b with the clip fused
-                if b != 0.0:
-                    pre = x + b
-                else:
-                    h = q(x * 0.5, f"u{j}h")
-                    pre = h + h
+            if k == 1.0 and b == 0.0:  # a MUL by 1 is folded away and a standalone RELU6 left: x / 2 + x / 2
+                h = q(x * 0.5, f"r{j}h")
+                pre = h + h
             else:
-                pre = x * k if b == 0.0 else q(x * k, f"u{j}k") + b
-            u = q(tf.clip_by_value(pre, -1.0, 1.0), f"u{j}")
+                kx = x if k == 1.0 else q(x * k, f"r{j}k")
+                pre = kx + b if b != 0.0 else kx
+            r = q.fixed(tf.nn.relu6(pre), 0.0, 6.0)
             into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
-            g = _horner(q, u, pc["w"], f"g{j}", floor=into)
+            g = _horner(q, r, pc["w"], f"g{j}", floor=into)
             y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
         if p["c0"]:
             y = q(y + float(p["c0"]), "with_c0")
@@ -607,7 +604,7 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
     if spec.kind == "ppoly":
         y = np.full_like(x, p["c0"])
         for pc in p["pieces"]:
-            y = y + _np_horner(np.clip(pc["k"] * x + pc["b"], -1.0, 1.0), pc["w"])
+            y = y + _np_horner(np.clip(pc["k"] * x + pc["b"], 0.0, 6.0), pc["w"])
         return y + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
     if spec.kind == "kpoly":
         c = np.clip(p["k"] * x + p["b"], -1.0, 1.0)
@@ -1133,29 +1130,29 @@ def fit_kpoly(
 def fit_ppoly(
     x: np.ndarray, f: np.ndarray, bounds: Sequence[float], deg: int, right: float, left: float
 ) -> FormSpec:
-    """Fits ``c0 + sum_j g_j(u_j) + right relu(x - hi) + left relu(lo - x)``, ``u_j = clip(k_j x + b_j, -1, 1)``.
+    """Fits ``c0 + sum_j g_j(r_j) + right relu(x - hi) + left relu(lo - x)``, ``r_j = relu6(k_j x + b_j)``.
 
-    ``bounds`` are ``lo``, the interior knots and ``hi``, ascending: ``u_j`` is the input clipped to the piece
-    ``[bounds[j], bounds[j + 1]]`` and centred, ``g_j`` a polynomial of degree ``deg`` without a constant
-    term. Outside its piece ``g_j`` is constant, so each term spans only the function's own variation on
-    its piece (no cancelling partial sums, unlike truncated powers in one variable); all coefficients are
-    fitted jointly near-minimax.
+    ``bounds`` are ``lo``, the interior knots and ``hi``, ascending: ``r_j`` is the input clipped to the piece
+    ``[bounds[j], bounds[j + 1]]`` and mapped onto ``[0, 6]``, ``g_j`` a polynomial of degree ``deg`` without
+    a constant term (fitted in ``r_j / 6``, stored in ``r_j``). ``g_j`` is 0 left of its piece and constant
+    right of it, so each term spans only the function's own variation on its piece (no cancelling partial
+    sums, unlike truncated powers in one variable); all coefficients are fitted jointly near-minimax.
     """
     lo, hi = float(bounds[0]), float(bounds[-1])
     rest = f - right * np.maximum(x - hi, 0.0) - left * np.maximum(lo - x, 0.0)
     cols = [np.ones_like(x)]
-    us = []
+    ts = []
     for a, b in zip(bounds[:-1], bounds[1:]):
         # rounded: a k within float32 rounding of 1 would make a MUL by 1 that the converter folds away
-        k = round(2.0 / (b - a), 9)
-        off = round(-k * 0.5 * (a + b), 9) + 0.0
-        u = np.clip(k * x + off, -1.0, 1.0)
-        us.append((k, off, len(cols)))
-        cols += [u**i for i in range(1, deg + 1)]
+        k = round(6.0 / (b - a), 9)
+        off = round(-k * a, 9) + 0.0
+        t = np.clip(k * x + off, 0.0, 6.0) / 6.0
+        ts.append((k, off, len(cols)))
+        cols += [t**i for i in range(1, deg + 1)]
     coef = _snap(_lawson(np.stack(cols, 1), rest))
     pieces = []
-    for k, off, first in us:
-        w = _trim([0.0] + [float(v) for v in coef[first : first + deg]])
+    for k, off, first in ts:
+        w = _trim([0.0] + [float(v) / 6.0**i for i, v in enumerate(coef[first : first + deg], start=1)])
         if any(w):  # a piece the fit left constant costs nothing
             pieces.append({"k": float(k), "b": float(off), "w": w})
     c0 = float(coef[0])
