@@ -107,7 +107,9 @@ class FormSpec:
                 text += f" + {p['left']:.4g} relu({p['lo']:.4g} - x)"
             return text
         if self.kind == "ppoly":
-            parts = [f"P{len(pc['w']) - 1}(relu6({pc['k']:.4g} x{'' if not pc['b'] else format(pc['b'], '+.4g')}))"
+            parts = [(f"P{len(pc['w']) - 1}(clip({pc['k']:.4g} x{'' if not pc['b'] else format(pc['b'], '+.4g')}, -1, 1))"
+                      if p.get("centred") else
+                      f"P{len(pc['w']) - 1}(relu6({pc['k']:.4g} x{'' if not pc['b'] else format(pc['b'], '+.4g')}) / 6)")
                      for pc in p["pieces"]]
             text = " + ".join(parts) + (f" + {p['c0']:.4g}" if p["c0"] else "")
             if p["right"]:
@@ -357,15 +359,30 @@ def _ppoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
             # ADD with the RELU6 fused; both ends exact in int8, so r_j is exactly 0 left of the piece and 6 right
             # of it, where a [-1, 1] clip's zero point leaves -1 half a step off); g_j(r_j) has no constant term
             k, b = float(pc["k"]), float(pc["b"])
-            if k == 1.0 and b == 0.0:  # a MUL by 1 is folded away and a standalone RELU6 left: x / 2 + x / 2
-                h = q(x * 0.5, f"r{j}h")
+            if p.get("centred"):
+                # u_j = clip(k_j x + b_j, -1, 1), centred on the piece (cpoly's variable); MUL by 1 folded: x/2 + x/2
+                if k == 1.0:
+                    h = q(x * 0.5, f"u{j}h") if b == 0.0 else None
+                    pre = h + h if h is not None else x + b
+                else:
+                    pre = x * k if b == 0.0 else q(x * k, f"u{j}k") + b
+                t = q(tf.clip_by_value(pre, -1.0, 1.0), f"u{j}")
+                into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+                g = _horner(q, t, pc["w"], f"g{j}", floor=into)
+                y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+                continue
+            if b == 0.0:
+                # a MUL with a RELU6 is not fused (measured: a standalone RELU6, outside XNNPACK): (k/2) x + (k/2) x
+                h = q(x * (0.5 * k), f"r{j}h")
                 pre = h + h
             else:
-                kx = x if k == 1.0 else q(x * k, f"r{j}k")
-                pre = kx + b if b != 0.0 else kx
+                pre = (x if k == 1.0 else q(x * k, f"r{j}k")) + b
             r = q.fixed(tf.nn.relu6(pre), 0.0, 6.0)
+            # t_j = r_j / 6 on [0, 1] keeps r_j's codes; the Horner chain runs in t_j, so no rounded intermediate is
+            # multiplied by more than 1 (in r_j, up to 6: measured 3.4 LSB for SQ-RBF)
+            t = q(r * (1.0 / 6.0), f"t{j}")
             into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
-            g = _horner(q, r, pc["w"], f"g{j}", floor=into)
+            g = _horner(q, t, pc["w"], f"g{j}", floor=into)
             y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
         if p["c0"]:
             y = q(y + float(p["c0"]), "with_c0")
@@ -604,7 +621,10 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
     if spec.kind == "ppoly":
         y = np.full_like(x, p["c0"])
         for pc in p["pieces"]:
-            y = y + _np_horner(np.clip(pc["k"] * x + pc["b"], 0.0, 6.0), pc["w"])
+            if p.get("centred"):
+                y = y + _np_horner(np.clip(pc["k"] * x + pc["b"], -1.0, 1.0), pc["w"])
+            else:
+                y = y + _np_horner(np.clip(pc["k"] * x + pc["b"], 0.0, 6.0) / 6.0, pc["w"])
         return y + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
     if spec.kind == "kpoly":
         c = np.clip(p["k"] * x + p["b"], -1.0, 1.0)
@@ -1128,15 +1148,18 @@ def fit_kpoly(
 
 
 def fit_ppoly(
-    x: np.ndarray, f: np.ndarray, bounds: Sequence[float], deg: int, right: float, left: float
+    x: np.ndarray, f: np.ndarray, bounds: Sequence[float], deg: int, right: float, left: float, centred: bool = False
 ) -> FormSpec:
     """Fits ``c0 + sum_j g_j(r_j) + right relu(x - hi) + left relu(lo - x)``, ``r_j = relu6(k_j x + b_j)``.
 
     ``bounds`` are ``lo``, the interior knots and ``hi``, ascending: ``r_j`` is the input clipped to the piece
     ``[bounds[j], bounds[j + 1]]`` and mapped onto ``[0, 6]``, ``g_j`` a polynomial of degree ``deg`` without
-    a constant term (fitted in ``r_j / 6``, stored in ``r_j``). ``g_j`` is 0 left of its piece and constant
+    a constant term in ``t_j = r_j / 6``. ``g_j`` is 0 left of its piece and constant
     right of it, so each term spans only the function's own variation on its piece (no cancelling partial
     sums, unlike truncated powers in one variable); all coefficients are fitted jointly near-minimax.
+    ``centred``: the piece's variable is ``u_j = clip(k_j x + b_j, -1, 1)`` instead (cpoly's; its ends are
+    each half a step off in int8, but its Horner intermediates straddle 0, so the converter's calibration
+    widening of a MUL's dead output to the next ADD's range costs less).
     """
     lo, hi = float(bounds[0]), float(bounds[-1])
     rest = f - right * np.maximum(x - hi, 0.0) - left * np.maximum(lo - x, 0.0)
@@ -1144,15 +1167,20 @@ def fit_ppoly(
     ts = []
     for a, b in zip(bounds[:-1], bounds[1:]):
         # rounded: a k within float32 rounding of 1 would make a MUL by 1 that the converter folds away
-        k = round(6.0 / (b - a), 9)
-        off = round(-k * a, 9) + 0.0
-        t = np.clip(k * x + off, 0.0, 6.0) / 6.0
+        if centred:
+            k = round(2.0 / (b - a), 9)
+            off = round(-k * 0.5 * (a + b), 9) + 0.0
+            t = np.clip(k * x + off, -1.0, 1.0)
+        else:
+            k = round(6.0 / (b - a), 9)
+            off = round(-k * a, 9) + 0.0
+            t = np.clip(k * x + off, 0.0, 6.0) / 6.0
         ts.append((k, off, len(cols)))
         cols += [t**i for i in range(1, deg + 1)]
     coef = _snap(_lawson(np.stack(cols, 1), rest))
     pieces = []
     for k, off, first in ts:
-        w = _trim([0.0] + [float(v) / 6.0**i for i, v in enumerate(coef[first : first + deg], start=1)])
+        w = _trim([0.0] + [float(v) for v in coef[first : first + deg]])
         if any(w):  # a piece the fit left constant costs nothing
             pieces.append({"k": float(k), "b": float(off), "w": w})
     c0 = float(coef[0])
@@ -1161,8 +1189,10 @@ def fit_ppoly(
         # whole sum once more
         pieces[0]["w"][0] = c0
         c0 = 0.0
-    return FormSpec("ppoly", {"lo": lo, "hi": hi, "c0": c0, "pieces": pieces,
-                              "right": float(right), "left": float(left)})
+    params = {"lo": lo, "hi": hi, "c0": c0, "pieces": pieces, "right": float(right), "left": float(left)}
+    if centred:
+        params["centred"] = True
+    return FormSpec("ppoly", params)
 
 
 def _trim(coeffs: list[float]) -> list[float]:
@@ -1544,10 +1574,11 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
                 if b - bounds[-1] < margin:
                     bounds.pop()
                 bounds.append(b)
-                for deg in range(1, 7):
-                    if consider(fit_ppoly(xf, ff, bounds, deg, right_s, left_s)):
-                        found = True
-                        break
+                for centred in (False, True):
+                    for deg in range(1, 7):
+                        if consider(fit_ppoly(xf, ff, bounds, deg, right_s, left_s, centred)):
+                            found = True
+                            break
                 for side in (0, 1, -1):
                     for linear in ("best", "none"):
                         for deg in range(max(1, min(m for _, m in inside)), 7):
