@@ -24,6 +24,13 @@ Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and 
   codes when the interval's width is the input range over an integer and its centre on the input grid,
   and the big linear term ``a1 c`` is added last to the small remainder ``R`` (e.g. a smooth clipped
   cubic ``1.5 c - 0.5 c^3 = c + c (0.5 - 0.5 c^2)``).
+* ``ppoly`` (version 9): ``c0 + sum_j g_j(t_j) + r relu(x - hi) + l relu(lo - x)``, one variable per piece
+  between the outer and the interior knots (:func:`interior_knots`): ``t_j = relu6(k_j x + b_j) / 6`` (0 left of
+  the piece, 1 right of it, both exact in int8) or, centred, ``clip(k_j x + b_j, -1, 1)``; ``g_j`` a polynomial
+  without constant term, so each term spans only the function's variation on its piece (SQ-RBF, i-GELU).
+* ``kpoly`` (version 9): cpoly's ``a1 c + R(c)`` plus a term per interior knot in the same ``c``: a polynomial in
+  ``relu(+-(c - c_j)) / 2`` (truncated powers) or ``|c - c_j| / 2`` times a polynomial in ``c`` (SQNL
+  ``2 c - c |c|``, ``c = clip(x / 2, -1, 1)``).
 * ``hinge``: ``c0 + c1 x + sum w_i relu(x - k_i)`` (ADD with a fused RELU per kink): piecewise-linear
   functions, exactly.
 * ``poly``: ``P(x)`` on the whole range.
