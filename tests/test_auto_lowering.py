@@ -151,7 +151,7 @@ def registered(tmp_path_factory):
 @pytest.mark.parametrize(
     "name",
     # ELiSH's search (11-op quintic gate) took 17-49 s on the shared 2-core machine, squareplus's 21 s, the shifted
-    # squareplus's and x sigmoid(x)^2's 17-45 s (12 verifications each); SQNL's 34 s beside a concurrent search
+    # squareplus's and x sigmoid(x)^2's 17-45 s (12 verifications each); SQNL's 15-34 s (34 s beside a concurrent search)
     [pytest.param(n, marks=pytest.mark.slow)
      if n in ("t_elish", "t_squareplus", "t_shifted_squareplus", "t_swish_sq_gate", "t_sqnl") else n
      for n in sorted(SPECS)],
