@@ -5,11 +5,13 @@ would) and explained for the ``cpu`` target on the installed LiteRT: whether the
 ``automatic``) or the training function's plain conversion runs instead (``training``), all-int8, XNNPACK
 partitions, the worst error in output LSB on -8..8 and the latency ratio to the plain conversion.
 
-    python benchmarks/heldout_activations.py [--group 1|2|gaps] [--only NAME ...]
+    python benchmarks/heldout_activations.py [--group 1|2|3|gaps] [--only NAME ...]
 
 Group ``1``: the five functions of the version-7 session's check. Group ``2``: six functions from the literature
 added (2026-12-06) before the version-8 search changes, and kept out of that work. Group ``gaps``: the two
-functions that had no form under version 7 (they were used while developing version 8).
+functions that had no form under version 7 (they were used while developing version 8). Group ``3``: five
+piecewise polynomials with interior knots, added (2026-12-06) before the version-9 interior-knot changes and kept
+out of that work (SQNL, in group 2, was its development target).
 
 Set ``KERAS_ACTS_AUTO_LOWERING_CACHE=0`` to search again instead of reading ``~/.cache/keras_acts``.
 """
@@ -129,10 +131,95 @@ def ho_shifted_squareplus(x):
     return ops.sqrt(x * x + 4) - 2 + 0.3 * x
 
 
+# --- Group 3 (added 2026-12-06 before the version-9 interior-knot changes; not used while developing them) -------
+# Piecewise polynomials with knots INSIDE the interval between their outer knots (SQNL, the development target of
+# version 9, stays in group 2).
+
+def _sq_rbf_np(x):
+    a = np.abs(x)
+    return np.where(a <= 1, 1 - x * x / 2, np.where(a < 2, (2 - a) ** 2 / 2, 0.0))
+
+
+# SQ-RBF, Wuraola & Patel 2018 (same paper as SQNL): 1 - x^2/2 for |x| <= 1, (2 - |x|)^2/2 for 1 < |x| < 2, 0
+# beyond. Even; second-derivative knots at +-1 inside the outer knots +-2.
+@keras_acts.register_activation("ho_sq_rbf", reference=_sq_rbf_np)
+def ho_sq_rbf(x):
+    a = ops.abs(x)
+    inner = 1 - x * x / 2
+    outer = ops.square(ops.relu(2 - a)) / 2
+    return ops.where(a <= 1, inner, outer)
+
+
+_IGELU_A, _IGELU_B = -0.2888, -1.769
+
+
+def _igelu_np(x):
+    z = x / math.sqrt(2.0)
+    erf = np.sign(z) * (_IGELU_A * (np.minimum(np.abs(z), -_IGELU_B) + _IGELU_B) ** 2 + 1)
+    return x / 2 * (1 + erf)
+
+
+# i-GELU, Kim et al. 2021 ("I-BERT: Integer-only BERT Quantization"): x/2 (1 + L(x/sqrt 2)),
+# L(z) = sign(z) (a (min(|z|, -b) + b)^2 + 1), a = -0.2888, b = -1.769 (the paper's values). Piecewise cubic;
+# L jumps at 0 (a b^2 + 1 = 0.096), so the function has a kink at 0 inside its outer knots +-2.50.
+@keras_acts.register_activation("ho_igelu", reference=_igelu_np)
+def ho_igelu(x):
+    z = x / math.sqrt(2.0)
+    erf = ops.sign(z) * (_IGELU_A * ops.square(ops.minimum(ops.abs(z), -_IGELU_B) + _IGELU_B) + 1)
+    return x / 2 * (1 + erf)
+
+
+def _bspline3_np(x):
+    a = np.abs(x)
+    return np.where(a <= 1, 2.0 / 3 - a * a + a ** 3 / 2, np.maximum(2 - a, 0) ** 3 / 6)
+
+
+# Cubic B-spline basis function (the uniform cubic B-spline of spline activations, e.g. Bohra et al. 2020
+# "Learning activation functions in deep (spline) neural networks", and of KAN's grids): 2/3 - x^2 + |x|^3/2 on
+# |x| <= 1, (2 - |x|)^3/6 on 1 < |x| < 2, 0 beyond. Third-derivative knots at -1, 0, 1 inside +-2.
+@keras_acts.register_activation("ho_bspline3", reference=_bspline3_np)
+def ho_bspline3(x):
+    a = ops.abs(x)
+    inner = 2.0 / 3 - a * a + a * a * a / 2
+    outer = ops.relu(2 - a) ** 3 / 6
+    return ops.where(a <= 1, inner, outer)
+
+
+def _quantile_huber_np(x):
+    a = np.abs(x)
+    huber = np.where(a <= 1, x * x / 2, a - 0.5)
+    return np.where(x < 0, 0.75, 0.25) * huber
+
+
+# Quantile Huber function, Dabney et al. 2018 ("Distributional Reinforcement Learning with Quantile Regression",
+# QR-DQN), tau = 0.25, kappa = 1: |tau - 1{x < 0}| * Huber_1(x). Asymmetric; linear tails beyond +-1 and a
+# second-derivative knot at 0 (0.75 -> 0.25) inside them.
+@keras_acts.register_activation("ho_quantile_huber", reference=_quantile_huber_np)
+def ho_quantile_huber(x):
+    a = ops.abs(x)
+    huber = ops.where(a <= 1, x * x / 2, a - 0.5)
+    return ops.where(x < 0, 0.75, 0.25) * huber
+
+
+def _bspline2_np(x):
+    return np.where(x < 0, 0.0, np.where(x < 1, x * x / 2, np.where(x < 2, (-2 * x * x + 6 * x - 3) / 2,
+                                                                    np.where(x < 3, (3 - x) ** 2 / 2, 0.0))))
+
+
+# Quadratic B-spline basis function on the knots 0, 1, 2, 3 (not centred: a basis function of a uniform
+# quadratic spline grid, as in spline/KAN activations): x^2/2, (-2x^2 + 6x - 3)/2, (3 - x)^2/2 on [0, 1], [1, 2],
+# [2, 3], 0 elsewhere. Second-derivative knots at 1 and 2, off 0, inside the outer knots 0 and 3.
+@keras_acts.register_activation("ho_bspline2_shifted", reference=_bspline2_np)
+def ho_bspline2_shifted(x):
+    c = ops.clip(x, 0.0, 3.0)
+    return ops.where(c < 1, c * c / 2, ops.where(c < 2, (-2 * c * c + 6 * c - 3) / 2, ops.square(3 - c) / 2))
+
+
 GROUPS = {
     "1": ("ho_gumbel_gate", "ho_sqrt_gate", "ho_pseudo_huber", "ho_smoothstep_swish", "ho_relu_squared"),
     "2": ("ho_tanhexp", "ho_serf", "ho_smish", "ho_soft_root_sign", "ho_bent_identity", "ho_sqnl"),
     "gaps": ("ho_swish_sq_gate", "ho_shifted_squareplus"),
+    "3": ("ho_sq_rbf", "ho_igelu", "ho_bspline3", "ho_quantile_huber", "ho_bspline2_shifted"),
 }
 
 

@@ -63,9 +63,9 @@ BUDGET_LSB = 1.5
 """Largest accepted error, in output quantization steps (an ideal int8 model has 0.5)."""
 DEFAULT_RANGE = (-8.0, 8.0)
 AUTO_TARGETS = ("cpu", "int8", "edgetpu")
-ALGORITHM_VERSION = 8  # part of the cache key: bump when the search or the forms change (6: cpoly; 7: shifted gates, abs in
+ALGORITHM_VERSION = 9  # part of the cache key: bump when the search or the forms change (6: cpoly; 7: shifted gates, abs in
 # tanh(g|x|); 8: slow TANH gate, saturated-gate failures demote that gate, guarded abs after an in-context
-# failure, accuracy among equally fast forms)
+# failure, accuracy among equally fast forms; 9: interior knots)
 CACHE_ENV = "KERAS_ACTS_AUTO_LOWERING_CACHE"
 CACHE_DIR_ENV = "KERAS_ACTS_CACHE_DIR"
 # A fit is verified only when its float error is below this many (estimated) output steps: int8

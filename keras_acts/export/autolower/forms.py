@@ -24,6 +24,13 @@ Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and 
   codes when the interval's width is the input range over an integer and its centre on the input grid,
   and the big linear term ``a1 c`` is added last to the small remainder ``R`` (e.g. a smooth clipped
   cubic ``1.5 c - 0.5 c^3 = c + c (0.5 - 0.5 c^2)``).
+* ``ppoly`` (version 9): ``c0 + sum_j g_j(t_j) + r relu(x - hi) + l relu(lo - x)``, one variable per piece
+  between the outer and the interior knots (:func:`interior_knots`): ``t_j = relu6(k_j x + b_j) / 6`` (0 left of
+  the piece, 1 right of it, both exact in int8) or, centred, ``clip(k_j x + b_j, -1, 1)``; ``g_j`` a polynomial
+  without constant term, so each term spans only the function's variation on its piece (SQ-RBF, i-GELU).
+* ``kpoly`` (version 9): cpoly's ``a1 c + R(c)`` plus a term per interior knot in the same ``c``: a polynomial in
+  ``relu(+-(c - c_j)) / 2`` (truncated powers) or ``|c - c_j| / 2`` times a polynomial in ``c`` (SQNL
+  ``2 c - c |c|``, ``c = clip(x / 2, -1, 1)``).
 * ``hinge``: ``c0 + c1 x + sum w_i relu(x - k_i)`` (ADD with a fused RELU per kink): piecewise-linear
   functions, exactly.
 * ``poly``: ``P(x)`` on the whole range.
@@ -101,6 +108,39 @@ class FormSpec:
             rest = f"R{len(p['coeffs']) - 1}(c)" + (" in c^2" if p.get("parity") is not None else "")
             lin = "" if not p["a1"] else ("c + " if p["a1"] == 1.0 else f"{p['a1']:.4g} c + ")
             text = f"{lin}{rest}, c = {c}"
+            if p["right"]:
+                text += f" + {p['right']:.4g} relu(x - {p['hi']:.4g})"
+            if p["left"]:
+                text += f" + {p['left']:.4g} relu({p['lo']:.4g} - x)"
+            return text
+        if self.kind == "ppoly":
+            parts = [(f"P{len(pc['w']) - 1}(clip({pc['k']:.4g} x{'' if not pc['b'] else format(pc['b'], '+.4g')}, -1, 1))"
+                      if p.get("centred") else
+                      f"P{len(pc['w']) - 1}(relu6({pc['k']:.4g} x{'' if not pc['b'] else format(pc['b'], '+.4g')}) / 6)")
+                     for pc in p["pieces"]]
+            text = " + ".join(parts) + (f" + {p['c0']:.4g}" if p["c0"] else "")
+            if p["right"]:
+                text += f" + {p['right']:.4g} relu(x - {p['hi']:.4g})"
+            if p["left"]:
+                text += f" + {p['left']:.4g} relu({p['lo']:.4g} - x)"
+            return text
+        if self.kind == "kpoly":
+            c = f"clip({'' if p['k'] == 1.0 else format(p['k'], '.4g') + ' '}x{'' if not p['b'] else format(p['b'], '+.4g')}, -1, 1)"
+            parts = []
+            if p["a1"]:
+                parts.append("c" if p["a1"] == 1.0 else f"{p['a1']:.4g} c")
+            if any(v != 0.0 for v in p["coeffs"][1:]):
+                parts.append(f"R{len(p['coeffs']) - 1}(c)")
+            elif p["coeffs"][0]:
+                parts.append(f"{p['coeffs'][0]:.4g}")
+            for kn in p["knots"]:
+                at = f"c {'-' if kn['at'] > 0 else '+'} {abs(kn['at']):.4g}" if kn["at"] else "c"
+                if kn["side"]:
+                    h = f"relu({at})" if kn["side"] > 0 else f"relu(-({at}))"
+                    parts.append(f"T{len(kn['w']) - 1}({h} / 2)")
+                else:
+                    parts.append(f"|{at}| S{len(kn['w']) - 1}(c) / 2")
+            text = f"{' + '.join(parts)}, c = {c}"
             if p["right"]:
                 text += f" + {p['right']:.4g} relu(x - {p['hi']:.4g})"
             if p["left"]:
@@ -302,6 +342,110 @@ def _cpoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     return body
 
 
+def _clipped(x: Any, q: Any, p: dict[str, Any]) -> Any:
+    """``c = clip(k x + b, -1, 1)`` of the cpoly and kpoly families (see :func:`_cpoly_body`)."""
+    import tensorflow as tf
+
+    k, b = float(p["k"]), float(p["b"])
+    if k == 1.0 and b == 0.0:
+        h = q(x * 0.5, "half")
+        pre = h + h
+    else:
+        pre = x * k if b == 0.0 else q(x * k, "kx") + b
+    return q(tf.clip_by_value(pre, -1.0, 1.0), "c")
+
+
+def _ppoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    def body(x: Any, q: Any) -> Any:
+        pieces = p["pieces"]
+        y = None
+        for j, pc in enumerate(pieces):
+            # r_j = relu6(k_j x + b_j): the input clipped to piece j, mapped onto RELU6's fixed [0, 6] (a MUL and an
+            # ADD with the RELU6 fused; both ends exact in int8, so r_j is exactly 0 left of the piece and 6 right
+            # of it, where a [-1, 1] clip's zero point leaves -1 half a step off); g_j(r_j) has no constant term
+            k, b = float(pc["k"]), float(pc["b"])
+            if p.get("centred"):
+                # u_j = clip(k_j x + b_j, -1, 1), centred on the piece (cpoly's variable); MUL by 1 folded: x/2 + x/2
+                if k == 1.0:
+                    h = q(x * 0.5, f"u{j}h") if b == 0.0 else None
+                    pre = h + h if h is not None else x + b
+                else:
+                    pre = x * k if b == 0.0 else q(x * k, f"u{j}k") + b
+                t = q(tf.clip_by_value(pre, -1.0, 1.0), f"u{j}")
+                into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+                g = _horner(q, t, pc["w"], f"g{j}", floor=into)
+                y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+                continue
+            if b == 0.0:
+                # a MUL with a RELU6 is not fused (measured: a standalone RELU6, outside XNNPACK): (k/2) x + (k/2) x
+                h = q(x * (0.5 * k), f"r{j}h")
+                pre = h + h
+            else:
+                pre = (x if k == 1.0 else q(x * k, f"r{j}k")) + b
+            r = q.fixed(tf.nn.relu6(pre), 0.0, 6.0)
+            # t_j = r_j / 6 on [0, 1] keeps r_j's codes; the Horner chain runs in t_j, so no rounded intermediate is
+            # multiplied by more than 1 (in r_j, up to 6: measured 3.4 LSB for SQ-RBF)
+            t = q(r * (1.0 / 6.0), f"t{j}")
+            into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+            g = _horner(q, t, pc["w"], f"g{j}", floor=into)
+            y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+        if p["c0"]:
+            y = q(y + float(p["c0"]), "with_c0")
+        return _add_linear_tails(x, y, p, q)
+
+    return body
+
+
+def _kpoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    def half_ramp(c: Any, q: Any, at: float, side: int, name: str) -> Any:
+        # relu(side (c - at) / 2): a MUL by +-1/2 (keeps c's codes) with the RELU fused, or followed by an ADD with
+        # the RELU fused (a standalone int8 RELU is left out by XNNPACK)
+        m = c * (0.5 * side)
+        if at == 0.0:
+            return q(tf.nn.relu(m), name)
+        return q(tf.nn.relu(q(m, name + "m") - 0.5 * side * at), name)
+
+    def body(x: Any, q: Any) -> Any:
+        c = _clipped(x, q, p)
+        knots = p["knots"]
+        a1 = float(p["a1"])
+        after = ("with_lin" if a1 else "with_right" if p["right"] else "with_left" if p["left"] else None)
+        sums = [f"with_k{j}" for j in range(len(knots))] + [after]
+        coeffs = p["coeffs"]
+        y = None
+        const = 0.0
+        if any(v != 0.0 for v in coeffs[1:]):
+            y = _horner(q, c, coeffs, "r", floor=sums[0])
+        else:
+            const = float(coeffs[0])
+        for j, kn in enumerate(knots):
+            at, side, w = float(kn["at"]), int(kn["side"]), kn["w"]
+            if not any(w):
+                continue
+            into = sums[j] if y is not None else sums[j + 1]
+            if side:
+                # the truncated powers of the knot: Horner in h = relu(side (c - at) / 2), no constant term
+                term = _horner(q, half_ramp(c, q, at, side, f"k{j}h"), w, f"k{j}p", floor=into)
+            else:
+                # |c - at| / 2 = relu((c - at) / 2) + relu((at - c) / 2), times a polynomial in c
+                a = q(half_ramp(c, q, at, 1, f"k{j}hp") + half_ramp(c, q, at, -1, f"k{j}hn"), f"k{j}a")
+                s = _horner(q, c, w, f"k{j}s")
+                term = q(a * s, f"k{j}t", floor=into)
+            y = term if y is None else q(y + term, sums[j], floor=sums[j + 1])
+        if const:
+            y = q(y + const, "const", floor=after)
+        if a1:
+            lin = c if a1 == 1.0 else q(c * a1, "lin")
+            y = q(lin + y, "with_lin", floor="with_right" if p["right"] else "with_left" if p["left"] else None)
+        return _add_linear_tails(x, y, p, q)
+
+    return body
+
+
 def _hinge_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     import tensorflow as tf
 
@@ -431,7 +575,7 @@ def _gate2_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     return body
 
 
-_BODIES = {"cpoly": _cpoly_body, "gate2": _gate2_body, "abs": _abs_body, "split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
+_BODIES = {"ppoly": _ppoly_body, "kpoly": _kpoly_body, "cpoly": _cpoly_body, "gate2": _gate2_body, "abs": _abs_body, "split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
 
 
 def body(spec: FormSpec) -> Callable[[Any, Any], Any]:
@@ -453,6 +597,14 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
+def _knot_term(c: np.ndarray, kn: dict[str, Any]) -> np.ndarray:
+    """The kpoly term of one interior knot, in float64 (see :func:`_kpoly_body`)."""
+    at, side = float(kn["at"]), int(kn["side"])
+    if side:
+        return _np_horner(np.maximum(0.5 * side * (c - at), 0.0), kn["w"])
+    return 0.5 * np.abs(c - at) * _np_horner(c, kn["w"])
+
+
 def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
     """The form in float64 NumPy (no quantization)."""
     p = spec.params
@@ -472,6 +624,20 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
     if spec.kind == "cpoly":
         c = np.clip(p["k"] * x + p["b"], -1.0, 1.0)
         y = p["a1"] * c + _np_horner(c, p["coeffs"])
+        return y + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
+    if spec.kind == "ppoly":
+        y = np.full_like(x, p["c0"])
+        for pc in p["pieces"]:
+            if p.get("centred"):
+                y = y + _np_horner(np.clip(pc["k"] * x + pc["b"], -1.0, 1.0), pc["w"])
+            else:
+                y = y + _np_horner(np.clip(pc["k"] * x + pc["b"], 0.0, 6.0) / 6.0, pc["w"])
+        return y + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
+    if spec.kind == "kpoly":
+        c = np.clip(p["k"] * x + p["b"], -1.0, 1.0)
+        y = p["a1"] * c + _np_horner(c, p["coeffs"])
+        for kn in p["knots"]:
+            y = y + _knot_term(c, kn)
         return y + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
     if spec.kind == "hinge":
         y = p["c0"] + p["c1"] * x
@@ -883,6 +1049,167 @@ def fit_cpoly(
     )
 
 
+def interior_knots(x: np.ndarray, f: np.ndarray, max_order: int = 3, max_knots: int = 6) -> list[tuple[float, int]]:
+    """Knots of a piecewise-smooth ``f`` on the uniform grid ``x``: ``(position, order)`` pairs, ``order`` the
+    lowest derivative that jumps there (1 a kink, 2 a jump of the curvature, ...; at most ``max_order``).
+
+    A jump ``J`` of the ``m``-th derivative at ``k`` makes the ``(m + 1)``-th differences of the samples
+    spike to about ``J h^m`` over the ``m + 1`` differences that straddle ``k`` (``h`` the spacing), while a
+    smooth stretch gives about ``f^(m+1) h^(m+1)``: a spike stands out from its neighbourhood by ~``1 / h``
+    (250x on 4001 points of -8..8). A difference is a spike when it exceeds 16x the largest difference
+    just outside its own window on both sides (and the samples' rounding noise); the knot is the spike's
+    centroid (to a fraction of ``h``). Empty when none is found or more than ``max_knots`` are (not a
+    piecewise polynomial).
+    """
+    n = len(x)
+    h = float(x[1] - x[0])
+    scale = max(float(np.abs(f).max()), 1e-30)
+    found: list[tuple[float, int]] = []
+    for m in range(1, max_order + 1):
+        d = np.abs(np.diff(f, m + 1))
+        if len(d) < 8 * (m + 2):
+            break
+        noise = 64.0 * np.finfo(np.float64).eps * scale * 2 ** (m + 1)
+        w = 3 * (m + 2)  # the neighbourhood looked at, beyond the spike's own m + 1 differences
+        pad = np.concatenate([np.zeros(w + m + 1), d, np.zeros(w + m + 1)])
+        win = np.lib.stride_tricks.sliding_window_view(pad, w)
+        left = win[: len(d)].max(axis=1)  # d[i - m - 1 - w .. i - m - 2]
+        right = win[2 * m + 3 + w : 2 * m + 3 + w + len(d)].max(axis=1)  # d[i + m + 2 .. i + m + 1 + w]
+        spike = (d > 16.0 * np.maximum(left, right)) & (d > 1e3 * noise)
+        idx = np.nonzero(spike)[0]
+        groups: list[list[int]] = []
+        for i in idx:
+            if groups and i - groups[-1][-1] <= m + 1:
+                groups[-1].append(int(i))
+            else:
+                groups.append([int(i)])
+        for g in groups:
+            lo_i, hi_i = max(g[0] - m, 0), min(g[-1] + m + 1, len(d))
+            wts = d[lo_i:hi_i]
+            centre = float(np.sum(wts * (np.arange(lo_i, hi_i) + 0.5 * (m + 1))) / np.sum(wts))
+            at = float(x[0] + h * centre)
+            if all(abs(at - k) > (m + 2) * h for k, _ in found):
+                found.append((at, m))
+        if len(found) > max_knots:
+            return []
+    return sorted(found)
+
+
+def fit_kpoly(
+    x: np.ndarray, f: np.ndarray, lo: float, hi: float, knots: Sequence[tuple[float, int]], deg: int,
+    right: float, left: float, side: int, linear: str,
+) -> FormSpec:
+    """Fits ``a1 c + R(c) + sum_j T_j + right relu(x - hi) + left relu(lo - x)``, ``c = clip(k x + b, -1, 1)``.
+
+    ``c`` as in :func:`fit_cpoly`; ``knots`` are ``(position in x, order)`` pairs inside ``[lo, hi]``. Each
+    knot's term ``T_j`` is, for ``side = +1`` (``-1``), a polynomial in ``h_j = relu(+-(c - c_j)) / 2``
+    with powers from the knot's order to ``deg`` (the truncated powers: ``R`` is then the leftmost
+    (rightmost) piece), or for ``side = 0`` ``|c - c_j| / 2`` times a polynomial of degree ``deg - 1`` in
+    ``c`` (``R`` the pieces' common part: SQNL is ``2 c - |c| c``, ``c = clip(x / 2, -1, 1)``). All
+    coefficients are fitted jointly near-minimax; ``linear`` picks ``a1`` as in :func:`fit_cpoly`.
+    """
+    k = 2.0 / (hi - lo)
+    b = -k * 0.5 * (lo + hi)
+    b = 0.0 if abs(b) < 1e-12 else b
+    c = np.clip(k * x + b, -1.0, 1.0)
+    rest = f - right * np.maximum(x - hi, 0.0) - left * np.maximum(lo - x, 0.0)
+    cols = [c**j for j in range(deg + 1)]
+    groups: list[tuple[np.ndarray, int, int]] = [(c, 0, deg + 1)]
+    layout = []
+    for at, order in knots:
+        at_c = float(f"{k * at + b:.6g}")
+        first = len(cols)
+        if side:
+            t = np.maximum(0.5 * side * (c - at_c), 0.0)
+            low = max(1, min(order, deg))
+            cols += [t**i for i in range(low, deg + 1)]
+            groups.append((t, first - low, deg + 1))  # Horner in t, no constant (the first columns are t^low..)
+            layout.append((at_c, first, low))
+        else:
+            a = 0.5 * np.abs(c - at_c)
+            cols += [a * c**i for i in range(deg)]
+            layout.append((at_c, first, 0))
+    coef = _lawson(np.stack(cols, 1), rest)
+    base = coef[: deg + 1].copy()
+    terms = []
+    for at_c, first, low in layout:
+        if side:
+            w = [0.0] * low + [float(v) for v in coef[first : first + deg + 1 - low]]
+        else:
+            w = [float(v) for v in coef[first : first + deg]]
+        terms.append({"at": at_c, "side": side, "w": w})
+    a1 = 0.0
+    if linear != "none":
+        g = _np_horner(c, base) + sum((_knot_term(c, kn) for kn in terms), np.zeros_like(c))
+        slope = max(float(np.abs(np.diff(g) / np.maximum(np.diff(c), 1e-12)).max()), 1e-12)
+        a1s = np.linspace(-2.0, 2.0, 801) * slope
+        a1 = 1.0 if linear == "one" else float(f"{a1s[int(np.argmin([np.ptp(g - a * c) for a in a1s]))]:.4g}")
+    base[1] -= a1
+    for kn in terms:
+        kn["w"] = _trim([float(v) for v in _snap(np.array(kn["w"]))])
+    return FormSpec(
+        "kpoly",
+        {"lo": float(lo), "hi": float(hi), "k": float(k), "b": float(b), "a1": a1,
+         "coeffs": _trim([float(v) for v in _snap(base)]), "knots": terms, "right": float(right), "left": float(left)},
+    )
+
+
+def fit_ppoly(
+    x: np.ndarray, f: np.ndarray, bounds: Sequence[float], deg: int, right: float, left: float, centred: bool = False
+) -> FormSpec:
+    """Fits ``c0 + sum_j g_j(r_j) + right relu(x - hi) + left relu(lo - x)``, ``r_j = relu6(k_j x + b_j)``.
+
+    ``bounds`` are ``lo``, the interior knots and ``hi``, ascending: ``r_j`` is the input clipped to the piece
+    ``[bounds[j], bounds[j + 1]]`` and mapped onto ``[0, 6]``, ``g_j`` a polynomial of degree ``deg`` without
+    a constant term in ``t_j = r_j / 6``. ``g_j`` is 0 left of its piece and constant
+    right of it, so each term spans only the function's own variation on its piece (no cancelling partial
+    sums, unlike truncated powers in one variable); all coefficients are fitted jointly near-minimax.
+    ``centred``: the piece's variable is ``u_j = clip(k_j x + b_j, -1, 1)`` instead (cpoly's; its ends are
+    each half a step off in int8, but its Horner intermediates straddle 0, so the converter's calibration
+    widening of a MUL's dead output to the next ADD's range costs less).
+    """
+    lo, hi = float(bounds[0]), float(bounds[-1])
+    rest = f - right * np.maximum(x - hi, 0.0) - left * np.maximum(lo - x, 0.0)
+    cols = [np.ones_like(x)]
+    ts = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        # rounded: a k within float32 rounding of 1 would make a MUL by 1 that the converter folds away
+        if centred:
+            k = round(2.0 / (b - a), 9)
+            off = round(-k * 0.5 * (a + b), 9) + 0.0
+            t = np.clip(k * x + off, -1.0, 1.0)
+        else:
+            k = round(6.0 / (b - a), 9)
+            off = round(-k * a, 9) + 0.0
+            t = np.clip(k * x + off, 0.0, 6.0) / 6.0
+        ts.append((k, off, len(cols)))
+        cols += [t**i for i in range(1, deg + 1)]
+    coef = _snap(_lawson(np.stack(cols, 1), rest))
+    pieces = []
+    for k, off, first in ts:
+        w = _trim([0.0] + [float(v) for v in coef[first : first + deg]])
+        if any(w):  # a piece the fit left constant costs nothing
+            pieces.append({"k": float(k), "b": float(off), "w": w})
+    c0 = float(coef[0])
+    if pieces and len(pieces[0]["w"]) > 1:
+        # the constant goes into the first piece's Horner chain (its last ADD), not a separate ADD that rounds the
+        # whole sum once more
+        pieces[0]["w"][0] = c0
+        c0 = 0.0
+    params = {"lo": lo, "hi": hi, "c0": c0, "pieces": pieces, "right": float(right), "left": float(left)}
+    if centred:
+        params["centred"] = True
+    return FormSpec("ppoly", params)
+
+
+def _trim(coeffs: list[float]) -> list[float]:
+    """``coeffs`` without trailing zeros (a Horner chain that starts with a MUL by 0 would get a constant whose
+    int8 scale XNNPACK refuses); at least one entry."""
+    while len(coeffs) > 1 and coeffs[-1] == 0.0:
+        coeffs = coeffs[:-1]
+    return coeffs
+
+
 def fit_hinge(x: np.ndarray, f: np.ndarray, kinks: Sequence[float]) -> FormSpec:
     """Least-squares ``c0 + c1 x + sum w_i relu(x - k_i)`` (exact for a piecewise-linear ``f``)."""
     cols = [np.ones_like(x), x] + [np.maximum(x - k, 0.0) for k in kinks]
@@ -1228,6 +1555,43 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
                         if consider(fit_cpoly(xf, ff, a, b, deg, right, left, linear)):
                             found = True
                             break
+            if found:
+                break
+    # piecewise polynomials with knots inside the clip interval (version 9): c as in cpoly, plus a term per
+    # interior knot (located from spikes of the sample differences, see interior_knots)
+    knots = [(0.0 if abs(at) < 0.5 * float(x[1] - x[0]) else at, m) for at, m in interior_knots(x, f)]  # no -0.0
+    if knots:
+        if interval is not None:
+            lo, hi, left, right = interval
+            snapped = list(dict.fromkeys(_centred_on_input_grid(float(x[0]), float(x[-1]), lo, hi, e) for e in (0, 1)))
+            groups_k = [[(a, b, left, right) for a, b in snapped], [(lo, hi, left, right)]]
+        else:
+            groups_k = [[(float(x[0]), float(x[-1]), 0.0, 0.0)]]
+        margin = float(x[-1] - x[0]) / 255.0  # a knot within one input step of the clip is the clip's own
+        for group in groups_k:
+            found = False
+            for a, b, left_s, right_s in group:
+                inside = [(at, m) for at, m in knots if a + margin < at < b - margin]
+                if not inside:
+                    continue
+                bounds = [a]
+                for at, _m in inside:  # pieces narrower than one input step are merged into the next
+                    if at - bounds[-1] >= margin:
+                        bounds.append(at)
+                if b - bounds[-1] < margin:
+                    bounds.pop()
+                bounds.append(b)
+                for centred in (False, True):
+                    for deg in range(1, 7):
+                        if consider(fit_ppoly(xf, ff, bounds, deg, right_s, left_s, centred)):
+                            found = True
+                            break
+                for side in (0, 1, -1):
+                    for linear in ("best", "none"):
+                        for deg in range(max(1, min(m for _, m in inside)), 7):
+                            if consider(fit_kpoly(xf, ff, a, b, inside, deg, right_s, left_s, side, linear)):
+                                found = True
+                                break
             if found:
                 break
     for deg in range(1, 9):
