@@ -184,8 +184,9 @@ def simulate(spec: FormSpec, reference: Any, lo: float, hi: float) -> float:
     it; the input on ``[lo, hi]`` and the output on its own range. Used to rank candidates before
     they are converted and measured on LiteRT (the int8 kernels round MUL/ADD the same way, LOGISTIC/TANH
     tables too). Algorithm version 9: the converter's calibration widening (:func:`widened_points`) is applied
-    to the ranges, alone and with the form's output feeding another op (as the search verifies it); the larger
-    of the two errors is returned. Without it the ranker predicted 1.4-1.5 LSB for ``A(s) + x B(s)`` forms
+    to the ranges, alone and with the form followed by each op of ``verify.CONTEXTS`` (as the search verifies
+    it: the form's output then widened to the union with that op's range, the op's output rounded on its own);
+    the largest error is returned. Without it the ranker predicted 1.4-1.5 LSB for ``A(s) + x B(s)`` forms
     that measured 4.1 (TanhExp).
     """
     import numpy as np
@@ -209,6 +210,20 @@ def simulate(spec: FormSpec, reference: Any, lo: float, hi: float) -> float:
             c, d = recorded[out]
             ranges[inp] = (min(a, c), max(b, d))
         q.ranges = {k: v for k, v in ranges.items() if k != "output"}
-        y = tf.quantization.fake_quant_with_min_max_vars(run(xq, q), out_lo, out_hi, num_bits=8).numpy()
-        worst = max(worst, float(np.abs(y.astype(np.float64) - expect).max() / step))
+        y = run(xq, q)
+        if not in_context:
+            yq = tf.quantization.fake_quant_with_min_max_vars(y, out_lo, out_hi, num_bits=8).numpy()
+            worst = max(worst, float(np.abs(yq.astype(np.float64) - expect).max() / step))
+            continue
+        # followed by each op the search verifies in context (verify.CONTEXTS): the form's output, dead after
+        # that op, takes the union of its range and the op's; the op's output is rounded on its own range
+        from keras_acts.export.autolower.verify import CONTEXTS
+
+        for _name, tail, slope in CONTEXTS:
+            t_lo, t_hi = sorted((float(tail(out_lo)), float(tail(out_hi))))
+            t_lo, t_hi = min(t_lo, 0.0), max(t_hi, 0.0)
+            yq = tf.quantization.fake_quant_with_min_max_vars(y, min(out_lo, t_lo), max(out_hi, t_hi), num_bits=8)
+            tq = tf.quantization.fake_quant_with_min_max_vars(tail(yq), t_lo, t_hi, num_bits=8).numpy()
+            err = np.abs(tq.astype(np.float64) - np.asarray(tail(expect), np.float64)).max() / (slope * step)
+            worst = max(worst, float(err))
     return worst
