@@ -723,6 +723,7 @@ def gate_scale_scan(x: np.ndarray, f: np.ndarray, max_float_err: float) -> list[
     else:
         xf, ff = x, f
     out: list[FormSpec] = []
+    _GIVE_UP[0] = 2.0 * max_float_err  # refine every fit that may be kept (see _lawson)
     for gate, scales in (("tanh", (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)),
                          ("sigmoid", (0.8, 0.9, 1.1, 1.2, 1.3, 1.4))):
         for a in scales:
