@@ -355,6 +355,12 @@ def _abs_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
 
     def ramp(x: Any, q: Any, w: float, name: str) -> Any:
         # w relu(x) (w > 0) or |w| relu(-x) (w < 0): one MUL with a fused RELU
+        if float(np.float32(abs(float(w)))) == 1.0:  # 1 in float32 (the arctan gate's alpha is 0.99999998)
+            # the converter folds a MUL by 1 away and leaves a standalone int8 RELU, which XNNPACK does not take
+            # (measured, version 9: the arctan gate x (1/2 + arctan(x) / pi), "+ 1 relu(x)", 2 partitions); the
+            # RELU fuses into the ADD of x/2 + x/2 (both exact, as the cpoly family's clip)
+            half = x * (0.5 * float(w))
+            return q(tf.nn.relu(half + half), name)
         return q(tf.nn.relu(x * float(w)), name)
 
     def body(x: Any, q: Any) -> Any:
