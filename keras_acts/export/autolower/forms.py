@@ -359,7 +359,7 @@ def _abs_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
             # the converter folds a MUL by 1 away and leaves a standalone int8 RELU, which XNNPACK does not take
             # (measured, version 9: the arctan gate x (1/2 + arctan(x) / pi), "+ 1 relu(x)", 2 partitions); the
             # RELU fuses into the ADD of x/2 + x/2 (both exact, as the cpoly family's clip)
-            half = x * (0.5 * float(w))
+            half = q(x * (0.5 * float(w)), f"{name}_half")
             return q(tf.nn.relu(half + half), name)
         return q(tf.nn.relu(x * float(w)), name)
 
