@@ -189,6 +189,8 @@ def _gate_max(params):
     x = np.linspace(-8.0, 8.0, 4001)
     z = params["a"] * (x + params.get("shift", 0.0))
     s = 1.0 / (1.0 + np.exp(-z)) if params["gate"] == "sigmoid" else np.tanh(z)
+    if params.get("int8_gate"):  # fitted to the int8 gate (version 9): s ends at the kernel's extreme codes
+        s = np.clip(s, 0.0, 255 / 256) if params["gate"] == "sigmoid" else np.clip(s, -1.0, 127 / 128)
     return float(np.max(np.abs(_np_horner(s, params["b"]))))
 
 
