@@ -464,9 +464,9 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
         best_predicted = min(best_predicted, predicted)
         if predicted <= budget + _SIM_MARGIN_LSB:
             ranked.append((spec, err, _forms.ops_of(spec), predicted))
-    if not any(t[3] <= budget for t in ranked):
-        # Version 9: no regular candidate is predicted within the budget (the simulation now models the
-        # converter's range widening and the in-context ops, within ~0.1-0.4 LSB of LiteRT): scan the self-gated
+    if not any(t[3] <= budget for t in ranked if t[0].kind == "gate"):
+        # Version 9: no gate candidate is predicted within the budget (for gates the simulation now models the
+        # converter's range widening and the in-context ops, within ~0.1-0.5 LSB of LiteRT): scan the self-gated
         # prescaled forms over gate scales and degrees, fitted to the exact and to the int8-saturated gate, and
         # keep the few the simulation predicts best (forms.gate_scale_scan).
         seen = {t[0].to_json() for t in ranked}
