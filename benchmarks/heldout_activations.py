@@ -5,13 +5,15 @@ would) and explained for the ``cpu`` target on the installed LiteRT: whether the
 ``automatic``) or the training function's plain conversion runs instead (``training``), all-int8, XNNPACK
 partitions, the worst error in output LSB on -8..8 and the latency ratio to the plain conversion.
 
-    python benchmarks/heldout_activations.py [--group 1|2|3|gaps] [--only NAME ...]
+    python benchmarks/heldout_activations.py [--group 1|2|3|4|gaps] [--only NAME ...]
 
 Group ``1``: the five functions of the version-7 session's check. Group ``2``: six functions from the literature
 added (2026-12-06) before the version-8 search changes, and kept out of that work. Group ``gaps``: the two
 functions that had no form under version 7 (they were used while developing version 8). Group ``3``: five
-piecewise polynomials with interior knots, added (2026-12-06) before the version-9 interior-knot changes and kept
-out of that work (SQNL, in group 2, was its development target).
+piecewise polynomials with interior knots, added (2026-12-06) before the version-9 interior-knot changes (SQNL,
+in group 2, was their development target; four of them were looked at later in that work, docs/AUTO_LOWERING.md).
+Group ``4``: five self-gated functions (sigmoid/tanh/exp/erf/arctan gates) added before the version-9 gate-fit
+changes and kept out of that work.
 
 Set ``KERAS_ACTS_AUTO_LOWERING_CACHE=0`` to search again instead of reading ``~/.cache/keras_acts``.
 """
@@ -213,6 +215,45 @@ def _bspline2_np(x):
 def ho_bspline2_shifted(x):
     c = ops.clip(x, 0.0, 3.0)
     return ops.where(c < 1, c * c / 2, ops.where(c < 2, (-2 * c * c + 6 * c - 3) / 2, ops.square(3 - c) / 2))
+# --- Group 4 (added 2026-12-06 before the version-9 gate-fit changes, branch i21-gatefit; not used while
+# developing them). Self-gated x g(x) with sigmoid/tanh/exp/erf gates, none in the package or the tests. -----
+
+# Complementary log-log gate: x (1 - exp(-e^x)), the cloglog link's inverse as the gate (the mirror image of the
+# Gumbel CDF): double-exponential approach to 1 for x > 0, e^x decay below 0.
+@keras_acts.register_activation("ho4_cloglog_gate", reference=lambda x: x * -np.expm1(-np.exp(x)))
+def ho4_cloglog_gate(x):
+    return x * (1.0 - ops.exp(-ops.exp(x)))
+
+
+# Phish, Naveen 2022 ("Phish: A novel hyper-optimizable activation function"): x tanh(gelu(x)), exact GELU.
+def _phish_np(x):
+    return x * np.tanh(0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))))
+
+
+@keras_acts.register_activation("ho4_phish", reference=_phish_np)
+def ho4_phish(x):
+    return x * ops.tanh(ops.gelu(x, approximate=False))
+
+
+# ErfAct, Biswas et al. 2021 ("ErfAct and Pserf: Non-monotonic smooth trainable activation functions"):
+# x erf(alpha e^(beta x)), at the paper's initial alpha = beta = 0.75 (bound, not trained here).
+@keras_acts.register_activation("ho4_erfact", reference=lambda x: x * _erf(0.75 * np.exp(0.75 * x)))
+def ho4_erfact(x):
+    return x * ops.erf(0.75 * ops.exp(0.75 * x))
+
+
+# Gish, Kaytan, Aydilek & Yeroglu 2023 ("Gish: a novel activation function for image classification"):
+# x log(2 - exp(-e^x)); the gate rises from 0 to log 2.
+@keras_acts.register_activation("ho4_gish", reference=lambda x: x * np.log(2.0 - np.exp(-np.exp(x))))
+def ho4_gish(x):
+    return x * ops.log(2.0 - ops.exp(-ops.exp(x)))
+
+
+# Arctan (Cauchy CDF) gate: x (1/2 + arctan(x) / pi), the self-gated form of the arctan sigmoid; its gate
+# approaches 0 and 1 like 1 / (pi |x|), far slower than any sigmoid or tanh.
+@keras_acts.register_activation("ho4_arctan_gate", reference=lambda x: x * (0.5 + np.arctan(x) / np.pi))
+def ho4_arctan_gate(x):
+    return x * (0.5 + ops.arctan(x) / math.pi)
 
 
 GROUPS = {
@@ -220,6 +261,7 @@ GROUPS = {
     "2": ("ho_tanhexp", "ho_serf", "ho_smish", "ho_soft_root_sign", "ho_bent_identity", "ho_sqnl"),
     "gaps": ("ho_swish_sq_gate", "ho_shifted_squareplus"),
     "3": ("ho_sq_rbf", "ho_igelu", "ho_bspline3", "ho_quantile_huber", "ho_bspline2_shifted"),
+    "4": ("ho4_cloglog_gate", "ho4_phish", "ho4_erfact", "ho4_gish", "ho4_arctan_gate"),
 }
 
 

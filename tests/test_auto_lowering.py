@@ -195,6 +195,8 @@ def _gate_max(params):
     x = np.linspace(-8.0, 8.0, 4001)
     z = params["a"] * (x + params.get("shift", 0.0))
     s = 1.0 / (1.0 + np.exp(-z)) if params["gate"] == "sigmoid" else np.tanh(z)
+    if params.get("int8_gate"):  # fitted to the int8 gate (version 9): s ends at the kernel's extreme codes
+        s = np.clip(s, 0.0, 255 / 256) if params["gate"] == "sigmoid" else np.clip(s, -1.0, 127 / 128)
     return float(np.max(np.abs(_np_horner(s, params["b"]))))
 
 
@@ -254,6 +256,68 @@ def test_gate_saturation_and_slow_tanh_scale():
     assert forms.saturation_onset(sig, 4.0) == float("inf")
     a = forms.slow_tanh_scale(np.linspace(-8.0, 8.0, 11))
     assert a == 0.4 and abs(math.atanh(127 / 128) / a - 6.93) < 0.01
+
+
+def test_int8_gate_fit_is_what_the_int8_kernels_compute():
+    """forms.int8_gate is LiteRT's int8 LOGISTIC / TANH at their saturated ends (and the exact gate inside), and a
+    gate form fitted against it (version 9) is evaluated with that gate: where the gate is one code the form is
+    the line x B(255/256)."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_acts.export.autolower import forms, verify
+
+    for gate, ends, code_value in (("sigmoid", (0.0, 255 / 256), 1 / 256), ("tanh", (-1.0, 127 / 128), 1 / 128)):
+        content = verify.convert(tf.math.sigmoid if gate == "sigmoid" else tf.math.tanh, -8.0, 8.0)
+        interp = Interpreter(model_content=content)
+        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+        interp.resize_tensor_input(inp["index"], [1, 256])
+        interp.allocate_tensors()
+        codes = np.arange(-128, 128, dtype=np.int8)
+        interp.set_tensor(inp["index"], codes[None])
+        interp.invoke()
+        (s_in, z_in), (s_out, z_out) = inp["quantization"], out["quantization"]
+        xs = (codes.astype(np.float64) - z_in) * s_in
+        got = (interp.get_tensor(out["index"])[0].astype(np.float64) - z_out) * s_out
+        ours = forms.int8_gate(gate, xs)
+        saturated = np.isin(ours, ends)
+        assert saturated.sum() > 10  # both ends of -8..8 (LOGISTIC from |x| = 5.1, TANH from 2.6)
+        np.testing.assert_allclose(got[saturated], ours[saturated], atol=1e-9)  # the kernel's extreme codes
+        assert np.abs(got - ours)[~saturated].max() <= 0.5 * code_value + 1e-9  # inside: one rounding
+    x = np.linspace(-8.0, 8.0, 1201)
+    f = x * _np_sigmoid(x) ** 2  # x sigmoid(x)^2: B(s) = s^2 is exact in float, but sigmoid saturates from x = 5.13
+    fit = forms.fit_gate(x, f, "sigmoid", 1.0, 2, -1, saturated=True)
+    exact = forms.fit_gate(x, f, "sigmoid", 1.0, 2, -1)
+    np.testing.assert_allclose(exact.params["b"], [0.0, 0.0, 1.0], atol=1e-6)
+    assert fit.params["int8_gate"] and "int8 sigmoid" in fit.describe()
+    top = x >= 5.2
+    b_sat = np.polynomial.polynomial.polyval(255 / 256, fit.params["b"])
+    np.testing.assert_allclose(forms.evaluate(fit, x)[top], x[top] * b_sat, atol=1e-12)
+    # against what int8 computes (the saturated gate), the int8-gate fit splits the saturated end's error
+    int8_view = forms.FormSpec("gate", dict(exact.params, int8_gate=True))
+    err_fit = np.abs(forms.evaluate(fit, x) - f).max()
+    err_exact = np.abs(forms.evaluate(int8_view, x) - f).max()
+    assert err_fit < 0.6 * err_exact
+
+
+def test_simulation_models_the_converters_range_widening():
+    """The ranker's simulation (version 9) widens a dead input's range to its op's output range, as the TFLite
+    converter's calibration does, alone and in context: an A(s) + x B(s) gate that measured 4.08 LSB on LiteRT
+    (TanhExp, s = sigmoid(x)) was predicted at 1.52 without it; the guard's relu(-g), fused into its MUL, does
+    not widen g."""
+    from keras_acts.export.autolower import forms, qat
+
+    x = np.linspace(-8.0, 8.0, 1201)
+    f = x * np.tanh(np.exp(x))
+    ab = forms.fit_gate(x, f, "sigmoid", 1.0, 5, 1)
+    alone, ctx = qat.widened_points(ab, False), qat.widened_points(ab, True)
+    assert ("xb", "output") in ctx and ("xb", "output") not in alone  # the last ADD's operand, in context only
+    assert ("b1m", "b1a") in alone  # Horner: the product before each constant ADD
+    assert qat.simulate(ab, lambda v: v * np.tanh(np.exp(v)), -8.0, 8.0) > 3.0
+    guarded = forms.fit_gate(x, f, "sigmoid", 1.0, 5, -1)
+    assert guarded.params["guard"] == -1
+    pairs = qat.widened_points(guarded, True)
+    assert not [p for p in pairs if p[1] == "neg_g"]  # relu(-g) is fused: its op's output is the guard (~0)
 
 
 def test_guarded_abs_is_the_same_function():

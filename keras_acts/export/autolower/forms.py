@@ -86,6 +86,8 @@ class FormSpec:
             else:
                 a = f"{a}x"
             b = _poly_text(p["b"], "s")
+            if p.get("int8_gate"):
+                g = f"int8 {g}"  # fitted against the gate's int8 saturation (forms.int8_gate)
             text = f"x * ({b}), s = {g}({a})" if b != "s" else f"x * {g}({a})"
             if p["a_coeffs"]:
                 text = f"{_poly_text(p['a_coeffs'], 's')} + " + text
@@ -497,6 +499,12 @@ def _abs_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
 
     def ramp(x: Any, q: Any, w: float, name: str) -> Any:
         # w relu(x) (w > 0) or |w| relu(-x) (w < 0): one MUL with a fused RELU
+        if float(np.float32(abs(float(w)))) == 1.0:  # 1 in float32 (the arctan gate's alpha is 0.99999998)
+            # the converter folds a MUL by 1 away and leaves a standalone int8 RELU, which XNNPACK does not take
+            # (measured, version 9: the arctan gate x (1/2 + arctan(x) / pi), "+ 1 relu(x)", 2 partitions); the
+            # RELU fuses into the ADD of x/2 + x/2 (both exact, as the cpoly family's clip)
+            half = q(x * (0.5 * float(w)), f"{name}_half")
+            return q(tf.nn.relu(half + half), name)
         return q(tf.nn.relu(x * float(w)), name)
 
     def body(x: Any, q: Any) -> Any:
@@ -773,23 +781,60 @@ def _fit_dropping(cols: list[np.ndarray], f: np.ndarray, groups: list[tuple[np.n
     return coef
 
 
+def int8_gate(gate: str, z: np.ndarray) -> np.ndarray:
+    """``sigmoid(z)`` or ``tanh(z)`` as the int8 LOGISTIC / TANH kernel outputs it at its saturated ends.
+
+    The kernels' output scales are fixed (LOGISTIC ``q / 256 + 1/2``, TANH ``q / 128``, ``q`` an int8 code):
+    where the nearest code is the extreme one (127 or -128) the output is that code's value, ``255/256`` / ``0``
+    or ``127/128`` / ``-1``, from ``|z| = 5.13`` (LOGISTIC, top) or ``2.56`` (TANH, top) on; elsewhere the gate is
+    returned unrounded (the simulation models the interior rounding).
+    """
+    if gate == "sigmoid":
+        s = _sigmoid(z)
+        code = np.floor(s * 256.0 + 0.5) - 128.0
+        return np.where(code >= 127.0, 255.0 / 256.0, np.where(code <= -128.0, 0.0, s))
+    s = np.tanh(z)
+    code = np.floor(s * 128.0 + 0.5)
+    return np.where(code >= 127.0, 127.0 / 128.0, np.where(code <= -128.0, -1.0, s))
+
+
 def gate_input(p: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    """The gate family's ``s = G(a (x + c))`` in float64 (``c`` is ``p["shift"]``, 0 when absent)."""
+    """The gate family's ``s = G(a (x + c))`` in float64 (``c`` is ``p["shift"]``, 0 when absent).
+
+    With ``p["int8_gate"]`` (algorithm version 9) the gate as int8 computes it at its saturated ends
+    (:func:`int8_gate`): the form was fitted against that gate, and its float error is measured with it.
+    """
     z = p["a"] * (x + float(p.get("shift", 0.0)))
+    if p.get("int8_gate"):
+        return int8_gate(p["gate"], z)
     return _sigmoid(z) if p["gate"] == "sigmoid" else np.tanh(z)
 
 
+def gate_saturates(gate: str, a: float, x: np.ndarray) -> bool:
+    """Whether ``G(a x)``'s int8 output reaches an extreme code on the samples ``x`` (the int8-gate fit then
+    differs from the exact one)."""
+    z = a * x
+    return bool(np.any(int8_gate(gate, z) != (_sigmoid(z) if gate == "sigmoid" else np.tanh(z))))
+
+
 def fit_gate(
-    x: np.ndarray, f: np.ndarray, gate: str, a: float, deg_b: int, deg_a: int, shift: float = 0.0, low: int = 0
+    x: np.ndarray, f: np.ndarray, gate: str, a: float, deg_b: int, deg_a: int, shift: float = 0.0, low: int = 0,
+    saturated: bool = False,
 ) -> FormSpec:
     """Fits ``A(s) + x B(s)``, ``s = G(a (x + shift))``, near-minimax on the samples ``(x, f)``.
 
     ``B``'s powers below ``s^low`` are zero (``low = 2``: a gate flat where ``s -> 0``, whose Horner
-    chain then skips two ADDs).
+    chain then skips two ADDs). ``saturated`` (version 9): fitted against the gate as the int8 kernel computes
+    it at its saturated ends (:func:`int8_gate`), not the exact gate: where LOGISTIC / TANH is one code the
+    form is ``x B(255/256)`` (a line) whatever ``B`` does beyond, so the fit spends its freedom where int8 can
+    use it (TanhExp ``x tanh(e^x)``, ``s = sigmoid(x)``, degree 5: simulated 1.79 LSB fitted to the exact gate,
+    worst at the saturated end; 1.29 fitted to the int8 gate).
     """
-    p = {"gate": gate, "a": float(a)}
+    p: dict[str, Any] = {"gate": gate, "a": float(a)}
     if shift:
         p["shift"] = float(shift)
+    if saturated:
+        p["int8_gate"] = True
     s = gate_input(p, x)
     cols = [x * s**k for k in range(deg_b + 1)]
     groups = [(s, 0, deg_b + 1)]
@@ -830,6 +875,38 @@ def shifted_gate_scales(
     if True not in best or (False in best and best[True][0] > margin * best[False][0]):
         return None
     return best[True][1], best[True][2]
+
+
+def gate_scale_scan(x: np.ndarray, f: np.ndarray, max_float_err: float) -> list[FormSpec]:
+    """Prescaled self-gated fits ``(k x) (B(s) / k)`` over a grid of gate scales and degrees 5-7, fitted against
+    the exact and against the int8-saturated gate (:func:`fit_gate`), for the search to rank by simulated int8
+    error (version 9; used only when no regular candidate is predicted within the budget).
+
+    The int8 error of a gate form depends on where its gate saturates and on how its Horner chain rounds, which
+    the float fit does not see; the scale that fits best in float is often not the one that rounds best
+    (TanhExp ``x tanh(e^x)``: ``s = tanh(0.5 x)`` degree 6 measured 1.26 alone and 1.74 in context, ``s =
+    tanh(0.6 x)`` degree 7 fitted to the int8 gate 0.98 and 1.38). A fit is kept when its float error is below
+    twice ``max_float_err``: an int8-gate fit's float error includes the saturated ends' own error, which every
+    form with that gate pays in int8.
+    """
+    if len(x) > 1201:
+        pick = np.linspace(0, len(x) - 1, 1201).astype(int)
+        xf, ff = x[pick], f[pick]
+    else:
+        xf, ff = x, f
+    out: list[FormSpec] = []
+    _GIVE_UP[0] = 2.0 * max_float_err  # refine every fit that may be kept (see _lawson)
+    for gate, scales in (("tanh", (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)),
+                         ("sigmoid", (0.8, 0.9, 1.1, 1.2, 1.3, 1.4))):
+        for a in scales:
+            kinds = (False, True) if gate_saturates(gate, a, x) else (False,)
+            for deg in (5, 6, 7):
+                for sat in kinds:
+                    spec = fit_gate(xf, ff, gate, a, deg, -1, saturated=sat)
+                    err = float(np.abs(evaluate(spec, x) - f).max())
+                    if math.isfinite(err) and err <= 2.0 * max_float_err:
+                        out.extend(prescaled(spec, x)[:1])
+    return out
 
 
 def gate_saturated(spec: FormSpec, x0: float) -> bool:
@@ -883,8 +960,8 @@ def slow_tanh_scale(x: np.ndarray) -> float:
 
 
 def prescaled(spec: FormSpec, x: np.ndarray) -> list[FormSpec]:
-    """Guard-free variants of a gate ``x g(s)`` whose gate is never negative on ``x``: ``(k x) (g / k)``
-    with ``k`` the gate's maximum (rounded up), Horner's and, for a quadratic gate, the completed square.
+    """Guard-free variants of a gate ``x g(s)`` without ``A(s)``: ``(k x) (g / k)``
+    with ``k`` the gate's largest magnitude on ``x`` (rounded up), Horner's and, for a quadratic gate, the completed square.
 
     The same function in float; in int8 the product's range lies inside that of its dead first input
     ``k x``, so the converter's calibration widening changes no range (see :func:`_gate_body`).
@@ -894,10 +971,12 @@ def prescaled(spec: FormSpec, x: np.ndarray) -> list[FormSpec]:
         return []
     s = gate_input(p, x)
     g = _np_horner(s, p["b"])
-    top = float(np.max(g))
-    # |g| <= k is what keeps x g inside k x's range, so a gate that dips a little below 0 (a fit's ripple
-    # where the function's gate is ~0, e.g. the Gumbel gate exp(-exp(-x)) below x = -3) is prescaled too
-    if not top > 0.0 or float(np.min(g)) < -0.05 * top:
+    top = float(np.max(np.abs(g)))
+    # |g| <= k is what keeps x g inside k x's range, so a gate that dips below 0 is prescaled too: a fit's
+    # ripple where the function's gate is ~0 (the Gumbel gate exp(-exp(-x)) below x = -3, version 7) or a gate
+    # that changes sign (version 9: Phish x tanh(gelu x), g down to -0.17; such a gate gets no guard read, and
+    # unguarded x g loses 2-4 LSB in context)
+    if not top > 0.0:
         return []
     k = float(f"{top * 1.001:.3g}")
     if k == 1.0:  # the converter folds a MUL by 1 away, and with it the prescale (measured)
@@ -1444,6 +1523,7 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
     tanh_scales = (0.5, 1.0, 0.25) + ((slow,) if slow > 0 and slow not in (0.5, 1.0, 0.25) else ())
     for gate, scales in (("sigmoid", (1.0, 1.702, 0.5, 2.0, 3.0)), ("tanh", tanh_scales)):
         for a in scales:
+            saturates = gate_saturates(gate, a, x)
             for deg_a in (-1, 1, 2, 3, 4):
                 for deg_b in range(2, 7):  # x (b0 + b1 s): the converter misplaces that ADD's range (measured)
                     if gate == "tanh" and a == slow and a not in (0.5, 1.0, 0.25) and deg_a >= 0:
@@ -1458,6 +1538,10 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
                             for variant in prescaled(spec, x) + (
                                     prescaled(fit_gate(xf, ff, gate, a, deg_b + 1, deg_a), x) if deg_b < 6 else []):
                                 consider(variant)
+                            if deg_a < 0 and saturates:
+                                for d in range(deg_b, min(deg_b + 1, 6) + 1):
+                                    for variant in prescaled(fit_gate(xf, ff, gate, a, d, deg_a, saturated=True), x):
+                                        consider(variant)
                             break
                         continue
                     if consider(spec):
@@ -1469,6 +1553,12 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
                             # context, degree 6 1.13 and 1.44, prescaled)
                             for variant in prescaled(fit_gate(xf, ff, gate, a, deg_b + 1, deg_a), x):
                                 consider(variant)
+                        if deg_a < 0 and saturates:
+                            # version 9: the same degrees fitted against the gate as int8 computes it at its
+                            # saturated ends (fit_gate(saturated=True)), prescaled; the simulation ranks both
+                            for d in range(deg_b, min(deg_b + 1, 6) + 1):
+                                for variant in prescaled(fit_gate(xf, ff, gate, a, d, deg_a, saturated=True), x):
+                                    consider(variant)
                         break
     # Shifted gates s = sigmoid(a (x + c)) for gates centred off 0 or asymmetric about their centre (the
     # Gumbel gate exp(-exp(-x)) is ~0 from x = -3 and approaches 1 like sigmoid(x)): a and c from a least-
