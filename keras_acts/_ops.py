@@ -37,6 +37,7 @@ reads them), their arithmetic in ``keras.ops`` on jax and torch, equal bit for b
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import numbers
 from typing import Any, Callable
@@ -743,7 +744,9 @@ else:
         # CPU input of that dtype (learned from the autograd node of a first call): later eager calls
         # check finiteness and call it directly, without the layers of Python between (about 13 us
         # of a 21 us call of swish on a small tensor; Keras's silu takes 4-6 us).
-        direct: dict[Any, Callable[[Any], Any]] = {}
+        # (Second item: the kernel's forward is right at every input, e.g. celu's: unrecorded calls need no
+        # check and keep the plain form.)
+        direct: dict[Any, tuple[Callable[[Any], Any], bool]] = {}
         probed: set[Any] = set()  # dtypes whose kernel a first unrecorded call has looked for
 
         def learn(x: Any) -> None:
@@ -760,11 +763,13 @@ else:
             return kernel(x) if _check_finite(x) else None
 
         def call(x: Any) -> Any:
-            kernel = direct.get(x.dtype) if direct else None
-            if kernel is not None and type(x) is torch.Tensor:
-                y = direct_call(x, kernel)
-                if y is not None:
-                    return y
+            learned = direct.get(x.dtype) if direct else None
+            if learned is not None and type(x) is torch.Tensor:
+                kernel, exact_forward = learned
+                if not exact_forward or (torch.is_grad_enabled() and x.requires_grad):
+                    y = direct_call(x, kernel)
+                    if y is not None:
+                        return y
             # torch runs op by op: where no gradient is recorded (inference, torch.no_grad, an input
             # that does not require grad) the autograd.Function and its saved tensors are skipped.
             if not (torch.is_grad_enabled() and x.requires_grad):
@@ -788,9 +793,9 @@ else:
                     # kernel's autograd node when it is one fused kernel.
                     y = plain(x) if plain is not None else fn(x)[0]
                     if _native_node(y, x):
-                        kernel = _direct_kernel(y.grad_fn)
-                        if kernel is not None and x.device.type == "cpu":
-                            direct[x.dtype] = kernel
+                        learned = _direct_kernel(y.grad_fn)
+                        if learned is not None and x.device.type == "cpu":
+                            direct[x.dtype] = learned
                         return y
                     native[0] = False  # fn is not one fused kernel (e.g. swish with beta != 1)
                 return with_gradient(x)
@@ -805,16 +810,20 @@ else:
         parent = node.next_functions[0][0]
         return parent is x.grad_fn if x.grad_fn is not None else getattr(parent, "variable", None) is x
 
-    def _direct_kernel(node: Any) -> Callable[[Any], Any] | None:
-        """The ATen activation kernel, called with ``x`` alone, that recorded autograd ``node``; None for
-        other nodes (celu's has an ``alpha``, mish's is :class:`_MishFn`, and so on)."""
+    def _direct_kernel(node: Any) -> tuple[Callable[[Any], Any], bool] | None:
+        """The ATen activation kernel (with the arguments ``node`` saved: celu's ``alpha``) that recorded
+        autograd ``node``, as a function of ``x``, and whether its forward pass is right at every input
+        (+-inf, NaN); None for other nodes (mish's is :class:`_MishFn`, ...)."""
         kind = type(node).__name__
         if kind == "SiluBackward0":
-            return torch.nn.functional.silu
+            return torch.nn.functional.silu, False
         if kind == "HardswishBackward0":
-            return torch.nn.functional.hardswish
+            return torch.nn.functional.hardswish, False
         if kind == "GeluBackward0" and getattr(node, "_saved_approximate", None) == "none":
-            return torch.nn.functional.gelu
+            return torch.nn.functional.gelu, False
+        alpha = getattr(node, "_saved_alpha", None)
+        if kind == "CeluBackward0" and isinstance(alpha, float):  # only the gradient needs the guard
+            return functools.partial(torch.nn.functional.celu, alpha=alpha), True
         return None
     # The autograd nodes of the forms in FUSED for a finite input (mish: _MishFn, which saves tanh(softplus(x))
     # as Keras does; the others: the kernel's own node, whose backward is the FUSED "<name>_backward" kernel).
