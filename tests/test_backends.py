@@ -294,11 +294,13 @@ def test_every_call_path_gives_the_same_values(entry):
     np.testing.assert_array_equal(fast, _bits(recorded))
     # Recorded calls on finite inputs: on torch the first one learns which ATen kernel the formula is, and
     # later calls check finiteness and call that kernel directly. Values and gradients stay the bits of the
-    # first calls, recorded or not, and non-finite inputs still take the guarded path. (Recorded and
-    # unrecorded values of finite inputs may differ in the last bit: torch's recorded mish is Keras's
-    # x * tanh(softplus(x)), keeping tanh(softplus(x)) for the backward pass; unrecorded, ATen's mish kernel.)
+    # first calls, recorded or not, and non-finite inputs still take the guarded path. Recorded and
+    # unrecorded values of finite inputs agree to a few units in the last place: they may be different
+    # kernels of the same formula (torch's recorded mish is Keras's x * tanh(softplus(x)), keeping
+    # tanh(softplus(x)) for the backward pass; unrecorded, ATen's one mish kernel).
     finite = x[np.isfinite(x)]
-    unrecorded = _bits(entry.fn(_tensor(finite, dtype)))
+    unrecorded_values = _to_numpy(entry.fn(_tensor(finite, dtype))).astype(dtype)
+    unrecorded = _bits(unrecorded_values)
     first = None
     for _ in range(3):
         got, grad = value_and_grad(entry.fn, finite, dtype)
@@ -307,8 +309,7 @@ def test_every_call_path_gives_the_same_values(entry):
         np.testing.assert_array_equal(first[1], _bits(grad))
         np.testing.assert_array_equal(unrecorded, _bits(entry.fn(_tensor(finite, dtype))))
         np.testing.assert_array_equal(fast, _bits(entry.fn(_tensor(x, dtype))))
-    if entry.name != "mish" or BACKEND != "torch":
-        np.testing.assert_array_equal(unrecorded, first[0])
+    np.testing.assert_array_max_ulp(unrecorded_values, _to_numpy(got).astype(dtype), maxulp=4)
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)

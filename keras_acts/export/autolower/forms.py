@@ -100,34 +100,22 @@ class FormSpec:
             return text
         if self.kind == "clip":
             text = f"P{len(p['coeffs']) - 1}(v), v = relu6({p['k']:.4g} (x - {p['lo']:.4g})) / 3"
-            if p["right"]:
-                text += f" + {p['right']:.4g} relu(x - {p['hi']:.4g})"
-            if p["left"]:
-                text += f" + {p['left']:.4g} relu({p['lo']:.4g} - x)"
-            return text
+            return text + _tails_text(p)
         if self.kind == "cpoly":
-            c = f"clip({'' if p['k'] == 1.0 else format(p['k'], '.4g') + ' '}x{'' if not p['b'] else format(p['b'], '+.4g')}, -1, 1)"
+            c = _centred_clip_text(p)
             rest = f"R{len(p['coeffs']) - 1}(c)" + (" in c^2" if p.get("parity") is not None else "")
             lin = "" if not p["a1"] else ("c + " if p["a1"] == 1.0 else f"{p['a1']:.4g} c + ")
             text = f"{lin}{rest}, c = {c}"
-            if p["right"]:
-                text += f" + {p['right']:.4g} relu(x - {p['hi']:.4g})"
-            if p["left"]:
-                text += f" + {p['left']:.4g} relu({p['lo']:.4g} - x)"
-            return text
+            return text + _tails_text(p)
         if self.kind == "ppoly":
             parts = [(f"P{len(pc['w']) - 1}(clip({pc['k']:.4g} x{'' if not pc['b'] else format(pc['b'], '+.4g')}, -1, 1))"
                       if p.get("centred") else
                       f"P{len(pc['w']) - 1}(relu6({pc['k']:.4g} x{'' if not pc['b'] else format(pc['b'], '+.4g')}) / 6)")
                      for pc in p["pieces"]]
             text = " + ".join(parts) + (f" + {p['c0']:.4g}" if p["c0"] else "")
-            if p["right"]:
-                text += f" + {p['right']:.4g} relu(x - {p['hi']:.4g})"
-            if p["left"]:
-                text += f" + {p['left']:.4g} relu({p['lo']:.4g} - x)"
-            return text
+            return text + _tails_text(p)
         if self.kind == "kpoly":
-            c = f"clip({'' if p['k'] == 1.0 else format(p['k'], '.4g') + ' '}x{'' if not p['b'] else format(p['b'], '+.4g')}, -1, 1)"
+            c = _centred_clip_text(p)
             parts = []
             if p["a1"]:
                 parts.append("c" if p["a1"] == 1.0 else f"{p['a1']:.4g} c")
@@ -143,11 +131,7 @@ class FormSpec:
                 else:
                     parts.append(f"|{at}| S{len(kn['w']) - 1}(c) / 2")
             text = f"{' + '.join(parts)}, c = {c}"
-            if p["right"]:
-                text += f" + {p['right']:.4g} relu(x - {p['hi']:.4g})"
-            if p["left"]:
-                text += f" + {p['left']:.4g} relu({p['lo']:.4g} - x)"
-            return text
+            return text + _tails_text(p)
         if self.kind == "hinge":
             return f"{p['c0']:.4g} + {p['c1']:.4g} x + " + " + ".join(
                 f"{w:.4g} relu(x - {k:.4g})" for w, k in zip(p["w"], p["k"])
@@ -171,6 +155,18 @@ class FormSpec:
             return (f"{p['c0']:.4g} + P{len(p['pos']) - 1}(relu(x / {1 / p['scale_pos']:.4g})) + "
                     f"Q{len(p['neg']) - 1}(relu(-x / {1 / p['scale_neg']:.4g}))")
         return self.kind
+
+
+def _tails_text(p: dict[str, Any]) -> str:
+    """The linear tails ``+ r relu(x - hi) + l relu(lo - x)`` of a clip/cpoly/ppoly/kpoly form, as text."""
+    text = f" + {p['right']:.4g} relu(x - {p['hi']:.4g})" if p["right"] else ""
+    return text + (f" + {p['left']:.4g} relu({p['lo']:.4g} - x)" if p["left"] else "")
+
+
+def _centred_clip_text(p: dict[str, Any]) -> str:
+    """cpoly/kpoly's variable ``clip(k x + b, -1, 1)``, as text."""
+    k = "" if p["k"] == 1.0 else format(p["k"], ".4g") + " "
+    return f"clip({k}x{'' if not p['b'] else format(p['b'], '+.4g')}, -1, 1)"
 
 
 def _poly_text(c: Sequence[float], v: str) -> str:
