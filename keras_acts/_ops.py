@@ -390,10 +390,10 @@ else:
 
         def _check_finite(x: Any) -> bool:
             # A sum that overflows to inf only sends finite inputs down the guarded path.
-            # detach(): the sum is not recorded by autograd (about 1 us per call on small tensors).
+            # .data: the sum is not recorded by autograd (about 1 us per call on small tensors).
             # float32/float64 sum in their own dtype (a dtype= argument costs ATen ~20 % more time);
             # float16/bfloat16 in float32, where a large finite input does not overflow the sum.
-            x = x.data  # like detach(), a little cheaper (the sum only reads)
+            x = x.data  # like detach(), a little cheaper; the sum only reads it
             if x.dtype in (torch.float32, torch.float64):
                 return math.isfinite(x.sum().item())
             return math.isfinite(x.sum(dtype=torch.float32).item())
@@ -740,7 +740,7 @@ else:
         # Whether fn is a one-pass kernel (FUSED "silu"/"hard_silu" on a float32 CPU tensor), which
         # guards +-inf itself: None until the first such input shows it.
         one_pass: list[bool | None] = [None]
-        # dtype -> the parameterless ATen kernel that fn's formula turned out to be for an all-finite
+        # dtype -> the ATen kernel that fn's formula turned out to be for an all-finite
         # CPU input of that dtype (learned from the autograd node of a first call): later eager calls
         # check finiteness and call it directly, without the layers of Python between (about 13 us
         # of a 21 us call of swish on a small tensor; Keras's silu takes 4-6 us).
@@ -825,6 +825,7 @@ else:
         if kind == "CeluBackward0" and isinstance(alpha, float):  # only the gradient needs the guard
             return functools.partial(torch.nn.functional.celu, alpha=alpha), True
         return None
+
     # The autograd nodes of the forms in FUSED for a finite input (mish: _MishFn, which saves tanh(softplus(x))
     # as Keras does; the others: the kernel's own node, whose backward is the FUSED "<name>_backward" kernel).
     _NATIVE_NODES = frozenset(
