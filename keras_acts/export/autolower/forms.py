@@ -46,6 +46,7 @@ Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -702,9 +703,22 @@ def cost(ops: Sequence[str]) -> float:
 # --- fitting -------------------------------------------------------------------------------------
 
 
-# A least-squares fit whose max error exceeds this is not refined (Lawson's iterations lower the max
-# error of a least-squares fit by a factor of about 2 at most); set by candidates().
+# Within a search, a least-squares fit whose max error exceeds 3x this is not refined (Lawson's iterations
+# lower the max error of a least-squares fit by a factor of about 2 at most): set by candidates() and
+# gate_scale_scan() for their own fits only (_giving_up_above); a fit called on its own is always refined.
 _GIVE_UP = [np.inf]
+
+
+@contextlib.contextmanager
+def _giving_up_above(max_err: float) -> Any:
+    """Fits inside the block skip the refinement of a least-squares fit far above ``max_err``; the previous
+    threshold is restored after, so a later fit does not depend on which search ran before it."""
+    before = _GIVE_UP[0]
+    _GIVE_UP[0] = max_err
+    try:
+        yield
+    finally:
+        _GIVE_UP[0] = before
 
 
 def _lawson(design: np.ndarray, f: np.ndarray, iters: int = 20) -> np.ndarray:
@@ -891,17 +905,17 @@ def gate_scale_scan(x: np.ndarray, f: np.ndarray, max_float_err: float) -> list[
     else:
         xf, ff = x, f
     out: list[FormSpec] = []
-    _GIVE_UP[0] = 2.0 * max_float_err  # refine every fit that may be kept (see _lawson)
-    for gate, scales in (("tanh", (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)),
-                         ("sigmoid", (0.8, 0.9, 1.1, 1.2, 1.3, 1.4))):
-        for a in scales:
-            kinds = (False, True) if gate_saturates(gate, a, x) else (False,)
-            for deg in (5, 6, 7):
-                for sat in kinds:
-                    spec = fit_gate(xf, ff, gate, a, deg, -1, saturated=sat)
-                    err = float(np.abs(evaluate(spec, x) - f).max())
-                    if math.isfinite(err) and err <= 2.0 * max_float_err:
-                        out.extend(prescaled(spec, x)[:1])
+    with _giving_up_above(2.0 * max_float_err):  # refine every fit that may be kept (see _lawson)
+        for gate, scales in (("tanh", (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)),
+                             ("sigmoid", (0.8, 0.9, 1.1, 1.2, 1.3, 1.4))):
+            for a in scales:
+                kinds = (False, True) if gate_saturates(gate, a, x) else (False,)
+                for deg in (5, 6, 7):
+                    for sat in kinds:
+                        spec = fit_gate(xf, ff, gate, a, deg, -1, saturated=sat)
+                        err = float(np.abs(evaluate(spec, x) - f).max())
+                        if math.isfinite(err) and err <= 2.0 * max_float_err:
+                            out.extend(prescaled(spec, x)[:1])
     return out
 
 
@@ -1485,8 +1499,12 @@ def candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -
 
     Returns ``(spec, float max error)`` pairs, at most one (the smallest that fits) per structure.
     """
+    with _giving_up_above(max_float_err):
+        return _candidates(x, f, tol, max_float_err)
+
+
+def _candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) -> list[tuple[FormSpec, float]]:
     out: list[tuple[FormSpec, float]] = []
-    _GIVE_UP[0] = max_float_err
     if len(x) > 1201:  # fit on a coarser grid (fast); the error is checked on every sample
         pick = np.linspace(0, len(x) - 1, 1201).astype(int)
         xf, ff = x[pick], f[pick]
