@@ -1,0 +1,232 @@
+"""Int8-aware refit of a near-miss form (automatic lowering, algorithm version 10).
+
+A candidate that converts all-int8 in one XNNPACK partition but measures just over the budget on LiteRT was
+fitted in float64 (near-minimax against the function); its int8 chain then adds the roundings of the gate
+(LOGISTIC / TANH outputs are rounded to 1/256 or 1/128), of every requantized intermediate and of the output.
+:func:`refit` keeps the form's structure (the same ops, the same QAT chain: only coefficients that were not 0
+move) and moves its linear coefficients against the simulated int8 chain
+(:class:`keras_acts.export.autolower.qat.Simulation`, which models the converter's range widening and the
+in-context ops for gates):
+
+1. **Feedback of the chain's error.** The chain's output before its last rounding is compared with the function
+   on every int8 input code, and the coefficients are corrected by the near-minimax solution of the linearized
+   problem (the form is linear in them; its Jacobian is taken from the float evaluation). The systematic part of
+   the int8 departure (the gate's rounding at each code, the offsets of widened ranges) is deterministic per
+   input code, so the correction carries over to the next iterate; the rounding noise of the intermediates does
+   not, and each iterate is scored by the full simulation, the best kept.
+2. **Nudges.** Coordinate steps on each coefficient that move the form's output by at most 1/2, 1/4, 1/8 of an
+   output step where that coefficient matters most, kept when the simulated worst error (alone and in context)
+   goes down: the roundings of the output and of the in-context op align differently with the form's values.
+
+Every variant is verified on LiteRT by the search before it can be chosen; the simulation only ranks.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from keras_acts.export.autolower import forms as _forms
+
+__all__ = ["coefficient_paths", "refit", "with_values", "REFIT_EVALS", "REFIT_SECONDS"]
+
+# Which numbers of each family's parameters are its linear coefficients (the last name on the path to them).
+_LINEAR = {
+    "gate": ("b", "a_coeffs"),
+    "clip": ("coeffs",),
+    "cpoly": ("coeffs",),
+    "kpoly": ("coeffs", "w"),
+    "ppoly": ("w", "c0"),
+    "abs": ("coeffs",),
+    "gate2": ("p1", "p2"),
+    "poly": ("coeffs",),
+    "split": ("pos", "neg", "c0"),
+}
+REFIT_EVALS = 150
+"""Simulated variants per :func:`refit` (deterministic; one simulation takes ~10-30 ms)."""
+REFIT_SECONDS = 20.0
+"""Wall-clock safety limit of one :func:`refit` on a very loaded machine (the evaluation count binds first)."""
+_FEEDBACK_ROUNDS = 6
+_NUDGES = (0.5, 0.25, 0.125)  # largest output change of one nudge, in output steps
+_SWEEPS = 2
+
+
+def coefficient_paths(spec: _forms.FormSpec) -> list[tuple[Any, ...]]:
+    """Paths (keys and list indices into ``spec.params``) of the form's nonzero linear coefficients.
+
+    A coefficient that is 0 stays 0 (it decides which ops the form has), and so does the exact rewrite
+    ``x sigmoid(b x)`` (its ``B(s) = s``). Families without linear coefficients (``hinge``, exact) give none.
+    """
+    keys = _LINEAR.get(spec.kind)
+    if not keys or (spec.kind == "gate" and list(spec.params["b"]) == [0.0, 1.0] and not spec.params["a_coeffs"]):
+        return []
+    out: list[tuple[Any, ...]] = []
+
+    def walk(v: Any, path: tuple[Any, ...], owner: str | None) -> None:
+        if isinstance(v, dict):
+            for k in sorted(v):
+                walk(v[k], path + (k,), k)
+        elif isinstance(v, list):
+            for i, w in enumerate(v):
+                walk(w, path + (i,), owner)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and v != 0 and owner in keys:
+            out.append(path)
+
+    walk(spec.params, (), None)
+    return out
+
+
+def _get(params: dict[str, Any], path: Sequence[Any]) -> float:
+    v: Any = params
+    for k in path:
+        v = v[k]
+    return float(v)
+
+
+def with_values(spec: _forms.FormSpec, paths: Sequence[tuple[Any, ...]], values: Sequence[float]) -> _forms.FormSpec:
+    """A copy of ``spec`` with the numbers at ``paths`` replaced by ``values``."""
+    import copy
+
+    params = copy.deepcopy(spec.params)
+    for path, v in zip(paths, values):
+        node: Any = params
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = float(v)
+    return _forms.FormSpec(spec.kind, params)
+
+
+def _jacobian(spec: _forms.FormSpec, paths: Sequence[tuple[Any, ...]], x: np.ndarray) -> np.ndarray:
+    base = np.array([_get(spec.params, p) for p in paths])
+    y0 = _forms.evaluate(spec, x)
+    cols = []
+    for i in range(len(paths)):
+        h = 1e-6 * max(1.0, abs(base[i]))
+        v = base.copy()
+        v[i] += h
+        cols.append((_forms.evaluate(with_values(spec, paths, v), x) - y0) / h)
+    return np.stack(cols, 1)
+
+
+def _minimax(design: np.ndarray, target: np.ndarray, iters: int = 30) -> np.ndarray:
+    """Near-minimax solution of ``design @ c ~ target`` (Lawson's reweighted least squares)."""
+    w = np.ones(len(target))
+    best, best_err = np.zeros(design.shape[1]), np.inf
+    for _ in range(iters):
+        sw = np.sqrt(w)
+        c, *_ = np.linalg.lstsq(design * sw[:, None], target * sw, rcond=None)
+        err = np.abs(design @ c - target)
+        m = float(err.max())
+        if m < best_err:
+            best, best_err = c, m
+        if m == 0.0:
+            break
+        w = w * (err / m + 1e-12)
+        w /= w.sum()
+    return best
+
+
+def _worst(errors: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v.max()) for k, v in errors.items() if k not in ("chain", "step")}
+
+
+def refit(
+    spec: _forms.FormSpec, sim: Any, *, measured: dict[str, float] | None = None, evals: int = REFIT_EVALS,
+    seconds: float = REFIT_SECONDS, keep: int = 2,
+) -> list[tuple[_forms.FormSpec, float]]:
+    """Coefficient variants of ``spec`` with a lower simulated int8 error, best first.
+
+    Args:
+        spec: the near-miss form (its structure is kept).
+        sim: a :class:`keras_acts.export.autolower.qat.Simulation` of the function on the search's range.
+        measured: the near miss's measured error per setting on LiteRT (:attr:`Candidate.settings
+            <keras_acts.export.auto_lowering.Candidate>`): each simulated setting is shifted by the near miss's
+            measured-minus-simulated difference, so the refit minimises the error predicted for LiteRT and does not
+            chase a setting the simulation gets wrong (the simulation models the widening of the in-context ops'
+            input, which the converter does not do after a final MUL: ``* 1.3`` measures as alone).
+        evals: most variants simulated.
+        seconds: wall-clock safety limit.
+        keep: most variants returned.
+
+    Returns:
+        ``[(variant, predicted worst error in output LSB)]``, only variants predicted below ``spec``'s own error;
+        empty when the form has no linear coefficients or nothing improved.
+    """
+    t_end = time.perf_counter() + seconds
+    budget = [evals]
+    paths = coefficient_paths(spec)
+    if not paths:
+        return []
+    x = sim.x.astype(np.float64)
+    f = sim.expect
+    theta0 = np.array([_get(spec.params, p) for p in paths])
+    jac = _jacobian(spec, paths, x)
+    reach = np.abs(jac).max(axis=0)
+    if not np.all(reach > 0):
+        return []
+    first = sim.errors(spec)
+    sim0 = _worst(first)
+    offset = {k: (measured[k] - v if measured and np.isfinite(measured.get(k, np.nan)) else 0.0) for k, v in sim0.items()}
+
+    def _score(errors: dict[str, Any]) -> float:
+        return max(v + offset[k] for k, v in _worst(errors).items())
+
+    start = _score(first)
+    step = float(first["step"])
+    seen: dict[bytes, float] = {}
+    scored: list[tuple[float, np.ndarray]] = []
+
+    def spent() -> bool:
+        return budget[0] <= 0 or time.perf_counter() > t_end
+
+    def score(theta: np.ndarray) -> float:
+        key = np.round(theta, 12).tobytes()
+        if key not in seen:
+            budget[0] -= 1
+            seen[key] = _score(sim.errors(with_values(spec, paths, theta)))
+            scored.append((seen[key], theta.copy()))
+        return seen[key]
+
+    seen[np.round(theta0, 12).tobytes()] = start
+    # 1. feed the chain's departure from the function back into a minimax fit of the coefficients
+    theta, errors = theta0.copy(), first
+    for _ in range(_FEEDBACK_ROUNDS):
+        if spent():
+            break
+        theta = theta + _minimax(jac, f - errors["chain"])
+        if not np.all(np.isfinite(theta)):
+            break
+        variant = with_values(spec, paths, theta)
+        budget[0] -= 1
+        errors = sim.errors(variant)
+        key = np.round(theta, 12).tobytes()
+        seen[key] = _score(errors)
+        scored.append((seen[key], theta.copy()))
+    # 2. coordinate nudges from the best so far
+    best_val, best = min([(start, theta0)] + scored, key=lambda t: t[0])
+    for frac in _NUDGES:
+        for _ in range(_SWEEPS):
+            moved = False
+            for i in range(len(paths)):
+                for sign in (1.0, -1.0):
+                    if spent():
+                        break
+                    trial = best.copy()
+                    trial[i] += sign * frac * step / reach[i]
+                    val = score(trial)
+                    if val < best_val - 1e-9:
+                        best_val, best, moved = val, trial, True
+                        break
+            if not moved:
+                break
+    out: list[tuple[_forms.FormSpec, float]] = []
+    for val, theta in sorted(scored, key=lambda t: t[0]):
+        if val >= start - 1e-9 or len(out) >= keep:
+            break
+        variant = with_values(spec, paths, theta)
+        if any(variant.to_json() == v.to_json() for v, _ in out):
+            continue
+        out.append((variant, val))
+    return out
