@@ -626,7 +626,7 @@ def _near_miss_round(
     detail = make_interpreter(contents[idx]).get_input_details()[0]
     sim = Simulation(
         reference, lo, hi, inputs=input_codes_in_range(detail, lo, hi).x,
-        calibration=np.linspace(lo, hi, _verify.WIDTH, dtype=np.float32),
+        calibration=np.linspace(lo, hi, _verify.WIDTH, dtype=np.float32), widen_output=False,
     )
     verified = 0
     for c in near:
