@@ -13,9 +13,12 @@ backend, parameters bound), a target and an input range, and:
    (:mod:`keras_acts.export.autolower.verify`): the one-activation model converted to all-int8,
    every input code inside the range run, the maximum error in output LSB against the float
    function, all-int8, and for ``cpu`` exactly one XNNPACK partition; latency measured;
-3. chooses, among the forms within the budget (1.5 LSB) in one XNNPACK partition, the most accurate of those
-   not measurably slower than the fastest (a sign test on interleaved timing rounds), or returns a result
-   with ``ok=False`` saying so, with the best error reached and what would run instead;
+3. when none passes, refits the candidates just over the budget (at most 1.3 times it) against their
+   simulated int8 chain and verifies the variants (version 10, :func:`_near_miss_round`);
+   chooses, among the forms within the budget (1.5 LSB) in one XNNPACK partition and as fast as the fastest
+   within the timing noise (:func:`same_speed`), the first by a fixed key (fewer ops, smaller error, the form's
+   JSON; :func:`tie_key`), or returns a result with ``ok=False`` saying so, with the best error reached and what
+   would run instead;
 4. caches results in-process and on disk (``$KERAS_ACTS_CACHE_DIR`` or the user cache dir;
    ``KERAS_ACTS_AUTO_LOWERING_CACHE=0`` turns the disk cache off), keyed by the function's source,
    parameters, range, target and the LiteRT version;
@@ -391,8 +394,9 @@ def auto_lower(
 ) -> AutoLowering:
     """Finds, verifies on LiteRT and chooses a fast int8 form of ``fn`` within ``budget_lsb``.
 
-    Of the passing forms in one XNNPACK partition, the most accurate of those not measurably slower than the
-    fastest (a sign test on their interleaved timing rounds) is chosen.
+    Of the passing forms in one XNNPACK partition that are as fast as the fastest within the timing noise (a sign
+    test on their interleaved timing rounds and a TIE_NOISE margin), the first by fewer ops, then smaller error,
+    then the form's JSON is chosen; when none passes, the forms just over the budget are refitted first.
 
     Args:
         fn: the activation's float function of one tensor, TF ops or ``keras.ops`` on the TF backend
@@ -487,7 +491,7 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
 
     # Verify in the ranker's order (op count, then simulated error) until _MAX_PASSING candidates pass (see below);
     # then time every converted candidate interleaved on a (256, 256)-sized tensor and choose among the passing
-    # ones (_choose: the most accurate of those not measurably slower than the fastest). The op count does not predict XNNPACK's time (docs/AUTO_LOWERING.md, "Why some XNNPACK
+    # ones (_choose: of those as fast as the fastest within the noise, the first by tie_key). The op count does not predict XNNPACK's time (docs/AUTO_LOWERING.md, "Why some XNNPACK
     # int8 elementwise chains are slow"), so the cheapest-looking passing form is not necessarily chosen.
     # Once _MAX_PASSING have passed, only the first candidate of each family not yet tried is still verified:
     # families differ in XNNPACK time at equal op counts (the erf gate: the clipped polynomial R6(c), 12 ops,
