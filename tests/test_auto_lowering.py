@@ -571,7 +571,7 @@ def test_near_miss_refit_keeps_the_ops_and_the_qat_chain():
     sim = qat.Simulation(ref, -8.0, 8.0)
     before = sim.worst(spec)
     assert before == pytest.approx(qat.simulate(spec, ref, -8.0, 8.0))
-    variants = refit.refit(spec, sim, evals=40)
+    variants = refit.refit(spec, sim, evals=30)
     assert variants
     variant, predicted = variants[0]
     assert predicted < before and sim.worst(variant) == pytest.approx(predicted)
@@ -583,7 +583,7 @@ def test_near_miss_refit_keeps_the_ops_and_the_qat_chain():
     # measured errors shift each simulated setting: a setting the simulation over-predicts does not steer the refit
     measured = {"alone": 1.17, "then * 1.3": 1.17, "then + 0.7": 1.51}
     e0 = {k: float(v.max()) for k, v in sim.errors(spec).items() if k in measured}
-    for v, p in refit.refit(spec, sim, measured=measured, evals=40):
+    for v, p in refit.refit(spec, sim, measured=measured, evals=12):
         ev = sim.errors(v)
         assert p == pytest.approx(max(float(ev[k].max()) - e0[k] + measured[k] for k in measured)) and p < 1.51
     body, points = forms.body(variant), forms.ExportPoints()
