@@ -283,7 +283,7 @@ def test_gate_saturation_and_slow_tanh_scale():
     assert a == 0.4 and abs(math.atanh(127 / 128) / a - 6.93) < 0.01
 
 
-def test_int8_gate_fit_is_what_the_int8_kernels_compute():
+def test_int8_gate_fit_is_what_the_int8_kernels_compute(monkeypatch):
     """forms.int8_gate is LiteRT's int8 LOGISTIC / TANH at their saturated ends (and the exact gate inside), and a
     gate form fitted against it (version 9) is evaluated with that gate: where the gate is one code the form is
     the line x B(255/256)."""
@@ -310,6 +310,9 @@ def test_int8_gate_fit_is_what_the_int8_kernels_compute():
         np.testing.assert_allclose(got[saturated], ours[saturated], atol=1e-9)  # the kernel's extreme codes
         assert np.abs(got - ours)[~saturated].max() <= 0.5 * code_value + 1e-9  # inside: one rounding
     x = np.linspace(-8.0, 8.0, 1201)
+    # every Lawson fit refined: a search run before (e.g. ISRU's) leaves forms._GIVE_UP at its own float budget, and
+    # the fit below then stopped after its first iteration (this assertion failed after the ISRU search test)
+    monkeypatch.setattr(forms, "_GIVE_UP", [np.inf])
     f = x * _np_sigmoid(x) ** 2  # x sigmoid(x)^2: B(s) = s^2 is exact in float, but sigmoid saturates from x = 5.13
     fit = forms.fit_gate(x, f, "sigmoid", 1.0, 2, -1, saturated=True)
     exact = forms.fit_gate(x, f, "sigmoid", 1.0, 2, -1)
@@ -554,7 +557,7 @@ def _assert_qat_parity(fn, form):
     assert np.mean(lsb <= 2.0) >= 0.99, (np.mean(lsb <= 2.0), lsb.max())
 
 
-def test_near_miss_refit_keeps_the_ops_and_the_qat_chain():
+def test_near_miss_refit_keeps_the_ops_and_the_qat_chain(monkeypatch):
     """Version 10: a near miss (TanhExp's prescaled int8-tanh gate, measured 1.17 / 1.17 / 1.51 LSB in version 9) is
     refitted against its simulated int8 chain: only its nonzero linear coefficients move (the same ops, the same
     QAT points), the simulated error goes down, the function stays within ~1 output step of the fit, and the
@@ -565,13 +568,14 @@ def test_near_miss_refit_keeps_the_ops_and_the_qat_chain():
         return v * np.tanh(np.exp(v))
 
     x = np.linspace(-8.0, 8.0, 1201)
+    monkeypatch.setattr(forms, "_GIVE_UP", [np.inf])  # every Lawson fit refined, whatever search ran before
     spec = forms.prescaled(forms.fit_gate(x, ref(x), "tanh", 0.6, 7, -1, saturated=True), x)[0]
     paths = refit.coefficient_paths(spec)
     assert paths == [("b", i) for i in range(8)]
     sim = qat.Simulation(ref, -8.0, 8.0)
     before = sim.worst(spec)
     assert before == pytest.approx(qat.simulate(spec, ref, -8.0, 8.0))
-    variants = refit.refit(spec, sim, evals=30)
+    variants = refit.refit(spec, sim, evals=40)
     assert variants
     variant, predicted = variants[0]
     assert predicted < before and sim.worst(variant) == pytest.approx(predicted)
