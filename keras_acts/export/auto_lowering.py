@@ -610,8 +610,8 @@ def _near_miss_round(
 
     Version 10. The near misses (:func:`_near_miss`), smallest measured error first, at most
     ``_NEAR_MISS_FORMS``: each is refitted against its simulated int8 chain
-    (:func:`keras_acts.export.autolower.refit.refit`: the same ops, other coefficients, at most
-    ``refit.REFIT_SECONDS``), and its variants the simulation puts below the original are verified on LiteRT like
+    (:func:`keras_acts.export.autolower.refit.refit`: the same ops, other coefficients, ``refit.REFIT_EVALS``
+    simulations), and its variants the simulation puts below the original are verified on LiteRT like
     any candidate, at most ``_NEAR_MISS_VERIFIED`` per search; the round stops at the first that passes, and a
     near miss whose first variant measures no better than itself gets no further verification.
     """
@@ -656,7 +656,8 @@ def _near_miss_round(
 
 TIE_NOISE = 0.05
 """Relative latency difference that counts as a tie whatever the sign test says (version 10): the spread of the
-median latency ratio of two interpreters of the same model between searches (docs/AUTO_LOWERING.md, "Choice")."""
+median latency ratio of two interpreters of the same model between searches, 0.986-1.002 measured
+(docs/AUTO_LOWERING.md, "Ties in the choice (version 10)"; benchmarks/latency_tie_noise.py)."""
 
 
 def same_speed(a: Candidate, b: Candidate) -> bool:
@@ -688,8 +689,9 @@ def _choose(passing: list[Candidate]) -> Candidate | None:
     latency is found; every candidate as fast as far as the measurement can tell (:func:`same_speed`: not
     measurably slower by the sign test on the paired interleaved rounds, or slower by at most ``TIE_NOISE``) ties
     with it, and the tie is broken by :func:`tie_key`: fewer ops, then the smaller error, then the form's JSON
-    (version 10). Version 8 broke ties by accuracy alone, and whether a form 2-8 % slower than the fastest tied
-    with it changed between searches, so SQNL's and ErfAct's choice alternated between two forms.
+    (version 10). Version 8 broke ties by accuracy alone, without a margin: a form a few % slower than the fastest
+    tied with it in one search and not in the next (ErfAct's 22-op form timed 1.02-1.10x its 18-op form across
+    four searches), so the choice alternated between two forms.
     """
     if not passing:
         return None
