@@ -191,48 +191,124 @@ def simulate(spec: FormSpec, reference: Any, lo: float, hi: float) -> float:
     ``verify.CONTEXTS`` (as the search verifies
     it: the form's output then widened to the union with that op's range, the op's output rounded on its own);
     the largest error is returned. Without it the ranker predicted 1.4-1.5 LSB for ``A(s) + x B(s)`` forms
-    that measured 4.1 (TanhExp).
+    that measured 4.1 (TanhExp). The worst of :meth:`Simulation.errors`.
     """
-    import numpy as np
-    import tensorflow as tf
+    return Simulation(reference, lo, hi).worst(spec)
 
-    grid = np.linspace(lo, hi, 2049).astype(np.float32)
-    xq = tf.quantization.fake_quant_with_min_max_vars(tf.constant(grid), min(lo, 0.0), max(hi, 0.0), num_bits=8)
-    q = _Calibrated()
-    run = body(spec)
-    y = run(xq, q)
-    out_lo, out_hi = min(float(tf.reduce_min(y)), 0.0), max(float(tf.reduce_max(y)), 0.0)
-    step = (out_hi - out_lo) / 255.0
-    expect = reference(xq.numpy().astype(np.float64))
-    recorded = dict(q.ranges, output=(out_lo, out_hi))
-    q.record = False
-    worst = 0.0
-    for in_context in ((False, True) if spec.kind == "gate" else (None,)):
-        if in_context is None:  # other families: no widening, alone (version 8's simulation)
+
+def _structure(v: Any) -> Any:
+    """``v`` with every number replaced by 0, 1 or "x": what decides the ops a form's body creates."""
+    if isinstance(v, dict):
+        return {k: _structure(w) for k, w in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_structure(w) for w in v]
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return v
+    return 0 if v == 0 else 1 if v == 1 else "x"
+
+
+class Simulation:
+    """The int8 simulation of :func:`simulate` on one function and range, for many forms (version 10).
+
+    The input codes, the reference values at them and the converter's widened points per form structure
+    (:func:`widened_points`, which traces a graph) are computed once, so the near-miss refit
+    (:mod:`keras_acts.export.autolower.refit`) can evaluate hundreds of coefficient variants of one form.
+
+    Args:
+        reference: the float64 function (NumPy in, NumPy out).
+        lo: low end of the input range.
+        hi: high end of the input range.
+        inputs: the dequantized int8 input codes to evaluate (default: the codes of ``[lo, hi]`` as TF's
+            fake-quant nudges them, version 9's simulation). The near-miss refit passes the codes of the
+            candidate's converted model (the converter rounds the input zero point the other way on -8..8).
+        calibration: float samples the ranges are recorded on (default: ``inputs``, version 9's simulation).
+            The refit passes the converter's calibration grid (``linspace(lo, hi, 4096)`` in float32), so
+            the output range ends at ``f(hi)``, not at ``f`` of the last input code.
+        widen_output: in context, the form's output takes the union of its range and the following op's
+            (version 9's simulation, the default). Measured (version 10, docs/AUTO_LOWERING.md "Near misses"):
+            in the search's in-context models the following op's output is the model output, and the converter
+            leaves the form's output range as it is alone (the widening needs the reading op's output not to be
+            a model output); TanhExp's near miss simulated 1.69 / 1.59 LSB after ``* 1.3`` / ``+ 0.7`` with the
+            widening, 1.18 / 1.51 without, measured 1.18 / 1.51. The refit passes False.
+    """
+
+    def __init__(
+        self, reference: Any, lo: float, hi: float, *, inputs: Any = None, calibration: Any = None,
+        widen_output: bool = True,
+    ) -> None:
+        import numpy as np
+        import tensorflow as tf
+
+        if inputs is None:
+            grid = np.linspace(lo, hi, 2049).astype(np.float32)
+            xq = tf.quantization.fake_quant_with_min_max_vars(tf.constant(grid), min(lo, 0.0), max(hi, 0.0), num_bits=8)
+            # every int8 input code inside the range once (the 2049 samples of version 9 hit each of them)
+            inputs = xq.numpy()
+        self.x = np.unique(np.asarray(inputs, np.float32))
+        self._xq = tf.constant(self.x)
+        self._cal = None if calibration is None else tf.constant(np.asarray(calibration, np.float32))
+        self.expect = np.asarray(reference(self.x.astype(np.float64)), np.float64)
+        self._pairs: dict[tuple[str, bool], list[tuple[str, str]]] = {}
+        self._widen_output = widen_output
+
+    def _widened(self, spec: FormSpec, in_context: bool) -> list[tuple[str, str]]:
+        import json
+
+        key = (json.dumps([spec.kind, _structure(spec.params)], sort_keys=True), in_context)
+        if key not in self._pairs:
+            self._pairs[key] = widened_points(spec, in_context)
+        return self._pairs[key]
+
+    def errors(self, spec: FormSpec) -> dict[str, Any]:
+        """Per-input error (output LSB) of each setting: ``"alone"`` and, for the ``gate`` family, each op of
+        ``verify.CONTEXTS`` (``"then * 1.3"``, ``"then + 0.7"``), as NumPy arrays over :attr:`x`; also
+        ``"chain"``, the form's int8 chain alone before its output is rounded (float64), and ``"step"``, the
+        output LSB."""
+        import numpy as np
+        import tensorflow as tf
+
+        xq = self._xq
+        expect = self.expect
+        q = _Calibrated()
+        run = body(spec)
+        y = run(xq if self._cal is None else self._cal, q)
+        out_lo, out_hi = min(float(tf.reduce_min(y)), 0.0), max(float(tf.reduce_max(y)), 0.0)
+        step = (out_hi - out_lo) / 255.0
+        out: dict[str, Any] = {"step": step}
+        recorded = dict(q.ranges, output=(out_lo, out_hi))
+        q.record = False
+        for in_context in ((False, True) if spec.kind == "gate" else (None,)):
+            if in_context is None:  # other families: no widening, alone (version 8's simulation)
+                y = run(xq, q)
+                out["chain"] = y.numpy().astype(np.float64)
+                yq = tf.quantization.fake_quant_with_min_max_vars(y, out_lo, out_hi, num_bits=8).numpy()
+                out["alone"] = np.abs(yq.astype(np.float64) - expect) / step
+                continue
+            ranges = dict(recorded)
+            for inp, outp in self._widened(spec, in_context):
+                a, b = ranges[inp]
+                c, d = recorded[outp]
+                ranges[inp] = (min(a, c), max(b, d))
+            q.ranges = {k: v for k, v in ranges.items() if k != "output"}
             y = run(xq, q)
-            yq = tf.quantization.fake_quant_with_min_max_vars(y, out_lo, out_hi, num_bits=8).numpy()
-            worst = max(worst, float(np.abs(yq.astype(np.float64) - expect).max() / step))
-            continue
-        ranges = dict(recorded)
-        for inp, out in widened_points(spec, in_context):
-            a, b = ranges[inp]
-            c, d = recorded[out]
-            ranges[inp] = (min(a, c), max(b, d))
-        q.ranges = {k: v for k, v in ranges.items() if k != "output"}
-        y = run(xq, q)
-        if not in_context:
-            yq = tf.quantization.fake_quant_with_min_max_vars(y, out_lo, out_hi, num_bits=8).numpy()
-            worst = max(worst, float(np.abs(yq.astype(np.float64) - expect).max() / step))
-            continue
-        # followed by each op the search verifies in context (verify.CONTEXTS): the form's output, dead after
-        # that op, takes the union of its range and the op's; the op's output is rounded on its own range
-        from keras_acts.export.autolower.verify import CONTEXTS
+            if not in_context:
+                out["chain"] = y.numpy().astype(np.float64)
+                yq = tf.quantization.fake_quant_with_min_max_vars(y, out_lo, out_hi, num_bits=8).numpy()
+                out["alone"] = np.abs(yq.astype(np.float64) - expect) / step
+                continue
+            # followed by each op the search verifies in context (verify.CONTEXTS): the form's output, dead after
+            # that op, takes the union of its range and the op's; the op's output is rounded on its own range
+            from keras_acts.export.autolower.verify import CONTEXTS
 
-        for _name, tail, slope in CONTEXTS:
-            t_lo, t_hi = sorted((float(tail(out_lo)), float(tail(out_hi))))
-            t_lo, t_hi = min(t_lo, 0.0), max(t_hi, 0.0)
-            yq = tf.quantization.fake_quant_with_min_max_vars(y, min(out_lo, t_lo), max(out_hi, t_hi), num_bits=8)
-            tq = tf.quantization.fake_quant_with_min_max_vars(tail(yq), t_lo, t_hi, num_bits=8).numpy()
-            err = np.abs(tq.astype(np.float64) - np.asarray(tail(expect), np.float64)).max() / (slope * step)
-            worst = max(worst, float(err))
-    return worst
+            for name, tail, slope in CONTEXTS:
+                t_lo, t_hi = sorted((float(tail(out_lo)), float(tail(out_hi))))
+                t_lo, t_hi = min(t_lo, 0.0), max(t_hi, 0.0)
+                y_lo, y_hi = (min(out_lo, t_lo), max(out_hi, t_hi)) if self._widen_output else (out_lo, out_hi)
+                yq = tf.quantization.fake_quant_with_min_max_vars(y, y_lo, y_hi, num_bits=8)
+                tq = tf.quantization.fake_quant_with_min_max_vars(tail(yq), t_lo, t_hi, num_bits=8).numpy()
+                out[name] = np.abs(tq.astype(np.float64) - np.asarray(tail(expect), np.float64)) / (slope * step)
+        return out
+
+    def worst(self, spec: FormSpec) -> float:
+        """The largest error over :meth:`errors`' settings (:func:`simulate`)."""
+        return max(float(v.max()) for k, v in self.errors(spec).items() if k not in ("chain", "step"))
