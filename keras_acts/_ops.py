@@ -569,11 +569,16 @@ else:
                 _aten.softplus_backward.grad_input(u, x, 1.0, 20.0, grad_input=u)
                 return u.mul_(x).add_(upstream * t)
 
+        def _mish_finite(x: Any) -> Any:
+            """mish of an all-finite ``x``: :class:`_MishFn` where a float32/float64 gradient is recorded,
+            ATen's fused kernel otherwise."""
+            if x.dtype in (torch.float32, torch.float64) and _records_grad(x):
+                return _MishFn.apply(x)
+            return _F.mish(x)
+
         def _mish(x: Any) -> Any:
             if _surely_finite(x):
-                if x.dtype in (torch.float32, torch.float64) and _records_grad(x):
-                    return _MishFn.apply(x)
-                return _F.mish(x)
+                return _mish_finite(x)
             return _F.mish(_finite_lo(x), inplace=True)
 
         def _softsign(x: Any) -> Any:
@@ -813,7 +818,8 @@ else:
     def _direct_kernel(node: Any) -> tuple[Callable[[Any], Any], bool] | None:
         """The ATen activation kernel (with the arguments ``node`` saved: celu's ``alpha``) that recorded
         autograd ``node``, as a function of ``x``, and whether its forward pass is right at every input
-        (+-inf, NaN); None for other nodes (mish's is :class:`_MishFn`, ...)."""
+        (+-inf, NaN); None for other nodes. Mish's (:class:`_MishFn`'s, or ATen's for float16/bfloat16) gives
+        :func:`_mish_finite`, which takes the one the call needs."""
         kind = type(node).__name__
         if kind == "SiluBackward0":
             return torch.nn.functional.silu, False
@@ -821,6 +827,8 @@ else:
             return torch.nn.functional.hardswish, False
         if kind == "GeluBackward0" and getattr(node, "_saved_approximate", None) == "none":
             return torch.nn.functional.gelu, False
+        if kind in ("_MishFnBackward", "MishBackward0"):  # mish(-inf) is NaN in ATen's kernel: checked first
+            return _mish_finite, False
         alpha = getattr(node, "_saved_alpha", None)
         if kind == "CeluBackward0" and isinstance(alpha, float):  # only the gradient needs the guard
             return functools.partial(torch.nn.functional.celu, alpha=alpha), True
