@@ -25,17 +25,6 @@ FUNCTION_ENTRIES = registry.entries(include_layers=False)
 ALL_ENTRIES = registry.entries(include_layers=True)
 
 
-def pytest_collection_modifyitems(config, items):
-    """Runs the tests marked ``slow`` (end-to-end runs of 20-110 s each) first.
-
-    With ``pytest -n 2`` and ``--maxschedchunk=1`` (pyproject's addopts) each worker takes the next test
-    when it is done, so the long tests spread over both workers at the start and the quick ones fill in
-    the end: neither worker is left alone with a 100-s test after the other has run out of work.
-    The order is stable otherwise (module by module, as collected).
-    """
-    items[:] = sorted(items, key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture(autouse=True)
 def _seed():
     """Every test starts from the same seeds (cheap: no session clearing per test)."""
