@@ -513,6 +513,47 @@ def test_cache_hits_in_process_and_on_disk(registered, monkeypatch):
     assert set(al.cache_dir().glob("*.json")) == before
 
 
+def test_a_second_targets_search_shares_the_fits_and_conversions_and_decides_the_same(registered, monkeypatch):
+    """The float fits and a form's conversions do not depend on the target: with the in-process cache on, the
+    int8 search after the cpu one converts nothing new, and its candidates, measured errors and verdicts equal
+    those of an int8 search that shares nothing (cache off)."""
+    from keras_acts.export.autolower import verify
+    from keras_acts.lowering import lowering_target
+
+    monkeypatch.setenv(al.CACHE_ENV, "0")  # no disk hits: both searches really run
+    entry = registered["t_smelu"]
+    base = getattr(entry.fn, "__wrapped_math__", None) or entry.fn
+
+    def fn(x):
+        with lowering_target(None):
+            return base(x)
+
+    al.clear_memory_cache()
+    unshared = al.auto_lower(fn, target="int8", cache=False)
+    assert not verify._CONVERTED and not al._FITS  # cache=False shares nothing
+    al.auto_lower(fn, target="cpu")
+    converted = len(verify._CONVERTED)
+    assert converted and al._FITS
+    calls = []
+    real_convert = verify.convert
+
+    def counting(f, lo, hi, *, memo_key=None):
+        calls.append(memo_key is not None and (memo_key, lo, hi) not in verify._CONVERTED)
+        return real_convert(f, lo, hi, memo_key=memo_key)
+
+    monkeypatch.setattr(verify, "convert", counting)
+    shared = al.auto_lower(fn, target="int8")
+    assert shared.ok and unshared.ok
+    assert calls and not any(calls)  # every conversion came from the cpu search
+
+    def decided(r):
+        return [(c.form, round(c.max_lsb, 6), c.verdict, c.ops) for c in r.candidates]
+
+    assert decided(shared) == decided(unshared)  # (the choice among them also reads timings, not compared)
+    al.clear_memory_cache()
+    assert not verify._CONVERTED and not al._FITS
+
+
 def test_calibrated_range_is_the_activations_input_range(registered):
     """At export the form is fitted on the range the calibration data gives the activation's input."""
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8), keras_acts.layers.Activation("t_erf_gate")])

@@ -33,6 +33,7 @@ The exporter calls :func:`lowering_for` for a registry entry that has no hand-wr
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import hashlib
@@ -333,9 +334,37 @@ def _disk_enabled() -> bool:
 
 
 def clear_memory_cache() -> None:
-    """Forgets the in-process results (the disk cache stays)."""
+    """Forgets the in-process results and the work searches share (the disk cache stays)."""
     with _LOCK:
         _MEMORY.clear()
+        _FITS.clear()
+    _verify.clear_conversions()
+
+
+# --- work shared between the searches of one function for several targets -------------------------
+# A search's float fits and its candidates' conversions do not depend on the target (only the verification's
+# verdict and the choice do), and explain() / the exporter search the same function for cpu, int8 and edgetpu
+# in one process: with the in-process cache on (auto_lower's ``cache``), the fits are kept by the function's
+# float64 values on the search grid and the conversions by the form (verify.convert's ``memo_key``).
+_SHARE: contextvars.ContextVar[bool] = contextvars.ContextVar("keras_acts_auto_lowering_share", default=False)
+_FITS: dict[tuple[Any, ...], list[Any]] = {}
+_FITS_MAX = 32
+
+
+def _shared_fits(kind: str, compute: Callable[[], list[Any]], f: np.ndarray, *args: Any) -> list[Any]:
+    """``compute()`` (a list of fits of ``f``), kept in-process by ``(kind, f, args)`` while sharing is on."""
+    if not _SHARE.get():
+        return compute()
+    key = (kind, hashlib.sha256(np.ascontiguousarray(f, dtype=np.float64).tobytes()).hexdigest(), *args)
+    with _LOCK:
+        hit = _FITS.get(key)
+    if hit is None:
+        hit = list(compute())
+        with _LOCK:
+            if len(_FITS) >= _FITS_MAX:
+                _FITS.pop(next(iter(_FITS)))
+            _FITS[key] = hit
+    return list(hit)
 
 
 def _key(fn: Any, params: Mapping[str, Any], target: str, rng: tuple[float, float], budget: float) -> str:
@@ -436,7 +465,11 @@ def auto_lower(
             copy = AutoLowering(**{**hit.__dict__, "from_cache": True, "seconds": 0.0})
             return copy
     t0 = time.perf_counter()
-    result = _search(fn, label, target, lo, hi, budget_lsb)
+    token = _SHARE.set(cache)
+    try:
+        result = _search(fn, label, target, lo, hi, budget_lsb)
+    finally:
+        _SHARE.reset(token)
     result.seconds = time.perf_counter() - t0
     if cache:
         with _LOCK:
@@ -455,7 +488,8 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
     if span == 0.0:
         return _failed(label, target, lo, hi, [], f"{label} is constant on [{lo:g}, {hi:g}]")
     step = span / 255.0
-    fits = _forms.candidates(x, f, tol=1e-6 * max(1.0, span), max_float_err=_FLOAT_BUDGET_LSB * step)
+    fits = _shared_fits("candidates", lambda: _forms.candidates(
+        x, f, tol=1e-6 * max(1.0, span), max_float_err=_FLOAT_BUDGET_LSB * step), f, lo, hi)
     def reference(v: np.ndarray) -> np.ndarray:
         return float64_values(fn, v)
 
@@ -477,7 +511,7 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
         # keep the few the simulation predicts best (forms.gate_scale_scan).
         seen = {t[0].to_json() for t in ranked}
         scanned = []
-        for spec in _forms.gate_scale_scan(x, f, _FLOAT_BUDGET_LSB * step):
+        for spec in _shared_fits("gate_scale_scan", lambda: _forms.gate_scale_scan(x, f, _FLOAT_BUDGET_LSB * step), f, lo, hi):
             if spec.to_json() in seen:
                 continue
             predicted = simulate(spec, reference, lo, hi)
@@ -708,8 +742,9 @@ def _verify_one(
 ) -> tuple[Candidate, bytes | None]:
     body = _forms.body(spec)
     points = _forms.ExportPoints()
+    memo_key = spec.to_json() if _SHARE.get() else None
     try:
-        content = _verify.convert(lambda x: body(x, points), lo, hi)
+        content = _verify.convert(lambda x: body(x, points), lo, hi, memo_key=memo_key)
         m = _verify.measure(content, reference, lo, hi, xnnpack=target == "cpu")
     except Exception as err:  # noqa: BLE001 - a converter failure only rejects this candidate
         return Candidate(spec.describe(), json.loads(spec.to_json()), _forms.ops_of(spec), float("inf"),
@@ -725,7 +760,7 @@ def _verify_one(
         try:
             settings.update(_verify.measure_in_context(
                 lambda x: body(x, points), reference, lo, hi, xnnpack=target == "cpu",
-                form_scale=m["output_scale"],
+                form_scale=m["output_scale"], memo_key=memo_key,
             ))
         except Exception as err:  # noqa: BLE001 - a converter failure only rejects this candidate
             problem = f"conversion in context failed: {str(err).splitlines()[0][:200]}"

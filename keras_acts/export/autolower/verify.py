@@ -28,8 +28,33 @@ _CALIBRATION_ROWS = 8
 LATENCY_ROWS = 16
 
 
-def convert(fn: Callable[[Any], Any], lo: float, hi: float) -> bytes:
-    """``fn`` (TF ops) on a ``(1, WIDTH)`` float input converted to a fully int8 TFLite model."""
+# Converted models by the caller's key (a form's JSON and its setting) and range: a form converts to the same
+# bytes for every target, so a search for a second target of the same function reuses the first one's
+# conversions (``auto_lowering.explain`` searches three targets). Bounded; cleared with the in-process cache.
+_CONVERTED: dict[tuple[Any, float, float], bytes] = {}
+_CONVERTED_MAX = 512
+
+
+def clear_conversions() -> None:
+    """Forgets the converted models kept by :func:`convert`'s ``memo_key``."""
+    _CONVERTED.clear()
+
+
+def convert(fn: Callable[[Any], Any], lo: float, hi: float, *, memo_key: Any = None) -> bytes:
+    """``fn`` (TF ops) on a ``(1, WIDTH)`` float input converted to a fully int8 TFLite model.
+
+    ``memo_key``: a hashable key that identifies ``fn``'s graph (e.g. a form's JSON); the converted bytes are
+    kept in-process under it and the range, and returned again without converting. None: always converts.
+    """
+    if memo_key is not None:
+        hit = _CONVERTED.get((memo_key, lo, hi))
+        if hit is not None:
+            return hit
+        content = convert(fn, lo, hi)
+        if len(_CONVERTED) >= _CONVERTED_MAX:
+            _CONVERTED.pop(next(iter(_CONVERTED)))
+        _CONVERTED[(memo_key, lo, hi)] = content
+        return content
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -228,6 +253,7 @@ def measure_in_context(
     *,
     xnnpack: bool,
     form_scale: float,
+    memo_key: Any = None,
 ) -> dict[str, float]:
     """Error of ``fn`` followed by each op of :data:`CONTEXTS`, in the LSB of ``fn``'s own output.
 
@@ -236,12 +262,15 @@ def measure_in_context(
     divided by ``tail``'s slope times ``form_scale`` (the output scale of ``fn`` converted alone), i.e.
     it is the error at the form's value as seen through the op, in the form's LSB.
 
+    ``memo_key``: :func:`convert`'s, for ``fn`` (each setting is kept under it and the setting's name).
+
     Returns:
         ``{context name: max error}``; ``inf`` for a setting that failed to convert.
     """
     out: dict[str, float] = {}
     for name, tail, slope in CONTEXTS:
-        content = convert(lambda t, tail=tail: tail(fn(t)), lo, hi)
+        key = None if memo_key is None else (memo_key, name)
+        content = convert(lambda t, tail=tail: tail(fn(t)), lo, hi, memo_key=key)
         m = measure(
             content, lambda v, tail=tail: np.asarray(tail(reference(v)), dtype=np.float64), lo, hi,
             xnnpack=xnnpack, latency_runs=0, lsb=slope * form_scale,
