@@ -513,6 +513,7 @@ def test_cache_hits_in_process_and_on_disk(registered, monkeypatch):
     assert set(al.cache_dir().glob("*.json")) == before
 
 
+@pytest.mark.slow  # two searches of SmeLU (~15-30 s on 2 cores)
 def test_a_second_targets_search_shares_the_fits_and_conversions_and_decides_the_same(registered, monkeypatch):
     """The float fits and a form's conversions do not depend on the target: with the in-process cache on, the
     int8 search after the cpu one converts nothing new, and its candidates, measured errors and verdicts equal
