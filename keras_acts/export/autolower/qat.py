@@ -142,40 +142,79 @@ def widened_points(spec: FormSpec, in_context: bool) -> list[tuple[str, str]]:
         x = tf.compat.v1.placeholder(tf.float32, (1, 4))
         y = body(spec)(x, tracer)
     ops = graph.get_operations()
-    order = {op.name: i for i, op in enumerate(ops)}
-    last_use: dict[str, int] = {}
+    # The converter merges identical ops (same type, same inputs, same constants: kpoly's c * 0.5 for two knots,
+    # ppoly's x * k for pieces of one slope) before it plans buffers: tensors are counted after that merge.
+    marks = set(tracer.points) | tracer.fixed_ops
+    canon: dict[str, Any] = {}
+
+    def key_of(t: Any) -> Any:
+        return canon.get(t.name, t.name)
+
+    first: dict[Any, Any] = {}  # canonical op key -> the first op with it
+    op_key: dict[str, Any] = {}
     for op in ops:
+        if op.name in marks:  # the tracer's identities are not ops of the model
+            canon[op.outputs[0].name] = key_of(op.inputs[0])
+            continue
+        if op.type == "Const":
+            value = tf.make_ndarray(op.get_attr("value"))
+            k: Any = ("Const", str(value.dtype), value.shape, value.tobytes())
+        else:
+            k = (op.type, tuple(key_of(t) for t in op.inputs))
+        first.setdefault(k, op)
+        op_key[op.name] = k
+        for i, t in enumerate(op.outputs):
+            canon[t.name] = (k, i)
+    unique = [op for op in ops if op.name in op_key and first[op_key[op.name]] is op]
+    # readers of each tensor, one per input slot (``h + h`` reads h twice: TFLite's planner counts both)
+    readers: dict[Any, int] = {}
+    for op in unique:
         for t in op.inputs:
-            last_use[t.name] = max(last_use.get(t.name, -1), order[op.name])
+            readers[key_of(t)] = readers.get(key_of(t), 0) + 1
+    names_of: dict[Any, list[str]] = {}  # canonical tensor -> the points on it
+    for ident, name in tracer.points.items():
+        t = graph.get_operation_by_name(ident).outputs[0]
+        names_of.setdefault(key_of(t), []).append(name)
+
+    fused = ("Relu", "Relu6", "Minimum", "Maximum")  # activations the converter fuses into the op before them
+
+    def landing(t: Any) -> str | None:
+        """The point an op's output ``t`` is requantized at: its own, or its fused activation's (``"output"``
+        for the form's output); None when it is not a point (e.g. a fixed RELU6 range)."""
+        while True:
+            if t is y:
+                return "output"
+            readers_of = t.consumers()
+            points = [c for c in readers_of if c.name in tracer.points]
+            if points:
+                if points[0].outputs[0] is y:
+                    return "output"
+                # an activation read only by RELU / RELU6 / clip is fused into this op: the op's int8 output
+                # is the clipped tensor (the guard's relu(-g), ~0, lies inside g's range: no widening)
+                after = points[0].outputs[0].consumers()
+                if len(after) == 1 and after[0].type in fused:
+                    nxt = landing(after[0].outputs[0])
+                    if nxt is not None:
+                        return nxt
+                return tracer.points[points[0].name]
+            if len(readers_of) != 1 or readers_of[0].type not in fused:
+                return None
+            t = readers_of[0].outputs[0]
+
     pairs: list[tuple[str, str]] = []
-    for op in ops:
+    for op in unique:
         if op.type not in ("Mul", "AddV2", "Add", "Sub"):
             continue
-        out = op.outputs[0]
-        if out is y:
-            if not in_context:
-                continue
-            out_point = "output"
-        else:
-            marks = [c for c in out.consumers() if c.name in tracer.points]
-            if not marks:
-                continue
-            out_point = tracer.points[marks[0].name]
-            # an activation read only by RELU / RELU6 / RELU_N1_TO_1 is fused into this op: the op's int8
-            # output is the clipped tensor (the guard's relu(-g), ~0, lies inside g's range: no widening)
-            after = marks[0].outputs[0].consumers()
-            if len(after) == 1 and after[0].type in ("Relu", "Relu6", "ClipByValue"):
-                fused = [c for c in after[0].outputs[0].consumers() if c.name in tracer.points]
-                if fused:
-                    out_point = tracer.points[fused[0].name]
+        out_point = landing(op.outputs[0])
+        if out_point is None or (out_point == "output" and not in_context):
+            continue  # not a requantized point, or a model output (never computed in place)
         for t in op.inputs:
-            if t.op.type in ("Const", "Placeholder") or t.op.name in tracer.fixed_ops:
+            if t.op.type in ("Const", "Placeholder"):
                 continue
-            if last_use.get(t.name) != order[op.name]:
-                continue
-            # this input's buffer takes the output: its logged range is widened
-            if t.op.name in tracer.points:
-                pairs.append((tracer.points[t.op.name], out_point))
+            if readers.get(key_of(t)) != 1:
+                continue  # read by another op too (before or after this one): never shared (version 11)
+            # the first input read by this op alone shares its buffer with the output: its logged range is widened
+            pairs += [(name, out_point) for name in names_of.get(key_of(t), [])]
             break
     return pairs
 
