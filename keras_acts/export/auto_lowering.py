@@ -66,12 +66,13 @@ BUDGET_LSB = 1.5
 """Largest accepted error, in output quantization steps (an ideal int8 model has 0.5)."""
 DEFAULT_RANGE = (-8.0, 8.0)
 AUTO_TARGETS = ("cpu", "int8", "edgetpu")
-ALGORITHM_VERSION = 10  # part of the cache key: bump when the search or the forms change (6: cpoly; 7: shifted gates, abs in
+ALGORITHM_VERSION = 11  # part of the cache key: bump when the search or the forms change (6: cpoly; 7: shifted gates, abs in
 # tanh(g|x|); 8: slow TANH gate, saturated-gate failures demote that gate, guarded abs after an in-context
 # failure, accuracy among equally fast forms; 9: int8-saturated gate fits, simulation of the converter's range
 # widening and the in-context ops, prescaled sign-changing gates, gate scale scan ranked by simulation;
 # interior knots: ppoly, kpoly; 10: near misses refitted against the simulated int8 chain, latency ties within
-# TIE_NOISE broken by a fixed key: fewer ops, smaller error, the form's JSON)
+# TIE_NOISE broken by a fixed key: fewer ops, smaller error, the form's JSON; 11: the converter's widening by its
+# buffer-sharing rule, simulated for every family in the near-miss refit; clip forms without an ADD of 0)
 CACHE_ENV = "KERAS_ACTS_AUTO_LOWERING_CACHE"
 CACHE_DIR_ENV = "KERAS_ACTS_CACHE_DIR"
 # A fit is verified only when its float error is below this many (estimated) output steps: int8
@@ -632,6 +633,7 @@ def _near_miss_round(
     sim = Simulation(
         reference, lo, hi, inputs=input_codes_in_range(detail, lo, hi).x,
         calibration=np.linspace(lo, hi, _verify.WIDTH, dtype=np.float32), widen_output=False,
+        all_families=True,  # version 11: the converter's widening simulated for every family (qat.widened_points)
     )
     verified = 0
     for c in near:

@@ -72,12 +72,57 @@ def qat_form(spec: FormSpec, ops: tuple[str, ...] = ()) -> QATForm:
     return QATForm(fn, moving=moving_points(spec), output_range=None, ops=qat_ops(spec))
 
 
-class _Calibrated:
-    """``q`` with ranges from a first pass over the samples (``record=True``), then fake-quantizing."""
+def converter_range(lo: float, hi: float) -> tuple[float, float]:
+    """The int8 range the TFLite converter gives a calibrated ``[lo, hi]`` (0 inside): its scale and zero point.
 
-    def __init__(self) -> None:
+    The scale is ``(hi - lo) / 255``; the zero point ``-128 - lo / scale`` is rounded in float64 with a tie going up
+    (measured, version 11: ``clip(., -1, 1)``'s ``[-1, 1]`` gets zero point 0, so 1 is stored as 127/127.5 and -1
+    exactly; the input's ``[-8, 8]`` alike). TF's ``fake_quant_with_min_max_vars`` computes the same tie in float32
+    as 127.49999 and rounds it the other way: half a step off at both ends, which at a clipped piece variable
+    ``clip(k x + b, -1, 1)`` moved the centred ``ppoly`` of the shifted quadratic B-spline by up to 2 output LSB.
+    """
+    import math
+
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi - lo <= 0.0:
+        return lo, hi
+    scale = (hi - lo) / 255.0
+    zero = min(max(math.floor(-128.0 - lo / scale + 0.5), -128), 127)
+    return (-128 - zero) * scale, (127 - zero) * scale
+
+
+def fake_quant(t: Any, lo: float, hi: float, converter: Any) -> Any:
+    """``t`` rounded to the int8 grid of ``[lo, hi]``: TF's nudging (``converter`` False) or the converter's
+    (:func:`converter_range`) with a tie rounded ``"up"`` (XNNPACK's int8 kernels) or ``"away"`` from 0 (the
+    builtin kernels' fixed-point rounding)."""
+    import tensorflow as tf
+
+    if not converter:
+        return tf.quantization.fake_quant_with_min_max_vars(t, lo, max(hi, lo + 1e-9), num_bits=8)
+    lo, hi = converter_range(lo, hi)
+    scale = max(hi - lo, 1e-9) / 255.0
+    zero = round(-128.0 - lo / scale)
+    # in float64 (TF's float32 fake-quant turns exact ties, e.g. -0.375 on [-0.376, 0.374] at a clipped end, into
+    # near-ties on either side); a value within 1e-6 step of a tie is a tie
+    v = tf.cast(t, tf.float64) / scale
+    if converter == "away":
+        r = tf.sign(v) * tf.floor(tf.abs(v) + 0.5 + 1e-6)
+    else:
+        r = tf.floor(v + 0.5 + 1e-6)
+    codes = tf.clip_by_value(r + zero, -128.0, 127.0)
+    return tf.cast((codes - zero) * scale, t.dtype)
+
+
+class _Calibrated:
+    """``q`` with ranges from a first pass over the samples (``record=True``), then fake-quantizing.
+
+    ``converter``: round on the converter's int8 grids (:func:`converter_range`, version 11) instead of TF's, ties
+    ``"up"`` or ``"away"`` (:func:`fake_quant`)."""
+
+    def __init__(self, converter: Any = False) -> None:
         self.ranges: dict[str, tuple[float, float]] = {}
         self.record = True
+        self.converter = converter
 
     calibrates = True  # predicts the post-training conversion (floors are QAT-only)
 
@@ -90,7 +135,7 @@ class _Calibrated:
             self.ranges[name] = (min(lo, 0.0), max(hi, 0.0)) if old is None else (min(old[0], lo), max(old[1], hi))
             return t
         lo, hi = self.ranges[name]
-        return tf.quantization.fake_quant_with_min_max_vars(t, lo, max(hi, lo + 1e-9), num_bits=8)
+        return fake_quant(t, lo, hi, self.converter)
 
     def fixed(self, t: Any, lo: float, hi: float) -> Any:
         return t if self.record else fixed(t, lo, hi)
@@ -269,11 +314,15 @@ class Simulation:
             leaves the form's output range as it is alone (the widening needs the reading op's output not to be
             a model output); TanhExp's near miss simulated 1.69 / 1.59 LSB after ``* 1.3`` / ``+ 0.7`` with the
             widening, 1.18 / 1.51 without, measured 1.18 / 1.51. The refit passes False.
+        all_families: simulate the converter's widening (:func:`widened_points`) and the in-context ops for every
+            family, not only ``gate``, and round on the converter's int8 grids (:func:`converter_range`) (version 11;
+            the near-miss refit passes True). Default False: the ranking keeps version 10's simulation (other
+            families alone, without the widening; TF's fake-quant grids).
     """
 
     def __init__(
         self, reference: Any, lo: float, hi: float, *, inputs: Any = None, calibration: Any = None,
-        widen_output: bool = True,
+        widen_output: bool = True, all_families: bool = False,
     ) -> None:
         import numpy as np
         import tensorflow as tf
@@ -289,6 +338,7 @@ class Simulation:
         self.expect = np.asarray(reference(self.x.astype(np.float64)), np.float64)
         self._pairs: dict[tuple[str, bool], list[tuple[str, str]]] = {}
         self._widen_output = widen_output
+        self._all_families = all_families
 
     def _widened(self, spec: FormSpec, in_context: bool) -> list[tuple[str, str]]:
         import json
@@ -302,13 +352,25 @@ class Simulation:
         """Per-input error (output LSB) of each setting: ``"alone"`` and, for the ``gate`` family, each op of
         ``verify.CONTEXTS`` (``"then * 1.3"``, ``"then + 0.7"``), as NumPy arrays over :attr:`x`; also
         ``"chain"``, the form's int8 chain alone before its output is rounded (float64), and ``"step"``, the
-        output LSB."""
+        output LSB.
+
+        With ``all_families`` (version 11) each error is the larger of two simulations that differ only in how an
+        exact tie is rounded (XNNPACK's kernels round it up, the builtin kernels away from 0; the search measures
+        both and keeps the worse), and ``"chain"`` is the first's."""
+        import numpy as np
+
+        if not self._all_families:
+            return self._errors(spec, False)
+        up, away = self._errors(spec, "up"), self._errors(spec, "away")
+        return {k: (v if k in ("chain", "step") else np.maximum(v, away[k])) for k, v in up.items()}
+
+    def _errors(self, spec: FormSpec, conv: Any) -> dict[str, Any]:
         import numpy as np
         import tensorflow as tf
 
         xq = self._xq
         expect = self.expect
-        q = _Calibrated()
+        q = _Calibrated(conv)
         run = body(spec)
         y = run(xq if self._cal is None else self._cal, q)
         out_lo, out_hi = min(float(tf.reduce_min(y)), 0.0), max(float(tf.reduce_max(y)), 0.0)
@@ -316,11 +378,11 @@ class Simulation:
         out: dict[str, Any] = {"step": step}
         recorded = dict(q.ranges, output=(out_lo, out_hi))
         q.record = False
-        for in_context in ((False, True) if spec.kind == "gate" else (None,)):
+        for in_context in ((False, True) if spec.kind == "gate" or self._all_families else (None,)):
             if in_context is None:  # other families: no widening, alone (version 8's simulation)
                 y = run(xq, q)
                 out["chain"] = y.numpy().astype(np.float64)
-                yq = tf.quantization.fake_quant_with_min_max_vars(y, out_lo, out_hi, num_bits=8).numpy()
+                yq = fake_quant(y, out_lo, out_hi, conv).numpy()
                 out["alone"] = np.abs(yq.astype(np.float64) - expect) / step
                 continue
             ranges = dict(recorded)
@@ -332,7 +394,7 @@ class Simulation:
             y = run(xq, q)
             if not in_context:
                 out["chain"] = y.numpy().astype(np.float64)
-                yq = tf.quantization.fake_quant_with_min_max_vars(y, out_lo, out_hi, num_bits=8).numpy()
+                yq = fake_quant(y, out_lo, out_hi, conv).numpy()
                 out["alone"] = np.abs(yq.astype(np.float64) - expect) / step
                 continue
             # followed by each op the search verifies in context (verify.CONTEXTS): the form's output, dead after
@@ -343,8 +405,8 @@ class Simulation:
                 t_lo, t_hi = sorted((float(tail(out_lo)), float(tail(out_hi))))
                 t_lo, t_hi = min(t_lo, 0.0), max(t_hi, 0.0)
                 y_lo, y_hi = (min(out_lo, t_lo), max(out_hi, t_hi)) if self._widen_output else (out_lo, out_hi)
-                yq = tf.quantization.fake_quant_with_min_max_vars(y, y_lo, y_hi, num_bits=8)
-                tq = tf.quantization.fake_quant_with_min_max_vars(tail(yq), t_lo, t_hi, num_bits=8).numpy()
+                yq = fake_quant(y, y_lo, y_hi, conv)
+                tq = fake_quant(tail(yq), t_lo, t_hi, conv).numpy()
                 out[name] = np.abs(tq.astype(np.float64) - np.asarray(tail(expect), np.float64)) / (slope * step)
         return out
 
