@@ -168,16 +168,24 @@ class _Tracer:
 def widened_points(spec: FormSpec, in_context: bool) -> list[tuple[str, str]]:
     """``(input point, output point)`` pairs whose calibrated ranges the TFLite converter merges.
 
-    Measured (docs/AUTO_LOWERING.md, "Converter range widening"): when an op's input tensor is dead after that op
-    and the op's output is not a model output, the calibrated range of that input becomes the union of its own
-    range and the op's output range; of a binary op's inputs, the first that is dead after it and is not the
-    model input (else the second); an input whose range the kernel fixes (LOGISTIC, TANH output) is passed over
-    (measured: in ``s * (c + s (...))``, ``s = tanh(x / 2)`` dead after the MUL, the ADD's output is widened to
-    the product's range). This rule is checked against LiteRT for the ``gate`` family only (TanhExp: simulated
-    1.58 / 1.68 / 1.79 / 3.70 LSB where LiteRT measured 1.57 / 1.66 / 1.83 / 4.08); for the ``clip`` family's
-    ``P(v)``, ``v = relu6(k x) / 3``, it widens ``v`` where the converter does not (relu(x)^2 simulated 29 LSB,
-    measured 1.07), so :func:`simulate` applies it to gates only. ``in_context``: the form's output feeds another op (then its last op widens too; the
-    output point is ``"output"``). Follows the ops in the order the form's body creates them.
+    Measured (docs/AUTO_LOWERING.md, "Converter range widening"): the calibration runs the float model with
+    LiteRT's buffer planner, which computes an elementwise op in place, in the buffer of an input, when that input
+    is read by this op alone and the op's output is not a model output; the logger then reads the input after the
+    op wrote into it, so the input's calibrated range becomes the union of its own and the op's output range.
+    Version 11 (benchmarks/check_converter_widening.py, the int8 scale of every point of 27 ``ppoly`` / ``kpoly`` /
+    ``cpoly`` / ``clip`` / ``abs`` forms read from the converted models, alone and in context: all as predicted):
+
+    * of a binary op's inputs, the first that has exactly **one reader in the whole graph** (one input slot: ``h
+      + h`` reads ``h`` twice) and is not a constant or the model input shares its buffer; an input read by other
+      ops too (before or after) never does. Version 9/10's rule ("dead after the op") widened ``clip``'s ``v =
+      relu6(k x) / 3`` and ``ppoly``'s piece variables, which the Horner chains read several times;
+    * readers are counted after the converter merged identical ops (same type, same inputs, same constants:
+      ``kpoly``'s ``c * 0.5`` for two knots is one MUL read by two SUBs);
+    * the form's last op is a model output alone also when its output is a point (``ppoly``'s last partial sum).
+
+    An input whose range the kernel fixes (LOGISTIC, TANH output) has several readers in every form. ``in_context``:
+    the form's output feeds another op (then its last op widens too; the output point is ``"output"``). An op whose
+    output is clipped by a fused RELU / RELU6 / RELU_N1_TO_1 widens to the clipped point's range.
     """
     import tensorflow as tf
 
