@@ -6,7 +6,8 @@ Each form is converted as the search verifies it (``verify.convert``: alone, the
 op names, so the point's producing op is looked up while the form is traced) and compares it with
 
 * the point's own calibrated range (the float form run on the converter's calibration grid): "own";
-* the range ``qat.widened_points`` predicts (the union with the range of the op that reads it last): "rule".
+* the range ``qat.widened_points`` predicts (version 11: the union with the output range of the op that is its
+  only reader, when that op's output is not a model output): "rule".
 
 A row is printed for every point whose measured scale is not its own range's (a widening) or where the rule
 predicts one; ``ok`` when the rule's scale is the measured one within 1 %.
