@@ -13,6 +13,11 @@ A row is printed for every point whose measured scale is not its own range's (a 
 predicts one; ``ok`` when the rule's scale is the measured one within 1 %.
 
     python benchmarks/check_converter_widening.py [--family ppoly kpoly ...] [--context alone "then * 1.3" ...]
+    python benchmarks/check_converter_widening.py --errors
+
+``--errors``: instead, each form's error on LiteRT (the search's measurement: worse of builtin and XNNPACK, alone and
+in context) next to version 10's simulation and version 11's converter-faithful one (``qat.Simulation(...,
+all_families=True)`` with the model's input codes and the calibration grid), in output LSB.
 """
 
 from __future__ import annotations
@@ -132,6 +137,28 @@ def _mark_output(y: Any, rec: _Recorder) -> Any:
     return y
 
 
+def errors_row(spec: Any, fn: Any, lo: float = -8.0, hi: float = 8.0) -> dict[str, tuple[float, float, float]]:
+    """``{setting: (LiteRT, version 10 simulation, version 11 simulation)}`` (nan: not simulated)."""
+    from keras_acts.export.autolower import forms, verify
+    from keras_acts.export.autolower.qat import Simulation
+    from keras_acts.export.runner import input_codes_in_range, make_interpreter
+
+    run = forms.body(spec)
+    points = forms.ExportPoints()
+    content = verify.convert(lambda v: run(v, points), lo, hi)
+    m = verify.measure(content, fn, lo, hi, xnnpack=True, latency_runs=0)
+    measured = {"alone": m["max_lsb"]}
+    measured.update(verify.measure_in_context(lambda v: run(v, points), fn, lo, hi, xnnpack=True,
+                                              form_scale=m["output_scale"]))
+    detail = make_interpreter(content).get_input_details()[0]
+    sims = []
+    for faithful in (False, True):
+        sim = Simulation(fn, lo, hi, inputs=input_codes_in_range(detail, lo, hi).x, widen_output=False,
+                         calibration=np.linspace(lo, hi, verify.WIDTH, dtype=np.float32), all_families=faithful)
+        sims.append({k: float(v.max()) for k, v in sim.errors(spec).items() if k not in ("chain", "step")})
+    return {k: (v, sims[0].get(k, math.nan), sims[1][k]) for k, v in measured.items()}
+
+
 def main() -> int:
     from keras_acts.export import auto_lowering as al
     from keras_acts.export.autolower import forms
@@ -141,6 +168,7 @@ def main() -> int:
     parser.add_argument("--function", nargs="+", default=None)
     parser.add_argument("--per-family", type=int, default=2, help="forms per function and family")
     parser.add_argument("--context", nargs="+", default=None)
+    parser.add_argument("--errors", action="store_true", help="LiteRT error against the simulations instead")
     args = parser.parse_args()
     fns = _functions()
     x = np.linspace(-8, 8, 4001)
@@ -155,6 +183,10 @@ def main() -> int:
                 continue
             count[spec.kind] = count.get(spec.kind, 0) + 1
             print(f"\n{fname}: {spec.kind} {spec.describe()}", flush=True)
+            if args.errors:
+                for k, (lite, v10, v11) in errors_row(spec, fns[fname]).items():
+                    print(f"  {k:11s} LiteRT {lite:6.2f}  version 10 simulation {v10:6.2f}  version 11 {v11:6.2f}")
+                continue
             for r in check(spec, contexts=tuple(args.context or ())):
                 widened = r["measured"] > 1.01 * r["own"]
                 ok = abs(r["measured"] - r["rule"]) <= 0.01 * r["measured"]
