@@ -290,7 +290,10 @@ def _clip_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
 
     def body(x: Any, q: Any) -> Any:
         # k x keeps x's int8 codes (its range is k times x's); ADD with a fused RELU6 clips it
-        u = q.fixed(tf.nn.relu6(q(x * float(p["k"]), "kx") + float(-p["k"] * p["lo"])), 0.0, 6.0)
+        # (no ADD of 0: the converter drops it and fuses the RELU6 into the MUL, whose int8 output is then the
+        # clipped [0, 6], not k x's range; version 11, measured: relu(x)^2's v = relu6(0.75 x) / 3)
+        b = float(-p["k"] * p["lo"])
+        u = q.fixed(tf.nn.relu6(x * float(p["k"]) if b == 0.0 else q(x * float(p["k"]), "kx") + b), 0.0, 6.0)
         # v = u / 3 on [0, 2] keeps u's int8 codes (exact). Not centred with a SUB: the converter's
         # calibration gives the SUB's input the union of its range and the SUB's output (measured; the
         # input is dead after the SUB), which would coarsen v.

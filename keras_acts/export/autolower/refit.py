@@ -6,8 +6,9 @@ fitted in float64 (near-minimax against the function); its int8 chain then adds 
 :func:`refit` keeps the form's structure (the same ops, the same QAT chain: only coefficients that were not 0
 move) and moves its linear coefficients against the simulated int8 chain
 (:class:`keras_acts.export.autolower.qat.Simulation` with the converted model's input codes, the converter's
-calibration grid and no widening of the form's output in context, which matched LiteRT to 0.01 LSB on the forms
-checked):
+calibration grid and no widening of the form's output in context, which matched LiteRT to 0.01 LSB on the gate
+forms checked; version 11: the converter's widening for every family, by its buffer-sharing rule, on the converter's
+int8 grids, see ``qat.widened_points`` and ``qat.converter_range``):
 
 1. **Int8-gate fit on the input codes** (a second start): the form with its gates rounded as the int8 kernels
    round them is linear in the coefficients; its near-minimax fit on the input codes absorbs the gates'
