@@ -165,6 +165,18 @@ class _Tracer:
         return out
 
 
+def _trace(spec: FormSpec) -> tuple[_Tracer, list[Any], Any]:
+    """The form's body traced on a ``(1, 4)`` placeholder: its points, its ops in creation order, its output."""
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    tracer = _Tracer()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, (1, 4))
+        y = body(spec)(x, tracer)
+    return tracer, graph.get_operations(), y
+
+
 def widened_points(spec: FormSpec, in_context: bool) -> list[tuple[str, str]]:
     """``(input point, output point)`` pairs whose calibrated ranges the TFLite converter merges.
 
@@ -189,12 +201,8 @@ def widened_points(spec: FormSpec, in_context: bool) -> list[tuple[str, str]]:
     """
     import tensorflow as tf
 
-    graph = tf.Graph()
-    tracer = _Tracer()
-    with graph.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, (1, 4))
-        y = body(spec)(x, tracer)
-    ops = graph.get_operations()
+    tracer, ops, y = _trace(spec)
+    graph = y.graph
     # The converter merges identical ops (same type, same inputs, same constants: kpoly's c * 0.5 for two knots,
     # ppoly's x * k for pieces of one slope) before it plans buffers: tensors are counted after that merge.
     marks = set(tracer.points) | tracer.fixed_ops
@@ -277,14 +285,7 @@ def widened_points_v10(spec: FormSpec, in_context: bool) -> list[tuple[str, str]
     after that op (the first such input that is not the model input, LOGISTIC/TANH outputs passed over). Wrong for
     inputs read by other ops before (``clip``'s ``v``, ``ppoly``'s ``t_j``, the completed-square gate's ``t * t``) and
     for merged ops; see :func:`widened_points`."""
-    import tensorflow as tf
-
-    graph = tf.Graph()
-    tracer = _Tracer()
-    with graph.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, (1, 4))
-        y = body(spec)(x, tracer)
-    ops = graph.get_operations()
+    tracer, ops, y = _trace(spec)
     order = {op.name: i for i, op in enumerate(ops)}
     last_use: dict[str, int] = {}
     for op in ops:
