@@ -157,8 +157,12 @@ def _fit(model: Any, x: np.ndarray, y: np.ndarray, *, lr: float, epochs: int, ba
     # Keras 3 would XLA-compile the train step ("auto"): measured 3-4x slower per epoch on this
     # CPU, plus minutes of compilation; tf_keras does not compile by default.
     jit = {} if keras_acts.FRONTEND == "tf_keras" else {"jit_compile": False}
+    # A metric object and the optimizer built here, not inside the first train step: a tf.function whose first
+    # trace creates variables (Adam's slots, the variables of a metric given by name) is traced twice, and
+    # tracing MobileNetV3's QAT train step dominates a short fit.
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, steps)), _loss(),
-                  metrics=["accuracy"], **jit)
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], **jit)
+    model.optimizer.build(model.trainable_variables)
     start = time.perf_counter()
     if epochs > 0:  # tf_keras refuses epochs=0 (--quick leaves the float model untrained)
         model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=2 if epochs > 1 else 0)
