@@ -214,13 +214,6 @@ def _check(got, lo, hi, x, rtol, atol, what) -> list[str]:
 # -- tests ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    """Overrides conftest's fixture without the Keras session reset (pure functions here)."""
-    np.random.seed(0)
-    yield
-
-
 def test_backend_is_the_one_asked_for():
     import os
 
