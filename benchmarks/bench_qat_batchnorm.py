@@ -80,7 +80,7 @@ def qat_steps(model: Any, ds: tuple, args: argparse.Namespace, **kw: Any) -> dic
     said = [f"{type(w.message).__name__}: {w.message}" for w in caught if "BatchNorm" in type(w.message).__name__]
     start = accuracy(qat, xt, yt)
     qat.compile(keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    # Adam's variables made before the first step: made inside it, Keras traces the QAT train step twice.
+    # Adam's variables made before the first step: made inside it, Keras traces the train step twice (docs/QAT.md).
     qat.optimizer.build(qat.trainable_variables)
     qat.fit(x, y, batch_size=32, epochs=args.qat_epochs, verbose=0)
     qat_acc = accuracy(qat, xt, yt)
@@ -125,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     model = keras.applications.MobileNetV3Small(
         weights=None, input_shape=(args.size, args.size, 3), classes=10, classifier_activation=None
     )
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.optimizer.build(model.trainable_variables)  # one trace of the train step, not two (docs/QAT.md)
     hist = model.fit(x, y, batch_size=32, epochs=args.epochs, verbose=0)
     weights = model.get_weights()
     calib = x[: args.calibration]

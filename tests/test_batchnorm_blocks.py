@@ -13,7 +13,7 @@ import pytest
 import keras_acts
 from keras_acts import keras, registry
 
-from conftest import ALL_ENTRIES
+from tests.conftest import ALL_ENTRIES, build_training_state
 
 
 @pytest.mark.parametrize("entry", ALL_ENTRIES, ids=lambda e: e.name)
@@ -28,6 +28,7 @@ def test_conv_batchnorm_activation_block_runs(entry):
     h = keras.layers.GlobalAveragePooling2D()(h)
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h))
     model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    build_training_state(model)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 6, 6, 1)).astype("float32")
     y = (x.mean(axis=(1, 2, 3)) > 0).astype("int64")

@@ -32,6 +32,7 @@ from keras_acts.export.edgetpu import (
     preflight,
 )
 from keras_acts.export.edgetpu import measure
+from tests.conftest import build_training_state
 
 keras = keras_acts.keras
 L = keras_acts.layers
@@ -163,8 +164,8 @@ def chain():
     model.compile(
         optimizer=keras.optimizers.Adam(3e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
     )
+    build_training_state(model)
     x, y, xt, yt = _digits()
     model.fit(x, y, epochs=4, batch_size=64, verbose=0)
     float_acc = float(np.mean(np.argmax(model.predict(xt, verbose=0), -1) == yt))

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 import keras_acts
 from keras_acts import registry
-from tests.conftest import run_python
+from tests.conftest import build_training_state, run_python
 
 keras = keras_acts.keras
 MODULE = "tests.user_activations_matrix"
@@ -184,9 +184,11 @@ def test_qat_on_digits_with_int8_parity(name):
     ])
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(keras.optimizers.Adam(3e-3), loss)
+    build_training_state(model)
     model.fit(x_train, ds.y_train, epochs=5, batch_size=32, verbose=0)
     qat = keras_acts.quantization.quantize_model(model, calibration_data=x_train[:256])
     qat.compile(keras.optimizers.Adam(5e-4), loss)
+    build_training_state(qat)
     qat.fit(x_train, ds.y_train, epochs=1, batch_size=32, verbose=0)
     res = to_tflite(qat, target="cpu", quantization="int8", input_type="int8", output_type="int8")
     assert not res.report.float_islands, res.report.float_islands
