@@ -125,8 +125,8 @@ def _steps(x):
 # The search, its fits, simulations, conversions (from a tf.function, not a Keras model) and choice run the same
 # whichever Keras frontend is loaded (no code of keras_acts/export/autolower or auto_lowering.py branches on it):
 # tests of those run in the Keras 3 pass only (the README's tf_keras pass deselects `frontend_independent`).
-# What the frontend does touch -- the exporter tracing the chosen form inside a model, calibration ranges recorded
-# on a model, the QAT engine, the warning/error when no form passes -- is tested in both passes: the tests below
+# What the frontend does touch — the exporter tracing the chosen form inside a model, calibration ranges recorded
+# on a model, the QAT engine, the warning/error when no form passes — is tested in both passes: the tests below
 # without this mark, BOTH_FRONTENDS' functions of the export sweep, and tests/test_user_activation_matrix.py.
 SEARCH_ONLY = pytest.mark.frontend_independent
 BOTH_FRONTENDS = ("t_isru", "t_smelu")  # a gate2 and a clip form: the two quickest searches (5-7 s)
