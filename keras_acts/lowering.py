@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import threading
 from typing import Any, Callable, Iterator
 
@@ -89,6 +90,18 @@ def export_form(name: str, params: dict[str, Any] | None = None) -> Callable[...
     return None if low is None else low.fn
 
 
+def _bind_positional(name: str, names: list[str], args: tuple[Any, ...], params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the positional ``args`` bound to ``names`` in order (Python's own rules and messages)."""
+    if len(args) > len(names):
+        raise TypeError(f"{name}() takes {len(names) + 1} positional argument(s) but {len(args) + 1} were given")
+    bound = dict(params)
+    for key, value in zip(names, args):
+        if key in bound:
+            raise TypeError(f"{name}() got multiple values for argument {key!r}")
+        bound[key] = value
+    return bound
+
+
 def activation_function(name: str, public_name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorates the training-time formula of registry activation ``name``.
 
@@ -100,8 +113,17 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
     """
 
     def decorate(math_fn: Callable[..., Any]) -> Callable[..., Any]:
+        # the parameters after x, in order: they may be passed by position too, as the signature that
+        # functools.wraps advertises says (and tf.function, which binds by that signature, passes them)
+        positional = [
+            p.name for p in list(inspect.signature(math_fn).parameters.values())[1:]
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+
         @functools.wraps(math_fn)
-        def activation(x: Any, **params: Any) -> Any:
+        def activation(x: Any, *args: Any, **params: Any) -> Any:
+            if args:
+                params = _bind_positional(activation.__name__, positional, args, params)
             if not params and type(x) in _concrete_float_types():
                 # The common call (default parameters, a concrete float tensor, no export trace): the
                 # prepared function directly, without the per-call validation below (about 10 us of
@@ -132,6 +154,12 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
         activation.__name__ = public_name or math_fn.__name__
         activation.__qualname__ = activation.__name__
         activation.__wrapped_math__ = math_fn  # type: ignore[attr-defined]
+        # AutoGraph (tf.function, tf_keras's conversion of a layer's call) calls the activation as it is: it has no
+        # Python control flow on tensors to convert (it branches on data with tf.cond), and AutoGraph reads the source
+        # through __wrapped__ (inspect follows it), so it converted the formula under this wrapper instead of the
+        # wrapper: a TypeError for swish, the formula without its gradient or export lowering for mish. This is the
+        # mark tf.autograph.experimental.do_not_convert sets, without its per-call wrapper (no TensorFlow import here).
+        activation.autograph_info__ = None  # type: ignore[attr-defined]
         return activation
 
     return decorate

@@ -7,6 +7,8 @@ prelu (layer-only) is checked here as a function with an explicit alpha.
 
 from __future__ import annotations
 
+import inspect
+import logging
 import math
 
 import numpy as np
@@ -181,6 +183,71 @@ def test_gradient_finite_at_kinks_breakpoints_and_extremes(entry, dtype_name):
         finite = np.isfinite(_rounded_input(entry.reference(_rounded_input(np.array(x), dtype), **params), dtype))
         assert np.all(np.isfinite(g64[finite])), f"{entry.name}{params} [{dtype_name}]: grad {g64} at {x}"
 
+
+
+class _AutoGraphWarnings(logging.Handler):
+    """Collects the AutoGraph messages TensorFlow logs while a function is traced."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "AutoGraph" in record.getMessage():
+            self.messages.append(record.getMessage().splitlines()[0])
+
+
+@pytest.mark.parametrize("entry", FUNCTION_ENTRIES, ids=IDS)
+def test_inside_tf_function_with_autograph(entry):
+    """Called from code AutoGraph converts (``tf.function``, a tf_keras layer's ``call``): the same values and
+    gradients as eagerly, and no AutoGraph warning. AutoGraph once converted the math under the public wrapper
+    instead of the wrapper (a TypeError for swish, the plain formula and a warning for mish)."""
+    x = np.concatenate([BREAKPOINTS, SATURATED, np.linspace(-8.0, 8.0, 33)])
+    t = tf.constant(x, tf.float32)
+    handler = _AutoGraphWarnings()
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        for params in _param_variants(entry):
+
+            @tf.function
+            def value_and_gradient(v):
+                with tf.GradientTape() as tape:
+                    tape.watch(v)
+                    # Python control flow on a tensor: AutoGraph converts this function and calls the activation
+                    # from converted code
+                    y = entry.fn(v, **params) if tf.reduce_sum(v) > -1e9 else v
+                return y, tape.gradient(y, v)
+
+            y, g = value_and_gradient(t)
+            with tf.GradientTape() as tape:
+                tape.watch(t)
+                y_eager = entry.fn(t, **params)
+            g_eager = tape.gradient(y_eager, t)
+            _assert_close(y, entry.reference(_rounded_input(x, tf.float32), **params), "float32",
+                          f"{entry.name}{params} in tf.function", x)
+            np.testing.assert_allclose(g, g_eager, rtol=1e-5, atol=1e-6, err_msg=f"{entry.name}{params}")
+            assert tf.function(entry.fn)(t, **params).shape == t.shape
+    finally:
+        logger.removeHandler(handler)
+    assert not handler.messages, handler.messages
+
+
+@pytest.mark.parametrize("entry", [e for e in FUNCTION_ENTRIES if e.params], ids=lambda e: e.name)
+def test_parameters_by_position_as_the_signature_says(entry):
+    """``fn(x, p1, p2)`` is ``fn(x, p1=..., p2=...)`` in the order of the signature the function advertises
+    (``inspect.signature``, which ``tf.function`` binds by); one too many or a repeated one is Python's TypeError."""
+    names = list(inspect.signature(entry.fn).parameters)[1:]
+    assert sorted(names) == sorted(p.name for p in entry.params), names
+    x = tf.constant(GRID, tf.float32)
+    values = _param_variants(entry)[1:]
+    by_name = {k: v for variant in values for k, v in variant.items()}
+    args = [by_name[n] for n in names]
+    np.testing.assert_array_equal(entry.fn(x, *args), entry.fn(x, **by_name))
+    with pytest.raises(TypeError, match="positional"):
+        entry.fn(x, *args, 0.5)
+    with pytest.raises(TypeError, match=f"multiple values for argument '{names[0]}'"):
+        entry.fn(x, args[0], **{names[0]: args[0]})
 
 def test_prelu_function_matches_reference_with_broadcast_alpha():
     entry = registry.lookup("prelu")
