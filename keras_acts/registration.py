@@ -91,7 +91,7 @@ def _lookup_saved(name: Any, origin: Any) -> Activation:
 
 
 class ActivationFunction:
-    """The public function of a user-registered activation: ``fn(x, **params)``.
+    """The public function of a user-registered activation: ``fn(x, **params)`` (or ``fn(x, *params)``).
 
     A callable object rather than a function so that Keras serializes it by the activation's
     name (``{"name": "squareplus"}``) under one registered class: a model using it then loads
@@ -108,8 +108,9 @@ class ActivationFunction:
         self.__doc__ = doc
         self.__wrapped_math__ = getattr(call, "__wrapped_math__", None)
 
-    def __call__(self, x: Any, **params: Any) -> Any:
-        return self._call(x, **params)
+    def __call__(self, x: Any, *args: Any, **params: Any) -> Any:
+        # parameters by keyword or, in the order of the registered function's signature, by position
+        return self._call(x, *args, **params)
 
     def __repr__(self) -> str:
         return f"<keras_acts activation {self._name!r} registered by {self._origin!r}>"

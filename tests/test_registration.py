@@ -300,3 +300,29 @@ def test_gradient_without_derivative_or_not_callable_names_the_fix():
     with pytest.raises(TypeError, match="gradient must be callable"):
         keras_acts.register_activation("t_grad_int", gated, derivative=lambda x: x, gradient=3)
     assert not {"t_grad_alone", "t_grad_int"} & set(registry.list_activations())
+
+
+def test_user_activation_inside_tf_function_and_by_position(squareplus):
+    """A registered activation called from AutoGraph-converted code (a ``tf.function`` with an ``if`` on a tensor)
+    gives its eager values and gradient, and takes its parameters by position too."""
+    import tensorflow as tf
+
+    fn = keras_acts.get("squareplus")
+    x = tf.constant(np.linspace(-8.0, 8.0, 65), tf.float32)
+
+    @tf.function
+    def value_and_gradient(v):
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            y = fn(v, 2.0) if tf.reduce_sum(v) > -1e9 else v
+        return y, tape.gradient(y, v)
+
+    y, g = value_and_gradient(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y_eager = fn(x, b=2.0)
+    np.testing.assert_allclose(y, squareplus.reference(x.numpy(), b=2.0), rtol=2e-6, atol=2e-7)
+    np.testing.assert_allclose(y, y_eager, rtol=1e-6)
+    np.testing.assert_allclose(g, tape.gradient(y_eager, x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="multiple values for argument 'b'"):
+        fn(x, 2.0, b=2.0)
