@@ -5,7 +5,7 @@ would) and explained for the ``cpu`` target on the installed LiteRT: whether the
 ``automatic``) or the training function's plain conversion runs instead (``training``), all-int8, XNNPACK
 partitions, the worst error in output LSB on -8..8 and the latency ratio to the plain conversion.
 
-    python benchmarks/heldout_activations.py [--group 1|2|3|4|gaps] [--only NAME ...]
+    python benchmarks/heldout_activations.py [--group 1|2|3|4|gaps] [--only NAME ...] [--floor]
 
 Group ``1``: the five functions of the version-7 session's check. Group ``2``: six functions from the literature
 added (2026-12-06) before the version-8 search changes, and kept out of that work. Group ``gaps``: the two
@@ -269,10 +269,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--group", action="append", choices=sorted(GROUPS), help="run only these groups")
     parser.add_argument("--only", nargs="+", help="run only these names")
+    parser.add_argument("--floor", action="store_true",
+                        help="print only what an ideal int8 form measures per setting (no search; verify.ideal_errors)")
     args = parser.parse_args()
     names = [n for g in (args.group or GROUPS) for n in GROUPS[g]]
     if args.only:
         names = [n for n in names if n in args.only]
+    if args.floor:
+        from keras_acts.export.autolower import verify
+
+        for name in names:
+            reference = keras_acts.registry.lookup(name).reference
+            floor = verify.ideal_errors(reference, -8.0, 8.0)
+            print(f"{name:22s} " + "  ".join(f"{k}={v:.2f}" for k, v in floor.items()), flush=True)
+        return
     for name in names:
         t0 = time.time()
         ex = keras_acts.explain(name, targets=("cpu",), repeats=3)

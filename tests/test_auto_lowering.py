@@ -501,6 +501,7 @@ def test_no_form_within_budget_says_so_and_what_runs_instead(registered):
     assert not result.ok and result.chosen is None and result.lowering is None
     assert "no automatic cpu int8 form within 1.5 LSB" in result.message
     assert "What runs instead" in result.message and "Fix:" in result.message
+    assert "the function rounded once to its int8 grid measures" in result.message  # the room any form had
     assert result.fallback
     model = keras.Sequential([keras.Input((16,)), keras_acts.layers.Activation("t_steps")])
     rep = np.linspace(-8, 8, 16 * 32, dtype=np.float32).reshape(32, 16)
@@ -512,6 +513,40 @@ def test_no_form_within_budget_says_so_and_what_runs_instead(registered):
     with pytest.raises(ValueError, match="no automatic edgetpu int8 form"):
         keras_acts.export.to_tflite(model, target="edgetpu", representative_data=rep, validate=False)
 
+
+
+@SEARCH_ONLY
+def test_ideal_errors_are_what_litert_measures_for_an_exact_form():
+    """verify.ideal_errors (the room a no-form message reports) equals LiteRT's measurement of forms that compute
+    the function exactly before their output's rounding, alone and in each context setting; SQ-RBF's floor after
+    ``+ 0.7`` (a function on [0, 1]: the context's grid is 1.7 of the form's steps) is most of the 1.5-LSB budget."""
+    import tensorflow as tf
+
+    from keras_acts.export.autolower import verify
+
+    exact = (
+        (tf.nn.relu, lambda v: np.maximum(v, 0.0)),  # on its output grid: 0 alone, the context's rounding after it
+        (lambda t: tf.nn.relu(t) * 0.125, lambda v: np.maximum(v, 0.0) / 8),
+        (tf.nn.relu6, lambda v: np.clip(v, 0.0, 6.0)),  # its range [0, 6] is not the input's: rounded once
+    )
+    for fn, reference in exact:
+        content = verify.convert(fn, -8.0, 8.0)
+        measured = {"alone": verify.measure(content, reference, -8.0, 8.0, xnnpack=True, latency_runs=0)}
+        measured.update(verify.measure_in_context(
+            fn, reference, -8.0, 8.0, xnnpack=True, form_scale=measured["alone"]["output_scale"]))
+        measured["alone"] = measured["alone"]["max_lsb"]
+        floor = verify.ideal_errors(reference, -8.0, 8.0)
+        assert floor.keys() == measured.keys()
+        for setting, value in measured.items():
+            assert floor[setting] == pytest.approx(value, abs=1e-3), (setting, floor, measured)  # float32 scales
+
+    def sq_rbf(v):
+        a = np.abs(v)
+        return np.where(a <= 1, 1 - v * v / 2, np.where(a < 2, (2 - a) ** 2 / 2, 0.0))
+
+    floor = verify.ideal_errors(sq_rbf, -8.0, 8.0)
+    assert floor["alone"] <= 0.5 + 1e-9 and floor["then * 1.3"] <= 0.5 + 1e-9
+    assert 1.2 < floor["then + 0.7"] < 1.5
 
 @SEARCH_ONLY
 def test_cache_hits_in_process_and_on_disk(registered, monkeypatch):
