@@ -157,7 +157,7 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
         # AutoGraph (tf.function, tf_keras's conversion of a layer's call) calls the activation as it is: it has no
         # Python control flow on tensors to convert (it branches on data with tf.cond), and AutoGraph reads the source
         # through __wrapped__ (inspect follows it), so it converted the formula under this wrapper instead of the
-        # wrapper: a TypeError for swish, the formula without its gradient or export lowering for mish. This is the
+        # wrapper: a TypeError for swish, mish's formula without its custom gradient (and a warning). This is the
         # mark tf.autograph.experimental.do_not_convert sets, without its per-call wrapper (no TensorFlow import here).
         activation.autograph_info__ = None  # type: ignore[attr-defined]
         return activation

@@ -285,6 +285,7 @@ def ideal_errors(reference: Callable[[np.ndarray], np.ndarray], lo: float, hi: f
         out[name] = float(np.abs(t - np.asarray(tail(f), np.float64)).max() / (slope * scale))
     return out
 
+
 def measure_in_context(
     fn: Callable[[Any], Any],
     reference: Callable[[np.ndarray], np.ndarray],
