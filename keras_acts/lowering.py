@@ -90,10 +90,13 @@ def export_form(name: str, params: dict[str, Any] | None = None) -> Callable[...
     return None if low is None else low.fn
 
 
-def _bind_positional(name: str, names: list[str], args: tuple[Any, ...], params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with the positional ``args`` bound to ``names`` in order (Python's own rules and messages)."""
+def _bind_positional(
+    name: str, names: list[str], args: tuple[Any, ...], params: dict[str, Any]
+) -> dict[str, Any]:
+    """``params`` with the positional ``args`` bound to ``names`` in order (Python's rules and messages)."""
     if len(args) > len(names):
-        raise TypeError(f"{name}() takes {len(names) + 1} positional argument(s) but {len(args) + 1} were given")
+        given, takes = len(args) + 1, len(names) + 1
+        raise TypeError(f"{name}() takes {takes} positional argument(s) but {given} were given")
     bound = dict(params)
     for key, value in zip(names, args):
         if key in bound:
@@ -154,11 +157,12 @@ def activation_function(name: str, public_name: str | None = None) -> Callable[[
         activation.__name__ = public_name or math_fn.__name__
         activation.__qualname__ = activation.__name__
         activation.__wrapped_math__ = math_fn  # type: ignore[attr-defined]
-        # AutoGraph (tf.function, tf_keras's conversion of a layer's call) calls the activation as it is: it has no
-        # Python control flow on tensors to convert (it branches on data with tf.cond), and AutoGraph reads the source
-        # through __wrapped__ (inspect follows it), so it converted the formula under this wrapper instead of the
-        # wrapper: a TypeError for swish, mish's formula without its custom gradient (and a warning). This is the
-        # mark tf.autograph.experimental.do_not_convert sets, without its per-call wrapper (no TensorFlow import here).
+        # AutoGraph (tf.function, tf_keras's conversion of a layer's call) calls the activation as it is: it
+        # has no Python control flow on tensors to convert (it branches on data with tf.cond), and AutoGraph
+        # reads the source through __wrapped__ (inspect follows it), so it converted the formula under this
+        # wrapper instead of the wrapper: a TypeError for swish, mish's formula without its custom gradient
+        # (and a warning). This is the mark tf.autograph.experimental.do_not_convert sets, without its
+        # per-call wrapper (no TensorFlow import here).
         activation.autograph_info__ = None  # type: ignore[attr-defined]
         return activation
 

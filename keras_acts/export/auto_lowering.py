@@ -610,7 +610,8 @@ def _search(fn: Callable[[Any], Any], label: str, target: str, lo: float, hi: fl
             )
         else:
             why = "no verified form met the budget"
-        return _failed(label, target, lo, hi, tried, why, budget, floor=_verify.ideal_errors(reference, lo, hi))
+        floor = _verify.ideal_errors(reference, lo, hi)
+        return _failed(label, target, lo, hi, tried, why, budget, floor=floor)
     return AutoLowering(
         ok=True, target=target, input_range=(lo, hi), chosen=chosen, candidates=tried,
         best_lsb=min(c.max_lsb for c in tried),
@@ -797,23 +798,23 @@ def _verify_one(
 
 
 def _floor_text(floor: Mapping[str, float], budget: float) -> str:
-    """The room the budget leaves a form (:func:`~keras_acts.export.autolower.verify.ideal_errors`), as a clause."""
+    """The room the budget leaves a form (:func:`.verify.ideal_errors`), as a clause of the message."""
     setting, worst = max(floor.items(), key=lambda kv: kv[1])
     where = "alone" if setting == "alone" else setting.replace("then ", "followed by ")
     if worst > budget:
         return f"; even the function rounded once to its int8 grid measures {worst:.2f} LSB {where}"
     return (
-        f"; the function rounded once to its int8 grid measures {worst:.2f} LSB {where} (the budget leaves a form "
-        f"of the same output range {budget - worst:.2f} LSB there)"
+        f"; the function rounded once to its int8 grid measures {worst:.2f} LSB {where} (the budget "
+        f"leaves a form of the same output range {budget - worst:.2f} LSB there)"
     )
 
 
 def _failed(
-    label: str, target: str, lo: float, hi: float, tried: list[Candidate], why: str, budget: float = BUDGET_LSB,
-    floor: Mapping[str, float] | None = None,
+    label: str, target: str, lo: float, hi: float, tried: list[Candidate], why: str,
+    budget: float = BUDGET_LSB, floor: Mapping[str, float] | None = None,
 ) -> AutoLowering:
-    """The result of a search that found no form: ``floor`` (:func:`~keras_acts.export.autolower.verify.ideal_errors`)
-    adds what an ideal form would measure to the message."""
+    """The result of a search that found no form; ``floor`` (:func:`.verify.ideal_errors`) adds what an
+    ideal form would measure to the message."""
     best = min((c.max_lsb for c in tried), default=float("inf"))
     fallback = {
         "cpu": "the training function as the converter traces it (its ops may leave XNNPACK or stay float)",

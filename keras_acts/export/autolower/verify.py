@@ -246,7 +246,7 @@ CONTEXTS: tuple[tuple[str, Callable[[Any], Any], float], ...] = (
 
 
 def _on_int8_grid(v: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, float]:
-    """``v`` rounded to the int8 grid the converter gives a calibrated ``[lo, hi]`` (ties up), and its scale."""
+    """``v`` rounded to the int8 grid the converter gives a calibrated ``[lo, hi]`` (ties up); its scale."""
     from keras_acts.export.autolower.qat import converter_range
 
     a, b = converter_range(lo, hi)
@@ -259,19 +259,21 @@ def _on_int8_grid(v: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, floa
 def ideal_errors(reference: Callable[[np.ndarray], np.ndarray], lo: float, hi: float) -> dict[str, float]:
     """What an ideal form measures alone and in each of :data:`CONTEXTS`: the room the budget leaves.
 
-    The ideal form is ``reference`` itself, rounded once to the int8 grid of its own output range (the converter's
-    grid for the range it would calibrate, from the same samples as :func:`convert`); in a context, the op's output
-    is rounded once more to its own grid. The errors are in the form's LSB at the int8 input codes in ``[lo, hi]``,
-    as :func:`measure` and :func:`measure_in_context` give them, and equal what LiteRT measures for a form that is
-    exact before its output's rounding. The context's own rounding is part of every form's error there: an int8
-    range always holds 0, so after ``+ 0.7`` a function on ``[0, M]`` has an output grid of ``(M + 0.7) / 255`` —
-    1.7 of the form's steps for ``M = 1`` — and even the ideal form measures about ``0.5 + 0.5 (M + 0.7) / M`` LSB
-    there. (A form whose output range is wider than the function's has a coarser LSB, the unit of its errors, so
-    this is the room of a form with the function's own range, not a bound for every form.)
+    The ideal form is ``reference`` itself, rounded once to the int8 grid of its own output range (the
+    converter's grid for the range it would calibrate, from the same samples as :func:`convert`); in a
+    context, the op's output is rounded once more to its own grid. The errors are in the form's LSB at the
+    int8 input codes in ``[lo, hi]``, as :func:`measure` and :func:`measure_in_context` give them, and equal
+    what LiteRT measures for a form that is exact before its output's rounding. The context's own rounding is
+    part of every form's error there: an int8 range always holds 0, so after ``+ 0.7`` a function on
+    ``[0, M]`` has an output grid of ``(M + 0.7) / 255`` — 1.7 of the form's steps for ``M = 1`` — and even
+    the ideal form measures about ``0.5 + 0.5 (M + 0.7) / M`` LSB there. (A form whose output range is wider
+    than the function's has a coarser LSB, the unit of its errors, so this is the room of a form with the
+    function's own range, not a bound for every form.)
     """
     from keras_acts.export.autolower.qat import converter_range
 
-    calibration = np.asarray(reference(np.linspace(lo, hi, WIDTH, dtype=np.float32).astype(np.float64)), np.float64)
+    samples = np.linspace(lo, hi, WIDTH, dtype=np.float32).astype(np.float64)  # convert()'s calibration
+    calibration = np.asarray(reference(samples), np.float64)
     a, b = converter_range(lo, hi)  # the input's grid, its scale in float32 as the model stores it
     s_in = float(np.float32((b - a) / 255.0))
     x = (np.arange(-128, 128) - round(-128.0 - a / s_in)) * s_in
