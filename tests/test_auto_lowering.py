@@ -115,6 +115,11 @@ SPECS = {
         lambda x: np.clip(x, -2.0, 2.0) - np.clip(x, -2.0, 2.0) * np.abs(np.clip(x, -2.0, 2.0)) / 4.0,
         "c - c |c| / 4, c = clip(x, -2, 2)",
     ),
+    "t_sq_rbf": (  # SQ-RBF (Wuraola & Patel 2018): even, knots at +-1 and +-2, constant 0 outside (version 12's even)
+        lambda x: K.where(K.abs(x) <= 1.0, 1.0 - 0.5 * K.square(x), 0.5 * K.square(K.maximum(2.0 - K.abs(x), 0.0))),
+        lambda x: np.where(np.abs(x) <= 1, 1 - 0.5 * x * x, 0.5 * np.maximum(2 - np.abs(x), 0) ** 2),
+        "1 - x^2 / 2 for |x| <= 1, (2 - |x|)^2 / 2 for |x| < 2, 0 beyond",
+    ),
 }
 
 
@@ -797,7 +802,9 @@ def test_entries_with_lowerings_are_left_alone():
         assert not al.applies(entry, "cpu"), entry.name
 
 
-@pytest.mark.parametrize("name,bound", [("t_logish", 8.0), ("t_logish", 20.0), ("t_clipped_cubic", 8.0)])
+@pytest.mark.parametrize(
+    "name,bound", [("t_logish", 8.0), ("t_logish", 20.0), ("t_clipped_cubic", 8.0), ("t_sq_rbf", 8.0)]
+)
 def test_engine_qat_model_exports_with_int8_parity(registered, name, bound):
     """The QAT engine trains an automatically lowered activation in its QAT formulation; the QAT model and
     its int8 export agree: >= 99 % of outputs within 2 LSB, every op int8, one XNNPACK partition with every
@@ -823,9 +830,10 @@ def test_engine_qat_model_exports_with_int8_parity(registered, name, bound):
     model = keras.Model(inp, keras_acts.layers.Activation(name)(inp))
     q = quantization.quantize_model(model, calibration_data=grid)
     assert engine.is_qat_model(q)
-    content = keras_acts.export.to_tflite(
+    exported = keras_acts.export.to_tflite(
         q, target="cpu", quantization="int8", input_type="int8", output_type="int8", validate=False
-    ).content
+    )
+    content = exported.content
     it = make_interpreter(content, xnnpack=True)
     i, o = it.get_input_details()[0], it.get_output_details()[0]
     s_in, z_in = i["quantization"]
@@ -845,6 +853,8 @@ def test_engine_qat_model_exports_with_int8_parity(registered, name, bound):
     # refuses, and a float POW or MULs for the clipped cubic)
     assert "LOG" not in ops and "RELU_N1_TO_1" not in ops, ops
     body = Counter(op for op in ops if op not in ("QUANTIZE", "DEQUANTIZE"))
+    # the exporter folds a MUL by a constant that keeps its input's codes into the scales (SQ-RBF's t = r / 6)
+    body["MUL"] += len(exported.folding.folds) if exported.folding is not None else 0
     fused = ("RELU", "RELU6", "RELU_N1_TO_1")  # fused into the MUL/ADD before them
     assert body == Counter(op for op in result.qat.ops if op not in fused), (ops, result.qat.ops)  # no guard read
     qat_ops = [op for op in result.qat.ops if op not in fused]

@@ -369,6 +369,10 @@ def _clipped(x: Any, q: Any, p: dict[str, Any]) -> Any:
 def _ppoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     import tensorflow as tf
 
+    # the point the pieces' sum flows into (a QAT floor must name a point the form has: with c0 folded into the
+    # first piece and no tails, the sum is the output)
+    last = "with_c0" if p["c0"] else "with_right" if p["right"] else "with_left" if p["left"] else "output"
+
     def body(x: Any, q: Any) -> Any:
         pieces = p["pieces"]
         y = None
@@ -385,13 +389,14 @@ def _ppoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
                 else:
                     pre = x * k if b == 0.0 else q(x * k, f"u{j}k") + b
                 t = q(tf.clip_by_value(pre, -1.0, 1.0), f"u{j}")
-                into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+                into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else last)
                 g = _horner(q, t, pc["w"], f"g{j}", floor=into)
-                y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+                y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else last)
                 continue
             if b == 0.0:
-                # a MUL with a RELU6 is not fused (measured: a standalone RELU6, outside XNNPACK): (k/2) x + (k/2) x
-                h = q(x * (0.5 * k), f"r{j}h")
+                # a MUL with a RELU6 is not fused (measured: a standalone RELU6, outside XNNPACK): (k/2) x + (k/2) x;
+                # x + x when k = 2 (the converter drops a MUL by 1, so the QAT chain has none either)
+                h = x if k == 2.0 else q(x * (0.5 * k), f"r{j}h")
                 pre = h + h
             else:
                 pre = (x if k == 1.0 else q(x * k, f"r{j}k")) + b
@@ -399,9 +404,9 @@ def _ppoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
             # t_j = r_j / 6 on [0, 1] keeps r_j's codes; the Horner chain runs in t_j, so no rounded intermediate is
             # multiplied by more than 1 (in r_j, up to 6: measured 3.4 LSB for SQ-RBF)
             t = q(r * (1.0 / 6.0), f"t{j}")
-            into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+            into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else last)
             g = _horner(q, t, pc["w"], f"g{j}", floor=into)
-            y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+            y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else last)
         if p["c0"]:
             y = q(y + float(p["c0"]), "with_c0")
         return _add_linear_tails(x, y, p, q)
@@ -423,7 +428,7 @@ def _even_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
         for sign, name in ((1.0, "vp"), (-1.0, "vn")):
             if m == 0.0:
                 # a MUL with a RELU6 is not fused (see _ppoly_body): (k/2) x + (k/2) x with the RELU6 on the ADD
-                h = q(x * (0.5 * k * sign), f"{name}h")
+                h = x if k * sign == 2.0 else q(x * (0.5 * k * sign), f"{name}h")
                 pre = h + h
             else:
                 pre = q(x * (k * sign), f"{name}k") + (-sign * k * m)
