@@ -67,13 +67,14 @@ BUDGET_LSB = 1.5
 """Largest accepted error, in output quantization steps (an ideal int8 model has 0.5)."""
 DEFAULT_RANGE = (-8.0, 8.0)
 AUTO_TARGETS = ("cpu", "int8", "edgetpu")
-ALGORITHM_VERSION = 11  # part of the cache key: bump when the search or the forms change (6: cpoly; 7: shifted gates, abs in
+ALGORITHM_VERSION = 12  # part of the cache key: bump when the search or the forms change (6: cpoly; 7: shifted gates, abs in
 # tanh(g|x|); 8: slow TANH gate, saturated-gate failures demote that gate, guarded abs after an in-context
 # failure, accuracy among equally fast forms; 9: int8-saturated gate fits, simulation of the converter's range
 # widening and the in-context ops, prescaled sign-changing gates, gate scale scan ranked by simulation;
 # interior knots: ppoly, kpoly; 10: near misses refitted against the simulated int8 chain, latency ties within
 # TIE_NOISE broken by a fixed key: fewer ops, smaller error, the form's JSON; 11: the converter's widening by its
-# buffer-sharing rule, simulated for every family in the near-miss refit; clip forms without an ADD of 0)
+# buffer-sharing rule, simulated for every family in the near-miss refit; clip forms without an ADD of 0; 12: in
+# context, the error of the form's own output tensor, not of the following op's output)
 CACHE_ENV = "KERAS_ACTS_AUTO_LOWERING_CACHE"
 CACHE_DIR_ENV = "KERAS_ACTS_CACHE_DIR"
 # A fit is verified only when its float error is below this many (estimated) output steps: int8
@@ -107,7 +108,8 @@ class Candidate:
         verdict: ``"ok"`` or why it was rejected.
         settings: the error of each setting measured, in the form's output LSB: ``"alone"`` (the
             form's output is the model output) and one entry per following op (``"then * 1.3"``,
-            ``"then + 0.7"``), where the converter's range widening reaches the form's last tensors.
+            ``"then + 0.7"``), where the converter's range widening reaches the form's last tensors: the
+            error of the form's own output tensor in that model (version 12).
             Empty when the form did not convert alone.
         worst_x: the input where the error alone is largest (None when it did not convert).
         latency_rounds: cpu timing: microseconds in each interleaved round (the choice compares candidates
@@ -779,7 +781,7 @@ def _verify_one(
     if problem is None:
         # Inside a model the form feeds another op, and the converter then widens the calibrated range
         # of some of its internal tensors (docs/AUTO_LOWERING.md, "Converter range widening"): the form
-        # passes only if it is also within the budget followed by each context op.
+        # passes only if its output is also within the budget when it feeds each context op.
         try:
             settings.update(_verify.measure_in_context(
                 lambda x: body(x, points), reference, lo, hi, xnnpack=target == "cpu",

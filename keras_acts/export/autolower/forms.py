@@ -31,6 +31,10 @@ Families (every op they use is one LiteRT's XNNPACK delegate takes in int8, and 
 * ``kpoly`` (version 9): cpoly's ``a1 c + R(c)`` plus a term per interior knot in the same ``c``: a polynomial in
   ``relu(+-(c - c_j)) / 2`` (truncated powers) or ``|c - c_j| / 2`` times a polynomial in ``c`` (SQNL
   ``2 c - c |c|``, ``c = clip(x / 2, -1, 1)``).
+* ``even`` (version 12): ``ppoly`` in the distance from the centre ``v = relu6(k (x - m)) + relu6(k (m - x))``
+  for functions even about the centre of their clip interval and constant outside it (:func:`even_centre`; SQ-RBF):
+  half the pieces, so half the roundings; ``v`` is exact in int8 when ``k`` times the input step is a whole number
+  of RELU6 steps.
 * ``hinge``: ``c0 + c1 x + sum w_i relu(x - k_i)`` (ADD with a fused RELU per kink): piecewise-linear
   functions, exactly.
 * ``poly``: ``P(x)`` on the whole range.
@@ -115,6 +119,11 @@ class FormSpec:
                      for pc in p["pieces"]]
             text = " + ".join(parts) + (f" + {p['c0']:.4g}" if p["c0"] else "")
             return text + _tails_text(p)
+        if self.kind == "even":
+            m = float(p["m"])
+            u = f"x {'-' if m > 0 else '+'} {abs(m):.4g}" if m else "x"
+            inner = FormSpec("ppoly", p["inner"]).describe().replace(" x", " v")
+            return f"{inner}, v = relu6({p['k']:.4g} ({u})) + relu6({p['k']:.4g} (-({u})))"
         if self.kind == "kpoly":
             c = _centred_clip_text(p)
             parts = []
@@ -360,6 +369,10 @@ def _clipped(x: Any, q: Any, p: dict[str, Any]) -> Any:
 def _ppoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     import tensorflow as tf
 
+    # the point the pieces' sum flows into (a QAT floor must name a point the form has: with c0 folded into the
+    # first piece and no tails, the sum is the output)
+    last = "with_c0" if p["c0"] else "with_right" if p["right"] else "with_left" if p["left"] else "output"
+
     def body(x: Any, q: Any) -> Any:
         pieces = p["pieces"]
         y = None
@@ -376,13 +389,14 @@ def _ppoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
                 else:
                     pre = x * k if b == 0.0 else q(x * k, f"u{j}k") + b
                 t = q(tf.clip_by_value(pre, -1.0, 1.0), f"u{j}")
-                into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+                into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else last)
                 g = _horner(q, t, pc["w"], f"g{j}", floor=into)
-                y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+                y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else last)
                 continue
             if b == 0.0:
-                # a MUL with a RELU6 is not fused (measured: a standalone RELU6, outside XNNPACK): (k/2) x + (k/2) x
-                h = q(x * (0.5 * k), f"r{j}h")
+                # a MUL with a RELU6 is not fused (measured: a standalone RELU6, outside XNNPACK): (k/2) x + (k/2) x;
+                # x + x when k = 2 (the converter drops a MUL by 1, so the QAT chain has none either)
+                h = x if k == 2.0 else q(x * (0.5 * k), f"r{j}h")
                 pre = h + h
             else:
                 pre = (x if k == 1.0 else q(x * k, f"r{j}k")) + b
@@ -390,12 +404,36 @@ def _ppoly_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
             # t_j = r_j / 6 on [0, 1] keeps r_j's codes; the Horner chain runs in t_j, so no rounded intermediate is
             # multiplied by more than 1 (in r_j, up to 6: measured 3.4 LSB for SQ-RBF)
             t = q(r * (1.0 / 6.0), f"t{j}")
-            into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+            into = f"sum{j}" if y is not None else (f"sum{j + 1}" if j + 1 < len(pieces) else last)
             g = _horner(q, t, pc["w"], f"g{j}", floor=into)
-            y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else "with_c0")
+            y = g if y is None else q(y + g, f"sum{j}", floor=f"sum{j + 1}" if j + 1 < len(pieces) else last)
         if p["c0"]:
             y = q(y + float(p["c0"]), "with_c0")
         return _add_linear_tails(x, y, p, q)
+
+    return body
+
+
+def _even_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    inner = _ppoly_body(p["inner"])
+
+    def body(x: Any, q: Any) -> Any:
+        # v = k min(|x - m|, 6 / k) = relu6(k (x - m)) + relu6(k (m - x)) on RELU6's fixed [0, 6] (one of the two
+        # is 0): the distance from the centre, exact in int8 when k times the input step is a whole number of
+        # RELU6's steps; the pieces are then ppoly's, in v (half as many as in x, so half the roundings)
+        k, m = float(p["k"]), float(p["m"])
+        sides = []
+        for sign, name in ((1.0, "vp"), (-1.0, "vn")):
+            if m == 0.0:
+                # a MUL with a RELU6 is not fused (see _ppoly_body): (k/2) x + (k/2) x with the RELU6 on the ADD
+                h = x if k * sign == 2.0 else q(x * (0.5 * k * sign), f"{name}h")
+                pre = h + h
+            else:
+                pre = q(x * (k * sign), f"{name}k") + (-sign * k * m)
+            sides.append(q.fixed(tf.nn.relu6(pre), 0.0, 6.0))
+        return inner(q(sides[0] + sides[1], "v"), q)
 
     return body
 
@@ -583,7 +621,7 @@ def _gate2_body(p: dict[str, Any]) -> Callable[[Any, Any], Any]:
     return body
 
 
-_BODIES = {"ppoly": _ppoly_body, "kpoly": _kpoly_body, "cpoly": _cpoly_body, "gate2": _gate2_body, "abs": _abs_body, "split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
+_BODIES = {"even": _even_body, "ppoly": _ppoly_body, "kpoly": _kpoly_body, "cpoly": _cpoly_body, "gate2": _gate2_body, "abs": _abs_body, "split": _split_body, "gate": _gate_body, "clip": _clip_body, "hinge": _hinge_body, "poly": _poly_body}
 
 
 def body(spec: FormSpec) -> Callable[[Any, Any], Any]:
@@ -641,6 +679,9 @@ def evaluate(spec: FormSpec, x: np.ndarray) -> np.ndarray:
             else:
                 y = y + _np_horner(np.clip(pc["k"] * x + pc["b"], 0.0, 6.0) / 6.0, pc["w"])
         return y + p["right"] * np.maximum(x - p["hi"], 0) + p["left"] * np.maximum(p["lo"] - x, 0)
+    if spec.kind == "even":
+        v = np.clip(p["k"] * np.abs(x - p["m"]), 0.0, 6.0)
+        return evaluate(FormSpec("ppoly", p["inner"]), v)
     if spec.kind == "kpoly":
         c = np.clip(p["k"] * x + p["b"], -1.0, 1.0)
         y = p["a1"] * c + _np_horner(c, p["coeffs"])
@@ -1294,6 +1335,39 @@ def fit_ppoly(
     return FormSpec("ppoly", params)
 
 
+def fit_even(
+    x: np.ndarray, f: np.ndarray, m: float, half: float, knots: Sequence[float], deg: int, centred: bool = False
+) -> FormSpec:
+    """Fits ``ppoly`` in ``v = relu6(k (x - m)) + relu6(k (m - x))``, ``k = 6 / half``, for ``f`` even about ``m``.
+
+    ``knots`` are the function's knots at or right of ``m`` (its outer knot last; ``f`` is constant beyond
+    it): in ``v``'s units they bound the pieces ``[0, k (knot_1 - m)], ...``, and ``half`` (at least the outer
+    knot's distance from ``m``) sets ``v``'s scale. The fit itself is :func:`fit_ppoly`'s, on the samples mapped
+    to ``v`` (both sides of ``m`` at once).
+    """
+    k = round(6.0 / half, 9)
+    v = np.clip(k * np.abs(x - m), 0.0, 6.0)
+    bounds = [0.0] + sorted({round(k * (at - m), 9) for at in knots if 0.0 < k * (at - m) <= 6.0 + 1e-9})
+    inner = fit_ppoly(v, f, bounds, deg, 0.0, 0.0, centred)
+    return FormSpec("even", {"m": float(m), "k": float(k), "inner": inner.params})
+
+
+def even_centre(
+    x: np.ndarray, f: np.ndarray, lo: float, hi: float, left: float, right: float, tol: float
+) -> float | None:
+    """The centre ``m = (lo + hi) / 2`` of a clip interval when ``f`` is even about it within ``tol`` and constant
+    (no linear tails) outside ``[lo, hi]``, else None: then ``f`` is a function of ``|x - m|`` alone, and the
+    ``even`` family (:func:`fit_even`) needs half of ``ppoly``'s pieces."""
+    if left or right:
+        return None
+    m = 0.5 * (lo + hi)
+    mirrored = np.interp(2.0 * m - x, x, f)
+    inside = (2.0 * m - x >= x[0]) & (2.0 * m - x <= x[-1])
+    if inside.sum() < len(x) // 2 or float(np.abs(mirrored - f)[inside].max()) > tol:
+        return None
+    return float(m)
+
+
 def _trim(coeffs: list[float]) -> list[float]:
     """``coeffs`` without trailing zeros (a Horner chain that starts with a MUL by 0 would get a constant whose
     int8 scale XNNPACK refuses); at least one entry."""
@@ -1699,6 +1773,13 @@ def _candidates(x: np.ndarray, f: np.ndarray, tol: float, max_float_err: float) 
                             if consider(fit_kpoly(xf, ff, a, b, inside, deg, right_s, left_s, side, linear)):
                                 found = True
                                 break
+                centre = even_centre(xf, ff, a, b, left_s, right_s, max(tol, max_float_err / 4))
+                if centre is not None:  # even about the interval's centre, constant outside it (SQ-RBF)
+                    right_knots = [at for at in bounds[1:-1] if at > centre + margin] + [b]
+                    for deg in range(1, 7):
+                        if consider(fit_even(xf, ff, centre, b - centre, right_knots, deg)):
+                            found = True
+                            break
             if found:
                 break
     for deg in range(1, 9):

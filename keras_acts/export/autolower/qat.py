@@ -333,8 +333,9 @@ def simulate(spec: FormSpec, reference: Any, lo: float, hi: float) -> float:
     tables too). Algorithm version 9, for the ``gate`` family: the converter's calibration widening
     (:func:`widened_points`) is applied to the ranges, alone and with the form followed by each op of
     ``verify.CONTEXTS`` (as the search verifies
-    it: the form's output then widened to the union with that op's range, the op's output rounded on its own);
-    the largest error is returned. Without it the ranker predicted 1.4-1.5 LSB for ``A(s) + x B(s)`` forms
+    it: the form's output then widened to the union with that op's range; version 12 reads the error there on
+    the form's output, as :func:`keras_acts.export.autolower.verify.measure_in_context` does); the largest error
+    is returned. Without it the ranker predicted 1.4-1.5 LSB for ``A(s) + x B(s)`` forms
     that measured 4.1 (TanhExp). The worst of :meth:`Simulation.errors`.
     """
     return Simulation(reference, lo, hi).worst(spec)
@@ -461,17 +462,18 @@ class Simulation:
                 yq = fake_quant(y, out_lo, out_hi, conv).numpy()
                 out["alone"] = np.abs(yq.astype(np.float64) - expect) / step
                 continue
-            # followed by each op the search verifies in context (verify.CONTEXTS): the form's output, dead after
-            # that op, takes the union of its range and the op's; the op's output is rounded on its own range
+            # followed by each op the search verifies in context (verify.CONTEXTS), with the inner ranges widened
+            # as there; with ``widen_output`` the form's output, dead after that op, takes the union of its range
+            # and the op's. Version 12: the error is the form's own output's (verify.measure_in_context), not the
+            # op's output's (the op's own rounding is the next layer's)
             from keras_acts.export.autolower.verify import CONTEXTS
 
-            for name, tail, slope in CONTEXTS:
+            for name, tail, _slope in CONTEXTS:
                 t_lo, t_hi = sorted((float(tail(out_lo)), float(tail(out_hi))))
                 t_lo, t_hi = min(t_lo, 0.0), max(t_hi, 0.0)
                 y_lo, y_hi = (min(out_lo, t_lo), max(out_hi, t_hi)) if self._widen_output else (out_lo, out_hi)
-                yq = fake_quant(y, y_lo, y_hi, conv)
-                tq = fake_quant(tail(yq), t_lo, t_hi, conv).numpy()
-                out[name] = np.abs(tq.astype(np.float64) - np.asarray(tail(expect), np.float64)) / (slope * step)
+                yq = fake_quant(y, y_lo, y_hi, conv).numpy()
+                out[name] = np.abs(yq.astype(np.float64) - expect) / step
         return out
 
     def worst(self, spec: FormSpec) -> float:

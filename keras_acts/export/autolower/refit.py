@@ -40,6 +40,7 @@ _LINEAR = {
     "cpoly": ("coeffs",),
     "kpoly": ("coeffs", "w"),
     "ppoly": ("w", "c0"),
+    "even": ("w", "c0"),
     "abs": ("coeffs",),
     "gate2": ("p1", "p2"),
     "poly": ("coeffs",),

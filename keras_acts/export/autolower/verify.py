@@ -238,7 +238,7 @@ def slower_than(a: Sequence[float], b: Sequence[float], alpha: float = SIGN_TEST
 # Ops that follow the form in the in-context checks: ``(name, f(y), dy/d(form output))``. Inside a model
 # an activation feeds another op; then the converter widens the calibrated range of the form's dead
 # internal tensors (docs/AUTO_LOWERING.md, "Converter range widening"), which a model whose output is
-# the form's output does not show.
+# the form's output does not show. Each op is a MUL by a constant (``f(0) == 0``) or an ADD of one.
 CONTEXTS: tuple[tuple[str, Callable[[Any], Any], float], ...] = (
     ("then * 1.3", lambda y: y * 1.3, 1.3),
     ("then + 0.7", lambda y: y + 0.7, 1.0),
@@ -260,13 +260,11 @@ def ideal_errors(reference: Callable[[np.ndarray], np.ndarray], lo: float, hi: f
     """What an ideal form measures alone and in each of :data:`CONTEXTS`: the room the budget leaves.
 
     The ideal form is ``reference`` itself, rounded once to the int8 grid of its own output range (the
-    converter's grid for the range it would calibrate, from the same samples as :func:`convert`); in a
-    context, the op's output is rounded once more to its own grid. The errors are in the form's LSB at the
-    int8 input codes in ``[lo, hi]``, as :func:`measure` and :func:`measure_in_context` give them, and equal
-    what LiteRT measures for a form that is exact before its output's rounding. The context's own rounding is
-    part of every form's error there: an int8 range always holds 0, so after ``+ 0.7`` a function on
-    ``[0, M]`` has an output grid of ``(M + 0.7) / 255`` — 1.7 of the form's steps for ``M = 1`` — and even
-    the ideal form measures about ``0.5 + 0.5 (M + 0.7) / M`` LSB there. (A form whose output range is wider
+    converter's grid for the range it would calibrate, from the same samples as :func:`convert`). The errors
+    are in the form's LSB at the int8 input codes in ``[lo, hi]``, as :func:`measure` and
+    :func:`measure_in_context` give them, and equal what LiteRT measures for a form that is exact before its
+    output's rounding. In a context the error is read on the form's own output tensor (version 12), whose grid
+    is the one it has alone, so the ideal form measures the same there. (A form whose output range is wider
     than the function's has a coarser LSB, the unit of its errors, so this is the room of a form with the
     function's own range, not a bound for every form.)
     """
@@ -280,12 +278,70 @@ def ideal_errors(reference: Callable[[np.ndarray], np.ndarray], lo: float, hi: f
     x = x[(x >= lo - s_in / 2) & (x <= hi + s_in / 2)]
     f = np.asarray(reference(x), np.float64)
     y, scale = _on_int8_grid(f, float(calibration.min()), float(calibration.max()))
-    out = {"alone": float(np.abs(y - f).max() / scale)}
-    for name, tail, slope in CONTEXTS:
-        seen = np.asarray(tail(calibration), np.float64)
-        t, _ = _on_int8_grid(np.asarray(tail(y), np.float64), float(seen.min()), float(seen.max()))
-        out[name] = float(np.abs(t - np.asarray(tail(f), np.float64)).max() / (slope * scale))
-    return out
+    alone = float(np.abs(y - f).max() / scale)
+    return {"alone": alone, **{name: alone for name, _tail, _slope in CONTEXTS}}
+
+
+def expose_tail_input(content: bytes, tail: Callable[[Any], Any], slope: float) -> bytes | None:
+    """``content`` with the input of its last op added as a second model output, or None.
+
+    The last op must be the tail of a context model: a MUL by ``slope`` (when ``tail(0) == 0``) or an ADD of
+    ``tail(0)``, with a constant scalar operand (within its quantization step) and the other operand computed
+    by the form. That operand is the form's output inside the model. Only the subgraph's output list changes:
+    every tensor keeps the scale and zero point the converter calibrated with the tail in place, so a runtime
+    computes the same values and also returns that tensor (XNNPACK too, which keeps its partition's inner
+    tensors to itself). None when the converter merged the tail into the form's last op.
+    """
+    import flatbuffers
+
+    from keras_acts.export.scale_folding import _Graph, _scale, _schema
+
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    g = _Graph(model, schema)
+    outputs = [int(t) for t in g.sub.outputs]
+    if len(outputs) != 1:
+        return None
+    last = next((i for i in range(len(g.ops)) if g.output(i) == outputs[0]), None)
+    offset = float(tail(0.0))
+    want_op, want_value = ("MUL", float(slope)) if offset == 0.0 else ("ADD", offset)
+    if last is None or g.names[last] != want_op or g.fused_activation(last):
+        return None
+    produced = {g.output(i) for i in range(len(g.ops))} | {int(t) for t in g.sub.inputs}
+    live = [t for t in g.inputs(last) if t in produced]
+    consts = [t for t in g.inputs(last) if t not in produced]
+    if len(live) != 1 or len(consts) != 1:
+        return None
+    value = g.scalar_constant(consts[0])
+    if value is None or abs(value - want_value) > _scale(g, consts[0]):
+        return None
+    g.sub.outputs = outputs + live
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _form_tensor_error(
+    content: bytes, reference: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, *, xnnpack: bool,
+    lsb: float,
+) -> float:
+    """Max error of the second output of :func:`expose_tail_input`'s model (the form's own output tensor) vs
+    ``reference``, in ``lsb``, over every int8 input code in ``[lo, hi]``; with ``xnnpack`` the worse of the
+    builtin kernels and XNNPACK, as :func:`measure`."""
+    from keras_acts.export.runner import input_codes_in_range, make_interpreter
+
+    runs = [make_interpreter(content)] + ([make_interpreter(content, xnnpack=True)] if xnnpack else [])
+    worst = 0.0
+    for interp in runs:
+        inp = interp.get_input_details()[0]
+        form = interp.get_output_details()[1]
+        grid = input_codes_in_range(inp, lo, hi)
+        interp.set_tensor(inp["index"], np.resize(grid.codes, WIDTH).astype(np.int8)[None])
+        interp.invoke()
+        s, z = form["quantization"]
+        y = (interp.get_tensor(form["index"])[0][: len(grid.codes)].astype(np.float64) - z) * s
+        worst = max(worst, float(np.abs(y - reference(grid.x)).max() / lsb))
+    return worst
 
 
 def measure_in_context(
@@ -298,12 +354,18 @@ def measure_in_context(
     form_scale: float,
     memo_key: Any = None,
 ) -> dict[str, float]:
-    """Error of ``fn`` followed by each op of :data:`CONTEXTS`, in the LSB of ``fn``'s own output.
+    """Error of ``fn``'s own output inside a model where it feeds each op of :data:`CONTEXTS`, in its LSB alone.
 
-    Each setting is converted separately (``x -> tail(fn(x))``, the tail's output is the model output) and
-    every int8 input code is fed; the output is compared with ``tail(reference(x))`` and the error is
-    divided by ``tail``'s slope times ``form_scale`` (the output scale of ``fn`` converted alone), i.e.
-    it is the error at the form's value as seen through the op, in the form's LSB.
+    Each setting is converted separately (``x -> tail(fn(x))``, the tail's output is the model output, as an
+    activation inside a model: the converter then widens the calibrated ranges of the form's dead inner
+    tensors). Version 12 reads the form's own output tensor in that model (:func:`expose_tail_input`) and
+    compares it with ``reference(x)`` at every int8 input code, in ``form_scale`` (the output scale of ``fn``
+    converted alone): the error the activation hands to the next layer. The tail's own rounding is the next
+    op's, which every int8 model pays whatever the activation's form; up to version 11 it was counted here (the
+    tail's output compared with ``tail(reference(x))``, divided by its slope), which left a function on
+    ``[0, M]`` followed by ``+ 0.7`` as little as 0.24 LSB of the budget even for an exact form
+    (docs/AUTO_LOWERING.md, "The room a form has"). When the converter merged the tail into the form's last op
+    (no tensor to read) that measure is kept.
 
     ``memo_key``: :func:`convert`'s, for ``fn`` (each setting is kept under it and the setting's name).
 
@@ -314,6 +376,10 @@ def measure_in_context(
     for name, tail, slope in CONTEXTS:
         key = None if memo_key is None else (memo_key, name)
         content = convert(lambda t, tail=tail: tail(fn(t)), lo, hi, memo_key=key)
+        exposed = expose_tail_input(content, tail, slope)
+        if exposed is not None:
+            out[name] = _form_tensor_error(exposed, reference, lo, hi, xnnpack=xnnpack, lsb=form_scale)
+            continue
         m = measure(
             content, lambda v, tail=tail: np.asarray(tail(reference(v)), dtype=np.float64), lo, hi,
             xnnpack=xnnpack, latency_runs=0, lsb=slope * form_scale,
