@@ -25,20 +25,6 @@ FUNCTION_ENTRIES = registry.entries(include_layers=False)
 ALL_ENTRIES = registry.entries(include_layers=True)
 
 
-# Modules holding the longest tests (a keras.applications network trained, saved, loaded in a fresh process and
-# exported: 60-160 s each on 2 cores; the examples end to end), run first. With the README's `-n 2 --dist
-# worksteal`, a worker that runs out of tests takes half of the other's queue, so the run ends on short tests
-# instead of one worker finishing a long one alone. Whole modules move, so their module-scoped fixtures still
-# run once per worker.
-LONGEST_FIRST = ("test_qat_applications.py", "test_examples.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Runs :data:`LONGEST_FIRST`'s modules first, in that order; the rest keep pytest's order."""
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
-
 @pytest.fixture(autouse=True)
 def _seed():
     """Every test starts from the same seeds (cheap: no session clearing per test)."""
