@@ -1335,9 +1335,7 @@ def fit_ppoly(
     return FormSpec("ppoly", params)
 
 
-def fit_even(
-    x: np.ndarray, f: np.ndarray, m: float, half: float, knots: Sequence[float], deg: int, centred: bool = False
-) -> FormSpec:
+def fit_even(x: np.ndarray, f: np.ndarray, m: float, half: float, knots: Sequence[float], deg: int) -> FormSpec:
     """Fits ``ppoly`` in ``v = relu6(k (x - m)) + relu6(k (m - x))``, ``k = 6 / half``, for ``f`` even about ``m``.
 
     ``knots`` are the function's knots at or right of ``m`` (its outer knot last; ``f`` is constant beyond
@@ -1348,7 +1346,7 @@ def fit_even(
     k = round(6.0 / half, 9)
     v = np.clip(k * np.abs(x - m), 0.0, 6.0)
     bounds = [0.0] + sorted({round(k * (at - m), 9) for at in knots if 0.0 < k * (at - m) <= 6.0 + 1e-9})
-    inner = fit_ppoly(v, f, bounds, deg, 0.0, 0.0, centred)
+    inner = fit_ppoly(v, f, bounds, deg, 0.0, 0.0)
     return FormSpec("even", {"m": float(m), "k": float(k), "inner": inner.params})
 
 

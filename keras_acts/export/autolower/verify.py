@@ -81,9 +81,9 @@ def convert(fn: Callable[[Any], Any], lo: float, hi: float, *, memo_key: Any = N
         return converter.convert()
 
 
-def _run(interp: Any, codes: np.ndarray) -> np.ndarray:
+def _run(interp: Any, codes: np.ndarray, output: int = 0) -> np.ndarray:
     inp = interp.get_input_details()[0]
-    out = interp.get_output_details()[0]
+    out = interp.get_output_details()[output]
     row = np.resize(codes, WIDTH).astype(np.int8)[None]
     interp.set_tensor(inp["index"], row)
     interp.invoke()
@@ -333,13 +333,9 @@ def _form_tensor_error(
     runs = [make_interpreter(content)] + ([make_interpreter(content, xnnpack=True)] if xnnpack else [])
     worst = 0.0
     for interp in runs:
-        inp = interp.get_input_details()[0]
-        form = interp.get_output_details()[1]
-        grid = input_codes_in_range(inp, lo, hi)
-        interp.set_tensor(inp["index"], np.resize(grid.codes, WIDTH).astype(np.int8)[None])
-        interp.invoke()
-        s, z = form["quantization"]
-        y = (interp.get_tensor(form["index"])[0][: len(grid.codes)].astype(np.float64) - z) * s
+        grid = input_codes_in_range(interp.get_input_details()[0], lo, hi)
+        s, z = interp.get_output_details()[1]["quantization"]
+        y = (_run(interp, grid.codes, output=1).astype(np.float64) - z) * s
         worst = max(worst, float(np.abs(y - reference(grid.x)).max() / lsb))
     return worst
 
